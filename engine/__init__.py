@@ -1,0 +1,41 @@
+"""Aqd engine façade: the only package that drives SpiffWorkflow or owns the database.
+
+Other packages (api, signing, bench, tests) import from here, never from ``engine.runtime``.
+"""
+
+from engine.clock import Clock, FrozenClock, SystemClock
+from engine.config import Settings, get_settings
+from engine.errors import (
+    Conflict,
+    DefinitionInvalid,
+    EngineError,
+    IntegrityError,
+    InvalidInput,
+    NotFound,
+    NotPermitted,
+    ProcessError,
+    SandboxViolation,
+    StaleRevision,
+    TaskNotReady,
+)
+from engine.services.commands import Aqd
+
+__all__ = [
+    "Aqd",
+    "Clock",
+    "Conflict",
+    "DefinitionInvalid",
+    "EngineError",
+    "FrozenClock",
+    "IntegrityError",
+    "InvalidInput",
+    "NotFound",
+    "NotPermitted",
+    "ProcessError",
+    "SandboxViolation",
+    "Settings",
+    "StaleRevision",
+    "SystemClock",
+    "TaskNotReady",
+    "get_settings",
+]

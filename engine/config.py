@@ -1,0 +1,46 @@
+"""Settings, read from the environment with the ``AQD_`` prefix (and an optional ``.env``)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AQD_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        default=f"sqlite:///{ROOT / 'var' / 'aqd.db'}",
+        description="SQLAlchemy URL; PostgreSQL in production (postgresql+psycopg://...).",
+    )
+    broker_url: str = Field(
+        default="memory://",
+        description="Celery broker; ``memory://`` runs side effects in-process (embedded).",
+    )
+    clock: str = Field(
+        default="system",
+        description="``system`` or an ISO timestamp that starts a frozen clock (demos, tests).",
+    )
+    processes_dir: Path = Field(default=ROOT / "processes", description="Programme folders.")
+    var_dir: Path = Field(default=ROOT / "var", description="Local state of the embedded default.")
+    script_time_limit_ms: int = Field(
+        default=1000, ge=10, description="Wall-clock budget of one expression or script."
+    )
+    workflow_cache_size: int = Field(
+        default=2000, ge=0, description="Hot workflows kept deserialized per process."
+    )
+    memory_limit_mb: int = Field(
+        default=0,
+        ge=0,
+        description="Address-space cap for CLI/worker processes (0: none).",
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

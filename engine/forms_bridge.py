@@ -1,0 +1,18 @@
+"""Form validation for task submissions, with errors in the engine's vocabulary."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import forms
+from engine.errors import InvalidInput
+
+
+def validate(programme: str, form_key: str, data: dict[str, Any]) -> dict[str, Any]:
+    """Validate ``data`` against the task's form and keep only the form's fields."""
+    if not form_key or not forms.has_form(programme, form_key):
+        raise InvalidInput(f"task form {form_key!r} of programme {programme} is unknown")
+    try:
+        return forms.validate(programme, form_key, data)
+    except forms.FormValidationError as exc:
+        raise InvalidInput(str(exc), fields=exc.fields) from None

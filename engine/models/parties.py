@@ -1,0 +1,87 @@
+"""Offices, users and roles, employers and beneficiaries (DESIGN.md §4-5)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import Boolean, Date, ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from engine.models.base import BigId, Base, UTCDateTime
+
+ROLES = (
+    "counsellor",
+    "office_head",
+    "employer",
+    "beneficiary",
+    "programme_manager",
+    "auditor",
+    "admin",
+)
+
+
+class Office(Base):
+    """An employment office (BETI)."""
+
+    __tablename__ = "office"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name_fr: Mapped[str] = mapped_column(String(200))
+    name_ar: Mapped[str] = mapped_column(String(200))
+    governorate: Mapped[str] = mapped_column(String(64))
+    pilot: Mapped[bool] = mapped_column(Boolean, default=False)
+    go_live: Mapped[date | None] = mapped_column(Date, nullable=True)
+
+
+class Employer(Base):
+    __tablename__ = "employer"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    matricule_fiscal: Mapped[str] = mapped_column(String(32), unique=True)
+    cnss_number: Mapped[str] = mapped_column(String(32))
+    sector: Mapped[str] = mapped_column(String(64))
+    governorate: Mapped[str] = mapped_column(String(64))
+    office_id: Mapped[int] = mapped_column(ForeignKey("office.id"), index=True)
+
+
+class Beneficiary(Base):
+    """A job seeker registered at an office."""
+
+    __tablename__ = "beneficiary"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    cin: Mapped[str] = mapped_column(String(16), unique=True)
+    first_name: Mapped[str] = mapped_column(String(100))
+    last_name: Mapped[str] = mapped_column(String(100))
+    birth_date: Mapped[date | None] = mapped_column(Date, nullable=True)
+    diploma_level: Mapped[str] = mapped_column(String(32), default="OTHER")
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    office_id: Mapped[int] = mapped_column(ForeignKey("office.id"), index=True)
+    email: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    phone: Mapped[str | None] = mapped_column(String(32), nullable=True)
+
+
+class User(Base):
+    __tablename__ = "app_user"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    password_hash: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    locale: Mapped[str] = mapped_column(String(8), default="fr")
+    office_id: Mapped[int | None] = mapped_column(ForeignKey("office.id"), nullable=True)
+    employer_id: Mapped[int | None] = mapped_column(ForeignKey("employer.id"), nullable=True)
+    beneficiary_id: Mapped[int | None] = mapped_column(ForeignKey("beneficiary.id"), nullable=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class UserRole(Base):
+    __tablename__ = "user_role"
+    __table_args__ = (UniqueConstraint("user_id", "role"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(32))

@@ -1,0 +1,423 @@
+"""The sandbox every BPMN/DMN expression and script runs in (DESIGN.md invariant 5).
+
+Untrusted text from a deployed model (gateway conditions, timer expressions, DMN cells, script
+tasks, message payloads) is compiled with RestrictedPython's *compiler* (not just restricted
+globals, which are escaped in one line: notes/LIBRARIES.md §1.14) plus our own AST policy:
+
+* names starting with ``_`` and dunder attributes are refused at compile time;
+* ``**``, ``*``, ``+`` and ``<<`` become calls to size-checked helpers, so ``9**9**9`` or
+  ``"x" * 10**10`` is refused before it allocates;
+* format specs with widths and the padding string methods are refused;
+* at run time a per-thread trace function enforces a wall-clock budget (``while True: pass``)
+  and every produced value must stay under a size budget.
+
+Scripts only see allow-listed pure helpers and the injected clock (``today()``/``now()``), never
+modules, I/O or randomness, so a contract replays to the same state (invariant 3).
+"""
+
+from __future__ import annotations
+
+import ast
+import calendar as _calendar
+import operator
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from types import CodeType, FrameType
+from typing import Any
+
+from RestrictedPython import RestrictingNodeTransformer, compile_restricted
+from RestrictedPython.Eval import default_guarded_getitem, default_guarded_getiter
+from RestrictedPython.Guards import (
+    guarded_iter_unpack_sequence,
+    guarded_unpack_sequence,
+    safe_builtins,
+    safer_getattr,
+)
+from RestrictedPython.Limits import limited_range
+
+from engine.errors import SandboxViolation
+
+#: Largest int (in bits), string, bytes or container length an expression may build.
+MAX_INT_BITS = 4096
+MAX_SEQUENCE_LEN = 100_000
+#: Attribute names refused even though RestrictedPython would allow them.
+DENIED_ATTRIBUTES = frozenset(
+    {
+        "format",
+        "format_map",
+        "ljust",
+        "rjust",
+        "center",
+        "zfill",
+        "expandtabs",
+        "now",
+        "today",
+        "utcnow",
+        "fromtimestamp",
+        "utcfromtimestamp",
+        "mro",
+        "gi_frame",
+        "gi_code",
+        "f_globals",
+        "f_locals",
+        "f_back",
+        "cr_frame",
+        "ag_frame",
+        "tb_frame",
+    }
+)
+
+
+class _Budget:
+    """Per-thread state of the running evaluation: its deadline and the clock it sees."""
+
+    def __init__(self) -> None:
+        self.local = threading.local()
+
+    @property
+    def deadline(self) -> float | None:
+        return getattr(self.local, "deadline", None)
+
+
+_budget = _Budget()
+
+
+def _trace(frame: FrameType, event: str, arg: object) -> Callable[..., Any] | None:
+    deadline = _budget.deadline
+    if deadline is not None and time.perf_counter() > deadline:
+        _budget.local.deadline = None
+        raise SandboxViolation("time limit exceeded")
+    return _trace
+
+
+class _AqdPolicy(RestrictingNodeTransformer):
+    """RestrictedPython's policy plus size guards on arithmetic and format specs."""
+
+    _GUARDED = {ast.Pow: "_aqd_pow_", ast.Mult: "_aqd_mul_", ast.Add: "_aqd_add_"}
+
+    def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
+        node = self.node_contents_visit(node)
+        if isinstance(node.op, ast.LShift):
+            name = "_aqd_lshift_"
+        else:
+            name = self._GUARDED.get(type(node.op), "")
+        if not name:
+            return node
+        func = ast.copy_location(ast.Name(id=name, ctx=ast.Load()), node)
+        call = ast.Call(func=func, args=[node.left, node.right], keywords=[])
+        return ast.fix_missing_locations(ast.copy_location(call, node))
+
+    def visit_FormattedValue(self, node: ast.FormattedValue) -> ast.AST:
+        spec = node.format_spec
+        if spec is not None:
+            for part in ast.walk(spec):
+                if isinstance(part, ast.FormattedValue):
+                    self.error(node, "Dynamic format specifications are not allowed.")
+                elif isinstance(part, ast.Constant) and isinstance(part.value, str):
+                    digits = "".join(ch if ch.isdigit() else " " for ch in part.value).split()
+                    if any(len(d) > 3 for d in digits):
+                        self.error(node, "Format widths above 999 are not allowed.")
+        return self.node_contents_visit(node)
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> ast.AST:
+        self.error(node, "Class definitions are not allowed.")
+        return node
+
+    def visit_Lambda(self, node: ast.Lambda) -> ast.AST:
+        return self.node_contents_visit(node)
+
+
+def _size(value: object) -> int:
+    if isinstance(value, int | float | Decimal | bool) or value is None:
+        return 0
+    try:
+        return len(value)  # type: ignore[arg-type]
+    except TypeError:
+        return 0
+
+
+def _check_size(value: object) -> object:
+    if isinstance(value, int) and value.bit_length() > MAX_INT_BITS:
+        raise SandboxViolation("integer too large")
+    if _size(value) > MAX_SEQUENCE_LEN:
+        raise SandboxViolation("value too large")
+    return value
+
+
+def _guarded_pow(base: Any, exp: Any) -> Any:
+    if isinstance(base, int) and isinstance(exp, int) and abs(base) > 1:
+        if exp > MAX_INT_BITS or abs(base).bit_length() * exp > MAX_INT_BITS:
+            raise SandboxViolation("power too large")
+    if isinstance(exp, float | Decimal) and abs(exp) > MAX_INT_BITS:
+        raise SandboxViolation("power too large")
+    return _check_size(operator.pow(base, exp))
+
+
+def _guarded_mul(left: Any, right: Any) -> Any:
+    for seq, n in ((left, right), (right, left)):
+        if isinstance(n, int) and not isinstance(n, bool) and _size(seq):
+            if _size(seq) * n > MAX_SEQUENCE_LEN:
+                raise SandboxViolation("sequence repetition too large")
+    return _check_size(operator.mul(left, right))
+
+
+def _guarded_add(left: Any, right: Any) -> Any:
+    if _size(left) + _size(right) > MAX_SEQUENCE_LEN:
+        raise SandboxViolation("value too large")
+    return _check_size(operator.add(left, right))
+
+
+def _guarded_lshift(left: Any, right: Any) -> Any:
+    if isinstance(right, int) and right > MAX_INT_BITS:
+        raise SandboxViolation("shift too large")
+    return _check_size(operator.lshift(left, right))
+
+
+_INPLACE: dict[str, Callable[[Any, Any], Any]] = {
+    "+=": _guarded_add,
+    "-=": operator.sub,
+    "*=": _guarded_mul,
+    "/=": operator.truediv,
+    "//=": operator.floordiv,
+    "%=": operator.mod,
+    "**=": _guarded_pow,
+    "<<=": _guarded_lshift,
+    ">>=": operator.rshift,
+    "|=": operator.or_,
+    "&=": operator.and_,
+    "^=": operator.xor,
+}
+
+
+def _inplacevar(op: str, left: Any, right: Any) -> Any:
+    fn = _INPLACE.get(op)
+    if fn is None:
+        raise SandboxViolation(f"operator {op} is not allowed")
+    return fn(left, right)
+
+
+def _getattr(obj: object, name: str, default: object = None) -> object:
+    if name in DENIED_ATTRIBUTES:
+        raise SandboxViolation(f"attribute {name!r} is not allowed")
+    return safer_getattr(obj, name, default)
+
+
+def _getiter(obj: Any) -> Iterator[Any]:
+    return default_guarded_getiter(obj)  # type: ignore[no-any-return]
+
+
+def _write(obj: object) -> object:
+    if isinstance(obj, dict | list | set):
+        return obj
+    raise SandboxViolation(f"cannot modify objects of type {type(obj).__name__}")
+
+
+# ---- allow-listed pure helpers ---------------------------------------------------------------
+
+
+def _add_months(day: date, months: int) -> date:
+    """Return ``day`` moved by ``months`` calendar months, clamped to the month's last day."""
+    index = day.month - 1 + int(months)
+    year, month = day.year + index // 12, index % 12 + 1
+    last = _calendar.monthrange(year, month)[1]
+    return date(year, month, min(day.day, last))
+
+
+def _month_end(day: date) -> date:
+    return date(day.year, day.month, _calendar.monthrange(day.year, day.month)[1])
+
+
+def _parse_date(text: str) -> date:
+    return date.fromisoformat(str(text)[:10])
+
+
+def _iso(value: date | datetime) -> str:
+    return value.isoformat()
+
+
+def _tnd(value: object) -> str:
+    """Round an amount to the millime (TND has 3 decimals) and return it as a string."""
+    return str(Decimal(str(value)).quantize(Decimal("0.001"), rounding=ROUND_HALF_UP))
+
+
+def _days_between(start: object, end: object) -> int:
+    return (_parse_date(str(end)) - _parse_date(str(start))).days
+
+
+_SAFE_BUILTIN_NAMES = (
+    "ArithmeticError",
+    "AssertionError",
+    "AttributeError",
+    "Exception",
+    "False",
+    "IndexError",
+    "KeyError",
+    "LookupError",
+    "None",
+    "True",
+    "TypeError",
+    "ValueError",
+    "ZeroDivisionError",
+    "abs",
+    "bool",
+    "callable",
+    "chr",
+    "divmod",
+    "float",
+    "int",
+    "isinstance",
+    "len",
+    "ord",
+    "repr",
+    "round",
+    "slice",
+    "str",
+)
+
+
+def _base_builtins() -> dict[str, Any]:
+    builtins: dict[str, Any] = {name: safe_builtins[name] for name in _SAFE_BUILTIN_NAMES}
+    builtins.update(
+        {
+            "range": limited_range,
+            "pow": _guarded_pow,
+            "sum": sum,
+            "min": min,
+            "max": max,
+            "any": any,
+            "all": all,
+            "enumerate": enumerate,
+            "sorted": sorted,
+            "reversed": reversed,
+            "zip": zip,
+            "map": map,
+            "filter": filter,
+            "dict": dict,
+            "list": list,
+            "tuple": tuple,
+            "set": set,
+            "frozenset": frozenset,
+        }
+    )
+    return builtins
+
+
+class ClockView:
+    """What scripts see of time: the command's injected clock, frozen for the command."""
+
+    def __init__(self, now: datetime) -> None:
+        self._now = now
+
+    def now(self) -> datetime:
+        return self._now
+
+    def today(self) -> date:
+        return self._now.date()
+
+
+def helper_functions(clock: Callable[[], datetime]) -> dict[str, Any]:
+    """Names (besides builtins) every expression may use. ``clock`` gives the injected time."""
+    return {
+        "Decimal": Decimal,
+        "date": date,
+        "timedelta": timedelta,
+        "add_months": _add_months,
+        "month_end": _month_end,
+        "parse_date": _parse_date,
+        "iso": _iso,
+        "tnd": _tnd,
+        "days_between": _days_between,
+        "now": lambda: clock().astimezone(UTC),
+        "today": lambda: clock().date(),
+    }
+
+
+class Sandbox:
+    """Compiles (with a cache) and runs untrusted expressions and scripts under limits."""
+
+    def __init__(self, time_limit_s: float = 1.0, clock: Callable[[], datetime] | None = None):
+        self.time_limit_s = time_limit_s
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._cache: dict[tuple[str, str], CodeType] = {}
+        self._lock = threading.Lock()
+        self.helpers = helper_functions(lambda: self._clock())
+        self._globals: dict[str, Any] = {
+            "__builtins__": _base_builtins(),
+            "_getattr_": _getattr,
+            "_getitem_": default_guarded_getitem,
+            "_getiter_": _getiter,
+            "_iter_unpack_sequence_": guarded_iter_unpack_sequence,
+            "_unpack_sequence_": guarded_unpack_sequence,
+            "_write_": _write,
+            "_inplacevar_": _inplacevar,
+            "_aqd_pow_": _guarded_pow,
+            "_aqd_mul_": _guarded_mul,
+            "_aqd_add_": _guarded_add,
+            "_aqd_lshift_": _guarded_lshift,
+            **self.helpers,
+        }
+
+    def set_clock(self, clock: Callable[[], datetime]) -> None:
+        self._clock = clock
+
+    # -- compilation ---------------------------------------------------------------------------
+
+    def compile(self, source: str, mode: str) -> CodeType:
+        """Compile ``source`` (mode ``eval`` or ``exec``); raise SandboxViolation if refused."""
+        key = (mode, source)
+        code = self._cache.get(key)
+        if code is not None:
+            return code
+        if len(source) > 20_000:
+            raise SandboxViolation("expression too long")
+        try:
+            code = compile_restricted(source, "<string>", mode, policy=_AqdPolicy)
+        except SyntaxError as exc:
+            message = exc.msg if isinstance(exc.msg, str) else str(exc)
+            detail = message.replace("\n", "; ")
+            raise SandboxViolation(detail, line=exc.lineno or 0) from None
+        with self._lock:
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            self._cache[key] = code
+        return code
+
+    def check(self, source: str, mode: str) -> None:
+        self.compile(source, mode)
+
+    # -- execution -----------------------------------------------------------------------------
+
+    def _run(self, code: CodeType, namespace: dict[str, Any]) -> Any:
+        previous_trace = sys.gettrace()
+        _budget.local.deadline = time.perf_counter() + self.time_limit_s
+        sys.settrace(_trace)
+        try:
+            return eval(code, namespace)  # noqa: S307 - code was compiled by RestrictedPython
+        except RecursionError:
+            raise SandboxViolation("recursion too deep") from None
+        except MemoryError:
+            raise SandboxViolation("memory limit exceeded") from None
+        finally:
+            sys.settrace(previous_trace)
+            _budget.local.deadline = None
+
+    def evaluate(self, expression: str, context: Mapping[str, Any]) -> Any:
+        code = self.compile(expression, "eval")
+        namespace = {**self._globals, **context}
+        return _check_size(self._run(code, namespace))
+
+    def execute(self, script: str, context: dict[str, Any]) -> None:
+        """Run ``script`` with ``context`` as its variables; new plain values go back to it."""
+        code = self.compile(script, "exec")
+        namespace = {**self._globals, **context}
+        self._run(code, namespace)
+        for key, value in namespace.items():
+            if key.startswith("_") or key in self._globals or callable(value):
+                continue
+            context[key] = _check_size(value)
+        for key in [k for k in context if k not in namespace]:
+            del context[key]

@@ -1,0 +1,271 @@
+"""The run loop around SpiffWorkflow: the only module that drives workflows (no database here).
+
+Each public function takes a workflow, changes it, and returns plain data the services persist:
+step timings, ready human tasks, thrown events, waiting messages and the next timer due.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow
+from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
+from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
+from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
+from SpiffWorkflow.task import Task
+from SpiffWorkflow.util.task import TaskState
+
+from engine.errors import ProcessError, SandboxViolation, TaskNotReady
+from engine.runtime import context
+from engine.runtime.sandbox import Sandbox
+from engine.runtime.serializer import SERIALIZER
+
+
+class _SandboxEnvironment(BasePythonScriptEngineEnvironment):  # type: ignore[misc]
+    """Routes every SpiffWorkflow evaluation through the restricted sandbox."""
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        super().__init__({})
+        self.sandbox = sandbox
+
+    def evaluate(
+        self, expression: str, context: dict[str, Any], external_context: dict[str, Any] | None = None
+    ) -> Any:
+        scope = {**context, **external_context} if external_context else context
+        return self.sandbox.evaluate(expression, scope)
+
+    def execute(
+        self, script: str, context: dict[str, Any], external_context: dict[str, Any] | None = None
+    ) -> bool:
+        self.sandbox.execute(script, context)
+        return True
+
+    def call_service(self, context: dict[str, Any], **kwargs: Any) -> str:
+        raise ProcessError("service tasks are not executed in-line; throw a message instead")
+
+
+class ScriptEngine(PythonScriptEngine):  # type: ignore[misc]
+    def __init__(self, sandbox: Sandbox) -> None:
+        super().__init__(environment=_SandboxEnvironment(sandbox))
+
+    def call_service(self, task: Task, **kwargs: Any) -> str:
+        # SpiffWorkflow 3.2's own version hides errors behind a NameError (LIBRARIES.md §1.10).
+        raise ProcessError(
+            "service tasks are not executed in-line; throw a message instead",
+            element=task.task_spec.bpmn_id or "",
+        )
+
+
+@dataclass
+class Step:
+    """One engine step: a task that ran, with its measured duration."""
+
+    task_guid: str
+    bpmn_id: str
+    spec_type: str
+    started_at: datetime
+    duration_us: int
+
+
+@dataclass
+class ReadyTask:
+    """A human task waiting in the inbox, as the projection stores it."""
+
+    task_guid: str
+    bpmn_id: str
+    name: str
+    lane: str
+
+
+@dataclass
+class Thrown:
+    """A message thrown by the process that nothing inside it caught."""
+
+    name: str
+    payload: Any
+
+
+@dataclass
+class Outcome:
+    """What one command did to one workflow."""
+
+    steps: list[Step] = field(default_factory=list)
+    thrown: list[Thrown] = field(default_factory=list)
+
+
+class Specs:
+    """A definition's restored spec objects for one process, plus the dict form for loading."""
+
+    def __init__(self, spec_dicts: dict[str, Any]) -> None:
+        self.dicts_bytes = orjson.dumps(spec_dicts)
+        restored = orjson.loads(self.dicts_bytes)
+        self.spec = SERIALIZER.registry.restore(restored["spec"])
+        self.subprocess_specs = {
+            k: SERIALIZER.registry.restore(v) for k, v in restored["subprocess_specs"].items()
+        }
+
+    def fresh_dicts(self) -> dict[str, Any]:
+        loaded: dict[str, Any] = orjson.loads(self.dicts_bytes)
+        return loaded
+
+
+class Runner:
+    """Creates, advances and inspects workflows under the sandboxed script engine."""
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        self.sandbox = sandbox
+        self.script_engine = ScriptEngine(sandbox)
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def new(self, specs: Specs, data: dict[str, Any]) -> tuple[BpmnWorkflow, Outcome]:
+        wf = BpmnWorkflow(specs.spec, specs.subprocess_specs, script_engine=self.script_engine)
+        start = wf.get_tasks(state=TaskState.READY)[0]
+        start.set_data(**data)
+        outcome = Outcome()
+        self._advance(wf, outcome)
+        return wf, outcome
+
+    def attach(self, wf: BpmnWorkflow) -> BpmnWorkflow:
+        wf.script_engine = self.script_engine
+        return wf
+
+    def complete(self, wf: BpmnWorkflow, task_guid: str, data: dict[str, Any]) -> Outcome:
+        task = self._ready_task(wf, task_guid)
+        outcome = Outcome()
+        started, t0 = context.now(), time.perf_counter()
+        task.data.update(data)
+        try:
+            task.run()
+        except SpiffWorkflowException as exc:
+            raise _process_error(exc) from None
+        outcome.steps.append(_step(task, started, t0))
+        self._advance(wf, outcome)
+        return outcome
+
+    def send_message(self, wf: BpmnWorkflow, name: str, payload: Any) -> Outcome | None:
+        """Deliver a message; return None if the workflow is not waiting for it."""
+        for task in wf.get_tasks(state=TaskState.WAITING):
+            definition = getattr(task.task_spec, "event_definition", None)
+            if isinstance(definition, MessageEventDefinition) and definition.name == name:
+                event = BpmnEvent(definition.__class__(name), payload)
+                break
+        else:
+            return None
+        outcome = Outcome()
+        try:
+            wf.send_event(event)
+        except WorkflowException:
+            return None
+        self._advance(wf, outcome)
+        return outcome
+
+    def fire_timers(self, wf: BpmnWorkflow) -> Outcome:
+        outcome = Outcome()
+        self._advance(wf, outcome)
+        return outcome
+
+    def _advance(self, wf: BpmnWorkflow, outcome: Outcome) -> None:
+        marks: dict[Any, tuple[datetime, float]] = {}
+
+        def will(task: Task) -> None:
+            marks[task.id] = (context.now(), time.perf_counter())
+
+        def did(task: Task) -> None:
+            started, t0 = marks.pop(task.id, (context.now(), time.perf_counter()))
+            outcome.steps.append(_step(task, started, t0))
+
+        try:
+            wf.refresh_timers()
+            wf.do_engine_steps(will_complete_task=will, did_complete_task=did)
+        except SpiffWorkflowException as exc:
+            raise _process_error(exc) from None
+        except SandboxViolation as exc:
+            raise ProcessError(exc.message) from None
+        for event in wf.get_events():
+            outcome.thrown.append(Thrown(event.event_definition.name, event.payload))
+
+    # -- inspection -----------------------------------------------------------------------------
+
+    def _ready_task(self, wf: BpmnWorkflow, task_guid: str) -> Task:
+        from uuid import UUID
+
+        try:
+            task = wf.get_task_from_id(UUID(task_guid))
+        except (ValueError, KeyError, WorkflowException):
+            task = None
+        if task is None or task.state != TaskState.READY or not task.task_spec.manual:
+            raise TaskNotReady(f"task {task_guid} is not waiting for a person")
+        return task
+
+    def ready_tasks(self, wf: BpmnWorkflow) -> list[ReadyTask]:
+        return [
+            ReadyTask(
+                task_guid=str(t.id),
+                bpmn_id=t.task_spec.bpmn_id or t.task_spec.name,
+                name=t.task_spec.bpmn_name or t.task_spec.name,
+                lane=t.task_spec.lane or "",
+            )
+            for t in wf.get_tasks(state=TaskState.READY, manual=True)
+        ]
+
+    def waiting_messages(self, wf: BpmnWorkflow) -> list[str]:
+        return sorted(
+            {
+                e.name
+                for e in wf.waiting_events()
+                if e.event_type.endswith("MessageEventDefinition") and e.name
+            }
+        )
+
+    def next_due(self, wf: BpmnWorkflow) -> datetime | None:
+        due: list[datetime] = []
+        for task in wf.get_tasks(state=TaskState.WAITING):
+            definition = getattr(task.task_spec, "event_definition", None)
+            if not isinstance(definition, TimerEventDefinition):
+                continue
+            value = definition.details(task).value
+            if isinstance(value, str):
+                when = datetime.fromisoformat(value)
+                due.append(when if when.tzinfo else when.replace(tzinfo=UTC))
+        return min(due) if due else None
+
+    def task_data(self, wf: BpmnWorkflow, task_guid: str) -> dict[str, Any]:
+        from uuid import UUID
+
+        task = wf.get_task_from_id(UUID(task_guid))
+        return dict(task.data)
+
+    def result_data(self, wf: BpmnWorkflow) -> dict[str, Any]:
+        data = wf.data if wf.completed else (wf.last_task.data if wf.last_task else {})
+        return dict(data)
+
+
+def _step(task: Task, started: datetime, t0: float) -> Step:
+    return Step(
+        task_guid=str(task.id),
+        bpmn_id=task.task_spec.bpmn_id or task.task_spec.name,
+        spec_type=type(task.task_spec).__name__,
+        started_at=started,
+        duration_us=int((time.perf_counter() - t0) * 1_000_000),
+    )
+
+
+def _process_error(exc: SpiffWorkflowException) -> ProcessError:
+    task = getattr(exc, "task", None)
+    element = ""
+    if task is not None:
+        element = task.task_spec.bpmn_id or task.task_spec.name
+    cause: BaseException | None = exc
+    while cause is not None and not isinstance(cause, SandboxViolation):
+        cause = cause.__cause__ or getattr(cause, "exception", None) or cause.__context__
+    message = cause.message if isinstance(cause, SandboxViolation) else str(exc).splitlines()[0]
+    line = getattr(exc, "line_number", 0) or 0
+    where = f" in {element}" if element else ""
+    return ProcessError(f"{message}{where}", element=element, line=int(line))
