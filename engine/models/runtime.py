@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     ForeignKey,
     Index,
     Integer,
@@ -34,8 +35,9 @@ class ProcessDefinition(Base):
     content_hash: Mapped[str] = mapped_column(String(64))
     main_process: Mapped[str] = mapped_column(String(128))
     sources: Mapped[dict[str, str]] = mapped_column(JSONDoc)
-    specs: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
-    meta: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
+    # Order-preserving JSON: restored specs and routing must not depend on JSONB's key order.
+    specs: Mapped[dict[str, Any]] = mapped_column(JSON)
+    meta: Mapped[dict[str, Any]] = mapped_column(JSON)
     parameters: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
     serializer_version: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16), default="active")
@@ -142,7 +144,9 @@ class Event(Base):
     actor: Mapped[str] = mapped_column(String(100))
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     instance_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    payload: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
+    # Plain JSON (text) on PostgreSQL, not JSONB: replay must see the inputs with their keys in
+    # the order the command saw them, or task data (and so the state hash) would differ.
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     state_hash: Mapped[str] = mapped_column(String(64))
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))

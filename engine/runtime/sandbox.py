@@ -20,6 +20,7 @@ from __future__ import annotations
 import ast
 import calendar as _calendar
 import operator
+import re
 import sys
 import threading
 import time
@@ -377,9 +378,12 @@ class Sandbox:
         try:
             code = compile_restricted(source, "<string>", mode, policy=_AqdPolicy)
         except SyntaxError as exc:
-            message = exc.msg if isinstance(exc.msg, str) else str(exc)
-            detail = message.replace("\n", "; ")
-            raise SandboxViolation(detail, line=exc.lineno or 0) from None
+            errors = exc.args[0] if exc.args and isinstance(exc.args[0], tuple) else (exc.msg,)
+            first = str(errors[0]) if errors else "invalid syntax"
+            found = re.match(r"Line (\d+): ", first)
+            line = int(found.group(1)) if found else (exc.lineno or 0)
+            detail = "; ".join(re.sub(r"^Line \d+: ", "", str(e)) for e in errors)
+            raise SandboxViolation(detail.replace("\n", " "), line=line) from None
         with self._lock:
             if len(self._cache) > 10_000:
                 self._cache.clear()

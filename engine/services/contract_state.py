@@ -166,7 +166,7 @@ class ContractState:
         if len(self.result.delivered) + len(self.result.started_instances) > MAX_ROUTED_MESSAGES:
             raise InvalidInput(f"message {name!r} started more than {MAX_ROUTED_MESSAGES} hops")
         data = payload if isinstance(payload, dict) else {"payload": payload}
-        for pid, proc in self.meta["processes"].items():
+        for pid, proc in sorted(self.meta["processes"].items()):
             if proc["start"] == "message" and proc["start_message"] == name:
                 self.start(pid, {**data, "contract_number": self.number})
                 return

@@ -1,0 +1,383 @@
+"""``aqd``: the command line. Exit 0 on success; 1 with a one-line message on refused input.
+
+The database comes from ``AQD_DATABASE_URL`` (default: SQLite under ./var/). Each command that
+changes anything is one transaction, committed here at the boundary.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import resource
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from engine.clock import clock_from_setting
+from engine.config import get_settings
+from engine.errors import DefinitionInvalid, EngineError
+from engine.services import demo as demo_service
+from engine.services import queries
+from engine.services.commands import Aqd
+from engine.services.definitions import check_folder, deploy, list_definitions
+from engine.services.replay import replay_contract
+from engine.services.timers import run_due_timers
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="Aqd workflow engine.")
+db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
+definitions_app = typer.Typer(no_args_is_help=True, help="Deployed process definitions.")
+contracts_app = typer.Typer(no_args_is_help=True, help="Contracts (process instances).")
+tasks_app = typer.Typer(no_args_is_help=True, help="Human tasks (the inbox).")
+timers_app = typer.Typer(no_args_is_help=True, help="Timers.")
+messages_app = typer.Typer(no_args_is_help=True, help="Messages to running contracts.")
+app.add_typer(db_app, name="db")
+app.add_typer(definitions_app, name="definitions")
+app.add_typer(contracts_app, name="contracts")
+app.add_typer(tasks_app, name="tasks")
+app.add_typer(timers_app, name="timers")
+app.add_typer(messages_app, name="messages")
+
+T = TypeVar("T")
+
+
+class Refused(Exception):
+    """Input the CLI refuses before it reaches the engine."""
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
+
+
+def _aqd() -> Aqd:
+    settings = get_settings()
+    return Aqd(settings.database_url, clock=clock_from_setting(settings.clock), settings=settings)
+
+
+@contextmanager
+def _transaction(aqd: Aqd) -> Iterator[Session]:
+    with aqd.session() as session, session.begin():
+        yield session
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise Refused(f"cannot read {path}: {exc.strerror}") from None
+    if len(text) > 1_000_000:
+        raise Refused(f"{path} is larger than 1 MB")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise Refused(f"{path}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
+
+
+def _guard(fn: Callable[[], T]) -> T:
+    try:
+        return fn()
+    except DefinitionInvalid as exc:
+        for problem in exc.problems[1:]:
+            typer.echo(f"error: {problem}", err=True)
+        _fail(str(exc.problems[0]))
+    except EngineError as exc:
+        detail = "; ".join(f"{k}: {v}" for k, v in list(exc.fields.items())[:5])
+        _fail(f"{exc.message}" + (f" ({detail})" if detail and exc.code == "invalid_input" else ""))
+    except Refused as exc:
+        _fail(str(exc))
+    except OperationalError as exc:
+        _fail(f"database unavailable or not migrated (run 'aqd db upgrade'): {exc.orig}")
+    raise AssertionError("unreachable")
+
+
+def _print(value: Any) -> None:
+    typer.echo(json.dumps(value, ensure_ascii=False, indent=2, default=str))
+
+
+@app.callback()
+def _main() -> None:
+    settings = get_settings()
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if settings.memory_limit_mb:
+        limit = settings.memory_limit_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+# -- db -------------------------------------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Create or migrate the schema (Alembic)."""
+    from engine.migrate import upgrade
+
+    _guard(lambda: upgrade(get_settings().database_url, revision))
+    typer.echo("database is up to date")
+
+
+# -- definitions ------------------------------------------------------------------------------------
+
+
+@app.command("deploy")
+def deploy_cmd(
+    path: Path,
+    note: Annotated[str, typer.Option(help="Why this version (kept with it).")] = "",
+    check: Annotated[bool, typer.Option("--check", help="Validate only; store nothing.")] = False,
+    actor: str = "cli",
+) -> None:
+    """Deploy a programme folder (key = folder name) or a single .bpmn file (key = process id)."""
+    aqd = _aqd()
+    if check:
+        bundle = _guard(lambda: check_folder(path, aqd.sandbox))
+        typer.echo(f"{bundle.programme}: valid ({len(bundle.processes)} processes)")
+        return
+
+    def run() -> tuple[str, int, bool]:
+        with _transaction(aqd) as session:
+            result = deploy(session, path, aqd.sandbox, aqd.clock, actor=actor, note=note)
+            d = result.definition
+            return d.programme, d.version, result.created
+
+    programme, version, created = _guard(run)
+    state = "deployed" if created else "unchanged, already deployed as"
+    typer.echo(f"{programme}: {state} version {version}")
+
+
+@definitions_app.command("list")
+def definitions_list(programme: str | None = None) -> None:
+    """List deployed definition versions."""
+    aqd = _aqd()
+
+    def run() -> None:
+        with aqd.session() as session:
+            for d in list_definitions(session, programme):
+                typer.echo(
+                    f"{d.id}\t{d.programme}\tv{d.version}\t{d.content_hash[:12]}\t{d.status}\t"
+                    f"{d.deployed_at:%Y-%m-%d %H:%M}\t{d.deployed_by}\t{d.note}"
+                )
+
+    _guard(run)
+
+
+# -- contracts --------------------------------------------------------------------------------------
+
+
+@contracts_app.command("start")
+def contracts_start(
+    programme: str,
+    data: Annotated[Path, typer.Option(help="JSON file with the request data ('-' = stdin).")],
+    actor: str = "cli",
+) -> None:
+    """Start a contract of PROGRAMME; prints the new contract id."""
+    aqd = _aqd()
+
+    def run() -> int:
+        payload = _read_json(data)
+        with _transaction(aqd) as session:
+            return aqd.start_contract(session, programme, payload, actor=actor).id
+
+    typer.echo(_guard(run))
+
+
+@contracts_app.command("list")
+def contracts_list(
+    programme: str | None = None,
+    status: str | None = None,
+    office: str | None = None,
+    ids: Annotated[bool, typer.Option("--ids", help="Print ids only.")] = False,
+    limit: int = 1000,
+) -> None:
+    """List contracts, filtered by programme, status and office code."""
+    aqd = _aqd()
+
+    def run() -> None:
+        with aqd.session() as session:
+            for c in queries.list_contracts(session, programme, status, office, limit):
+                if ids:
+                    typer.echo(c.id)
+                else:
+                    typer.echo(f"{c.id}\t{c.number}\t{c.programme}\t{c.status}\trev {c.revision}")
+
+    _guard(run)
+
+
+@contracts_app.command("show")
+def contracts_show(contract: str) -> None:
+    """Show a contract (id or number) with its process instances."""
+    aqd = _aqd()
+
+    def run() -> dict[str, Any]:
+        with aqd.session() as session:
+            return queries.contract_summary(session, queries.find_contract(session, contract))
+
+    _print(_guard(run))
+
+
+@contracts_app.command("events")
+def contracts_events(contract: str) -> None:
+    """Print a contract's event log."""
+    aqd = _aqd()
+
+    def run() -> list[dict[str, Any]]:
+        with aqd.session() as session:
+            c = queries.find_contract(session, contract)
+            return [
+                {
+                    "seq": e.seq,
+                    "kind": e.kind,
+                    "actor": e.actor,
+                    "at": e.at.isoformat(),
+                    "payload": e.payload,
+                    "hash": e.hash,
+                }
+                for e in queries.contract_events(session, c.id)
+            ]
+
+    _print(_guard(run))
+
+
+# -- tasks ---------------------------------------------------------------------------------------------
+
+
+@tasks_app.command("list")
+def tasks_list(
+    contract: str | None = None,
+    office: str | None = None,
+    lane: str | None = None,
+    status: str = "ready",
+    assignee: str | None = None,
+    limit: int = 1000,
+) -> None:
+    """List human tasks (ready by default): guid, contract, task, lane, due."""
+    aqd = _aqd()
+
+    def run() -> None:
+        with aqd.session() as session:
+            contract_id = queries.find_contract(session, contract).id if contract else None
+            for t in queries.list_tasks(session, contract_id, office, lane, status, assignee, limit):
+                due = t.due_at.isoformat() if t.due_at else "-"
+                typer.echo(
+                    f"{t.task_guid}\t{t.contract_id}\t{t.bpmn_id}\t{t.lane}\t{t.status}\t"
+                    f"{t.assignee or '-'}\t{due}"
+                )
+
+    _guard(run)
+
+
+@tasks_app.command("claim")
+def tasks_claim(
+    task: str,
+    user: Annotated[str, typer.Option(help="Who claims it.")],
+    release: Annotated[bool, typer.Option("--release", help="Give it back.")] = False,
+) -> None:
+    """Claim (or release) a task."""
+    aqd = _aqd()
+
+    def run() -> None:
+        with _transaction(aqd) as session:
+            aqd.claim_task(session, task, user, release=release)
+
+    _guard(run)
+    typer.echo("released" if release else "claimed")
+
+
+@tasks_app.command("complete")
+def tasks_complete(
+    task: str,
+    data: Annotated[Path, typer.Option(help="JSON file with the form data ('-' = stdin).")],
+    user: Annotated[str, typer.Option(help="Who completes it.")] = "cli",
+    revision: Annotated[
+        int | None, typer.Option(help="Fail if the contract changed since this revision.")
+    ] = None,
+) -> None:
+    """Complete a task with form data."""
+    aqd = _aqd()
+
+    def run() -> int:
+        payload = _read_json(data)
+        with _transaction(aqd) as session:
+            event = aqd.complete_task(session, task, payload, user, expected_revision=revision)
+            return event.seq
+
+    seq = _guard(run)
+    typer.echo(f"completed (event {seq})")
+
+
+# -- messages and timers ---------------------------------------------------------------------------
+
+
+@messages_app.command("send")
+def messages_send(
+    contract: str,
+    name: str,
+    data: Annotated[Path | None, typer.Option(help="JSON payload file ('-' = stdin).")] = None,
+    actor: str = "cli",
+) -> None:
+    """Correlate message NAME to a waiting contract."""
+    aqd = _aqd()
+
+    def run() -> int:
+        payload = _read_json(data) if data else {}
+        with _transaction(aqd) as session:
+            c = queries.find_contract(session, contract)
+            return aqd.correlate_message(session, c.id, name, payload, actor=actor).seq
+
+    seq = _guard(run)
+    typer.echo(f"delivered (event {seq})")
+
+
+@timers_app.command("run")
+def timers_run(limit: int = 500) -> None:
+    """Fire all due timers once (the worker runs this periodically)."""
+    aqd = _aqd()
+    result = _guard(lambda: run_due_timers(aqd, limit))
+    typer.echo(f"fired {result.fired}, nothing due {result.idle}, failed {len(result.failed)}")
+    for contract_id, message in result.failed:
+        typer.echo(f"error: contract {contract_id}: {message}", err=True)
+    if result.failed:
+        raise typer.Exit(1)
+
+
+# -- replay and demo --------------------------------------------------------------------------------
+
+
+@app.command("replay")
+def replay_cmd(contract: str) -> None:
+    """Re-execute a contract's events and verify every state hash and the hash chain."""
+    aqd = _aqd()
+
+    def run() -> dict[str, Any]:
+        with aqd.session() as session:
+            c = queries.find_contract(session, contract)
+            return replay_contract(aqd, session, c.id).to_dict()
+
+    report = _guard(run)
+    if report["ok"]:
+        typer.echo(f"{report['number']}: OK, {report['events']} events replayed, all hashes match")
+        return
+    first = report["first_divergent_seq"]
+    where = f" (first divergent event: {first})" if first else ""
+    _fail(f"{report['number']}: FAILED{where}: {report['problems'][0]}")
+
+
+@app.command("demo")
+def demo_cmd() -> None:
+    """Seed the demo data (6 pilot offices, people, contracts); safe to run twice."""
+    aqd = _aqd()
+
+    report = _guard(lambda: demo_service.seed(aqd))
+    typer.echo(report.summary())
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

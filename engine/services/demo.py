@@ -1,0 +1,171 @@
+"""Demo data for the embedded default: the 6 pilot offices, their people, and contracts in
+various states, created through the real commands (so they have real histories). Idempotent."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.models import Beneficiary, Employer, HumanTask, Office, User, UserRole
+from engine.services.commands import Aqd
+
+PILOT_OFFICES = (
+    ("TUN", "Tunis", "تونس", "Tunis"),
+    ("BAR", "Ben Arous", "بن عروس", "Ben Arous"),
+    ("GAF", "Gafsa", "قفصة", "Gafsa"),
+    ("GAB", "Gabès", "قابس", "Gabès"),
+    ("KEF", "Le Kef", "الكاف", "Le Kef"),
+    ("SOU", "Sousse", "سوسة", "Sousse"),
+)
+FIRST_NAMES = ("Amira", "Mohamed", "Salma", "Youssef", "Ines", "Aziz", "Rim", "Karim")
+LAST_NAMES = ("Ben Salah", "Trabelsi", "Jebali", "Gharbi", "Mejri", "Hammami", "Ayari", "Saidi")
+SECTORS = ("informatique", "industrie", "commerce", "tourisme", "agroalimentaire", "services")
+
+
+@dataclass
+class DemoReport:
+    created: bool
+    offices: int = 0
+    users: list[str] = field(default_factory=list)
+    contracts: int = 0
+
+    def summary(self) -> str:
+        if not self.created:
+            return "demo data already present (nothing changed)"
+        people = ", ".join(self.users)
+        return (
+            f"demo data: {self.offices} pilot offices, {self.contracts} contracts; "
+            f"accounts: {people}"
+        )
+
+
+def seed(aqd: Aqd) -> DemoReport:
+    """Create the demo data unless it exists; each contract step is its own transaction."""
+    with aqd.session() as session, session.begin():
+        if session.scalar(select(Office.id).where(Office.code == "TUN")) is not None:
+            return DemoReport(created=False)
+        report = DemoReport(created=True)
+        _seed_parties(session, report, aqd)
+    for index, (code, *_rest) in enumerate(PILOT_OFFICES):
+        report.contracts += _seed_contracts(aqd, code, index)
+    return report
+
+
+def _seed_parties(session: Session, report: DemoReport, aqd: Aqd) -> None:
+    now = aqd.clock.now()
+    for index, (code, name_fr, name_ar, governorate) in enumerate(PILOT_OFFICES):
+        office = Office(
+            code=code,
+            name_fr=f"Bureau de l'emploi de {name_fr}",
+            name_ar=f"مكتب التشغيل والعمل المستقل ب{name_ar}",
+            governorate=governorate,
+            pilot=True,
+            go_live=date(2025, 1, 6),
+        )
+        session.add(office)
+        session.flush()
+        report.offices += 1
+        for role, prefix in (("counsellor", "counsellor"), ("office_head", "head")):
+            username = f"{prefix}.{code.lower()}"
+            user = User(
+                username=username,
+                display_name=f"{prefix.title()} {name_fr}",
+                locale="ar" if index % 2 else "fr",
+                office_id=office.id,
+                created_at=now,
+            )
+            session.add(user)
+            session.flush()
+            session.add(UserRole(user_id=user.id, role=role))
+            report.users.append(username)
+        for e in range(2):
+            session.add(
+                Employer(
+                    name=f"Entreprise {name_fr} {e + 1}",
+                    matricule_fiscal=f"{1000000 + index * 10 + e}{'ABCDEF'[index]}",
+                    cnss_number=f"{20000000 + index * 10 + e}",
+                    sector=SECTORS[(index + e) % len(SECTORS)],
+                    governorate=governorate,
+                    office_id=office.id,
+                )
+            )
+        for b in range(4):
+            n = index * 4 + b
+            session.add(
+                Beneficiary(
+                    cin=f"{10000000 + n * 137:08d}",
+                    first_name=FIRST_NAMES[n % len(FIRST_NAMES)],
+                    last_name=LAST_NAMES[(n * 3) % len(LAST_NAMES)],
+                    birth_date=date(1995 + n % 8, 1 + n % 12, 1 + n % 27),
+                    diploma_level="HIGHER_ED" if b < 3 else "OTHER",
+                    disabled=b == 2,
+                    office_id=office.id,
+                )
+            )
+    for username, role in (("manager", "programme_manager"), ("auditor", "auditor"), ("admin", "admin")):
+        user = User(username=username, display_name=username.title(), locale="fr", created_at=now)
+        session.add(user)
+        session.flush()
+        session.add(UserRole(user_id=user.id, role=role))
+        report.users.append(username)
+
+
+def _request(session: Session, code: str, index: int, b: int) -> dict[str, object]:
+    office = session.scalar(select(Office).where(Office.code == code))
+    assert office is not None
+    employer = session.scalars(
+        select(Employer).where(Employer.office_id == office.id).order_by(Employer.id)
+    ).all()[b % 2]
+    beneficiary = session.scalars(
+        select(Beneficiary).where(Beneficiary.office_id == office.id).order_by(Beneficiary.id)
+    ).all()[b]
+    return {
+        "office": code,
+        "employer_mf": employer.matricule_fiscal,
+        "beneficiary_cin": beneficiary.cin,
+        "nationality": "TN",
+        "diploma_level": beneficiary.diploma_level,
+        "disabled": beneficiary.disabled,
+        "months_worked_continuous": 30 if b == 3 else 0,
+        "months_worked_total": 0,
+        "schooling_ok": b != 3,
+        "request_date": "2025-01-15",
+    }
+
+
+def _complete(aqd: Aqd, contract_id: int, bpmn_id: str, data: dict[str, object], user: str) -> None:
+    with aqd.session() as session, session.begin():
+        guid = session.scalar(
+            select(HumanTask.task_guid).where(
+                HumanTask.contract_id == contract_id,
+                HumanTask.bpmn_id == bpmn_id,
+                HumanTask.status == "ready",
+            )
+        )
+        assert guid is not None, f"{bpmn_id} is not ready"
+        aqd.complete_task(session, guid, data, user)
+
+
+def _seed_contracts(aqd: Aqd, code: str, index: int) -> int:
+    agreement = {
+        "agreed": True,
+        "position_title": "Assistant(e) administratif(ve)",
+        "tutor_name": "Mme Hela Ben Amor",
+        "employer_complement": 200,
+    }
+    counsellor = f"counsellor.{code.lower()}"
+    ids: list[int] = []
+    for b in range(4):
+        with aqd.session() as session, session.begin():
+            contract = aqd.start_contract(session, "civp", _request(session, code, index, b), "demo")
+            ids.append(contract.id)
+    # 0: waits for the employer; 1: waits for the counsellor; 2: active; 3: refused (not eligible)
+    _complete(aqd, ids[1], "employer_agreement", agreement, f"employer.{code.lower()}")
+    _complete(aqd, ids[2], "employer_agreement", agreement, f"employer.{code.lower()}")
+    _complete(aqd, ids[2], "counsellor_validation", {"validation_decision": "validate"}, counsellor)
+    with aqd.session() as session, session.begin():
+        aqd.correlate_message(session, ids[2], "contract_signed", {"signed_by": ["demo"]}, "demo")
+    return len(ids)

@@ -1,0 +1,157 @@
+"""Shared fixtures: every engine test runs on both PostgreSQL and SQLite (parametrised).
+
+PostgreSQL: one database per xdist worker, migrated with Alembic once, truncated between tests.
+SQLite: a fresh migrated file per test. The URL of the PostgreSQL server comes from
+``AQD_TEST_PG_URL`` (default: the local socket, user postgres); it must be reachable: a missing
+database fails the run instead of silently skipping half of it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy import select, text
+
+from engine import Aqd, FrozenClock, Settings
+from engine.db import dispose_all, get_engine
+from engine.migrate import upgrade
+from engine.models import Base, Beneficiary, Employer, HumanTask, Office
+from engine.services.definitions import deploy
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_BASE = os.environ.get("AQD_TEST_PG_URL", "postgresql+psycopg://postgres@/{db}?host=/var/run/postgresql")
+START = "2025-03-03T08:00:00+00:00"
+
+
+def _pg_url(worker: str) -> str:
+    name = f"aqd_test_{worker}"
+    admin = PG_BASE.format(db="postgres").replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return PG_BASE.format(db=name)
+
+
+@pytest.fixture(scope="session")
+def pg_url(worker_id: str) -> Iterator[str]:
+    url = _pg_url(worker_id)
+    upgrade(url)
+    yield url
+    dispose_all()
+
+
+def _truncate(url: str) -> None:
+    engine = get_engine(url)
+    tables = ", ".join(f'"{t.name}"' for t in reversed(Base.metadata.sorted_tables))
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "postgresql":
+        url: str = request.getfixturevalue("pg_url")
+        _truncate(url)
+        yield url
+    else:
+        url = f"sqlite:///{tmp_path / 'aqd.db'}"
+        upgrade(url)
+        yield url
+        get_engine(url).dispose()
+
+
+@dataclass
+class World:
+    """A migrated database with CIVP deployed and one office, employer and beneficiary."""
+
+    aqd: Aqd
+    clock: FrozenClock
+    url: str
+
+    def request(self, **overrides: object) -> dict[str, object]:
+        data: dict[str, object] = {
+            "office": "TUN",
+            "employer_mf": "1234567A",
+            "beneficiary_cin": "12345678",
+            "nationality": "TN",
+            "diploma_level": "HIGHER_ED",
+            "request_date": "2025-03-01",
+            "start_date": "2025-04-01",
+        }
+        data.update(overrides)
+        return data
+
+    def start(self, **overrides: object) -> int:
+        with self.aqd.session() as s, s.begin():
+            return self.aqd.start_contract(s, "civp", self.request(**overrides), "employer").id
+
+    def task(self, contract_id: int, bpmn_id: str) -> str:
+        with self.aqd.session() as s:
+            guid = s.scalar(
+                select(HumanTask.task_guid).where(
+                    HumanTask.contract_id == contract_id,
+                    HumanTask.bpmn_id == bpmn_id,
+                    HumanTask.status == "ready",
+                )
+            )
+        assert guid is not None, f"{bpmn_id} is not ready in contract {contract_id}"
+        return guid
+
+    def complete(self, contract_id: int, bpmn_id: str, data: dict[str, object], user: str = "u") -> None:
+        guid = self.task(contract_id, bpmn_id)
+        with self.aqd.session() as s, s.begin():
+            self.aqd.complete_task(s, guid, data, user)
+
+    def message(self, contract_id: int, name: str, payload: object) -> None:
+        with self.aqd.session() as s, s.begin():
+            self.aqd.correlate_message(s, contract_id, name, payload)
+
+    def fire(self, contract_id: int) -> bool:
+        with self.aqd.session() as s, s.begin():
+            return self.aqd.fire_timers(s, contract_id) is not None
+
+    def activate(self, contract_id: int) -> None:
+        self.complete(contract_id, "employer_agreement", AGREEMENT, "employer")
+        self.complete(contract_id, "counsellor_validation", {"validation_decision": "validate"}, "c")
+        self.message(contract_id, "contract_signed", {"signed": True})
+
+
+AGREEMENT = {
+    "agreed": True,
+    "position_title": "Developer",
+    "tutor_name": "Mr Tutor",
+    "employer_complement": 200,
+}
+
+
+def make_world(url: str, cache_size: int = 2000) -> World:
+    clock = FrozenClock(START)
+    settings = Settings(database_url=url, script_time_limit_ms=500, workflow_cache_size=cache_size)
+    aqd = Aqd(url, clock=clock, settings=settings)
+    with aqd.session() as s, s.begin():
+        deploy(s, ROOT / "processes" / "civp", aqd.sandbox, clock, actor="test")
+        office = Office(code="TUN", name_fr="Tunis", name_ar="تونس", governorate="Tunis", pilot=True)
+        s.add(office)
+        s.flush()
+        s.add(
+            Employer(
+                name="ACME",
+                matricule_fiscal="1234567A",
+                cnss_number="123",
+                sector="informatique",
+                governorate="Tunis",
+                office_id=office.id,
+            )
+        )
+        s.add(Beneficiary(cin="12345678", first_name="Amira", last_name="B", office_id=office.id))
+    return World(aqd=aqd, clock=clock, url=url)
+
+
+@pytest.fixture
+def world(db_url: str) -> World:
+    return make_world(db_url)

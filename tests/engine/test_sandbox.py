@@ -1,0 +1,219 @@
+"""Known escape and exhaustion payloads through the sandbox and through real BPMN/DMN models.
+
+Every payload must be refused at deploy time (compile) or stopped at run time with a clear error,
+and the engine must stay healthy afterwards (invariant 5).
+"""
+
+from __future__ import annotations
+
+import resource
+import threading
+import time
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+import pytest
+
+from engine import DefinitionInvalid, ProcessError, SandboxViolation
+from engine.runtime.definitions import compile_bundle
+from engine.runtime.sandbox import Sandbox
+from engine.runtime.workflow import Runner, Specs
+
+EXPRESSIONS = [
+    "().__class__.__base__.__subclasses__()",
+    "[c for c in ().__class__.__base__.__subclasses__() if c.__name__ == 'catch_warnings'][0]",
+    "__import__('os').getpid()",
+    "open('/etc/hostname').read()",
+    "eval('1 + 1')",
+    "exec('x = 1')",
+    "compile('1', 'f', 'eval')",
+    "calendar.sys.modules['os']",
+    "getattr(1, '__class__')",
+    "(lambda: 1).__code__",
+    "type(1).__mro__",
+    "globals()",
+    "vars()",
+    "'{0.__class__}'.format(1)",
+    "f'{1:>999999999}'",
+    "9**9**9",
+    "10**10**10",
+    "'a' * 10**9",
+    "[0] * 10**8",
+    "1 << 10**9",
+    "sum(range(10**9))",
+    "date.today()",
+    "'x'.ljust(10**9)",
+    "(x for x in ()).gi_frame",
+    "'a' * 30000 + 'b' * 80000",
+]
+
+SCRIPTS = [
+    "import os\npid = os.getpid()",
+    "from os import system\nsystem('true')",
+    "while True:\n    pass",
+    "x = 'a' * 1000\nfor i in range(100):\n    x = x + x",
+    "f = lambda f: f(f)\nf(f)",
+    "n = 0\nwhile True:\n    n += 1",
+    "class A:\n    pass",
+    "x = [1]\nfor i in range(200):\n    x = x * 2",
+    "y = {}\ny.__class__ = dict",
+]
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Sandbox:
+    return Sandbox(time_limit_s=0.3)
+
+
+def _refused(sandbox: Sandbox, source: str, mode: str) -> str:
+    with pytest.raises(SandboxViolation) as info:
+        try:
+            if mode == "eval":
+                sandbox.evaluate(source, {})
+            else:
+                sandbox.execute(source, {})
+        except (NameError, ImportError, TypeError, AttributeError, KeyError, ValueError) as exc:
+            raise SandboxViolation(f"{type(exc).__name__}: {exc}") from exc
+    return info.value.message
+
+
+@pytest.mark.parametrize("expression", EXPRESSIONS)
+def test_expression_payloads_are_refused(sandbox: Sandbox, expression: str) -> None:
+    started = time.perf_counter()
+    message = _refused(sandbox, expression, "eval")
+    assert message
+    assert time.perf_counter() - started < 2
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_script_payloads_are_refused(sandbox: Sandbox, script: str) -> None:
+    started = time.perf_counter()
+    _refused(sandbox, script, "exec")
+    assert time.perf_counter() - started < 2
+
+
+def test_huge_source_is_refused(sandbox: Sandbox) -> None:
+    with pytest.raises(SandboxViolation, match="too long"):
+        sandbox.evaluate("1 + " * 10_000 + "1", {})
+
+
+def test_engine_stays_healthy_after_the_corpus(sandbox: Sandbox) -> None:
+    threads = threading.active_count()
+    for source in EXPRESSIONS:
+        try:
+            sandbox.evaluate(source, {})
+        except Exception:  # noqa: BLE001, S110 - every payload fails; we check health after
+            pass
+    for source in SCRIPTS:
+        try:
+            sandbox.execute(source, {})
+        except Exception:  # noqa: BLE001, S110
+            pass
+    assert threading.active_count() == threads
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    assert rss_mb < 2048
+    data: dict[str, object] = {"amount": 150, "disabled": True}
+    assert sandbox.evaluate("amount + (50 if disabled else 0)", data) == 200
+    sandbox.execute("total = sum(x * 2 for x in [1, 2, 3])\nlabel = f'{total:>5}'", data)
+    assert data["total"] == 12 and data["label"] == "   12"
+
+
+def test_ordinary_model_code_still_works(sandbox: Sandbox) -> None:
+    ctx: dict[str, object] = {"start": "2025-01-31", "months": 1, "items": [1, 2]}
+    sandbox.execute(
+        "end = iso(add_months(parse_date(start), months))\n"
+        "n = 0\nfor i in items:\n    n += i\n"
+        "pay = tnd(200 * 1.5)\nd = {'a': 1}\nd['b'] = 2\nitems.append(3)",
+        ctx,
+    )
+    assert ctx["end"] == "2025-02-28" and ctx["n"] == 3 and ctx["pay"] == "300.000"
+    assert ctx["d"] == {"a": 1, "b": 2} and ctx["items"] == [1, 2, 3]
+
+
+# -- the same payloads inside real models ------------------------------------------------------------
+
+BPMN = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+  xmlns:spiffworkflow="http://spiffworkflow.org/bpmn/schema/1.0/core" id="d" targetNamespace="t">
+  <bpmn:process id="hostile" isExecutable="true">
+    <bpmn:startEvent id="start"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="script"/>
+    <bpmn:scriptTask id="script"><bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing>
+      <bpmn:script>{script}</bpmn:script></bpmn:scriptTask>
+    <bpmn:sequenceFlow id="f2" sourceRef="script" targetRef="rule"/>
+    <bpmn:businessRuleTask id="rule"><bpmn:extensionElements>
+      <spiffworkflow:calledDecisionId>decide</spiffworkflow:calledDecisionId></bpmn:extensionElements>
+      <bpmn:incoming>f2</bpmn:incoming><bpmn:outgoing>f3</bpmn:outgoing></bpmn:businessRuleTask>
+    <bpmn:sequenceFlow id="f3" sourceRef="rule" targetRef="gw"/>
+    <bpmn:exclusiveGateway id="gw" default="f5"><bpmn:incoming>f3</bpmn:incoming>
+      <bpmn:outgoing>f4</bpmn:outgoing><bpmn:outgoing>f5</bpmn:outgoing></bpmn:exclusiveGateway>
+    <bpmn:sequenceFlow id="f4" sourceRef="gw" targetRef="end"><bpmn:conditionExpression>{condition}</bpmn:conditionExpression></bpmn:sequenceFlow>
+    <bpmn:sequenceFlow id="f5" sourceRef="gw" targetRef="end"/>
+    <bpmn:endEvent id="end"><bpmn:incoming>f4</bpmn:incoming><bpmn:incoming>f5</bpmn:incoming></bpmn:endEvent>
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+DMN = """<?xml version="1.0" encoding="UTF-8"?>
+<definitions xmlns="https://www.omg.org/spec/DMN/20191111/MODEL/" id="dd" name="d" namespace="t">
+  <decision id="decide" name="decide"><decisionTable id="table">
+    <input id="i1"><inputExpression id="ie1" typeRef="integer"><text>x</text></inputExpression></input>
+    <output id="o1" name="y" typeRef="string"/>
+    <rule id="r1"><inputEntry id="r1i"><text>{cell}</text></inputEntry><outputEntry id="r1o"><text>{output}</text></outputEntry></rule>
+  </decisionTable></decision>
+</definitions>
+"""
+
+
+def _run_model(script: str = "x = 1", condition: str = "True", cell: str = "1", output: str = "'ok'") -> None:
+    sandbox = Sandbox(time_limit_s=0.3)
+    sources = {
+        "hostile.bpmn": BPMN.format(script=escape(script), condition=escape(condition)),
+        "decide.dmn": DMN.format(cell=escape(cell), output=escape(output)),
+    }
+    bundle = compile_bundle("hostile", sources, sandbox)
+    Runner(sandbox).new(Specs(bundle.specs["hostile"]), {})
+
+
+def test_harmless_model_runs() -> None:
+    _run_model()
+
+
+PLACES = ("script", "condition", "cell", "output")
+
+
+@pytest.mark.parametrize("place", PLACES)
+@pytest.mark.parametrize("payload", EXPRESSIONS)
+def test_payloads_in_models_are_refused_or_stopped(place: str, payload: str) -> None:
+    started = time.perf_counter()
+    with pytest.raises((DefinitionInvalid, ProcessError)) as info:
+        _run_model(**{place: payload if place != "script" else f"y = {payload}"})
+    assert str(info.value)
+    if isinstance(info.value, DefinitionInvalid):
+        problem = info.value.problems[0]
+        assert problem.file and problem.line > 0 and problem.element
+    assert time.perf_counter() - started < 3
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_script_payloads_in_models_are_refused_or_stopped(script: str) -> None:
+    with pytest.raises((DefinitionInvalid, ProcessError)) as info:
+        _run_model(script=script)
+    if isinstance(info.value, ProcessError):
+        assert info.value.element == "script"
+
+
+def test_runtime_error_names_the_element_and_line() -> None:
+    with pytest.raises(ProcessError) as info:
+        _run_model(script="a = 1\nb = missing_name + 1")
+    assert info.value.element == "script"
+    assert "missing_name" in str(info.value)
+
+
+def test_processes_folder_models_compile() -> None:
+    root = Path(__file__).resolve().parents[2] / "processes"
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        from engine.runtime.definitions import read_sources
+
+        key, sources = read_sources(folder)
+        compile_bundle(key, sources, Sandbox())

@@ -1,0 +1,68 @@
+"""Child-process entry points for concurrency and crash tests (spawned with multiprocessing or
+``python -m``)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from typing import Any
+
+from engine import Aqd, Conflict, FrozenClock, Settings
+
+AGREEMENT = {
+    "agreed": True,
+    "position_title": "Developer",
+    "tutor_name": "Mr Tutor",
+    "employer_complement": 200,
+}
+
+
+def complete_once(url: str, guid: str, barrier: Any, results: Any, who: str) -> None:
+    """Wait at the barrier, then try to complete the task; report 'ok' or the conflict."""
+    aqd = Aqd(url, clock=FrozenClock("2025-03-03T09:00:00+00:00"), settings=Settings(database_url=url))
+    barrier.wait()
+    try:
+        with aqd.session() as session, session.begin():
+            aqd.complete_task(session, guid, AGREEMENT, who)
+        results.put(("ok", who))
+    except Conflict as exc:
+        results.put(("conflict", type(exc).__name__))
+    except Exception as exc:  # noqa: BLE001 - reported to the parent, which fails the test
+        results.put(("error", f"{type(exc).__name__}: {exc}"))
+
+
+def crash_during_command(url: str, guid: str, point: str) -> None:
+    """Complete ``guid`` but SIGKILL this process at ``point`` of the command."""
+    from engine.runtime import workflow
+    from engine.services import commands
+
+    def die() -> None:
+        sys.stdout.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    if point == "mid_run":
+        original_complete = workflow.Runner.complete
+
+        def complete(self: Any, wf: Any, task_guid: str, data: dict[str, Any]) -> Any:
+            original_complete(self, wf, task_guid, data)
+            die()
+
+        workflow.Runner.complete = complete  # type: ignore[method-assign]
+    elif point == "before_commit":
+        original_record = commands.Aqd._record
+
+        def record(self: Any, *args: Any, **kwargs: Any) -> Any:
+            event = original_record(self, *args, **kwargs)
+            die()
+            return event
+
+        commands.Aqd._record = record  # type: ignore[method-assign]
+    aqd = Aqd(url, clock=FrozenClock("2025-03-03T09:00:00+00:00"), settings=Settings(database_url=url))
+    with aqd.session() as session, session.begin():
+        aqd.complete_task(session, guid, AGREEMENT, "crasher")
+    print("survived")
+
+
+if __name__ == "__main__":
+    crash_during_command(sys.argv[1], sys.argv[2], sys.argv[3])
