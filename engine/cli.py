@@ -109,7 +109,7 @@ def _main() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
-# -- db -------------------------------------------------------------------------------------------
+# -- db --------------------------------------------------------------------------------------
 
 
 @db_app.command("upgrade")
@@ -121,7 +121,7 @@ def db_upgrade(revision: str = "head") -> None:
     typer.echo("database is up to date")
 
 
-# -- definitions ------------------------------------------------------------------------------------
+# -- definitions -----------------------------------------------------------------------------
 
 
 @app.command("deploy")
@@ -165,7 +165,7 @@ def definitions_list(programme: str | None = None) -> None:
     _guard(run)
 
 
-# -- contracts --------------------------------------------------------------------------------------
+# -- contracts -------------------------------------------------------------------------------
 
 
 @contracts_app.command("start")
@@ -242,7 +242,7 @@ def contracts_events(contract: str) -> None:
     _print(_guard(run))
 
 
-# -- tasks ---------------------------------------------------------------------------------------------
+# -- tasks -----------------------------------------------------------------------------------
 
 
 @tasks_app.command("list")
@@ -260,7 +260,9 @@ def tasks_list(
     def run() -> None:
         with aqd.session() as session:
             contract_id = queries.find_contract(session, contract).id if contract else None
-            for t in queries.list_tasks(session, contract_id, office, lane, status, assignee, limit):
+            for t in queries.list_tasks(
+                session, contract_id, office, lane, status, assignee, limit
+            ):
                 due = t.due_at.isoformat() if t.due_at else "-"
                 typer.echo(
                     f"{t.task_guid}\t{t.contract_id}\t{t.bpmn_id}\t{t.lane}\t{t.status}\t"
@@ -309,7 +311,7 @@ def tasks_complete(
     typer.echo(f"completed (event {seq})")
 
 
-# -- messages and timers ---------------------------------------------------------------------------
+# -- messages and timers ---------------------------------------------------------------------
 
 
 @messages_app.command("send")
@@ -344,7 +346,7 @@ def timers_run(limit: int = 500) -> None:
         raise typer.Exit(1)
 
 
-# -- replay and demo --------------------------------------------------------------------------------
+# -- replay and demo -------------------------------------------------------------------------
 
 
 @app.command("replay")
@@ -373,6 +375,22 @@ def demo_cmd() -> None:
 
     report = _guard(lambda: demo_service.seed(aqd))
     typer.echo(report.summary())
+
+
+@app.command("worker")
+def worker_cmd(concurrency: int = 2) -> None:
+    """Run a Celery worker (production: broker from AQD_BROKER_URL)."""
+    from engine.worker.celery_app import app as celery
+
+    celery.worker_main(["worker", "--loglevel=INFO", f"--concurrency={concurrency}"])
+
+
+@app.command("scheduler")
+def scheduler_cmd() -> None:
+    """Run Celery beat: enqueues the periodic due-timer poll."""
+    from engine.worker.celery_app import app as celery
+
+    celery.start(["beat", "--loglevel=INFO", "--schedule", str(get_settings().var_dir / "beat")])
 
 
 def main() -> None:

@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     workflow_cache_size: int = Field(
         default=2000, ge=0, description="Hot workflows kept deserialized per process."
     )
+    timer_poll_s: int = Field(default=15, ge=1, description="Seconds between due-timer polls.")
     memory_limit_mb: int = Field(
         default=0,
         ge=0,

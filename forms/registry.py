@@ -47,8 +47,9 @@ def _validator(programme: str, form_key: str) -> Draft202012Validator:
 
 
 def get_schema(programme: str, form_key: str) -> dict[str, Any]:
-    schema: dict[str, Any] = dict(_validator(programme, form_key).schema)
-    return schema
+    schema = _validator(programme, form_key).schema
+    assert isinstance(schema, dict)
+    return dict(schema)
 
 
 def validate(programme: str, form_key: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -66,7 +67,8 @@ def validate(programme: str, form_key: str, data: dict[str, Any]) -> dict[str, A
                 continue
             fields.setdefault(path or "(root)", err.message)
         raise FormValidationError(form_key, fields)
-    properties: dict[str, Any] = validator.schema.get("properties", {})
+    schema = validator.schema
+    properties: dict[str, Any] = schema.get("properties", {}) if isinstance(schema, dict) else {}
     clean = {k: v for k, v in data.items() if k in properties}
     for name, spec in properties.items():
         if name not in clean and isinstance(spec, dict) and "default" in spec:

@@ -24,7 +24,9 @@ from engine.models import Base, Beneficiary, Employer, HumanTask, Office
 from engine.services.definitions import deploy
 
 ROOT = Path(__file__).resolve().parent.parent
-PG_BASE = os.environ.get("AQD_TEST_PG_URL", "postgresql+psycopg://postgres@/{db}?host=/var/run/postgresql")
+PG_BASE = os.environ.get(
+    "AQD_TEST_PG_URL", "postgresql+psycopg://postgres@/{db}?host=/var/run/postgresql"
+)
 START = "2025-03-03T08:00:00+00:00"
 
 
@@ -102,7 +104,9 @@ class World:
         assert guid is not None, f"{bpmn_id} is not ready in contract {contract_id}"
         return guid
 
-    def complete(self, contract_id: int, bpmn_id: str, data: dict[str, object], user: str = "u") -> None:
+    def complete(
+        self, contract_id: int, bpmn_id: str, data: dict[str, object], user: str = "u"
+    ) -> None:
         guid = self.task(contract_id, bpmn_id)
         with self.aqd.session() as s, s.begin():
             self.aqd.complete_task(s, guid, data, user)
@@ -117,7 +121,9 @@ class World:
 
     def activate(self, contract_id: int) -> None:
         self.complete(contract_id, "employer_agreement", AGREEMENT, "employer")
-        self.complete(contract_id, "counsellor_validation", {"validation_decision": "validate"}, "c")
+        self.complete(
+            contract_id, "counsellor_validation", {"validation_decision": "validate"}, "c"
+        )
         self.message(contract_id, "contract_signed", {"signed": True})
 
 
@@ -135,7 +141,9 @@ def make_world(url: str, cache_size: int = 2000) -> World:
     aqd = Aqd(url, clock=clock, settings=settings)
     with aqd.session() as s, s.begin():
         deploy(s, ROOT / "processes" / "civp", aqd.sandbox, clock, actor="test")
-        office = Office(code="TUN", name_fr="Tunis", name_ar="تونس", governorate="Tunis", pilot=True)
+        office = Office(
+            code="TUN", name_fr="Tunis", name_ar="تونس", governorate="Tunis", pilot=True
+        )
         s.add(office)
         s.flush()
         s.add(

@@ -7,7 +7,7 @@ from datetime import date, datetime
 from sqlalchemy import Boolean, Date, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from engine.models.base import BigId, Base, UTCDateTime
+from engine.models.base import Base, BigId, UTCDateTime
 
 ROLES = (
     "counsellor",

@@ -17,7 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from engine.models.base import BigId, Base, JSONDoc, UTCDateTime
+from engine.models.base import Base, BigId, JSONDoc, UTCDateTime
 
 
 class ProcessDefinition(Base):

@@ -87,9 +87,9 @@ class _Datetime(datetime):
 
 def install() -> None:
     """Redirect SpiffWorkflow's clock and id reads (idempotent)."""
-    _spiff_task.uuid4 = _uuid4  # type: ignore[attr-defined]
-    _spiff_task.time = _TimeModule  # type: ignore[attr-defined]
-    _spiff_timer.datetime = _Datetime  # type: ignore[attr-defined]
+    _spiff_task.uuid4 = _uuid4
+    _spiff_task.time = _TimeModule
+    _spiff_timer.datetime = _Datetime
 
 
 install()

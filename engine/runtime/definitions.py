@@ -16,7 +16,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnValidator
@@ -205,7 +205,7 @@ class _Checker:
             self.problems.append(DefinitionProblem(file, f"XML syntax error: {exc.msg}", line=line))
             return None
 
-    # -- extensions -----------------------------------------------------------------------------
+    # -- extensions ---------------------------------------------------------------------------
 
     def check_extensions(self, file: str, root: Any) -> None:
         for node in root.iter():
@@ -222,9 +222,11 @@ class _Checker:
             elif ns not in ALLOWED_ATTR_NS and ns != SPIFF_NS:
                 self.add(file, f"unknown extension element {{{ns}}}{local}", node)
 
-    # -- expressions ------------------------------------------------------------------------------
+    # -- expressions --------------------------------------------------------------------------
 
-    def compile(self, file: str, node: Any, text: str | None, mode: str, what: str) -> None:
+    def compile(
+        self, file: str, node: Any, text: str | None, mode: Literal["eval", "exec"], what: str
+    ) -> None:
         if text is None or not text.strip():
             return
         try:
@@ -232,7 +234,9 @@ class _Checker:
         except SandboxViolation as exc:
             line = (node.sourceline or 0) + max(exc.line - 1, 0)
             self.problems.append(
-                DefinitionProblem(file, f"{what}: {exc.message}", element=_element_id(node), line=line)
+                DefinitionProblem(
+                    file, f"{what}: {exc.message}", element=_element_id(node), line=line
+                )
             )
 
     def check_bpmn_expressions(self, file: str, root: Any) -> None:
@@ -257,7 +261,9 @@ class _Checker:
         for table in root.iter(_q(ns, "decisionTable")):
             policy = table.get("hitPolicy", "UNIQUE")
             if policy not in {"UNIQUE", "COLLECT"}:
-                self.add(file, f"hit policy {policy} is not supported (use UNIQUE or COLLECT)", table)
+                self.add(
+                    file, f"hit policy {policy} is not supported (use UNIQUE or COLLECT)", table
+                )
             inputs: list[str] = []
             for expr in table.iter(_q(ns, "inputExpression")):
                 text = expr.find(_q(ns, "text"))
@@ -278,16 +284,22 @@ class _Checker:
                 for entry in rule.iter(_q(ns, "outputEntry")):
                     source = _entry_text(entry, ns)
                     if source:
-                        self.compile(file, entry, source, "eval", "DMN output entry does not compile")
+                        self.compile(
+                            file, entry, source, "eval", "DMN output entry does not compile"
+                        )
 
-    # -- process structure --------------------------------------------------------------------------
+    # -- process structure --------------------------------------------------------------------
 
-    def check_process(self, file: str, process: Any, messages: dict[str, str]) -> ProcessInfo | None:
+    def check_process(
+        self, file: str, process: Any, messages: dict[str, str]
+    ) -> ProcessInfo | None:
         pid = process.get("id", "")
         if process.get("isExecutable") != "true":
-            self.add(file, "process is not executable (set isExecutable=\"true\")", process)
+            self.add(file, 'process is not executable (set isExecutable="true")', process)
             return None
-        starts = [n for n in process if isinstance(n.tag, str) and n.tag == _q(BPMN_NS, "startEvent")]
+        starts = [
+            n for n in process if isinstance(n.tag, str) and n.tag == _q(BPMN_NS, "startEvent")
+        ]
         kind, message = "none", ""
         for start in starts:
             definition = start.find(_q(BPMN_NS, "messageEventDefinition"))
@@ -305,21 +317,23 @@ class _Checker:
         for task in process.iter(_q(BPMN_NS, "userTask"), _q(BPMN_NS, "manualTask")):
             tid = task.get("id", "")
             props = {
-                p.get("name", ""): p.get("value", "")
-                for p in task.iter(_q(SPIFF_NS, "property"))
+                p.get("name", ""): p.get("value", "") for p in task.iter(_q(SPIFF_NS, "property"))
             }
             lane = lanes.get(tid, "")
             if lane not in KNOWN_LANES:
                 self.add(
                     file,
-                    f"user task must sit in a lane named after a role ({', '.join(sorted(KNOWN_LANES))})",
+                    "user task must sit in a lane named after a role "
+                    f"({', '.join(sorted(KNOWN_LANES))})",
                     task,
                 )
             form_key = props.get("formKey", "")
             if not form_key:
                 self.add(file, "user task needs a formKey property", task)
             elif not form_registry.has_form(self.programme, form_key):
-                self.add(file, f"form {form_key!r} not found in forms/schemas/{self.programme}/", task)
+                self.add(
+                    file, f"form {form_key!r} not found in forms/schemas/{self.programme}/", task
+                )
             due = props.get("dueIn", "")
             if due and not _ISO_DURATION.match(due):
                 self.add(file, f"dueIn {due!r} is not an ISO 8601 duration like P3D", task)
@@ -337,7 +351,9 @@ class _Checker:
         for flow in process.iter(_q(BPMN_NS, "sequenceFlow")):
             if flow.getparent() is not process:
                 continue
-            edges.setdefault(flow.get("sourceRef", ""), []).append((flow.get("targetRef", ""), flow))
+            edges.setdefault(flow.get("sourceRef", ""), []).append(
+                (flow.get("targetRef", ""), flow)
+            )
         state: dict[str, int] = {}
 
         def visit(node: str) -> None:
@@ -399,7 +415,9 @@ def compile_bundle(programme: str, sources: dict[str, str], sandbox: Sandbox) ->
             try:
                 loaded = json.loads(text)
             except json.JSONDecodeError as exc:
-                checker.problems.append(DefinitionProblem(name, f"invalid JSON: {exc.msg}", line=exc.lineno))
+                checker.problems.append(
+                    DefinitionProblem(name, f"invalid JSON: {exc.msg}", line=exc.lineno)
+                )
                 continue
             if name == "programme.json":
                 manifest = loaded
@@ -456,7 +474,9 @@ def compile_bundle(programme: str, sources: dict[str, str], sandbox: Sandbox) ->
             )
         main = candidates[0]
     if main not in processes:
-        raise DefinitionInvalid([DefinitionProblem("programme.json", f"unknown main_process {main}")])
+        raise DefinitionInvalid(
+            [DefinitionProblem("programme.json", f"unknown main_process {main}")]
+        )
 
     specs: dict[str, dict[str, Any]] = {}
     for pid in processes:
@@ -494,4 +514,6 @@ def _raise_spiff(file: str, exc: ValidationException, root: Any) -> None:
         if found:
             line = found[0].sourceline or 0
     message = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
-    raise DefinitionInvalid([DefinitionProblem(file, message, element=element, line=line)]) from None
+    raise DefinitionInvalid(
+        [DefinitionProblem(file, message, element=element, line=line)]
+    ) from None

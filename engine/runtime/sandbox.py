@@ -28,9 +28,9 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from types import CodeType, FrameType
-from typing import Any
+from typing import Any, Literal
 
-from RestrictedPython import RestrictingNodeTransformer, compile_restricted
+from RestrictedPython.compile import compile_restricted
 from RestrictedPython.Eval import default_guarded_getitem, default_guarded_getiter
 from RestrictedPython.Guards import (
     guarded_iter_unpack_sequence,
@@ -39,6 +39,7 @@ from RestrictedPython.Guards import (
     safer_getattr,
 )
 from RestrictedPython.Limits import limited_range
+from RestrictedPython.transformer import RestrictingNodeTransformer
 
 from engine.errors import SandboxViolation
 
@@ -153,7 +154,7 @@ def _guarded_pow(base: Any, exp: Any) -> Any:
     if isinstance(base, int) and isinstance(exp, int) and abs(base) > 1:
         if exp > MAX_INT_BITS or abs(base).bit_length() * exp > MAX_INT_BITS:
             raise SandboxViolation("power too large")
-    if isinstance(exp, float | Decimal) and abs(exp) > MAX_INT_BITS:
+    if isinstance(exp, float | Decimal) and abs(float(exp)) > MAX_INT_BITS:
         raise SandboxViolation("power too large")
     return _check_size(operator.pow(base, exp))
 
@@ -204,11 +205,12 @@ def _inplacevar(op: str, left: Any, right: Any) -> Any:
 def _getattr(obj: object, name: str, default: object = None) -> object:
     if name in DENIED_ATTRIBUTES:
         raise SandboxViolation(f"attribute {name!r} is not allowed")
-    return safer_getattr(obj, name, default)
+    return safer_getattr(obj, name, default)  # type: ignore[no-untyped-call]
 
 
 def _getiter(obj: Any) -> Iterator[Any]:
-    return default_guarded_getiter(obj)  # type: ignore[no-any-return]
+    found: Iterator[Any] = default_guarded_getiter(obj)
+    return found
 
 
 def _write(obj: object) -> object:
@@ -345,7 +347,7 @@ class Sandbox:
         self._clock = clock or (lambda: datetime.now(UTC))
         self._cache: dict[tuple[str, str], CodeType] = {}
         self._lock = threading.Lock()
-        self.helpers = helper_functions(lambda: self._clock())
+        self.helpers = helper_functions(self._clock)
         self._globals: dict[str, Any] = {
             "__builtins__": _base_builtins(),
             "_getattr_": _getattr,
@@ -367,7 +369,7 @@ class Sandbox:
 
     # -- compilation ---------------------------------------------------------------------------
 
-    def compile(self, source: str, mode: str) -> CodeType:
+    def compile(self, source: str, mode: Literal["eval", "exec"]) -> CodeType:
         """Compile ``source`` (mode ``eval`` or ``exec``); raise SandboxViolation if refused."""
         key = (mode, source)
         code = self._cache.get(key)
@@ -390,7 +392,7 @@ class Sandbox:
             self._cache[key] = code
         return code
 
-    def check(self, source: str, mode: str) -> None:
+    def check(self, source: str, mode: Literal["eval", "exec"]) -> None:
         self.compile(source, mode)
 
     # -- execution -----------------------------------------------------------------------------

@@ -35,7 +35,10 @@ class _SandboxEnvironment(BasePythonScriptEngineEnvironment):  # type: ignore[mi
         self.sandbox = sandbox
 
     def evaluate(
-        self, expression: str, context: dict[str, Any], external_context: dict[str, Any] | None = None
+        self,
+        expression: str,
+        context: dict[str, Any],
+        external_context: dict[str, Any] | None = None,
     ) -> Any:
         scope = {**context, **external_context} if external_context else context
         return self.sandbox.evaluate(expression, scope)

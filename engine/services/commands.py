@@ -11,8 +11,8 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from datetime import datetime
-from uuid import uuid4
 from typing import Any
+from uuid import uuid4
 
 from sqlalchemy import Engine, event, insert, select, update
 from sqlalchemy.orm import Session
@@ -109,25 +109,29 @@ class _DbLoader:
         self.rows = {r.key: r for r in rows}
 
     def load(self, key: str) -> LiveInstance | None:
-        row = self.rows.get(key)
-        if row is None:
-            row = self.session.execute(
+        known = self.rows.get(key)
+        row = (
+            (known.id, known.process_id)
+            if known is not None
+            else self.session.execute(
                 select(ProcessInstance.id, ProcessInstance.process_id).where(
                     ProcessInstance.contract_id == self.contract.id, ProcessInstance.key == key
                 )
             ).one_or_none()
-            if row is None:
-                return None
-        wf = self.aqd.cache.take(row.id, self.contract.revision)
+        )
+        if row is None:
+            return None
+        row_id, process_id = row[0], row[1]
+        wf = self.aqd.cache.take(row_id, self.contract.revision)
         if wf is None:
             state, version = self.session.execute(
                 select(ProcessInstance.state, ProcessInstance.serializer_version).where(
-                    ProcessInstance.id == row.id
+                    ProcessInstance.id == row_id
                 )
             ).one()
-            specs = self.aqd.specs(self.session, self.contract.definition_id, row.process_id)
+            specs = self.aqd.specs(self.session, self.contract.definition_id, process_id)
             wf = load(state, version, specs.fresh_dicts())
-        return LiveInstance(key=key, process_id=row.process_id, wf=wf, row_id=row.id)
+        return LiveInstance(key=key, process_id=process_id, wf=wf, row_id=row_id)
 
     def waiting_for(self, message: str) -> list[str]:
         return [k for k, r in self.rows.items() if message in (r.waiting_messages or [])]
@@ -229,9 +233,7 @@ class Aqd:
         from sqlalchemy import func
 
         return int(
-            session.scalar(
-                select(func.count()).where(ProcessInstance.contract_id == contract_id)
-            )
+            session.scalar(select(func.count()).where(ProcessInstance.contract_id == contract_id))
             or 0
         )
 
@@ -313,9 +315,11 @@ class Aqd:
                 select(Outbox.id).where(Outbox.idempotency_key == intent.idempotency_key)
             )
             if exists is None:
-                body = dict(intent.payload) if isinstance(intent.payload, dict) else {
-                    "value": intent.payload
-                }
+                body = (
+                    dict(intent.payload)
+                    if isinstance(intent.payload, dict)
+                    else {"value": intent.payload}
+                )
                 if body.get("reply"):
                     body["reply_to"] = intent.source
                 session.add(
@@ -489,7 +493,7 @@ class Aqd:
             value = data.get(field_name)
             if value in (None, ""):
                 continue
-            found = session.scalar(select(model.id).where(column == str(value)))  # type: ignore[attr-defined]
+            found = session.scalar(select(model.id).where(column == str(value)))
             if found is None:
                 raise InvalidInput(
                     f"unknown {field_name} {value!r}", fields={field_name: "not found"}
@@ -553,7 +557,9 @@ class Aqd:
 
         return self._run_command(session, contract, "task_completed", actor, payload, action)
 
-    def claim_task(self, session: Session, task_guid: str, actor: str, release: bool = False) -> Event:
+    def claim_task(
+        self, session: Session, task_guid: str, actor: str, release: bool = False
+    ) -> Event:
         task = session.scalar(select(HumanTask).where(HumanTask.task_guid == task_guid))
         if task is None:
             raise NotFound(f"task {task_guid} not found")

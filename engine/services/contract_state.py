@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import orjson
-from SpiffWorkflow.bpmn import BpmnWorkflow
 
 from engine.errors import Conflict, InvalidInput, NotFound
 from engine.runtime.serializer import dump, state_hash
@@ -33,7 +32,7 @@ MAX_ROUTED_MESSAGES = 64
 class LiveInstance:
     key: str
     process_id: str
-    wf: BpmnWorkflow
+    wf: Any  # a SpiffWorkflow BpmnWorkflow; only engine.runtime touches its API
     row_id: int | None = None
     changed: bool = False
     state: bytes = b""
@@ -129,7 +128,7 @@ class ContractState:
             self._absorb(inst, delivered)
         return inst
 
-    # -- commands ---------------------------------------------------------------------------------
+    # -- commands -----------------------------------------------------------------------------
 
     def complete(self, key: str, task_guid: str, data: dict[str, Any]) -> LiveInstance:
         inst = self.get(key)
@@ -160,7 +159,7 @@ class ContractState:
             inst = self.get(key)
             self._absorb(inst, self.runner.fire_timers(inst.wf))
 
-    # -- routing ------------------------------------------------------------------------------------
+    # -- routing ------------------------------------------------------------------------------
 
     def _route(self, source: str, name: str, payload: Any) -> None:
         if len(self.result.delivered) + len(self.result.started_instances) > MAX_ROUTED_MESSAGES:
@@ -188,7 +187,7 @@ class ContractState:
             OutboxIntent(kind=name, payload=payload, idempotency_key=key, source=source)
         )
 
-    # -- finishing ----------------------------------------------------------------------------------
+    # -- finishing ----------------------------------------------------------------------------
 
     def finish(self) -> CommandResult:
         """Serialize changed workflows and compute the command's resulting state hash."""

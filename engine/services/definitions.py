@@ -47,7 +47,8 @@ def deploy(
         raise DefinitionInvalid(
             [
                 DefinitionProblem(
-                    str(path), f"programme key {bundle.programme!r} must be lower-case a-z, 0-9, _ -"
+                    str(path),
+                    f"programme key {bundle.programme!r} must be lower-case a-z, 0-9, _ -",
                 )
             ]
         )

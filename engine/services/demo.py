@@ -105,7 +105,11 @@ def _seed_parties(session: Session, report: DemoReport, aqd: Aqd) -> None:
                     office_id=office.id,
                 )
             )
-    for username, role in (("manager", "programme_manager"), ("auditor", "auditor"), ("admin", "admin")):
+    for username, role in (
+        ("manager", "programme_manager"),
+        ("auditor", "auditor"),
+        ("admin", "admin"),
+    ):
         user = User(username=username, display_name=username.title(), locale="fr", created_at=now)
         session.add(user)
         session.flush()
@@ -160,7 +164,9 @@ def _seed_contracts(aqd: Aqd, code: str, index: int) -> int:
     ids: list[int] = []
     for b in range(4):
         with aqd.session() as session, session.begin():
-            contract = aqd.start_contract(session, "civp", _request(session, code, index, b), "demo")
+            contract = aqd.start_contract(
+                session, "civp", _request(session, code, index, b), "demo"
+            )
             ids.append(contract.id)
     # 0: waits for the employer; 1: waits for the counsellor; 2: active; 3: refused (not eligible)
     _complete(aqd, ids[1], "employer_agreement", agreement, f"employer.{code.lower()}")

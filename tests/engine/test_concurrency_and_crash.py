@@ -37,7 +37,9 @@ def snapshot(world: World, cid: int) -> dict[str, Any]:
             ),
             "states": sorted(
                 (i.key, i.revision, i.state_hash)
-                for i in s.scalars(select(ProcessInstance).where(ProcessInstance.contract_id == cid))
+                for i in s.scalars(
+                    select(ProcessInstance).where(ProcessInstance.contract_id == cid)
+                )
             ),
         }
 
@@ -50,7 +52,9 @@ def test_concurrent_completion_one_winner(world: World, mode: str) -> None:
         barrier: Any = threading.Barrier(N)
         results: Any = queue.Queue()
         workers = [
-            threading.Thread(target=complete_once, args=(world.url, guid, barrier, results, f"u{i}"))
+            threading.Thread(
+                target=complete_once, args=(world.url, guid, barrier, results, f"u{i}")
+            )
             for i in range(N)
         ]
     else:
@@ -68,7 +72,11 @@ def test_concurrent_completion_one_winner(world: World, mode: str) -> None:
         w.join(timeout=60)
     kinds = sorted(o[0] for o in outcomes)
     assert kinds == ["conflict"] * (N - 1) + ["ok"], outcomes
-    assert {o[1] for o in outcomes if o[0] == "conflict"} <= {"TaskNotReady", "StaleRevision", "Conflict"}
+    assert {o[1] for o in outcomes if o[0] == "conflict"} <= {
+        "TaskNotReady",
+        "StaleRevision",
+        "Conflict",
+    }
     after = snapshot(world, cid)
     assert after["contract"][:2] == (2, 2)
     ready = [t for t in after["tasks"] if t[1] == "ready"]
@@ -83,7 +91,7 @@ def test_sigkill_mid_command_leaves_previous_state(world: World, point: str) -> 
     guid = world.task(cid, "employer_agreement")
     before = snapshot(world, cid)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run(  # noqa: S603 - fixed interpreter and module
+    proc = subprocess.run(
         [sys.executable, "-m", "tests.helpers.workers", world.url, guid, point],
         cwd=ROOT,
         env=env,
@@ -95,9 +103,16 @@ def test_sigkill_mid_command_leaves_previous_state(world: World, point: str) -> 
     assert proc.returncode == -9, proc.stderr
     assert "survived" not in proc.stdout
     assert snapshot(world, cid) == before
-    world.complete(cid, "employer_agreement", {
-        "agreed": True, "position_title": "Developer", "tutor_name": "Mr Tutor", "employer_complement": 200,
-    })
+    world.complete(
+        cid,
+        "employer_agreement",
+        {
+            "agreed": True,
+            "position_title": "Developer",
+            "tutor_name": "Mr Tutor",
+            "employer_complement": 200,
+        },
+    )
     after = snapshot(world, cid)
     assert after["contract"][:2] == (2, 2)
     with world.aqd.session() as s:

@@ -58,7 +58,8 @@ def test_doctype_and_entities_refused() -> None:
 
 def test_xml_syntax_error_has_line() -> None:
     found = problems({"bad.bpmn": model(SIMPLE).replace("</bpmn:scriptTask>", "")})
-    assert found[0].startswith("bad.bpmn:") and "XML syntax error" in found[0]
+    assert found[0].startswith("bad.bpmn:")
+    assert "XML syntax error" in found[0]
 
 
 def test_non_executable_process_refused() -> None:
@@ -67,15 +68,21 @@ def test_non_executable_process_refused() -> None:
 
 
 def test_unknown_extensions_refused() -> None:
-    body = SIMPLE.replace('<bpmn:scriptTask id="script">', '<bpmn:scriptTask id="script" camunda:asyncBefore="true">')
+    body = SIMPLE.replace(
+        '<bpmn:scriptTask id="script">', '<bpmn:scriptTask id="script" camunda:asyncBefore="true">'
+    )
     assert "unknown extension attribute" in problems({"s.bpmn": model(body)})[0]
     body = SIMPLE.replace(
-        '<bpmn:script>x = 1</bpmn:script>',
-        "<bpmn:extensionElements><spiffworkflow:serviceTaskOperator id='pay'/></bpmn:extensionElements>"
+        "<bpmn:script>x = 1</bpmn:script>",
+        "<bpmn:extensionElements><spiffworkflow:serviceTaskOperator id='pay'/>"
+        "</bpmn:extensionElements>"
         "<bpmn:script>x = 1</bpmn:script>",
     )
     found = problems({"s.bpmn": model(body)})
-    assert "s.bpmn:9 [pay]: unsupported extension element spiffworkflow:serviceTaskOperator" in found[0]
+    assert (
+        "s.bpmn:9 [pay]: unsupported extension element spiffworkflow:serviceTaskOperator"
+        in found[0]
+    )
 
 
 def test_expression_that_does_not_compile_names_element_and_line() -> None:
@@ -103,13 +110,18 @@ def test_user_task_needs_role_lane_and_known_form() -> None:
 def test_xsd_violation_refused_with_line() -> None:
     body = SIMPLE.replace('<bpmn:endEvent id="end">', '<bpmn:endEvent id="end" bogus="1">')
     found = problems({"s.bpmn": model(body)})
-    assert found and "s.bpmn:" in found[0]
+    assert found
+    assert "s.bpmn:" in found[0]
 
 
 def test_unsupported_dmn_hit_policy_refused() -> None:
-    dmn = (ROOT / "processes/civp/civp_eligibility.dmn").read_text().replace(
-        '<decisionTable id="civp_beneficiary_eligibility_table">',
-        '<decisionTable id="civp_beneficiary_eligibility_table" hitPolicy="PRIORITY">',
+    dmn = (
+        (ROOT / "processes/civp/civp_eligibility.dmn")
+        .read_text()
+        .replace(
+            '<decisionTable id="civp_beneficiary_eligibility_table">',
+            '<decisionTable id="civp_beneficiary_eligibility_table" hitPolicy="PRIORITY">',
+        )
     )
     found = problems({"s.bpmn": model(SIMPLE), "e.dmn": dmn})
     assert "hit policy PRIORITY is not supported" in found[0]
@@ -123,7 +135,9 @@ def test_deploy_versions_are_content_addressed_and_immutable(world: World, tmp_p
         again = deploy(s, folder, aqd.sandbox, clock)
         assert (again.created, again.definition.version) == (False, 1)
     bpmn = folder / "civp.bpmn"
-    bpmn.write_text(bpmn.read_text().replace('name="Employer agreement"', 'name="Accord employeur"'))
+    bpmn.write_text(
+        bpmn.read_text().replace('name="Employer agreement"', 'name="Accord employeur"')
+    )
     with aqd.session() as s, s.begin():
         changed = deploy(s, folder, aqd.sandbox, clock, note="renamed task")
         assert (changed.created, changed.definition.version) == (True, 2)
@@ -147,7 +161,8 @@ def test_running_contract_stays_on_its_version(world: World, tmp_path: Path) -> 
         from engine.models import Contract
 
         old, new = s.get(Contract, cid), s.get(Contract, new_cid)
-        assert old is not None and new is not None
+        assert old is not None
+        assert new is not None
         assert old.definition_id != new.definition_id
 
 

@@ -45,7 +45,12 @@ def test_month_24_costs_what_month_1_costs(world: World, tmp_path: Path) -> None
         with world.aqd.session() as s, s.begin():
             world.aqd.record_side_effect(s, key, True, {"bank_ref": str(month)})
         with world.aqd.session() as s:
-            rows = {i.key: i for i in s.scalars(select(ProcessInstance).where(ProcessInstance.contract_id == cid))}
+            rows = {
+                i.key: i
+                for i in s.scalars(
+                    select(ProcessInstance).where(ProcessInstance.contract_id == cid)
+                )
+            }
         main_sizes.append(len(rows["main"].state))
         finished = [i for k, i in rows.items() if k != "main" and i.status == "completed"]
         month_sizes.append(len(max(finished, key=lambda i: i.id).state))
@@ -53,7 +58,9 @@ def test_month_24_costs_what_month_1_costs(world: World, tmp_path: Path) -> None
     assert max(month_sizes) - min(month_sizes) <= 16, month_sizes
     with world.aqd.session() as s:
         running = s.scalars(
-            select(ProcessInstance.key).where(ProcessInstance.contract_id == cid, ProcessInstance.status == "running")
+            select(ProcessInstance.key).where(
+                ProcessInstance.contract_id == cid, ProcessInstance.status == "running"
+            )
         ).all()
         assert running == ["main"]
     world.complete(cid, "record_outcome", {"outcome": "placed_elsewhere"})

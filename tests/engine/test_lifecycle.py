@@ -41,9 +41,18 @@ def test_start_routes_to_employer_with_due_date(world: World) -> None:
     with world.aqd.session() as s:
         task = s.scalar(select(HumanTask).where(HumanTask.contract_id == cid))
         assert task is not None
-        assert (task.bpmn_id, task.lane, task.form_key) == ("employer_agreement", "employer", "employer_agreement")
+        assert (task.bpmn_id, task.lane, task.form_key) == (
+            "employer_agreement",
+            "employer",
+            "employer_agreement",
+        )
         assert task.due_at == world.clock.now() + timedelta(days=7)
-        assert s.scalar(select(func.count()).select_from(StepTiming).where(StepTiming.contract_id == cid)) >= 4
+        assert (
+            s.scalar(
+                select(func.count()).select_from(StepTiming).where(StepTiming.contract_id == cid)
+            )
+            >= 4
+        )
 
 
 def test_ineligible_beneficiary_is_refused_with_reason(world: World) -> None:
@@ -52,7 +61,8 @@ def test_ineligible_beneficiary_is_refused_with_reason(world: World) -> None:
     assert c.status == "rejected"
     with world.aqd.session() as s:
         inst = s.scalar(select(ProcessInstance).where(ProcessInstance.contract_id == cid))
-        assert inst is not None and inst.status == "completed"
+        assert inst is not None
+        assert inst.status == "completed"
         assert b'"rejection_reason":"NATIONALITY"' in inst.state
 
 
@@ -73,21 +83,25 @@ def test_task_form_is_validated(world: World) -> None:
     cid = world.start()
     with pytest.raises(InvalidInput) as info:
         world.complete(cid, "employer_agreement", {"agreed": False, "tutor_name": "x"})
-    assert "agreed" in info.value.fields and "position_title" in info.value.fields
+    assert "agreed" in info.value.fields
+    assert "position_title" in info.value.fields
     assert contract(world, cid).revision == 1
 
 
 def test_return_for_correction_then_validate_then_sign(world: World) -> None:
     cid = world.start()
     world.complete(cid, "employer_agreement", AGREEMENT, "employer")
-    world.complete(cid, "counsellor_validation", {"validation_decision": "return", "return_reason": "CNSS"})
+    world.complete(
+        cid, "counsellor_validation", {"validation_decision": "return", "return_reason": "CNSS"}
+    )
     world.complete(cid, "employer_agreement", {**AGREEMENT, "position_title": "Analyst"})
     world.complete(cid, "counsellor_validation", {"validation_decision": "validate"})
     assert contract(world, cid).status == "awaiting_signature"
     world.message(cid, "contract_signed", {"signed": True})
     c = contract(world, cid)
     assert c.status == "active"
-    assert c.next_due_at is not None and c.next_due_at.date().isoformat() == "2025-04-30"
+    assert c.next_due_at is not None
+    assert c.next_due_at.date().isoformat() == "2025-04-30"
 
 
 def test_counsellor_rejection_records_reason(world: World) -> None:
@@ -95,7 +109,9 @@ def test_counsellor_rejection_records_reason(world: World) -> None:
     world.complete(cid, "employer_agreement", AGREEMENT)
     with pytest.raises(InvalidInput):
         world.complete(cid, "counsellor_validation", {"validation_decision": "reject"})
-    world.complete(cid, "counsellor_validation", {"validation_decision": "reject", "reject_code": "DUPLICATE"})
+    world.complete(
+        cid, "counsellor_validation", {"validation_decision": "reject", "reject_code": "DUPLICATE"}
+    )
     assert contract(world, cid).status == "rejected"
 
 
@@ -109,7 +125,8 @@ def test_signature_deadline_expires_contract_on_fake_clock(world: World) -> None
     world.clock.advance(days=2)
     assert world.fire(cid)
     c = contract(world, cid)
-    assert c.status == "expired" and c.next_due_at is None
+    assert c.status == "expired"
+    assert c.next_due_at is None
 
 
 def test_full_year_pays_each_month_exactly_once_and_replays(world: World) -> None:
@@ -138,11 +155,17 @@ def test_early_termination_stops_the_running_month(world: World) -> None:
     run_month(world, cid)
     world.message(cid, "terminate_contract", {"reason": "employer_closed", "outcome": "none"})
     c = contract(world, cid)
-    assert c.status == "terminated" and c.next_due_at is None
+    assert c.status == "terminated"
+    assert c.next_due_at is None
     with world.aqd.session() as s:
-        statuses = s.scalars(select(ProcessInstance.status).where(ProcessInstance.contract_id == cid)).all()
+        statuses = s.scalars(
+            select(ProcessInstance.status).where(ProcessInstance.contract_id == cid)
+        ).all()
         assert set(statuses) == {"completed"}
-        assert s.scalar(select(func.count()).select_from(HumanTask).where(HumanTask.status == "ready")) == 0
+        assert (
+            s.scalar(select(func.count()).select_from(HumanTask).where(HumanTask.status == "ready"))
+            == 0
+        )
         assert replay_contract(world.aqd, s, cid).ok
 
 
@@ -151,14 +174,21 @@ def test_claim_release_and_conflicts(world: World) -> None:
     guid = world.task(cid, "employer_agreement")
     with world.aqd.session() as s, s.begin():
         world.aqd.claim_task(s, guid, "alice")
-    with pytest.raises(Exception, match="already claimed by alice"), world.aqd.session() as s, s.begin():
+    with (
+        pytest.raises(Exception, match="already claimed by alice"),
+        world.aqd.session() as s,
+        s.begin(),
+    ):
         world.aqd.claim_task(s, guid, "bob")
     with world.aqd.session() as s, s.begin():
         world.aqd.claim_task(s, guid, "alice", release=True)
     with world.aqd.session() as s:
         task = s.scalar(select(HumanTask).where(HumanTask.task_guid == guid))
-        assert task is not None and task.assignee is None
-        kinds = s.scalars(select(Event.kind).where(Event.contract_id == cid).order_by(Event.seq)).all()
+        assert task is not None
+        assert task.assignee is None
+        kinds = s.scalars(
+            select(Event.kind).where(Event.contract_id == cid).order_by(Event.seq)
+        ).all()
     assert kinds == ["contract_started", "task_claimed", "task_released"]
     with pytest.raises(StaleRevision), world.aqd.session() as s, s.begin():
         world.aqd.complete_task(s, guid, AGREEMENT, "alice", expected_revision=1)
@@ -183,7 +213,9 @@ def test_cold_engine_continues_a_warm_contract(world: World, db_url: str) -> Non
 
     cid = world.start()
     world.complete(cid, "employer_agreement", AGREEMENT)
-    cold = Aqd(db_url, clock=world.clock, settings=Settings(database_url=db_url, workflow_cache_size=0))
+    cold = Aqd(
+        db_url, clock=world.clock, settings=Settings(database_url=db_url, workflow_cache_size=0)
+    )
     guid = world.task(cid, "counsellor_validation")
     with cold.session() as s, s.begin():
         cold.complete_task(s, guid, {"validation_decision": "validate"}, "c")

@@ -19,7 +19,9 @@ from tests.conftest import AGREEMENT, World
 def busy_contract(world: World) -> int:
     cid = world.start()
     world.complete(cid, "employer_agreement", AGREEMENT, "employer")
-    world.complete(cid, "counsellor_validation", {"validation_decision": "return", "return_reason": "x"})
+    world.complete(
+        cid, "counsellor_validation", {"validation_decision": "return", "return_reason": "x"}
+    )
     world.complete(cid, "employer_agreement", {**AGREEMENT, "tutor_name": "Mrs Tutor"}, "employer")
     world.complete(cid, "counsellor_validation", {"validation_decision": "validate"})
     world.message(cid, "contract_signed", {"signed": True})
@@ -52,7 +54,11 @@ def test_untouched_history_replays(world: World) -> None:
 def _edit_payload(s: Session, cid: int) -> None:
     ev = s.scalar(select(Event).where(Event.contract_id == cid, Event.seq == 3))
     assert ev is not None
-    s.execute(update(Event).where(Event.id == ev.id).values(payload={**ev.payload, "data": {**ev.payload["data"], "position_title": "CEO"}}))
+    s.execute(
+        update(Event)
+        .where(Event.id == ev.id)
+        .values(payload={**ev.payload, "data": {**ev.payload["data"], "position_title": "CEO"}})
+    )
 
 
 def _edit_payload_and_rechain(s: Session, cid: int) -> None:
@@ -67,15 +73,21 @@ def _edit_payload_and_rechain(s: Session, cid: int) -> None:
 
 
 def _edit_state_hash(s: Session, cid: int) -> None:
-    s.execute(update(Event).where(Event.contract_id == cid, Event.seq == 4).values(state_hash="0" * 64))
+    s.execute(
+        update(Event).where(Event.contract_id == cid, Event.seq == 4).values(state_hash="0" * 64)
+    )
 
 
 def _edit_actor(s: Session, cid: int) -> None:
-    s.execute(update(Event).where(Event.contract_id == cid, Event.seq == 2).values(actor="someone_else"))
+    s.execute(
+        update(Event).where(Event.contract_id == cid, Event.seq == 2).values(actor="someone_else")
+    )
 
 
 def _delete_last(s: Session, cid: int) -> None:
-    last = s.scalar(select(Event.id).where(Event.contract_id == cid).order_by(Event.seq.desc()).limit(1))
+    last = s.scalar(
+        select(Event.id).where(Event.contract_id == cid).order_by(Event.seq.desc()).limit(1)
+    )
     s.execute(delete(Event).where(Event.id == last))
 
 
@@ -84,16 +96,32 @@ def _delete_middle(s: Session, cid: int) -> None:
 
 
 def _edit_state_bytes(s: Session, cid: int) -> None:
-    inst = s.scalar(select(ProcessInstance).where(ProcessInstance.contract_id == cid, ProcessInstance.key == "main"))
+    inst = s.scalar(
+        select(ProcessInstance).where(
+            ProcessInstance.contract_id == cid, ProcessInstance.key == "main"
+        )
+    )
     assert inst is not None
-    s.execute(update(ProcessInstance).where(ProcessInstance.id == inst.id).values(state=inst.state.replace(b"Mrs Tutor", b"Mr Hacker")))
+    s.execute(
+        update(ProcessInstance)
+        .where(ProcessInstance.id == inst.id)
+        .values(state=inst.state.replace(b"Mrs Tutor", b"Mr Hacker"))
+    )
 
 
 def _edit_state_and_its_hash(s: Session, cid: int) -> None:
-    inst = s.scalar(select(ProcessInstance).where(ProcessInstance.contract_id == cid, ProcessInstance.key == "main"))
+    inst = s.scalar(
+        select(ProcessInstance).where(
+            ProcessInstance.contract_id == cid, ProcessInstance.key == "main"
+        )
+    )
     assert inst is not None
     forged = inst.state.replace(b"Mrs Tutor", b"Mr Hacker")
-    s.execute(update(ProcessInstance).where(ProcessInstance.id == inst.id).values(state=forged, state_hash=state_hash(forged)))
+    s.execute(
+        update(ProcessInstance)
+        .where(ProcessInstance.id == inst.id)
+        .values(state=forged, state_hash=state_hash(forged))
+    )
 
 
 TAMPERS: dict[str, tuple[Callable[[Session, int], None], str]] = {
@@ -126,4 +154,5 @@ def test_report_names_first_divergent_event(world: World) -> None:
         _edit_payload_and_rechain(s, cid)
         s.execute(text("SELECT 1"))
     ok, first, _ = verify(world, cid)
-    assert not ok and first == 3
+    assert not ok
+    assert first == 3

@@ -102,12 +102,12 @@ def test_engine_stays_healthy_after_the_corpus(sandbox: Sandbox) -> None:
     for source in EXPRESSIONS:
         try:
             sandbox.evaluate(source, {})
-        except Exception:  # noqa: BLE001, S110 - every payload fails; we check health after
+        except Exception:
             pass
     for source in SCRIPTS:
         try:
             sandbox.execute(source, {})
-        except Exception:  # noqa: BLE001, S110
+        except Exception:
             pass
     assert threading.active_count() == threads
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -115,7 +115,8 @@ def test_engine_stays_healthy_after_the_corpus(sandbox: Sandbox) -> None:
     data: dict[str, object] = {"amount": 150, "disabled": True}
     assert sandbox.evaluate("amount + (50 if disabled else 0)", data) == 200
     sandbox.execute("total = sum(x * 2 for x in [1, 2, 3])\nlabel = f'{total:>5}'", data)
-    assert data["total"] == 12 and data["label"] == "   12"
+    assert data["total"] == 12
+    assert data["label"] == "   12"
 
 
 def test_ordinary_model_code_still_works(sandbox: Sandbox) -> None:
@@ -126,11 +127,14 @@ def test_ordinary_model_code_still_works(sandbox: Sandbox) -> None:
         "pay = tnd(200 * 1.5)\nd = {'a': 1}\nd['b'] = 2\nitems.append(3)",
         ctx,
     )
-    assert ctx["end"] == "2025-02-28" and ctx["n"] == 3 and ctx["pay"] == "300.000"
-    assert ctx["d"] == {"a": 1, "b": 2} and ctx["items"] == [1, 2, 3]
+    assert ctx["end"] == "2025-02-28"
+    assert ctx["n"] == 3
+    assert ctx["pay"] == "300.000"
+    assert ctx["d"] == {"a": 1, "b": 2}
+    assert ctx["items"] == [1, 2, 3]
 
 
-# -- the same payloads inside real models ------------------------------------------------------------
+# -- the same payloads inside real models ----------------------------------------------------
 
 BPMN = """<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -147,9 +151,11 @@ BPMN = """<?xml version="1.0" encoding="UTF-8"?>
     <bpmn:sequenceFlow id="f3" sourceRef="rule" targetRef="gw"/>
     <bpmn:exclusiveGateway id="gw" default="f5"><bpmn:incoming>f3</bpmn:incoming>
       <bpmn:outgoing>f4</bpmn:outgoing><bpmn:outgoing>f5</bpmn:outgoing></bpmn:exclusiveGateway>
-    <bpmn:sequenceFlow id="f4" sourceRef="gw" targetRef="end"><bpmn:conditionExpression>{condition}</bpmn:conditionExpression></bpmn:sequenceFlow>
+    <bpmn:sequenceFlow id="f4" sourceRef="gw" targetRef="end">
+      <bpmn:conditionExpression>{condition}</bpmn:conditionExpression></bpmn:sequenceFlow>
     <bpmn:sequenceFlow id="f5" sourceRef="gw" targetRef="end"/>
-    <bpmn:endEvent id="end"><bpmn:incoming>f4</bpmn:incoming><bpmn:incoming>f5</bpmn:incoming></bpmn:endEvent>
+    <bpmn:endEvent id="end"><bpmn:incoming>f4</bpmn:incoming><bpmn:incoming>f5</bpmn:incoming>
+    </bpmn:endEvent>
   </bpmn:process>
 </bpmn:definitions>
 """
@@ -157,15 +163,19 @@ BPMN = """<?xml version="1.0" encoding="UTF-8"?>
 DMN = """<?xml version="1.0" encoding="UTF-8"?>
 <definitions xmlns="https://www.omg.org/spec/DMN/20191111/MODEL/" id="dd" name="d" namespace="t">
   <decision id="decide" name="decide"><decisionTable id="table">
-    <input id="i1"><inputExpression id="ie1" typeRef="integer"><text>x</text></inputExpression></input>
+    <input id="i1">
+      <inputExpression id="ie1" typeRef="integer"><text>x</text></inputExpression></input>
     <output id="o1" name="y" typeRef="string"/>
-    <rule id="r1"><inputEntry id="r1i"><text>{cell}</text></inputEntry><outputEntry id="r1o"><text>{output}</text></outputEntry></rule>
+    <rule id="r1"><inputEntry id="r1i"><text>{cell}</text></inputEntry>
+      <outputEntry id="r1o"><text>{output}</text></outputEntry></rule>
   </decisionTable></decision>
 </definitions>
 """
 
 
-def _run_model(script: str = "x = 1", condition: str = "True", cell: str = "1", output: str = "'ok'") -> None:
+def _run_model(
+    script: str = "x = 1", condition: str = "True", cell: str = "1", output: str = "'ok'"
+) -> None:
     sandbox = Sandbox(time_limit_s=0.3)
     sources = {
         "hostile.bpmn": BPMN.format(script=escape(script), condition=escape(condition)),
@@ -191,7 +201,9 @@ def test_payloads_in_models_are_refused_or_stopped(place: str, payload: str) -> 
     assert str(info.value)
     if isinstance(info.value, DefinitionInvalid):
         problem = info.value.problems[0]
-        assert problem.file and problem.line > 0 and problem.element
+        assert problem.file
+        assert problem.line > 0
+        assert problem.element
     assert time.perf_counter() - started < 3
 
 

@@ -20,7 +20,9 @@ AGREEMENT = {
 
 def complete_once(url: str, guid: str, barrier: Any, results: Any, who: str) -> None:
     """Wait at the barrier, then try to complete the task; report 'ok' or the conflict."""
-    aqd = Aqd(url, clock=FrozenClock("2025-03-03T09:00:00+00:00"), settings=Settings(database_url=url))
+    aqd = Aqd(
+        url, clock=FrozenClock("2025-03-03T09:00:00+00:00"), settings=Settings(database_url=url)
+    )
     barrier.wait()
     try:
         with aqd.session() as session, session.begin():
@@ -28,7 +30,7 @@ def complete_once(url: str, guid: str, barrier: Any, results: Any, who: str) -> 
         results.put(("ok", who))
     except Conflict as exc:
         results.put(("conflict", type(exc).__name__))
-    except Exception as exc:  # noqa: BLE001 - reported to the parent, which fails the test
+    except Exception as exc:
         results.put(("error", f"{type(exc).__name__}: {exc}"))
 
 
@@ -58,7 +60,9 @@ def crash_during_command(url: str, guid: str, point: str) -> None:
             return event
 
         commands.Aqd._record = record  # type: ignore[method-assign]
-    aqd = Aqd(url, clock=FrozenClock("2025-03-03T09:00:00+00:00"), settings=Settings(database_url=url))
+    aqd = Aqd(
+        url, clock=FrozenClock("2025-03-03T09:00:00+00:00"), settings=Settings(database_url=url)
+    )
     with aqd.session() as session, session.begin():
         aqd.complete_task(session, guid, AGREEMENT, "crasher")
     print("survived")

@@ -1,0 +1,48 @@
+# Aqd — the two quick-start commands are `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+PYTEST_ARGS ?= -n 2
+
+.PHONY: install run test lint types unit bench compose-check clean
+
+$(BIN)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $@
+
+install: $(BIN)/.installed
+
+## Install, migrate the embedded SQLite database, deploy processes/, seed demo data, start Aqd.
+run: install
+	$(BIN)/aqd db upgrade
+	@for dir in processes/*/; do $(BIN)/aqd deploy "$$dir" --note "make run" || exit 1; done
+	$(BIN)/aqd demo
+	$(BIN)/aqd serve --host $(HOST) --port $(PORT)
+
+## Install, then lint, type-check and run the whole suite (PostgreSQL and SQLite).
+test: install lint types unit
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+types: install
+	$(BIN)/mypy
+
+unit: install
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+## Engine benchmark on the database in AQD_DATABASE_URL (PostgreSQL for the recorded numbers).
+bench: install
+	$(BIN)/python bench/engine.py
+
+compose-check:
+	docker-compose -f docker-compose.yml config --quiet
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

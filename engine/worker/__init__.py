@@ -1,0 +1,1 @@
+"""Celery worker and scheduler: periodic engine jobs (due timers) run here in production."""

@@ -1,0 +1,160 @@
+"""The ``aqd`` command as other tools script it: real subprocesses, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import AGREEMENT, ROOT
+
+AQD = [sys.executable, "-m", "api.cli"]
+
+
+class Cli:
+    def __init__(self, url: str, tmp: Path) -> None:
+        self.env = {
+            **os.environ,
+            "AQD_DATABASE_URL": url,
+            "AQD_CLOCK": "2025-03-03T08:00:00+00:00",
+            "AQD_SCRIPT_TIME_LIMIT_MS": "300",
+        }
+        self.tmp = tmp
+
+    def __call__(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [*AQD, *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        if ok:
+            assert result.returncode == 0, result.stderr
+        return result
+
+    def json_file(self, name: str, value: object) -> str:
+        path = self.tmp / name
+        path.write_text(json.dumps(value))
+        return str(path)
+
+
+@pytest.fixture
+def cli(db_url: str, tmp_path: Path) -> Cli:
+    tool = Cli(db_url, tmp_path)
+    tool("db", "upgrade")
+    return tool
+
+
+def refused(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    return result.stderr.strip()
+
+
+def test_full_cli_session(cli: Cli) -> None:
+    assert "civp: deployed version 1" in cli("deploy", "processes/civp").stdout
+    assert "unchanged" in cli("deploy", "processes/civp").stdout
+    assert "\tcivp\tv1\t" in cli("definitions", "list").stdout
+    assert "demo data: 6 pilot offices" in cli("demo").stdout
+    assert "already present" in cli("demo").stdout
+    request = cli.json_file(
+        "req.json",
+        {
+            "office": "TUN",
+            "employer_mf": "1000000A",
+            "beneficiary_cin": "10000000",
+            "nationality": "TN",
+            "diploma_level": "HIGHER_ED",
+            "request_date": "2025-03-01",
+        },
+    )
+    contract_id = cli("contracts", "start", "civp", "--data", request).stdout.strip()
+    assert contract_id.isdigit()
+    ids = cli("contracts", "list", "--programme", "civp", "--ids").stdout.split()
+    assert contract_id in ids
+    assert all(i.isdigit() for i in ids)
+    assert cli("contracts", "list", "--status", "active", "--ids").stdout.split() == [
+        "3",
+        "7",
+        "11",
+        "15",
+        "19",
+        "23",
+    ]
+    line = next(
+        x
+        for x in cli("tasks", "list", "--contract", contract_id).stdout.splitlines()
+        if "employer_agreement" in x
+    )
+    guid = line.split("\t")[0]
+    assert cli("tasks", "claim", guid, "--user", "emp").stdout.strip() == "claimed"
+    assert cli(
+        "tasks", "complete", guid, "--user", "emp", "--data", cli.json_file("a.json", AGREEMENT)
+    ).stdout.startswith("completed")
+    assert "conflict" not in refused(
+        cli("tasks", "complete", guid, "--data", cli.json_file("b.json", AGREEMENT), ok=False)
+    )
+    assert "counsellor_validation" in cli("tasks", "list", "--contract", contract_id).stdout
+    assert cli("timers", "run").stdout.startswith("fired 0")
+    assert "all hashes match" in cli("replay", contract_id).stdout
+    shown = json.loads(cli("contracts", "show", contract_id).stdout)
+    assert shown["status"] == "in_review"
+    events = json.loads(cli("contracts", "events", contract_id).stdout)
+    assert [e["kind"] for e in events] == ["contract_started", "task_claimed", "task_completed"]
+
+
+def test_refusals_are_one_line(cli: Cli, tmp_path: Path) -> None:
+    assert "no such file" in refused(cli("deploy", str(tmp_path / "missing"), ok=False))
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "bad.bpmn").write_text('<?xml version="1.0"?><!DOCTYPE a [<!ENTITY b "c">]><a/>')
+    assert "DTDs and entity declarations are not allowed" in refused(
+        cli("deploy", str(bad), ok=False)
+    )
+    assert "no deployed definition" in refused(
+        cli("contracts", "start", "civp", "--data", cli.json_file("x.json", {}), ok=False)
+    )
+    cli("deploy", "processes/civp")
+    garbage = tmp_path / "garbage.json"
+    garbage.write_text("{not json")
+    assert "invalid JSON at line 1" in refused(
+        cli("contracts", "start", "civp", "--data", str(garbage), ok=False)
+    )
+    message = refused(
+        cli(
+            "contracts",
+            "start",
+            "civp",
+            "--data",
+            cli.json_file("y.json", {"nationality": "XX"}),
+            ok=False,
+        )
+    )
+    assert "form contract_request" in message
+    assert "not found" in refused(cli("replay", "999", ok=False))
+    assert "not found" in refused(
+        cli("tasks", "complete", "nope", "--data", cli.json_file("z.json", {}), ok=False)
+    )
+
+
+def test_hostile_model_never_hangs(cli: Cli, tmp_path: Path) -> None:
+    folder = tmp_path / "hostile"
+    folder.mkdir()
+    (folder / "hostile.bpmn").write_text(
+        (ROOT / "tests" / "engine" / "data" / "loop_script.bpmn").read_text()
+    )
+    started = time.monotonic()
+    assert "hostile: deployed version 1" in cli("deploy", str(folder)).stdout
+    message = refused(
+        cli("contracts", "start", "hostile", "--data", cli.json_file("d.json", {}), ok=False)
+    )
+    assert "time limit exceeded in spin" in message
+    assert time.monotonic() - started < 60
