@@ -65,7 +65,7 @@ def make_engine(url: str) -> Engine:
         json_serializer=_json_dumps,
         pool_size=10,
         max_overflow=20,
-        pool_pre_ping=True,
+        pool_recycle=1800,
     )
 
 

@@ -63,6 +63,7 @@ class Contract(Base):
     revision: Mapped[int] = mapped_column(Integer, default=0)
     last_seq: Mapped[int] = mapped_column(Integer, default=0)
     chain_head: Mapped[str] = mapped_column(String(64), default="")
+    instance_count: Mapped[int] = mapped_column(Integer, default=0)
     next_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

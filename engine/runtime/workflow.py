@@ -102,6 +102,16 @@ class Outcome:
     thrown: list[Thrown] = field(default_factory=list)
 
 
+@dataclass
+class Inspection:
+    """What the persistence layer needs to know about a workflow, from one walk of its tree."""
+
+    completed: bool
+    ready: list[ReadyTask]
+    waiting_messages: list[str]
+    next_due: datetime | None
+
+
 class Specs:
     """A definition's restored spec objects for one process, plus the dict form for loading."""
 
@@ -206,6 +216,36 @@ class Runner:
         if task is None or task.state != TaskState.READY or not task.task_spec.manual:
             raise TaskNotReady(f"task {task_guid} is not waiting for a person")
         return task
+
+    def inspect(self, wf: BpmnWorkflow) -> Inspection:
+        if wf.completed:
+            return Inspection(True, [], [], None)
+        ready: list[ReadyTask] = []
+        messages: set[str] = set()
+        due: list[datetime] = []
+        for task in wf.get_tasks_iterator(state=TaskState.READY | TaskState.WAITING):
+            spec = task.task_spec
+            if task.state == TaskState.READY:
+                if spec.manual:
+                    ready.append(
+                        ReadyTask(
+                            task_guid=str(task.id),
+                            bpmn_id=spec.bpmn_id or spec.name,
+                            name=spec.bpmn_name or spec.name,
+                            lane=spec.lane or "",
+                        )
+                    )
+                continue
+            definition = getattr(spec, "event_definition", None)
+            for single in getattr(definition, "event_definitions", None) or [definition]:
+                if isinstance(single, MessageEventDefinition) and single.name:
+                    messages.add(single.name)
+                elif isinstance(single, TimerEventDefinition):
+                    value = single.details(task).value
+                    if isinstance(value, str):
+                        when = datetime.fromisoformat(value)
+                        due.append(when if when.tzinfo else when.replace(tzinfo=UTC))
+        return Inspection(False, ready, sorted(messages), min(due) if due else None)
 
     def ready_tasks(self, wf: BpmnWorkflow) -> list[ReadyTask]:
         return [

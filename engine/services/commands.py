@@ -10,48 +10,56 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import uuid4
 
-from sqlalchemy import Engine, event, insert, select, update
+from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import Session
 
 from engine import forms_bridge
 from engine.clock import Clock, SystemClock
 from engine.config import Settings, get_settings
-from engine.db import get_engine, is_postgres
+from engine.db import get_engine
 from engine.errors import Conflict, InvalidInput, NotFound, StaleRevision, TaskNotReady
 from engine.models import (
     Beneficiary,
     Contract,
     Employer,
-    Event,
     HumanTask,
     Office,
     Outbox,
     ProcessDefinition,
     ProcessInstance,
-    StepTiming,
 )
 from engine.runtime import context
 from engine.runtime.durations import add_iso_duration
 from engine.runtime.sandbox import Sandbox
 from engine.runtime.serializer import SERIALIZER_VERSION, load
-from engine.runtime.workflow import Runner, Specs
-from engine.services.contract_state import (
-    CommandResult,
-    ContractState,
-    LiveInstance,
-    chain_hash,
-)
+from engine.runtime.workflow import ReadyTask, Runner, Specs
+from engine.services.contract_state import ContractState, LiveInstance, chain_hash
+from engine.services.store import Locked, Store, WritePlan
 
 GENESIS = "0" * 64
 MAIN = "main"
+EMPTY_HASH = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """The event a command appended."""
+
+    contract_id: int
+    seq: int
+    kind: str
+    hash: str
+    revision: int
 
 
 class _WorkflowCache:
-    """Hot workflows per process: instance id -> (contract revision, workflow)."""
+    """Hot workflows per process: instance id -> (instance revision, workflow)."""
 
     def __init__(self, size: int) -> None:
         self.size = size
@@ -90,54 +98,51 @@ def _drop_cache(session: Session) -> None:
     session.info.pop("aqd_cache_puts", None)
 
 
-class _DbLoader:
-    """Loads a contract's running instances for one command (cache first)."""
+class _Loader:
+    """Loads a contract's instances for one command: cache first, stored state otherwise."""
 
-    def __init__(self, aqd: Aqd, session: Session, contract: Contract) -> None:
+    def __init__(self, aqd: Aqd, store: Store, contract: Locked) -> None:
         self.aqd = aqd
-        self.session = session
+        self.store = store
         self.contract = contract
-        rows = session.execute(
-            select(
-                ProcessInstance.id,
-                ProcessInstance.key,
-                ProcessInstance.process_id,
-                ProcessInstance.waiting_messages,
-                ProcessInstance.next_due_at,
-            ).where(ProcessInstance.contract_id == contract.id, ProcessInstance.status == "running")
-        ).all()
-        self.rows = {r.key: r for r in rows}
+        self.rows = {r.key: r for r in store.running(contract.id)}
+        self.ready_before: dict[str, dict[str, ReadyTask]] = {}
 
     def load(self, key: str) -> LiveInstance | None:
         known = self.rows.get(key)
-        row = (
-            (known.id, known.process_id)
-            if known is not None
-            else self.session.execute(
-                select(ProcessInstance.id, ProcessInstance.process_id).where(
-                    ProcessInstance.contract_id == self.contract.id, ProcessInstance.key == key
-                )
-            ).one_or_none()
-        )
-        if row is None:
+        ref = (known.id, known.process_id, known.revision) if known is not None else None
+        if ref is None:
+            ref = self.store.instance_ref(self.contract.id, key)
+        if ref is None:
             return None
-        row_id, process_id = row[0], row[1]
-        wf = self.aqd.cache.take(row_id, self.contract.revision)
+        row_id, process_id, revision = ref
+        wf = self.aqd.cache.take(row_id, revision)
         if wf is None:
-            state, version = self.session.execute(
-                select(ProcessInstance.state, ProcessInstance.serializer_version).where(
-                    ProcessInstance.id == row_id
-                )
-            ).one()
-            specs = self.aqd.specs(self.session, self.contract.definition_id, process_id)
+            state, version = self.store.state(row_id)
+            specs = self.aqd.specs(self.store.session, self.contract.definition_id, process_id)
             wf = load(state, version, specs.fresh_dicts())
-        return LiveInstance(key=key, process_id=process_id, wf=wf, row_id=row_id)
+        self.ready_before[key] = {t.task_guid: t for t in self.aqd.runner.inspect(wf).ready}
+        return LiveInstance(key=key, process_id=process_id, wf=wf, row_id=row_id, revision=revision)
 
     def waiting_for(self, message: str) -> list[str]:
         return [k for k, r in self.rows.items() if message in (r.waiting_messages or [])]
 
     def due(self, now: datetime) -> list[str]:
         return sorted(k for k, r in self.rows.items() if r.next_due_at and r.next_due_at <= now)
+
+
+class _NoLoader:
+    rows: dict[str, Any] = {}
+    ready_before: dict[str, dict[str, ReadyTask]] = {}
+
+    def load(self, key: str) -> LiveInstance | None:
+        return None
+
+    def waiting_for(self, message: str) -> list[str]:
+        return []
+
+
+Action = Callable[[ContractState], None]
 
 
 class Aqd:
@@ -201,14 +206,9 @@ class Aqd:
     # -- the command skeleton --------------------------------------------------------------------
 
     def _lock_contract(
-        self, session: Session, contract_id: int, expected_revision: int | None = None
-    ) -> Contract:
-        stmt = select(Contract).where(Contract.id == contract_id)
-        if is_postgres(session):
-            stmt = stmt.with_for_update()
-        contract = session.scalars(stmt.execution_options(populate_existing=True)).first()
-        if contract is None:
-            raise NotFound(f"contract {contract_id} not found")
+        self, store: Store, contract_id: int, expected_revision: int | None
+    ) -> Locked:
+        contract = store.lock(contract_id)
         if expected_revision is not None and contract.revision != expected_revision:
             raise StaleRevision(
                 f"contract {contract.number} changed (revision {contract.revision}, "
@@ -217,220 +217,199 @@ class Aqd:
             )
         return contract
 
-    def _state(self, session: Session, contract: Contract, loader: _DbLoader) -> ContractState:
-        definition = self.definition(session, contract.definition_id)
-        instance_count = self._instance_count(session, contract.id)
-        return ContractState(
-            number=contract.number,
-            specs=lambda pid: self.specs(session, contract.definition_id, pid),
-            meta=definition.meta,
-            runner=self.runner,
-            loader=loader,
-            instance_count=instance_count,
-        )
-
-    def _instance_count(self, session: Session, contract_id: int) -> int:
-        from sqlalchemy import func
-
-        return int(
-            session.scalar(select(func.count()).where(ProcessInstance.contract_id == contract_id))
-            or 0
-        )
-
-    def _record(
+    def _execute(
         self,
-        session: Session,
-        contract: Contract,
+        store: Store,
+        contract: Locked,
         kind: str,
         actor: str,
-        at: datetime,
         payload: dict[str, Any],
-        state: ContractState | None,
-    ) -> Event:
-        """Persist what the command did: instances, projections, timings, event, outbox."""
-        result = state.finish() if state is not None else CommandResult(state_hash=_EMPTY)
+        action: Action | None,
+        plan: WritePlan | None = None,
+        loader: _Loader | _NoLoader | None = None,
+        at: datetime | None = None,
+    ) -> Recorded:
+        """Run ``action`` on the contract's workflows and write everything in one go."""
+        at = at or self.clock.now()
+        plan = plan or WritePlan()
         seq = contract.last_seq + 1
         revision = contract.revision + 1
-        definition = self.definition(session, contract.definition_id)
-        ready_by_instance: dict[int, list[Any]] = {}
-        main_data: dict[str, Any] | None = None
-        main_done = False
-        for inst in result.changed:
-            wf = inst.wf
-            done = bool(wf.completed)
-            waiting = self.runner.waiting_messages(wf)
-            due = self.runner.next_due(wf)
-            values = {
-                "state": inst.state,
-                "state_hash": inst.hash,
-                "serializer_version": SERIALIZER_VERSION,
-                "status": "completed" if done else "running",
-                "waiting_messages": waiting,
-                "next_due_at": due,
-                "ended_at": at if done else None,
-            }
-            if inst.row_id is None:
-                row = ProcessInstance(
-                    contract_id=contract.id,
-                    process_id=inst.process_id,
-                    key=inst.key,
-                    started_at=at,
-                    revision=1,
-                    **values,
-                )
-                session.add(row)
-                session.flush()
-                inst.row_id = row.id
-            else:
-                session.execute(
-                    update(ProcessInstance)
-                    .where(ProcessInstance.id == inst.row_id)
-                    .values(revision=ProcessInstance.revision + 1, **values)
-                )
-            ready_by_instance[inst.row_id] = self.runner.ready_tasks(wf)
-            if inst.key == MAIN:
-                main_data = self.runner.result_data(wf)
-                main_done = done
-            session.info.setdefault("aqd_cache_puts", []).append(
-                (self.cache, inst.row_id, revision, wf)
+        if loader is None:
+            loader = _Loader(self, store, contract) if action is not None else _NoLoader()
+        state: ContractState | None = None
+        if action is not None:
+            definition = self.definition(store.session, contract.definition_id)
+            state = ContractState(
+                number=contract.number,
+                specs=lambda pid: self.specs(store.session, contract.definition_id, pid),
+                meta=definition.meta,
+                runner=self.runner,
+                loader=loader,
+                instance_count=contract.instance_count,
             )
-        self._sync_tasks(session, contract, definition, ready_by_instance, at, actor)
-        if result.steps:
-            rows = [
-                {
-                    "contract_id": contract.id,
-                    "instance_id": next(i.row_id for i in result.changed if i.key == key),
-                    "event_seq": seq,
-                    "task_guid": step.task_guid,
-                    "bpmn_id": step.bpmn_id,
-                    "spec_type": step.spec_type,
-                    "started_at": step.started_at,
-                    "duration_us": step.duration_us,
-                }
-                for key, step in result.steps
-            ]
-            session.execute(insert(StepTiming), rows)
-        for intent in result.outbox:
-            exists = session.scalar(
-                select(Outbox.id).where(Outbox.idempotency_key == intent.idempotency_key)
-            )
-            if exists is None:
-                body = (
-                    dict(intent.payload)
-                    if isinstance(intent.payload, dict)
-                    else {"value": intent.payload}
-                )
-                if body.get("reply"):
-                    body["reply_to"] = intent.source
-                session.add(
-                    Outbox(
-                        contract_id=contract.id,
-                        kind=intent.kind,
-                        payload=body,
-                        idempotency_key=intent.idempotency_key,
-                        status="pending",
-                        attempts=0,
-                        available_at=at,
-                        created_at=at,
-                    )
-                )
+            with context.command_context(at, f"{contract.number}:{seq}"):
+                action(state)
+                result = state.finish()
+            state_hash = result.state_hash
+            self._plan_instances(store, contract, state, loader, plan, at, seq)
+        else:
+            state_hash = EMPTY_HASH
         body = {
             "seq": seq,
             "kind": kind,
             "actor": actor,
             "at": at.isoformat(),
             "payload": payload,
-            "state_hash": result.state_hash,
+            "state_hash": state_hash,
         }
-        digest = chain_hash(contract.chain_head or GENESIS, body)
-        ev = Event(
-            contract_id=contract.id,
-            seq=seq,
-            kind=kind,
-            actor=actor,
-            at=at,
-            instance_id=result.changed[0].row_id if result.changed else None,
-            payload=payload,
-            state_hash=result.state_hash,
-            prev_hash=contract.chain_head or GENESIS,
-            hash=digest,
+        prev = contract.chain_head or GENESIS
+        digest = chain_hash(prev, body)
+        changed = state.result.changed if state is not None else []
+        plan.event = {
+            "contract_id": contract.id,
+            "seq": seq,
+            "kind": kind,
+            "actor": actor,
+            "at": at,
+            "instance_id": changed[0].row_id if changed else None,
+            "payload": payload,
+            "state_hash": state_hash,
+            "prev_hash": prev,
+            "hash": digest,
+        }
+        plan.contract.update(
+            {
+                "id": contract.id,
+                "revision": revision,
+                "last_seq": seq,
+                "chain_head": digest,
+                "instance_count": state.instance_count if state else contract.instance_count,
+            }
         )
-        session.add(ev)
-        contract.revision = revision
-        contract.last_seq = seq
-        contract.chain_head = digest
-        if main_data is not None:
-            status = main_data.get("contract_status")
-            if isinstance(status, str) and status:
-                contract.status = status[:32]
-            elif main_done:
-                contract.status = "ended"
-            outcome = main_data.get("outcome")
-            if isinstance(outcome, str) and outcome:
-                contract.outcome = outcome[:32]
-            if main_done:
-                contract.ended_at = at
-        session.flush()
-        contract.next_due_at = session.scalar(
-            select(ProcessInstance.next_due_at)
-            .where(
-                ProcessInstance.contract_id == contract.id,
-                ProcessInstance.status == "running",
-                ProcessInstance.next_due_at.is_not(None),
-            )
-            .order_by(ProcessInstance.next_due_at)
-            .limit(1)
-        )
-        session.flush()
-        return ev
+        store.write(plan)
+        return Recorded(contract.id, seq, kind, digest, revision)
 
-    def _sync_tasks(
+    def _plan_instances(
         self,
-        session: Session,
-        contract: Contract,
-        definition: ProcessDefinition,
-        ready_by_instance: dict[int, list[Any]],
+        store: Store,
+        contract: Locked,
+        state: ContractState,
+        loader: _Loader | _NoLoader,
+        plan: WritePlan,
         at: datetime,
-        actor: str,
+        seq: int,
     ) -> None:
-        if not ready_by_instance:
-            return
-        existing = {
-            t.task_guid: t
-            for t in session.scalars(
-                select(HumanTask).where(
-                    HumanTask.instance_id.in_(list(ready_by_instance)), HumanTask.status == "ready"
-                )
-            )
-        }
+        result = state.result
+        runner = self.runner
+        new = [inst for inst in result.changed if inst.row_id is None]
+        new_ids = store.insert_instances(
+            [
+                {
+                    "contract_id": contract.id,
+                    "process_id": inst.process_id,
+                    "key": inst.key,
+                    "status": "running",
+                    "state": b"",
+                    "state_hash": "",
+                    "serializer_version": SERIALIZER_VERSION,
+                    "revision": 0,
+                    "waiting_messages": [],
+                    "started_at": at,
+                }
+                for inst in new
+            ]
+        )
+        for inst, row_id in zip(new, new_ids, strict=True):
+            inst.row_id = row_id
+        definition = self.definition(store.session, contract.definition_id)
         processes = definition.meta["processes"]
-        for instance_id, ready in ready_by_instance.items():
-            for task in ready:
-                if task.task_guid in existing:
-                    existing.pop(task.task_guid)
-                    continue
-                info = _user_task_info(processes, task.bpmn_id)
-                due = add_iso_duration(at, info.get("due_in", "")) if info.get("due_in") else None
-                session.add(
-                    HumanTask(
-                        contract_id=contract.id,
-                        instance_id=instance_id,
-                        task_guid=task.task_guid,
-                        bpmn_id=task.bpmn_id,
-                        name=task.name,
-                        programme=contract.programme,
-                        lane=info.get("lane") or task.lane,
-                        candidate_group=info.get("candidate_group", task.lane),
-                        office_id=contract.office_id,
-                        form_key=info.get("form_key", ""),
-                        status="ready",
-                        due_at=due,
-                        ready_at=at,
-                    )
-                )
-        for gone in existing.values():
-            gone.status = "cancelled"
-            gone.completed_at = at
+        changed_keys = {inst.key for inst in result.changed}
+        due_dates = {
+            k: r.next_due_at
+            for k, r in loader.rows.items()
+            if r.next_due_at is not None and k not in changed_keys
+        }
+        completed_task = plan.task_updates[0][0] if plan.task_updates else None
+        puts = store.session.info.setdefault("aqd_cache_puts", [])
+        for key, inst in state.instances.items():
+            if key not in changed_keys and inst.row_id is not None:
+                puts.append((self.cache, inst.row_id, inst.revision, inst.wf))
+        for inst in result.changed:
+            wf = inst.wf
+            seen = runner.inspect(wf)
+            done = seen.completed
+            due = seen.next_due
+            if due is not None:
+                due_dates[inst.key] = due
+            assert inst.row_id is not None
+            plan.instance_updates.append(
+                {
+                    "id": inst.row_id,
+                    "state": inst.state,
+                    "state_hash": inst.hash,
+                    "serializer_version": SERIALIZER_VERSION,
+                    "status": "completed" if done else "running",
+                    "waiting_messages": seen.waiting_messages,
+                    "next_due_at": due,
+                    "ended_at": at if done else None,
+                }
+            )
+            before = loader.ready_before.get(inst.key, {})
+            after = {t.task_guid: t for t in seen.ready}
+            for guid, task in after.items():
+                if guid not in before:
+                    plan.task_inserts.append(_task_row(contract, inst.row_id, task, processes, at))
+            for guid in before:
+                if guid not in after and guid != completed_task:
+                    plan.task_updates.append((guid, {"status": "cancelled", "completed_at": at}))
+            if inst.key == MAIN:
+                data = runner.result_data(wf)
+                status = data.get("contract_status")
+                if isinstance(status, str) and status and status != contract.status:
+                    plan.contract["status"] = status[:32]
+                elif done and not status:
+                    plan.contract["status"] = "ended"
+                outcome = data.get("outcome")
+                if isinstance(outcome, str) and outcome:
+                    plan.contract["outcome"] = outcome[:32]
+                if done:
+                    plan.contract["ended_at"] = at
+            puts.append((self.cache, inst.row_id, inst.revision + 1, wf))
+        plan.contract["next_due_at"] = min(due_dates.values()) if due_dates else None
+        row_ids = {inst.key: inst.row_id for inst in result.changed}
+        plan.steps = [
+            {
+                "contract_id": contract.id,
+                "instance_id": row_ids[key],
+                "event_seq": seq,
+                "task_guid": step.task_guid,
+                "bpmn_id": step.bpmn_id,
+                "spec_type": step.spec_type,
+                "started_at": step.started_at,
+                "duration_us": step.duration_us,
+            }
+            for key, step in result.steps
+        ]
+        for intent in result.outbox:
+            body = (
+                dict(intent.payload)
+                if isinstance(intent.payload, dict)
+                else {"value": intent.payload}
+            )
+            if body.get("reply"):
+                body["reply_to"] = intent.source
+            plan.outbox.append(
+                {
+                    "contract_id": contract.id,
+                    "kind": intent.kind,
+                    "payload": body,
+                    "idempotency_key": intent.idempotency_key,
+                    "status": "pending",
+                    "attempts": 0,
+                    "available_at": at,
+                    "created_at": at,
+                }
+            )
 
     # -- commands ---------------------------------------------------------------------------------
 
@@ -457,34 +436,52 @@ class Aqd:
             revision=0,
             last_seq=0,
             chain_head="",
+            instance_count=0,
             started_at=at,
             **parties,
         )
         session.add(contract)
         session.flush()
         contract.number = f"{programme.upper()}-{at.year}-{contract.id:06d}"
+        session.flush()
         start_data = {
             **data,
             "contract_number": contract.number,
             "params": resolve_parameters(definition.parameters, at),
         }
         payload = {"programme": programme, "definition_id": definition.id, "data": start_data}
-        with context.command_context(at, f"{contract.number}:1"):
-            state = ContractState(
-                number=contract.number,
-                specs=lambda pid: self.specs(session, definition.id, pid),
-                meta=definition.meta,
-                runner=self.runner,
-                loader=_NoLoader(),
-                instance_count=0,
-            )
+        locked = Locked(
+            id=contract.id,
+            number=contract.number,
+            programme=programme,
+            definition_id=definition.id,
+            office_id=contract.office_id,
+            revision=0,
+            last_seq=0,
+            chain_head="",
+            instance_count=0,
+            status="requested",
+        )
+
+        def action(state: ContractState) -> None:
             state.start(definition.main_process, start_data, key=MAIN)
-            self._record(session, contract, "contract_started", actor, at, payload, state)
+
+        self._execute(
+            Store(session),
+            locked,
+            "contract_started",
+            actor,
+            payload,
+            action,
+            loader=_NoLoader(),
+            at=at,
+        )
+        session.expire(contract)
         return contract
 
     def _resolve_parties(self, session: Session, data: dict[str, Any]) -> dict[str, Any]:
         parties: dict[str, Any] = {"office_id": None, "employer_id": None, "beneficiary_id": None}
-        lookups = (
+        lookups: tuple[tuple[str, Any, Any, str], ...] = (
             ("office", Office, Office.code, "office_id"),
             ("employer_mf", Employer, Employer.matricule_fiscal, "employer_id"),
             ("beneficiary_cin", Beneficiary, Beneficiary.cin, "beneficiary_id"),
@@ -505,22 +502,6 @@ class Aqd:
             )
         return parties
 
-    def _run_command(
-        self,
-        session: Session,
-        contract: Contract,
-        kind: str,
-        actor: str,
-        payload: dict[str, Any],
-        action: Any,
-    ) -> Event:
-        at = self.clock.now()
-        loader = _DbLoader(self, session, contract)
-        state = self._state(session, contract, loader)
-        with context.command_context(at, f"{contract.number}:{contract.last_seq + 1}"):
-            action(state, loader, at)
-            return self._record(session, contract, kind, actor, at, payload, state)
-
     def complete_task(
         self,
         session: Session,
@@ -528,60 +509,83 @@ class Aqd:
         data: dict[str, Any],
         actor: str,
         expected_revision: int | None = None,
-    ) -> Event:
-        task = session.scalar(select(HumanTask).where(HumanTask.task_guid == task_guid))
-        if task is None:
+    ) -> Recorded:
+        row = session.execute(
+            select(
+                HumanTask.contract_id,
+                HumanTask.programme,
+                HumanTask.form_key,
+                HumanTask.status,
+                HumanTask.bpmn_id,
+                HumanTask.claimed_at,
+                HumanTask.assignee,
+                ProcessInstance.key,
+            )
+            .join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
+            .where(HumanTask.task_guid == task_guid)
+        ).one_or_none()
+        if row is None:
             raise NotFound(f"task {task_guid} not found")
-        contract = self._lock_contract(session, task.contract_id, expected_revision)
-        session.refresh(task)
-        if task.status != "ready":
-            raise TaskNotReady(f"task {task_guid} is already {task.status}")
+        if row.status != "ready":
+            raise TaskNotReady(f"task {task_guid} is already {row.status}")
         if not isinstance(data, dict):
             raise InvalidInput("task data must be a JSON object")
-        clean = forms_bridge.validate(task.programme, task.form_key, data)
-        key = session.scalar(
-            select(ProcessInstance.key).where(ProcessInstance.id == task.instance_id)
-        )
-        assert key is not None
-        payload = {"instance": key, "task_guid": task_guid, "bpmn_id": task.bpmn_id, "data": clean}
+        clean = forms_bridge.validate(row.programme, row.form_key, data)
+        store = Store(session)
+        contract = self._lock_contract(store, row.contract_id, expected_revision)
         at = self.clock.now()
-        task.status = "completed"
-        task.completed_at = at
-        task.completed_by = actor
-        if task.claimed_at is None:
-            task.claimed_at = at
-            task.assignee = actor
+        plan = WritePlan()
+        plan.task_updates.append(
+            (
+                task_guid,
+                {
+                    "status": "completed",
+                    "completed_at": at,
+                    "completed_by": actor,
+                    "claimed_at": row.claimed_at or at,
+                    "assignee": row.assignee or actor,
+                },
+            )
+        )
+        key = row.key
+        payload = {"instance": key, "task_guid": task_guid, "bpmn_id": row.bpmn_id, "data": clean}
 
-        def action(state: ContractState, _loader: _DbLoader, _at: datetime) -> None:
+        def action(state: ContractState) -> None:
             state.complete(key, task_guid, clean)
 
-        return self._run_command(session, contract, "task_completed", actor, payload, action)
+        return self._execute(
+            store, contract, "task_completed", actor, payload, action, plan=plan, at=at
+        )
 
     def claim_task(
         self, session: Session, task_guid: str, actor: str, release: bool = False
-    ) -> Event:
-        task = session.scalar(select(HumanTask).where(HumanTask.task_guid == task_guid))
-        if task is None:
+    ) -> Recorded:
+        contract_id = session.scalar(
+            select(HumanTask.contract_id).where(HumanTask.task_guid == task_guid)
+        )
+        if contract_id is None:
             raise NotFound(f"task {task_guid} not found")
-        contract = self._lock_contract(session, task.contract_id)
-        session.refresh(task)
+        store = Store(session)
+        contract = self._lock_contract(store, contract_id, None)
+        task = session.execute(
+            select(HumanTask.status, HumanTask.assignee).where(HumanTask.task_guid == task_guid)
+        ).one()
         if task.status != "ready":
             raise TaskNotReady(f"task {task_guid} is already {task.status}")
         at = self.clock.now()
+        plan = WritePlan()
         if release:
             if task.assignee != actor:
                 raise Conflict(f"task {task_guid} is not claimed by {actor}")
-            task.assignee = None
-            task.claimed_at = None
-            kind = "task_released"
+            plan.task_updates.append((task_guid, {"assignee": None, "claimed_at": None}))
+            kind, assignee = "task_released", None
         else:
             if task.assignee and task.assignee != actor:
                 raise Conflict(f"task {task_guid} is already claimed by {task.assignee}")
-            task.assignee = actor
-            task.claimed_at = at
-            kind = "task_claimed"
-        payload = {"task_guid": task_guid, "assignee": task.assignee}
-        return self._record(session, contract, kind, actor, at, payload, None)
+            plan.task_updates.append((task_guid, {"assignee": actor, "claimed_at": at}))
+            kind, assignee = "task_claimed", actor
+        payload = {"task_guid": task_guid, "assignee": assignee}
+        return self._execute(store, contract, kind, actor, payload, None, plan=plan, at=at)
 
     def correlate_message(
         self,
@@ -590,32 +594,35 @@ class Aqd:
         name: str,
         payload: Any,
         actor: str = "system",
-    ) -> Event:
-        contract = self._lock_contract(session, contract_id)
-        body = {"name": name, "payload": payload}
+    ) -> Recorded:
+        store = Store(session)
+        contract = self._lock_contract(store, contract_id, None)
+        body: dict[str, Any] = {"name": name, "payload": payload}
 
-        def action(state: ContractState, _loader: _DbLoader, _at: datetime) -> None:
+        def action(state: ContractState) -> None:
             body["instance"] = state.message(name, payload)
 
-        return self._run_command(session, contract, "message_received", actor, body, action)
+        return self._execute(store, contract, "message_received", actor, body, action)
 
-    def fire_timers(self, session: Session, contract_id: int, actor: str = "timer") -> Event | None:
+    def fire_timers(
+        self, session: Session, contract_id: int, actor: str = "timer"
+    ) -> Recorded | None:
         """Fire the contract's due timers; None if nothing was due (no event written)."""
-        contract = self._lock_contract(session, contract_id)
+        store = Store(session)
+        contract = self._lock_contract(store, contract_id, None)
         now = self.clock.now()
-        loader = _DbLoader(self, session, contract)
+        loader = _Loader(self, store, contract)
         due = loader.due(now)
         if not due:
-            contract.next_due_at = min(
-                (r.next_due_at for r in loader.rows.values() if r.next_due_at), default=None
-            )
             return None
         body: dict[str, Any] = {"instances": due}
 
-        def action(state: ContractState, _loader: _DbLoader, _at: datetime) -> None:
+        def action(state: ContractState) -> None:
             state.fire_timers(due)
 
-        return self._run_command(session, contract, "timers_fired", actor, body, action)
+        return self._execute(
+            store, contract, "timers_fired", actor, body, action, loader=loader, at=now
+        )
 
     def record_side_effect(
         self,
@@ -624,44 +631,78 @@ class Aqd:
         ok: bool,
         result: dict[str, Any] | None = None,
         actor: str = "worker",
-    ) -> Event | None:
-        """Store a side effect's result; deliver ``payload.reply`` as a message if it succeeded."""
-        row = session.scalar(select(Outbox).where(Outbox.idempotency_key == idempotency_key))
+    ) -> Recorded | None:
+        """Store a side effect's result; deliver ``payload.reply`` as a message if it succeeded.
+        Recording the same result twice is a no-op (returns None)."""
+        row = session.execute(
+            select(Outbox.id, Outbox.contract_id, Outbox.status, Outbox.payload).where(
+                Outbox.idempotency_key == idempotency_key
+            )
+        ).one_or_none()
         if row is None:
             raise NotFound(f"side effect {idempotency_key} not found")
         if row.contract_id is None:
             raise InvalidInput(f"side effect {idempotency_key} has no contract")
-        contract = self._lock_contract(session, row.contract_id)
-        session.refresh(row)
-        if row.status in ("completed", "failed"):
+        store = Store(session)
+        contract = self._lock_contract(store, row.contract_id, None)
+        status = session.scalar(select(Outbox.status).where(Outbox.id == row.id))
+        if status in ("completed", "failed"):
             return None
         at = self.clock.now()
-        row.status = "completed" if ok else "failed"
-        row.result = result or {}
-        row.completed_at = at
-        row.attempts += 1
+        plan = WritePlan()
+        plan.outbox_update = (
+            row.id,
+            {"status": "completed" if ok else "failed", "result": result or {}, "completed_at": at},
+        )
         reply = row.payload.get("reply") if ok else row.payload.get("reply_failed")
-        body = {"key": idempotency_key, "ok": ok, "result": result or {}, "reply": reply}
+        body: dict[str, Any] = {
+            "key": idempotency_key,
+            "ok": ok,
+            "result": result or {},
+            "reply": reply,
+        }
         if not reply:
-            return self._record(session, contract, "side_effect_recorded", actor, at, body, None)
-
+            return self._execute(
+                store, contract, "side_effect_recorded", actor, body, None, plan=plan, at=at
+            )
         target = row.payload.get("reply_to") or None
 
-        def action(state: ContractState, _loader: _DbLoader, _at: datetime) -> None:
+        def action(state: ContractState) -> None:
             body["instance"] = state.message(str(reply), result or {}, target)
 
-        return self._run_command(session, contract, "side_effect_recorded", actor, body, action)
+        return self._execute(
+            store, contract, "side_effect_recorded", actor, body, action, plan=plan, at=at
+        )
 
 
-_EMPTY = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-
-
-class _NoLoader:
-    def load(self, key: str) -> LiveInstance | None:
-        return None
-
-    def waiting_for(self, message: str) -> list[str]:
-        return []
+def _task_row(
+    contract: Locked,
+    instance_id: int,
+    task: ReadyTask,
+    processes: dict[str, Any],
+    at: datetime,
+) -> dict[str, Any]:
+    info = _user_task_info(processes, task.bpmn_id)
+    due_in = info.get("due_in", "")
+    return {
+        "contract_id": contract.id,
+        "instance_id": instance_id,
+        "task_guid": task.task_guid,
+        "bpmn_id": task.bpmn_id,
+        "name": task.name,
+        "programme": contract.programme,
+        "lane": info.get("lane") or task.lane,
+        "candidate_group": info.get("candidate_group") or task.lane,
+        "office_id": contract.office_id,
+        "form_key": info.get("form_key", ""),
+        "status": "ready",
+        "assignee": None,
+        "due_at": add_iso_duration(at, due_in) if due_in else None,
+        "ready_at": at,
+        "claimed_at": None,
+        "completed_at": None,
+        "completed_by": None,
+    }
 
 
 def _user_task_info(processes: dict[str, Any], bpmn_id: str) -> dict[str, Any]:
@@ -675,8 +716,8 @@ def _user_task_info(processes: dict[str, Any], bpmn_id: str) -> dict[str, Any]:
 def resolve_parameters(parameters: dict[str, Any], at: datetime) -> dict[str, Any]:
     """Pick each parameter's value in force on ``at`` (``parameters.json`` of the programme).
 
-    Format: ``{"name": [{"value": 200, "valid_from": "2019-06-01", "valid_to": null,
-    "legal_basis": "D2019-542 art.4"}, ...]}``.
+    Format: ``{"parameters": {"name": [{"value": 200, "valid_from": "2019-06-01",
+    "valid_to": null, "legal_basis": "D2019-542 art.4"}, ...]}}``.
     """
     day = at.date().isoformat()
     resolved: dict[str, Any] = {}

@@ -34,6 +34,7 @@ class LiveInstance:
     process_id: str
     wf: Any  # a SpiffWorkflow BpmnWorkflow; only engine.runtime touches its API
     row_id: int | None = None
+    revision: int = 0
     changed: bool = False
     state: bytes = b""
     hash: str = ""

@@ -37,7 +37,7 @@ def complete_once(url: str, guid: str, barrier: Any, results: Any, who: str) -> 
 def crash_during_command(url: str, guid: str, point: str) -> None:
     """Complete ``guid`` but SIGKILL this process at ``point`` of the command."""
     from engine.runtime import workflow
-    from engine.services import commands
+    from engine.services import store
 
     def die() -> None:
         sys.stdout.flush()
@@ -52,14 +52,13 @@ def crash_during_command(url: str, guid: str, point: str) -> None:
 
         workflow.Runner.complete = complete  # type: ignore[method-assign]
     elif point == "before_commit":
-        original_record = commands.Aqd._record
+        original_write = store.Store.write
 
-        def record(self: Any, *args: Any, **kwargs: Any) -> Any:
-            event = original_record(self, *args, **kwargs)
+        def write(self: Any, plan: Any) -> None:
+            original_write(self, plan)  # every row of the command is written, not committed
             die()
-            return event
 
-        commands.Aqd._record = record  # type: ignore[method-assign]
+        store.Store.write = write  # type: ignore[method-assign]
     aqd = Aqd(
         url, clock=FrozenClock("2025-03-03T09:00:00+00:00"), settings=Settings(database_url=url)
     )
