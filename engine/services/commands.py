@@ -30,9 +30,7 @@ from engine.models import (
     Employer,
     HumanTask,
     Office,
-    Outbox,
     ProcessDefinition,
-    ProcessInstance,
 )
 from engine.runtime import context
 from engine.runtime.durations import add_iso_duration
@@ -40,7 +38,7 @@ from engine.runtime.sandbox import Sandbox
 from engine.runtime.serializer import SERIALIZER_VERSION, load
 from engine.runtime.workflow import ReadyTask, Runner, Specs
 from engine.services.contract_state import ContractState, LiveInstance, chain_hash
-from engine.services.store import Locked, Store, WritePlan
+from engine.services.store import Locked, NewInstance, Store, WritePlan
 
 GENESIS = "0" * 64
 MAIN = "main"
@@ -209,13 +207,17 @@ class Aqd:
         self, store: Store, contract_id: int, expected_revision: int | None
     ) -> Locked:
         contract = store.lock(contract_id)
+        self._check_revision(contract, expected_revision)
+        return contract
+
+    @staticmethod
+    def _check_revision(contract: Locked, expected_revision: int | None) -> None:
         if expected_revision is not None and contract.revision != expected_revision:
             raise StaleRevision(
                 f"contract {contract.number} changed (revision {contract.revision}, "
                 f"you had {expected_revision}); reload and try again",
                 fields={"expected_revision": expected_revision, "revision": contract.revision},
             )
-        return contract
 
     def _execute(
         self,
@@ -265,13 +267,16 @@ class Aqd:
         prev = contract.chain_head or GENESIS
         digest = chain_hash(prev, body)
         changed = state.result.changed if state is not None else []
+        first: int | NewInstance | None = None
+        if changed:
+            first = changed[0].row_id or NewInstance(changed[0].key)
         plan.event = {
             "contract_id": contract.id,
             "seq": seq,
             "kind": kind,
             "actor": actor,
             "at": at,
-            "instance_id": changed[0].row_id if changed else None,
+            "instance_id": first,
             "payload": payload,
             "state_hash": state_hash,
             "prev_hash": prev,
@@ -286,7 +291,12 @@ class Aqd:
                 "instance_count": state.instance_count if state else contract.instance_count,
             }
         )
-        store.write(plan)
+        new_ids = store.write(plan)
+        puts = store.session.info.setdefault("aqd_cache_puts", [])
+        for inst, inst_revision in plan.cache_puts:
+            if inst.row_id is None:
+                inst.row_id = new_ids[inst.key]
+            puts.append((self.cache, inst.row_id, inst_revision, inst.wf))
         return Recorded(contract.id, seq, kind, digest, revision)
 
     def _plan_instances(
@@ -301,26 +311,6 @@ class Aqd:
     ) -> None:
         result = state.result
         runner = self.runner
-        new = [inst for inst in result.changed if inst.row_id is None]
-        new_ids = store.insert_instances(
-            [
-                {
-                    "contract_id": contract.id,
-                    "process_id": inst.process_id,
-                    "key": inst.key,
-                    "status": "running",
-                    "state": b"",
-                    "state_hash": "",
-                    "serializer_version": SERIALIZER_VERSION,
-                    "revision": 0,
-                    "waiting_messages": [],
-                    "started_at": at,
-                }
-                for inst in new
-            ]
-        )
-        for inst, row_id in zip(new, new_ids, strict=True):
-            inst.row_id = row_id
         definition = self.definition(store.session, contract.definition_id)
         processes = definition.meta["processes"]
         changed_keys = {inst.key for inst in result.changed}
@@ -330,10 +320,10 @@ class Aqd:
             if r.next_due_at is not None and k not in changed_keys
         }
         completed_task = plan.task_updates[0][0] if plan.task_updates else None
-        puts = store.session.info.setdefault("aqd_cache_puts", [])
+        refs: dict[str, int | NewInstance] = {}
         for key, inst in state.instances.items():
             if key not in changed_keys and inst.row_id is not None:
-                puts.append((self.cache, inst.row_id, inst.revision, inst.wf))
+                plan.cache_puts.append((inst, inst.revision))
         for inst in result.changed:
             wf = inst.wf
             seen = runner.inspect(wf)
@@ -341,24 +331,38 @@ class Aqd:
             due = seen.next_due
             if due is not None:
                 due_dates[inst.key] = due
-            assert inst.row_id is not None
-            plan.instance_updates.append(
-                {
-                    "id": inst.row_id,
-                    "state": inst.state,
-                    "state_hash": inst.hash,
-                    "serializer_version": SERIALIZER_VERSION,
-                    "status": "completed" if done else "running",
-                    "waiting_messages": seen.waiting_messages,
-                    "next_due_at": due,
-                    "ended_at": at if done else None,
-                }
-            )
+            values = {
+                "state": inst.state,
+                "state_hash": inst.hash,
+                "serializer_version": SERIALIZER_VERSION,
+                "status": "completed" if done else "running",
+                "waiting_messages": seen.waiting_messages,
+                "next_due_at": due,
+                "ended_at": at if done else None,
+            }
+            if inst.row_id is None:
+                refs[inst.key] = NewInstance(inst.key)
+                plan.instance_inserts.append(
+                    {
+                        "contract_id": contract.id,
+                        "process_id": inst.process_id,
+                        "key": inst.key,
+                        "revision": 1,
+                        "started_at": at,
+                        **values,
+                    }
+                )
+            else:
+                refs[inst.key] = inst.row_id
+                plan.instance_updates.append({"id": inst.row_id, **values})
+            plan.cache_puts.append((inst, inst.revision + 1))
             before = loader.ready_before.get(inst.key, {})
             after = {t.task_guid: t for t in seen.ready}
             for guid, task in after.items():
                 if guid not in before:
-                    plan.task_inserts.append(_task_row(contract, inst.row_id, task, processes, at))
+                    plan.task_inserts.append(
+                        _task_row(contract, refs[inst.key], task, processes, at)
+                    )
             for guid in before:
                 if guid not in after and guid != completed_task:
                     plan.task_updates.append((guid, {"status": "cancelled", "completed_at": at}))
@@ -374,13 +378,11 @@ class Aqd:
                     plan.contract["outcome"] = outcome[:32]
                 if done:
                     plan.contract["ended_at"] = at
-            puts.append((self.cache, inst.row_id, inst.revision + 1, wf))
         plan.contract["next_due_at"] = min(due_dates.values()) if due_dates else None
-        row_ids = {inst.key: inst.row_id for inst in result.changed}
         plan.steps = [
             {
                 "contract_id": contract.id,
-                "instance_id": row_ids[key],
+                "instance_id": refs[key],
                 "event_seq": seq,
                 "task_guid": step.task_guid,
                 "bpmn_id": step.bpmn_id,
@@ -510,29 +512,17 @@ class Aqd:
         actor: str,
         expected_revision: int | None = None,
     ) -> Recorded:
-        row = session.execute(
-            select(
-                HumanTask.contract_id,
-                HumanTask.programme,
-                HumanTask.form_key,
-                HumanTask.status,
-                HumanTask.bpmn_id,
-                HumanTask.claimed_at,
-                HumanTask.assignee,
-                ProcessInstance.key,
-            )
-            .join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
-            .where(HumanTask.task_guid == task_guid)
-        ).one_or_none()
-        if row is None:
-            raise NotFound(f"task {task_guid} not found")
-        if row.status != "ready":
-            raise TaskNotReady(f"task {task_guid} is already {row.status}")
         if not isinstance(data, dict):
             raise InvalidInput("task data must be a JSON object")
-        clean = forms_bridge.validate(row.programme, row.form_key, data)
         store = Store(session)
-        contract = self._lock_contract(store, row.contract_id, expected_revision)
+        found = store.lock_task(task_guid)
+        if found is None:
+            raise NotFound(f"task {task_guid} not found")
+        contract, task = found
+        if task.task_status != "ready":
+            raise TaskNotReady(f"task {task_guid} is already {task.task_status}")
+        self._check_revision(contract, expected_revision)
+        clean = forms_bridge.validate(task.task_programme, task.form_key, data)
         at = self.clock.now()
         plan = WritePlan()
         plan.task_updates.append(
@@ -542,13 +532,13 @@ class Aqd:
                     "status": "completed",
                     "completed_at": at,
                     "completed_by": actor,
-                    "claimed_at": row.claimed_at or at,
-                    "assignee": row.assignee or actor,
+                    "claimed_at": task.claimed_at or at,
+                    "assignee": task.assignee or actor,
                 },
             )
         )
-        key = row.key
-        payload = {"instance": key, "task_guid": task_guid, "bpmn_id": row.bpmn_id, "data": clean}
+        key = task.instance_key
+        payload = {"instance": key, "task_guid": task_guid, "bpmn_id": task.bpmn_id, "data": clean}
 
         def action(state: ContractState) -> None:
             state.complete(key, task_guid, clean)
@@ -634,24 +624,17 @@ class Aqd:
     ) -> Recorded | None:
         """Store a side effect's result; deliver ``payload.reply`` as a message if it succeeded.
         Recording the same result twice is a no-op (returns None)."""
-        row = session.execute(
-            select(Outbox.id, Outbox.contract_id, Outbox.status, Outbox.payload).where(
-                Outbox.idempotency_key == idempotency_key
-            )
-        ).one_or_none()
-        if row is None:
-            raise NotFound(f"side effect {idempotency_key} not found")
-        if row.contract_id is None:
-            raise InvalidInput(f"side effect {idempotency_key} has no contract")
         store = Store(session)
-        contract = self._lock_contract(store, row.contract_id, None)
-        status = session.scalar(select(Outbox.status).where(Outbox.id == row.id))
-        if status in ("completed", "failed"):
+        found = store.lock_outbox(idempotency_key)
+        if found is None:
+            raise NotFound(f"side effect {idempotency_key} not found")
+        contract, row = found
+        if row.outbox_status in ("completed", "failed"):
             return None
         at = self.clock.now()
         plan = WritePlan()
         plan.outbox_update = (
-            row.id,
+            row.outbox_id,
             {"status": "completed" if ok else "failed", "result": result or {}, "completed_at": at},
         )
         reply = row.payload.get("reply") if ok else row.payload.get("reply_failed")
@@ -677,7 +660,7 @@ class Aqd:
 
 def _task_row(
     contract: Locked,
-    instance_id: int,
+    instance_id: int | NewInstance,
     task: ReadyTask,
     processes: dict[str, Any],
     at: datetime,

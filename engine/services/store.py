@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+from psycopg.rows import namedtuple_row
 from psycopg.types.json import Json, Jsonb
 from sqlalchemy import insert, select, update
 from sqlalchemy.dialects import sqlite
@@ -42,10 +43,18 @@ class Locked:
     status: str
 
 
+@dataclass(frozen=True)
+class NewInstance:
+    """Stands for the id of a process instance inserted by the same write."""
+
+    key: str
+
+
 @dataclass
 class WritePlan:
     """Everything one command writes, as plain column values."""
 
+    instance_inserts: list[dict[str, Any]] = field(default_factory=list)
     instance_updates: list[dict[str, Any]] = field(default_factory=list)
     task_inserts: list[dict[str, Any]] = field(default_factory=list)
     task_updates: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
@@ -54,6 +63,7 @@ class WritePlan:
     outbox_update: tuple[int, dict[str, Any]] | None = None
     event: dict[str, Any] = field(default_factory=dict)
     contract: dict[str, Any] = field(default_factory=dict)
+    cache_puts: list[tuple[Any, int]] = field(default_factory=list)
 
 
 _LOCK_COLUMNS = (
@@ -70,25 +80,120 @@ _LOCK_COLUMNS = (
 )
 
 
+_PG_LOCK = (
+    "SELECT id, number, programme, definition_id, office_id, revision, last_seq, chain_head, "
+    "instance_count, status FROM contract WHERE id = %s FOR UPDATE"
+)
+_CONTRACT_COLUMNS = (
+    "c.id, c.number, c.programme, c.definition_id, c.office_id, c.revision, c.last_seq, "
+    "c.chain_head, c.instance_count, c.status"
+)
+_PG_LOCK_TASK = (
+    f"SELECT {_CONTRACT_COLUMNS}, t.programme AS task_programme, t.form_key, t.status "
+    "AS task_status, t.bpmn_id, t.claimed_at, t.assignee, i.key AS instance_key "
+    "FROM human_task t JOIN contract c ON c.id = t.contract_id "
+    "JOIN process_instance i ON i.id = t.instance_id "
+    "WHERE t.task_guid = %s FOR UPDATE OF c, t"
+)
+_PG_LOCK_OUTBOX = (
+    f"SELECT {_CONTRACT_COLUMNS}, o.id AS outbox_id, o.status AS outbox_status, o.payload "
+    "FROM outbox o JOIN contract c ON c.id = o.contract_id "
+    "WHERE o.idempotency_key = %s FOR UPDATE OF c, o"
+)
+_PG_RUNNING = (
+    "SELECT id, key, process_id, waiting_messages, next_due_at, revision FROM process_instance "
+    "WHERE contract_id = %s AND status = 'running'"
+)
+
+
+_JSONB = {("process_instance", "waiting_messages"), ("outbox", "payload"), ("outbox", "result")}
+_JSON = {("event", "payload")}
+
+
+def _adapt(table: str, column: str, value: Any) -> Any:
+    """psycopg adapters for JSON columns: jsonb projections, order-keeping json payloads."""
+    if (table, column) in _JSONB:
+        return Jsonb(value, dumps=_dumps)
+    if (table, column) in _JSON:
+        return Json(value, dumps=_dumps)
+    return value
+
+
 class Store:
     """Database access of the command path, for one session (one transaction)."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
         self.pg = session.get_bind().dialect.name == "postgresql"
+        self._driver: Any = None
+
+    def _query(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
+        """Run a fixed hot-path query straight on psycopg (same connection and transaction)."""
+        if self._driver is None:
+            self._driver = self.session.connection().connection.driver_connection
+        cursor = self._driver.cursor(row_factory=namedtuple_row)
+        rows: list[Any] = cursor.execute(sql, params).fetchall()
+        return rows
 
     # -- reads ------------------------------------------------------------------------------------
 
     def lock(self, contract_id: int) -> Locked:
-        stmt = select(*_LOCK_COLUMNS).where(Contract.id == contract_id)
         if self.pg:
-            stmt = stmt.with_for_update()
-        row = self.session.execute(stmt).one_or_none()
+            rows = self._query(_PG_LOCK, (contract_id,))
+            row = rows[0] if rows else None
+        else:
+            row = self.session.execute(
+                select(*_LOCK_COLUMNS).where(Contract.id == contract_id)
+            ).one_or_none()
         if row is None:
             raise NotFound(f"contract {contract_id} not found")
-        return Locked(*row)  # type: ignore[call-arg]
+        return Locked(*row)
+
+    def lock_task(self, task_guid: str) -> tuple[Locked, Any] | None:
+        """Lock the contract of a task, and the task's inbox row; None if no such task."""
+        if self.pg:
+            rows = self._query(_PG_LOCK_TASK, (task_guid,))
+            if not rows:
+                return None
+            row = rows[0]
+            return Locked(*row[:10]), row
+        task = self.session.execute(
+            select(
+                HumanTask.contract_id,
+                HumanTask.programme.label("task_programme"),
+                HumanTask.form_key,
+                HumanTask.status.label("task_status"),
+                HumanTask.bpmn_id,
+                HumanTask.claimed_at,
+                HumanTask.assignee,
+                ProcessInstance.key.label("instance_key"),
+            )
+            .join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
+            .where(HumanTask.task_guid == task_guid)
+        ).one_or_none()
+        return None if task is None else (self.lock(task.contract_id), task)
+
+    def lock_outbox(self, key: str) -> tuple[Locked, Any] | None:
+        """Lock the contract of a side effect, and its outbox row; None if unknown."""
+        if self.pg:
+            rows = self._query(_PG_LOCK_OUTBOX, (key,))
+            if not rows:
+                return None
+            row = rows[0]
+            return Locked(*row[:10]), row
+        outbox = self.session.execute(
+            select(
+                Outbox.contract_id,
+                Outbox.id.label("outbox_id"),
+                Outbox.status.label("outbox_status"),
+                Outbox.payload,
+            ).where(Outbox.idempotency_key == key, Outbox.contract_id.is_not(None))
+        ).one_or_none()
+        return None if outbox is None else (self.lock(outbox.contract_id), outbox)
 
     def running(self, contract_id: int) -> list[Any]:
+        if self.pg:
+            return self._query(_PG_RUNNING, (contract_id,))
         return list(
             self.session.execute(
                 select(
@@ -123,23 +228,26 @@ class Store:
 
     # -- writes -----------------------------------------------------------------------------------
 
-    def insert_instances(self, rows: list[dict[str, Any]]) -> list[int]:
-        if not rows:
-            return []
-        result = self.session.execute(
-            insert(ProcessInstance).returning(ProcessInstance.id, sort_by_parameter_order=True),
-            rows,
-        )
-        return [r[0] for r in result.all()]
-
-    def write(self, plan: WritePlan) -> None:
+    def write(self, plan: WritePlan) -> dict[str, int]:
+        """Write the plan; return the ids of the instances it inserted, by key."""
         if self.pg:
-            self._write_pg(plan)
-        else:
-            self._write_each(plan)
+            return self._write_pg(plan)
+        return self._write_each(plan)
 
-    def _write_each(self, plan: WritePlan) -> None:
+    def _write_each(self, plan: WritePlan) -> dict[str, int]:
         s = self.session
+        new_ids: dict[str, int] = {}
+        for row in plan.instance_inserts:
+            new_ids[row["key"]] = s.execute(
+                insert(ProcessInstance).values(**row).returning(ProcessInstance.id)
+            ).scalar_one()
+
+        def resolve(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            return [
+                {k: new_ids[v.key] if isinstance(v, NewInstance) else v for k, v in r.items()}
+                for r in rows
+            ]
+
         for values in plan.instance_updates:
             row_id = values["id"]
             changes = {k: v for k, v in values.items() if k != "id"}
@@ -151,9 +259,9 @@ class Store:
         for guid, values in plan.task_updates:
             s.execute(update(HumanTask).where(HumanTask.task_guid == guid).values(**values))
         if plan.task_inserts:
-            s.execute(insert(HumanTask), plan.task_inserts)
+            s.execute(insert(HumanTask), resolve(plan.task_inserts))
         if plan.steps:
-            s.execute(insert(StepTiming), plan.steps)
+            s.execute(insert(StepTiming), resolve(plan.steps))
         for row in plan.outbox:
             s.execute(sqlite.insert(Outbox).values(**row).on_conflict_do_nothing())
         if plan.outbox_update is not None:
@@ -163,18 +271,55 @@ class Store:
                 .where(Outbox.id == outbox_id)
                 .values(attempts=Outbox.attempts + 1, **values)
             )
-        s.execute(insert(Event).values(**plan.event))
+        s.execute(insert(Event).values(**resolve([plan.event])[0]))
         contract_id = plan.contract["id"]
         changes = {k: v for k, v in plan.contract.items() if k != "id"}
         s.execute(update(Contract).where(Contract.id == contract_id).values(**changes))
+        return new_ids
 
-    def _write_pg(self, plan: WritePlan) -> None:
+    def _write_pg(self, plan: WritePlan) -> dict[str, int]:
         parts: list[str] = []
         params: list[Any] = []
+        new_names: dict[str, str] = {}
 
-        def cte(sql: str, *values: Any) -> None:
-            parts.append(f"w{len(parts)} AS ({sql})")
+        def cte(sql: str, *values: Any) -> str:
+            name = f"w{len(parts)}"
+            parts.append(f"{name} AS ({sql})")
             params.extend(values)
+            return name
+
+        def row_sql(values: list[Any]) -> tuple[str, list[Any]]:
+            """A VALUES tuple; new-instance ids become sub-selects of their CTE."""
+            sql: list[str] = []
+            bound: list[Any] = []
+            for value in values:
+                if isinstance(value, NewInstance):
+                    sql.append(f"(SELECT id FROM {new_names[value.key]})")
+                else:
+                    sql.append("%s")
+                    bound.append(value)
+            return "(" + ", ".join(sql) + ")", bound
+
+        def insert_rows(table: str, rows: list[dict[str, Any]], suffix: str = "") -> None:
+            columns = list(rows[0])
+            tuples: list[str] = []
+            bound: list[Any] = []
+            for row in rows:
+                sql, values = row_sql([_adapt(table, c, row[c]) for c in columns])
+                tuples.append(sql)
+                bound.extend(values)
+            cte(
+                f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join(tuples)}{suffix}",
+                *bound,
+            )
+
+        for row in plan.instance_inserts:
+            columns = list(row)
+            new_names[row["key"]] = cte(
+                f"INSERT INTO process_instance ({', '.join(columns)}) VALUES "
+                f"({', '.join(['%s'] * len(columns))}) RETURNING id, key",
+                *[_adapt("process_instance", c, row[c]) for c in columns],
+            )
 
         for v in plan.instance_updates:
             cte(
@@ -194,29 +339,11 @@ class Store:
             sets = ", ".join(f"{column} = %s" for column in values)
             cte(f"UPDATE human_task SET {sets} WHERE task_guid = %s", *values.values(), guid)
         if plan.task_inserts:
-            columns = list(plan.task_inserts[0])
-            rows = ", ".join(
-                ["(" + ", ".join(["%s"] * len(columns)) + ")"] * len(plan.task_inserts)
-            )
-            cte(
-                f"INSERT INTO human_task ({', '.join(columns)}) VALUES {rows}",
-                *[r[c] for r in plan.task_inserts for c in columns],
-            )
+            insert_rows("human_task", plan.task_inserts)
         if plan.steps:
-            columns = list(plan.steps[0])
-            rows = ", ".join(["(" + ", ".join(["%s"] * len(columns)) + ")"] * len(plan.steps))
-            cte(
-                f"INSERT INTO step_timing ({', '.join(columns)}) VALUES {rows}",
-                *[r[c] for r in plan.steps for c in columns],
-            )
+            insert_rows("step_timing", plan.steps)
         for row in plan.outbox:
-            columns = list(row)
-            bound = [Jsonb(row[c], dumps=_dumps) if c == "payload" else row[c] for c in columns]
-            cte(
-                f"INSERT INTO outbox ({', '.join(columns)}) VALUES "
-                f"({', '.join(['%s'] * len(columns))}) ON CONFLICT (idempotency_key) DO NOTHING",
-                *bound,
-            )
+            insert_rows("outbox", [row], " ON CONFLICT (idempotency_key) DO NOTHING")
         if plan.outbox_update is not None:
             outbox_id, changes = plan.outbox_update
             sets = ", ".join(f"{column} = %s" for column in changes)
@@ -226,16 +353,13 @@ class Store:
                 *bound,
                 outbox_id,
             )
-        event = plan.event
-        columns = list(event)
-        cte(
-            f"INSERT INTO event ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))})",
-            *[Json(event[c], dumps=_dumps) if c == "payload" else event[c] for c in columns],
-        )
+        insert_rows("event", [plan.event])
         changes = {k: v for k, v in plan.contract.items() if k != "id"}
         sets = ", ".join(f"{column} = %s" for column in changes)
         cte(f"UPDATE contract SET {sets} WHERE id = %s", *changes.values(), plan.contract["id"])
-        sql = "WITH " + ",\n".join(parts) + "\nSELECT 1"
-        driver = self.session.connection().connection.driver_connection
-        assert driver is not None
-        driver.execute(sql, params)
+        returning = " UNION ALL ".join(f"SELECT id, key FROM {name}" for name in new_names.values())
+        sql = "WITH " + ",\n".join(parts) + "\n" + (returning or "SELECT 0, ''")
+        if self._driver is None:
+            self._driver = self.session.connection().connection.driver_connection
+        rows = self._driver.execute(sql, params).fetchall()
+        return {str(key): int(row_id) for row_id, key in rows if key}
