@@ -27,6 +27,11 @@ def _dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+def _dumps_rows(value: Any) -> str:
+    """Row sets for ``jsonb_to_recordset``: datetimes as ISO text with their offset."""
+    return orjson.dumps(value, option=orjson.OPT_NAIVE_UTC).decode()
+
+
 @dataclass
 class Locked:
     """The contract row as the command locked it."""
@@ -105,6 +110,73 @@ _PG_RUNNING = (
     "WHERE contract_id = %s AND status = 'running'"
 )
 
+
+_INSTANCE_COLUMNS = (
+    "contract_id",
+    "process_id",
+    "key",
+    "revision",
+    "started_at",
+    "state",
+    "state_hash",
+    "serializer_version",
+    "status",
+    "waiting_messages",
+    "next_due_at",
+    "ended_at",
+)
+_INSTANCE_INSERT = ", ".join(_INSTANCE_COLUMNS)
+#: Columns and SQL types of the row sets inserted through ``jsonb_to_recordset``.
+_RECORDSETS = {
+    "human_task": (
+        (
+            "contract_id",
+            "instance_id",
+            "task_guid",
+            "bpmn_id",
+            "name",
+            "programme",
+            "lane",
+            "candidate_group",
+            "office_id",
+            "form_key",
+            "status",
+            "due_at",
+            "ready_at",
+        ),
+        "contract_id bigint, instance_id bigint, task_guid text, bpmn_id text, name text, "
+        "programme text, lane text, candidate_group text, office_id bigint, form_key text, "
+        "status text, due_at timestamptz, ready_at timestamptz",
+    ),
+    "step_timing": (
+        (
+            "contract_id",
+            "instance_id",
+            "event_seq",
+            "task_guid",
+            "bpmn_id",
+            "spec_type",
+            "started_at",
+            "duration_us",
+        ),
+        "contract_id bigint, instance_id bigint, event_seq int, task_guid text, bpmn_id text, "
+        "spec_type text, started_at timestamptz, duration_us int",
+    ),
+    "outbox": (
+        (
+            "contract_id",
+            "kind",
+            "payload",
+            "idempotency_key",
+            "status",
+            "attempts",
+            "available_at",
+            "created_at",
+        ),
+        "contract_id bigint, kind text, payload jsonb, idempotency_key text, status text, "
+        "attempts int, available_at timestamptz, created_at timestamptz",
+    ),
+}
 
 _JSONB = {("process_instance", "waiting_messages"), ("outbox", "payload"), ("outbox", "result")}
 _JSON = {("event", "payload")}
@@ -278,9 +350,11 @@ class Store:
         return new_ids
 
     def _write_pg(self, plan: WritePlan) -> dict[str, int]:
+        """One statement of data-modifying CTEs. Row sets travel as one JSON parameter each, so
+        the statement text depends only on the command's shape: psycopg caches its parsing and
+        PostgreSQL its plan."""
         parts: list[str] = []
         params: list[Any] = []
-        new_names: dict[str, str] = {}
 
         def cte(sql: str, *values: Any) -> str:
             name = f"w{len(parts)}"
@@ -288,39 +362,17 @@ class Store:
             params.extend(values)
             return name
 
-        def row_sql(values: list[Any]) -> tuple[str, list[Any]]:
-            """A VALUES tuple; new-instance ids become sub-selects of their CTE."""
-            sql: list[str] = []
-            bound: list[Any] = []
-            for value in values:
-                if isinstance(value, NewInstance):
-                    sql.append(f"(SELECT id FROM {new_names[value.key]})")
-                else:
-                    sql.append("%s")
-                    bound.append(value)
-            return "(" + ", ".join(sql) + ")", bound
-
-        def insert_rows(table: str, rows: list[dict[str, Any]], suffix: str = "") -> None:
-            columns = list(rows[0])
-            tuples: list[str] = []
-            bound: list[Any] = []
-            for row in rows:
-                sql, values = row_sql([_adapt(table, c, row[c]) for c in columns])
-                tuples.append(sql)
-                bound.extend(values)
+        new_ids = ""
+        new_names = [
             cte(
-                f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join(tuples)}{suffix}",
-                *bound,
+                f"INSERT INTO process_instance ({_INSTANCE_INSERT}) VALUES "
+                f"({', '.join(['%s'] * len(_INSTANCE_COLUMNS))}) RETURNING id, key",
+                *[_adapt("process_instance", c, row[c]) for c in _INSTANCE_COLUMNS],
             )
-
-        for row in plan.instance_inserts:
-            columns = list(row)
-            new_names[row["key"]] = cte(
-                f"INSERT INTO process_instance ({', '.join(columns)}) VALUES "
-                f"({', '.join(['%s'] * len(columns))}) RETURNING id, key",
-                *[_adapt("process_instance", c, row[c]) for c in columns],
-            )
-
+            for row in plan.instance_inserts
+        ]
+        if new_names:
+            new_ids = cte(" UNION ALL ".join(f"SELECT id, key FROM {n}" for n in new_names))
         for v in plan.instance_updates:
             cte(
                 "UPDATE process_instance SET revision = revision + 1, state = %s, "
@@ -338,12 +390,39 @@ class Store:
         for guid, values in plan.task_updates:
             sets = ", ".join(f"{column} = %s" for column in values)
             cte(f"UPDATE human_task SET {sets} WHERE task_guid = %s", *values.values(), guid)
+
+        def recordset(table: str, rows: list[dict[str, Any]], suffix: str = "") -> None:
+            columns, types = _RECORDSETS[table]
+            resolve = any(isinstance(r.get("instance_id"), NewInstance) for r in rows)
+            payload = [
+                {
+                    **r,
+                    "instance_id": None
+                    if isinstance(r.get("instance_id"), NewInstance)
+                    else r.get("instance_id"),
+                    "instance_key": r["instance_id"].key
+                    if isinstance(r.get("instance_id"), NewInstance)
+                    else None,
+                }
+                for r in rows
+            ]
+            select_list = ", ".join(
+                "COALESCE(x.instance_id, n.id)" if c == "instance_id" and resolve else f"x.{c}"
+                for c in columns
+            )
+            join = f" LEFT JOIN {new_ids} n ON n.key = x.instance_key" if resolve else ""
+            cte(
+                f"INSERT INTO {table} ({', '.join(columns)}) SELECT {select_list} "
+                f"FROM jsonb_to_recordset(%s) AS x({types}, instance_key text){join}{suffix}",
+                Jsonb(payload, dumps=_dumps_rows),
+            )
+
         if plan.task_inserts:
-            insert_rows("human_task", plan.task_inserts)
+            recordset("human_task", plan.task_inserts)
         if plan.steps:
-            insert_rows("step_timing", plan.steps)
-        for row in plan.outbox:
-            insert_rows("outbox", [row], " ON CONFLICT (idempotency_key) DO NOTHING")
+            recordset("step_timing", plan.steps)
+        if plan.outbox:
+            recordset("outbox", plan.outbox, " ON CONFLICT (idempotency_key) DO NOTHING")
         if plan.outbox_update is not None:
             outbox_id, changes = plan.outbox_update
             sets = ", ".join(f"{column} = %s" for column in changes)
@@ -353,12 +432,33 @@ class Store:
                 *bound,
                 outbox_id,
             )
-        insert_rows("event", [plan.event])
+        event = plan.event
+        event_instance = event["instance_id"]
+        if isinstance(event_instance, NewInstance):
+            instance_sql = f"(SELECT id FROM {new_ids} WHERE key = %s)"
+            instance_param: Any = event_instance.key
+        else:
+            instance_sql, instance_param = "%s", event_instance
+        cte(
+            "INSERT INTO event (contract_id, seq, kind, actor, at, instance_id, payload, "
+            f"state_hash, prev_hash, hash) VALUES (%s, %s, %s, %s, %s, {instance_sql}, %s, %s, "
+            "%s, %s)",
+            event["contract_id"],
+            event["seq"],
+            event["kind"],
+            event["actor"],
+            event["at"],
+            instance_param,
+            Json(event["payload"], dumps=_dumps),
+            event["state_hash"],
+            event["prev_hash"],
+            event["hash"],
+        )
         changes = {k: v for k, v in plan.contract.items() if k != "id"}
         sets = ", ".join(f"{column} = %s" for column in changes)
         cte(f"UPDATE contract SET {sets} WHERE id = %s", *changes.values(), plan.contract["id"])
-        returning = " UNION ALL ".join(f"SELECT id, key FROM {name}" for name in new_names.values())
-        sql = "WITH " + ",\n".join(parts) + "\n" + (returning or "SELECT 0, ''")
+        tail = f"SELECT id, key FROM {new_ids}" if new_names else "SELECT 0, ''"
+        sql = "WITH " + ",\n".join(parts) + "\n" + tail
         if self._driver is None:
             self._driver = self.session.connection().connection.driver_connection
         rows = self._driver.execute(sql, params).fetchall()
