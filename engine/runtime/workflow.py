@@ -164,7 +164,7 @@ class Runner:
 
     def send_message(self, wf: BpmnWorkflow, name: str, payload: Any) -> Outcome | None:
         """Deliver a message; return None if the workflow is not waiting for it."""
-        for task in wf.get_tasks(state=TaskState.WAITING):
+        for task in list(wf.event_manager.tasks.values()):
             definition = getattr(task.task_spec, "event_definition", None)
             if isinstance(definition, MessageEventDefinition) and definition.name == name:
                 event = BpmnEvent(definition.__class__(name), payload)

@@ -13,7 +13,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import uuid4
 
 from sqlalchemy import Engine, event, select
@@ -96,14 +96,30 @@ def _drop_cache(session: Session) -> None:
     session.info.pop("aqd_cache_puts", None)
 
 
+class RunningRow(NamedTuple):
+    """A running process instance as the loader needs it (also cached per contract)."""
+
+    id: int
+    key: str
+    process_id: str
+    waiting_messages: list[str]
+    next_due_at: datetime | None
+    revision: int
+
+
 class _Loader:
-    """Loads a contract's instances for one command: cache first, stored state otherwise."""
+    """Loads a contract's instances for one command: cache first, stored state otherwise.
+
+    The list of running instances is cached per contract and validated by the contract's
+    revision (every instance write bumps it), so a hot contract skips that query too."""
 
     def __init__(self, aqd: Aqd, store: Store, contract: Locked) -> None:
         self.aqd = aqd
         self.store = store
         self.contract = contract
-        self.rows = {r.key: r for r in store.running(contract.id)}
+        cached = aqd.running_cache.take(contract.id, contract.revision)
+        rows = cached if cached is not None else store.running(contract.id)
+        self.rows: dict[str, Any] = {r.key: r for r in rows}
         self.ready_before: dict[str, dict[str, ReadyTask]] = {}
 
     def load(self, key: str) -> LiveInstance | None:
@@ -114,12 +130,15 @@ class _Loader:
         if ref is None:
             return None
         row_id, process_id, revision = ref
-        wf = self.aqd.cache.take(row_id, revision)
-        if wf is None:
+        hot = self.aqd.cache.take(row_id, revision)
+        if hot is None:
             state, version = self.store.state(row_id)
             specs = self.aqd.specs(self.store.session, self.contract.definition_id, process_id)
             wf = load(state, version, specs.fresh_dicts())
-        self.ready_before[key] = {t.task_guid: t for t in self.aqd.runner.inspect(wf).ready}
+            ready = self.aqd.runner.inspect(wf).ready
+        else:
+            wf, ready = hot
+        self.ready_before[key] = {t.task_guid: t for t in ready}
         return LiveInstance(key=key, process_id=process_id, wf=wf, row_id=row_id, revision=revision)
 
     def waiting_for(self, message: str) -> list[str]:
@@ -158,12 +177,18 @@ class Aqd:
         self.sandbox = Sandbox(self.settings.script_time_limit_ms / 1000, clock=context.now)
         self.runner = Runner(self.sandbox)
         self.cache = _WorkflowCache(self.settings.workflow_cache_size)
+        self.running_cache = _WorkflowCache(self.settings.workflow_cache_size)
         self._specs: dict[tuple[int, str], Specs] = {}
         self._defs: dict[int, ProcessDefinition] = {}
         self._lock = threading.Lock()
 
     def session(self) -> Session:
         return Session(self.db, expire_on_commit=False)
+
+    def clear_caches(self) -> None:
+        """Forget hot workflows (e.g. after the database was changed behind the engine)."""
+        self.cache.clear()
+        self.running_cache.clear()
 
     # -- definitions --------------------------------------------------------------------------
 
@@ -293,10 +318,22 @@ class Aqd:
         )
         new_ids = store.write(plan)
         puts = store.session.info.setdefault("aqd_cache_puts", [])
-        for inst, inst_revision in plan.cache_puts:
+        for inst, inst_revision, ready in plan.cache_puts:
             if inst.row_id is None:
                 inst.row_id = new_ids[inst.key]
-            puts.append((self.cache, inst.row_id, inst_revision, inst.wf))
+            puts.append((self.cache, inst.row_id, inst_revision, (inst.wf, ready)))
+        if state is not None:
+            running = dict(loader.rows)
+            for inst in state.result.changed:
+                done, waiting, due = plan.instance_after[inst.key]
+                if done:
+                    running.pop(inst.key, None)
+                else:
+                    assert inst.row_id is not None
+                    running[inst.key] = RunningRow(
+                        inst.row_id, inst.key, inst.process_id, waiting, due, inst.revision + 1
+                    )
+            puts.append((self.running_cache, contract.id, revision, list(running.values())))
         return Recorded(contract.id, seq, kind, digest, revision)
 
     def _plan_instances(
@@ -323,7 +360,8 @@ class Aqd:
         refs: dict[str, int | NewInstance] = {}
         for key, inst in state.instances.items():
             if key not in changed_keys and inst.row_id is not None:
-                plan.cache_puts.append((inst, inst.revision))
+                ready = list(loader.ready_before.get(key, {}).values())
+                plan.cache_puts.append((inst, inst.revision, ready))
         for inst in result.changed:
             wf = inst.wf
             seen = runner.inspect(wf)
@@ -355,7 +393,8 @@ class Aqd:
             else:
                 refs[inst.key] = inst.row_id
                 plan.instance_updates.append({"id": inst.row_id, **values})
-            plan.cache_puts.append((inst, inst.revision + 1))
+            plan.cache_puts.append((inst, inst.revision + 1, seen.ready))
+            plan.instance_after[inst.key] = (done, seen.waiting_messages, due)
             before = loader.ready_before.get(inst.key, {})
             after = {t.task_guid: t for t in seen.ready}
             for guid, task in after.items():

@@ -68,7 +68,8 @@ class WritePlan:
     outbox_update: tuple[int, dict[str, Any]] | None = None
     event: dict[str, Any] = field(default_factory=dict)
     contract: dict[str, Any] = field(default_factory=dict)
-    cache_puts: list[tuple[Any, int]] = field(default_factory=list)
+    cache_puts: list[tuple[Any, int, Any]] = field(default_factory=list)
+    instance_after: dict[str, tuple[bool, list[str], Any]] = field(default_factory=dict)
 
 
 _LOCK_COLUMNS = (

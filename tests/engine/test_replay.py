@@ -142,7 +142,7 @@ def test_tampering_is_detected(world: World, tamper: str) -> None:
     edit, expected = TAMPERS[tamper]
     with world.aqd.session() as s, s.begin():
         edit(s, cid)
-    world.aqd.cache.clear()
+    world.aqd.clear_caches()
     ok, _first, problems = verify(world, cid)
     assert not ok
     assert any(expected in p for p in problems), problems
