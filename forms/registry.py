@@ -55,7 +55,11 @@ def get_schema(programme: str, form_key: str) -> dict[str, Any]:
 def validate(programme: str, form_key: str, data: dict[str, Any]) -> dict[str, Any]:
     """Return ``data`` restricted to the form's properties, or raise FormValidationError."""
     validator = _validator(programme, form_key)
-    errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
+    errors = (
+        []
+        if validator.is_valid(data)
+        else sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
+    )
     if errors:
         fields: dict[str, str] = {}
         for err in errors:

@@ -10,6 +10,7 @@ state, byte for byte, and its hash matches. Outside a command the library behave
 from __future__ import annotations
 
 import contextlib
+import logging
 import time as _time
 import uuid
 from collections.abc import Iterator
@@ -85,11 +86,24 @@ class _Datetime(datetime):
         return ctx.at.astimezone(tz) if tz is not None else ctx.at.replace(tzinfo=None)
 
 
+_original_log_extras = _spiff_task.Task.collect_log_extras
+
+
+def _log_extras(task: _spiff_task.Task, dct: dict[str, object] | None = None) -> dict[str, object]:
+    # SpiffWorkflow builds this dict for every state change, before the logger decides whether
+    # to log; skip the work when its logger would drop the record anyway.
+    if not _spiff_task.logger.isEnabledFor(logging.INFO):
+        return {}
+    extras: dict[str, object] = _original_log_extras(task, dct)
+    return extras
+
+
 def install() -> None:
     """Redirect SpiffWorkflow's clock and id reads (idempotent)."""
     _spiff_task.uuid4 = _uuid4
     _spiff_task.time = _TimeModule
     _spiff_timer.datetime = _Datetime
+    _spiff_task.Task.collect_log_extras = _log_extras
 
 
 install()
