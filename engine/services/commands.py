@@ -12,7 +12,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 from uuid import uuid4
 
@@ -257,7 +257,7 @@ class Aqd:
         at: datetime | None = None,
     ) -> Recorded:
         """Run ``action`` on the contract's workflows and write everything in one go."""
-        at = at or self.clock.now()
+        at = (at or self.clock.now()).astimezone(UTC)
         plan = plan or WritePlan()
         seq = contract.last_seq + 1
         revision = contract.revision + 1

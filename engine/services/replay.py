@@ -4,23 +4,31 @@ Invariants 3 and 4: every input is in the event log (data, messages, timer firin
 results and the clock value), task ids derive from the contract and event sequence, so the
 re-executed workflows must reproduce each event's state hash, the hash chain, and the stored
 state of every instance. The first divergence is reported with its event sequence number.
+
+Replay works on a plain-data *history* (events, pinned specs, final state hashes), so the same
+code checks a contract in the database, a golden history committed with the tests, or an
+exported audit package.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.errors import EngineError, NotFound
-from engine.models import Contract, Event, ProcessInstance
+from engine.models import Contract, Event, ProcessDefinition, ProcessInstance
 from engine.runtime import context
+from engine.runtime.sandbox import Sandbox
 from engine.runtime.serializer import state_hash
-from engine.services.commands import GENESIS, MAIN, Aqd
+from engine.runtime.workflow import Runner, Specs
+from engine.services.commands import GENESIS, MAIN
 from engine.services.contract_state import ContractState, LiveInstance, chain_hash
+
+HISTORY_FORMAT = "aqd-history/1"
 
 
 @dataclass
@@ -57,101 +65,153 @@ class _MemoryLoader:
         return []
 
 
-def event_body(ev: Event) -> dict[str, Any]:
+def event_body(ev: Event | dict[str, Any]) -> dict[str, Any]:
+    """The canonical part of an event that its chain hash covers."""
+    if isinstance(ev, dict):
+        return {k: ev[k] for k in ("seq", "kind", "actor", "at", "payload", "state_hash")}
     return {
         "seq": ev.seq,
         "kind": ev.kind,
         "actor": ev.actor,
-        "at": ev.at.isoformat(),
+        "at": _aware(ev.at).isoformat(),
         "payload": ev.payload,
         "state_hash": ev.state_hash,
     }
 
 
-def replay_contract(aqd: Aqd, session: Session, contract_id: int) -> ReplayReport:
+def history_of(session: Session, contract_id: int) -> dict[str, Any]:
+    """A contract's full history as plain data (what replay needs, nothing more)."""
     contract = session.get(Contract, contract_id)
     if contract is None:
         raise NotFound(f"contract {contract_id} not found")
-    report = ReplayReport(contract_id=contract.id, number=contract.number)
-    events = list(
-        session.scalars(select(Event).where(Event.contract_id == contract_id).order_by(Event.seq))
+    definition = session.get(ProcessDefinition, contract.definition_id)
+    assert definition is not None
+    events = session.scalars(
+        select(Event).where(Event.contract_id == contract_id).order_by(Event.seq)
     )
-    report.events = len(events)
-    _check_chain(contract, events, report)
+    instances = session.execute(
+        select(ProcessInstance.key, ProcessInstance.state, ProcessInstance.state_hash).where(
+            ProcessInstance.contract_id == contract_id
+        )
+    ).all()
+    return {
+        "format": HISTORY_FORMAT,
+        "contract": {
+            "id": contract.id,
+            "number": contract.number,
+            "chain_head": contract.chain_head,
+        },
+        "definition": {
+            "programme": definition.programme,
+            "version": definition.version,
+            "content_hash": definition.content_hash,
+            "main_process": definition.main_process,
+            "meta": definition.meta,
+            "specs": definition.specs,
+        },
+        "events": [{**event_body(e), "prev_hash": e.prev_hash, "hash": e.hash} for e in events],
+        "instances": {
+            key: {"state_hash": stored_hash, "bytes_hash": state_hash(bytes(state))}
+            for key, state, stored_hash in instances
+        },
+    }
 
-    definition = aqd.definition(session, contract.definition_id)
+
+def replay_history(history: dict[str, Any], runner: Runner | None = None) -> ReplayReport:
+    """Check the chain, re-execute every event and compare every state hash."""
+    contract = history["contract"]
+    definition = history["definition"]
+    events: list[dict[str, Any]] = history["events"]
+    report = ReplayReport(contract_id=int(contract["id"]), number=str(contract["number"]))
+    report.events = len(events)
+    _check_chain(contract.get("chain_head", ""), events, report)
+
+    runner = runner or Runner(Sandbox())
+    specs: dict[str, Specs] = {}
+
+    def spec_for(process_id: str) -> Specs:
+        if process_id not in specs:
+            specs[process_id] = Specs(definition["specs"][process_id])
+        return specs[process_id]
+
     state = ContractState(
-        number=contract.number,
-        specs=lambda pid: aqd.specs(session, contract.definition_id, pid),
-        meta=definition.meta,
-        runner=aqd.runner,
+        number=report.number,
+        specs=spec_for,
+        meta=definition["meta"],
+        runner=runner,
         loader=_MemoryLoader(),
         instance_count=0,
     )
     for ev in events:
         state.begin()
+        seq = int(ev["seq"])
         try:
-            with context.command_context(_aware(ev.at), f"{contract.number}:{ev.seq}"):
-                _apply(state, definition.main_process, ev)
+            at = _aware(datetime.fromisoformat(ev["at"]))
+            with context.command_context(at, f"{report.number}:{seq}"):
+                _apply(state, definition["main_process"], ev["kind"], ev["payload"])
                 result = state.finish()
         except EngineError as exc:
-            report.fail(ev.seq, f"event {ev.seq} ({ev.kind}) cannot be re-executed: {exc}")
+            report.fail(seq, f"event {seq} ({ev['kind']}) cannot be re-executed: {exc}")
             return report
-        if result.state_hash != ev.state_hash:
-            report.fail(ev.seq, f"event {ev.seq} ({ev.kind}): state hash differs on replay")
+        except (KeyError, TypeError, ValueError) as exc:
+            report.fail(seq, f"event {seq} ({ev['kind']}) is malformed: {exc}")
+            return report
+        if result.state_hash != ev["state_hash"]:
+            report.fail(seq, f"event {seq} ({ev['kind']}): state hash differs on replay")
             return report
 
-    rows = list(
-        session.scalars(select(ProcessInstance).where(ProcessInstance.contract_id == contract_id))
-    )
-    for row in rows:
-        if state_hash(row.state) != row.state_hash:
-            report.fail(None, f"stored state of instance {row.key} does not match its hash")
-        replayed = state.instances.get(row.key)
+    stored: dict[str, dict[str, str]] = history["instances"]
+    for key, hashes in sorted(stored.items()):
+        if hashes["bytes_hash"] != hashes["state_hash"]:
+            report.fail(None, f"stored state of instance {key} does not match its hash")
+        replayed = state.instances.get(key)
         if replayed is None:
-            report.fail(None, f"instance {row.key} is stored but replay never created it")
-        elif replayed.hash != row.state_hash:
-            report.fail(None, f"stored state of instance {row.key} differs from the replayed one")
-    stored = {row.key for row in rows}
-    for key in sorted(set(state.instances) - stored):
+            report.fail(None, f"instance {key} is stored but replay never created it")
+        elif replayed.hash != hashes["state_hash"]:
+            report.fail(None, f"stored state of instance {key} differs from the replayed one")
+    for key in sorted(set(state.instances) - set(stored)):
         report.fail(None, f"replay created instance {key}, which is not stored")
     return report
 
 
-def _aware(at: datetime) -> datetime:
-    from datetime import UTC
+def replay_contract(aqd: Any, session: Session, contract_id: int) -> ReplayReport:
+    """Replay a contract stored in the database (``aqd replay``)."""
+    return replay_history(history_of(session, contract_id), aqd.runner)
 
+
+def _aware(at: datetime) -> datetime:
     return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
-def _check_chain(contract: Contract, events: list[Event], report: ReplayReport) -> None:
+def _check_chain(chain_head: str, events: list[dict[str, Any]], report: ReplayReport) -> None:
     prev = GENESIS
     for expected_seq, ev in enumerate(events, start=1):
-        if ev.seq != expected_seq:
+        if ev["seq"] != expected_seq:
             report.fail(expected_seq, f"event {expected_seq} is missing from the chain")
             return
-        if ev.prev_hash != prev or chain_hash(prev, event_body(ev)) != ev.hash:
-            report.fail(ev.seq, f"event {ev.seq} ({ev.kind}) was altered: chain hash mismatch")
+        if ev["prev_hash"] != prev or chain_hash(prev, event_body(ev)) != ev["hash"]:
+            report.fail(
+                ev["seq"], f"event {ev['seq']} ({ev['kind']}) was altered: chain hash mismatch"
+            )
             return
-        prev = ev.hash
-    if events and contract.chain_head != prev:
+        prev = ev["hash"]
+    if events and chain_head != prev:
         report.fail(len(events), "contract chain head does not match its last event")
 
 
-def _apply(state: ContractState, main_process: str, ev: Event) -> None:
-    p = ev.payload
-    if ev.kind == "contract_started":
+def _apply(state: ContractState, main_process: str, kind: str, p: dict[str, Any]) -> None:
+    if kind == "contract_started":
         state.start(main_process, p["data"], key=MAIN)
-    elif ev.kind == "task_completed":
+    elif kind == "task_completed":
         state.complete(p["instance"], p["task_guid"], p["data"])
-    elif ev.kind == "message_received":
+    elif kind == "message_received":
         state.message(p["name"], p["payload"], p.get("instance"))
-    elif ev.kind == "timers_fired":
+    elif kind == "timers_fired":
         state.fire_timers(list(p["instances"]))
-    elif ev.kind == "side_effect_recorded":
+    elif kind == "side_effect_recorded":
         if p.get("reply"):
             state.message(str(p["reply"]), p.get("result") or {}, p.get("instance"))
-    elif ev.kind in ("task_claimed", "task_released"):
+    elif kind in ("task_claimed", "task_released"):
         return
     else:
-        raise NotFound(f"unknown event kind {ev.kind}")
+        raise NotFound(f"unknown event kind {kind}")
