@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     workflow_cache_size: int = Field(
         default=2000, ge=0, description="Hot workflows kept deserialized per process."
     )
+    celery_queue: str = Field(default="aqd", description="Queue the worker consumes.")
     timer_poll_s: int = Field(default=15, ge=1, description="Seconds between due-timer polls.")
     memory_limit_mb: int = Field(
         default=0,

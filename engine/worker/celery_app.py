@@ -25,6 +25,7 @@ def make_celery(broker_url: str | None = None) -> Celery:
         task_time_limit=300,
         task_soft_time_limit=240,
         broker_connection_retry_on_startup=True,
+        task_default_queue=settings.celery_queue,
         beat_schedule={
             "fire-due-timers": {"task": "aqd.timers.run", "schedule": float(settings.timer_poll_s)},
         },

@@ -1,0 +1,81 @@
+"""The production worker path: a real Celery worker process on a real Redis broker fires due
+timers when the periodic task reaches it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from datetime import timedelta
+
+from celery import Celery
+from sqlalchemy import select
+
+from engine.models import Contract, HumanTask
+from tests.conftest import ROOT, World
+
+BROKER = os.environ.get("AQD_TEST_BROKER_URL", "redis://127.0.0.1:6379/15")
+
+
+def test_worker_fires_due_timers(world: World) -> None:
+    cid = world.start()
+    world.activate(cid)
+    with world.aqd.session() as s:
+        due = s.get(Contract, cid).next_due_at  # type: ignore[union-attr]
+    assert due is not None
+    queue = f"aqd-test-{uuid.uuid4().hex[:8]}"
+    env = {
+        **os.environ,
+        "AQD_DATABASE_URL": world.url,
+        "AQD_BROKER_URL": BROKER,
+        "AQD_CELERY_QUEUE": queue,
+        "AQD_CLOCK": (due + timedelta(hours=1)).isoformat(),
+    }
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "engine.worker.celery_app",
+            "worker",
+            "--pool",
+            "solo",
+            "--loglevel",
+            "WARNING",
+            "--without-heartbeat",
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        client = Celery("aqd-test", broker=BROKER)
+        client.send_task("aqd.timers.run", queue=queue)
+        client.close()
+        deadline = time.monotonic() + 60
+        fired = False
+        while time.monotonic() < deadline and not fired:
+            time.sleep(0.5)
+            with world.aqd.session() as s:
+                fired = (
+                    s.scalar(
+                        select(HumanTask.id).where(
+                            HumanTask.contract_id == cid, HumanTask.bpmn_id == "attendance"
+                        )
+                    )
+                    is not None
+                )
+            assert worker.poll() is None, worker.stdout.read() if worker.stdout else ""
+        assert fired, "the worker did not fire the due month timer"
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+        if worker.stdout is not None:
+            worker.stdout.close()
