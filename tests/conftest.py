@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import psycopg
@@ -20,7 +21,7 @@ from sqlalchemy import select, text
 from engine import Aqd, FrozenClock, Settings
 from engine.db import dispose_all, get_engine
 from engine.migrate import upgrade
-from engine.models import Base, Beneficiary, Employer, HumanTask, Office
+from engine.models import Base, Beneficiary, Contract, Employer, HumanTask, Office, Outbox
 from engine.services.definitions import deploy
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -118,6 +119,25 @@ class World:
     def fire(self, contract_id: int) -> bool:
         with self.aqd.session() as s, s.begin():
             return self.aqd.fire_timers(s, contract_id) is not None
+
+    def run_month(self, contract_id: int, days_present: int = 19) -> str:
+        """Reach the month's end, confirm attendance and the payment; return the payment key."""
+        with self.aqd.session() as s:
+            due = s.scalar(select(Contract.next_due_at).where(Contract.id == contract_id))
+        assert due is not None, f"contract {contract_id} has no timer due"
+        self.clock.set(due + timedelta(minutes=3))
+        assert self.fire(contract_id)
+        self.complete(contract_id, "attendance", {"days_present": days_present}, "employer")
+        with self.aqd.session() as s:
+            key = s.scalar(
+                select(Outbox.idempotency_key).where(
+                    Outbox.contract_id == contract_id, Outbox.status == "pending"
+                )
+            )
+        assert key is not None
+        with self.aqd.session() as s, s.begin():
+            self.aqd.record_side_effect(s, key, True, {"bank_ref": key[-12:]})
+        return key
 
     def activate(self, contract_id: int) -> None:
         self.complete(contract_id, "employer_agreement", AGREEMENT, "employer")

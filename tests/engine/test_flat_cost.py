@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import json
 import shutil
-from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import select
 
-from engine.models import Contract, Outbox, ProcessInstance
+from engine.models import ProcessInstance
 from engine.services.definitions import deploy
 from engine.services.replay import replay_contract
 from tests.conftest import ROOT, World
@@ -33,17 +32,8 @@ def test_month_24_costs_what_month_1_costs(world: World, tmp_path: Path) -> None
     main_sizes: list[int] = []
     month_sizes: list[int] = []
     for month in range(1, 25):
-        with world.aqd.session() as s:
-            due = s.get(Contract, cid).next_due_at  # type: ignore[union-attr]
-        assert due is not None, f"month {month} has no timer"
-        world.clock.set(due + timedelta(minutes=1))
-        assert world.fire(cid)
-        world.complete(cid, "attendance", {"days_present": 20}, "employer")
-        with world.aqd.session() as s:
-            key = s.scalar(select(Outbox.idempotency_key).where(Outbox.status == "pending"))
+        key = world.run_month(cid)
         assert key == f"payment:CIVP-2025-{cid:06d}:{month}:beneficiary:stipend"
-        with world.aqd.session() as s, s.begin():
-            world.aqd.record_side_effect(s, key, True, {"bank_ref": str(month)})
         with world.aqd.session() as s:
             rows = {
                 i.key: i

@@ -20,19 +20,6 @@ def contract(world: World, cid: int) -> Contract:
         return found
 
 
-def run_month(world: World, cid: int) -> None:
-    due = contract(world, cid).next_due_at
-    assert due is not None
-    world.clock.set(due + timedelta(minutes=1))
-    assert world.fire(cid)
-    world.complete(cid, "attendance", {"days_present": 21}, "employer")
-    with world.aqd.session() as s:
-        keys = s.scalars(select(Outbox.idempotency_key).where(Outbox.status == "pending")).all()
-    for key in keys:
-        with world.aqd.session() as s, s.begin():
-            world.aqd.record_side_effect(s, key, True, {"bank_ref": f"TX-{key}"})
-
-
 def test_start_routes_to_employer_with_due_date(world: World) -> None:
     cid = world.start()
     c = contract(world, cid)
@@ -133,7 +120,7 @@ def test_full_year_pays_each_month_exactly_once_and_replays(world: World) -> Non
     cid = world.start()
     world.activate(cid)
     for _ in range(12):
-        run_month(world, cid)
+        world.run_month(cid)
     world.complete(cid, "record_outcome", {"outcome": "hired_cdi"}, "counsellor")
     c = contract(world, cid)
     assert (c.status, c.outcome) == ("ended", "hired_cdi")
@@ -152,7 +139,7 @@ def test_full_year_pays_each_month_exactly_once_and_replays(world: World) -> Non
 def test_early_termination_stops_the_running_month(world: World) -> None:
     cid = world.start()
     world.activate(cid)
-    run_month(world, cid)
+    world.run_month(cid)
     world.message(cid, "terminate_contract", {"reason": "employer_closed", "outcome": "none"})
     c = contract(world, cid)
     assert c.status == "terminated"

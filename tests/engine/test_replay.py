@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
 
 import pytest
 from sqlalchemy import delete, select, text, update
 from sqlalchemy.orm import Session
 
-from engine.models import Contract, Event, Outbox, ProcessInstance
+from engine.models import Contract, Event, ProcessInstance
 from engine.runtime.serializer import state_hash
 from engine.services.contract_state import chain_hash
 from engine.services.replay import event_body, replay_contract
@@ -25,17 +24,7 @@ def busy_contract(world: World) -> int:
     world.complete(cid, "employer_agreement", {**AGREEMENT, "tutor_name": "Mrs Tutor"}, "employer")
     world.complete(cid, "counsellor_validation", {"validation_decision": "validate"})
     world.message(cid, "contract_signed", {"signed": True})
-    with world.aqd.session() as s:
-        due = s.get(Contract, cid).next_due_at  # type: ignore[union-attr]
-    assert due is not None
-    world.clock.set(due + timedelta(minutes=5))
-    world.fire(cid)
-    world.complete(cid, "attendance", {"days_present": 20}, "employer")
-    with world.aqd.session() as s:
-        key = s.scalar(select(Outbox.idempotency_key))
-    assert key is not None
-    with world.aqd.session() as s, s.begin():
-        world.aqd.record_side_effect(s, key, True, {"bank_ref": "TX1"})
+    world.run_month(cid)
     return cid
 
 

@@ -9,13 +9,9 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Callable
-from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import select
-
 from engine.migrate import upgrade
-from engine.models import Contract, Outbox
 from engine.services.replay import history_of
 from tests.conftest import AGREEMENT, World, make_world
 
@@ -24,17 +20,7 @@ HERE = Path(__file__).resolve().parent / "histories"
 
 def _months(world: World, cid: int, count: int) -> None:
     for _ in range(count):
-        with world.aqd.session() as s:
-            due = s.get(Contract, cid).next_due_at  # type: ignore[union-attr]
-        assert due is not None
-        world.clock.set(due + timedelta(minutes=3))
-        world.fire(cid)
-        world.complete(cid, "attendance", {"days_present": 19}, "employer")
-        with world.aqd.session() as s:
-            key = s.scalar(select(Outbox.idempotency_key).where(Outbox.status == "pending"))
-        assert key is not None
-        with world.aqd.session() as s, s.begin():
-            world.aqd.record_side_effect(s, key, True, {"bank_ref": key[-12:]})
+        world.run_month(cid)
 
 
 def full_year(world: World) -> int:
