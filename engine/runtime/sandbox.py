@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ast
 import calendar as _calendar
+import copy
 import operator
 import re
 import sys
@@ -30,6 +31,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from types import CodeType, FrameType
 from typing import Any, Literal
 
+import orjson
 from RestrictedPython.compile import compile_restricted
 from RestrictedPython.Eval import default_guarded_getitem, default_guarded_getiter
 from RestrictedPython.Guards import (
@@ -309,6 +311,22 @@ def _base_builtins() -> dict[str, Any]:
     return builtins
 
 
+def _isolated(context: Mapping[str, Any]) -> dict[str, Any]:
+    """A deep copy of the task data a script sees.
+
+    SpiffWorkflow gives each task a *shallow* copy of its parent's data, so nested lists and
+    dicts are shared with finished tasks; a script mutating one in place would silently rewrite
+    the recorded data of tasks that already completed. Scripts work on copies instead, and only
+    what they assign reaches their own task."""
+    try:
+        copied: dict[str, Any] = orjson.loads(
+            orjson.dumps(dict(context), option=orjson.OPT_PASSTHROUGH_DATETIME)
+        )
+    except TypeError:
+        return copy.deepcopy(dict(context))
+    return copied
+
+
 class ClockView:
     """What scripts see of time: the command's injected clock, frozen for the command."""
 
@@ -413,13 +431,13 @@ class Sandbox:
 
     def evaluate(self, expression: str, context: Mapping[str, Any]) -> Any:
         code = self.compile(expression, "eval")
-        namespace = {**self._globals, **context}
+        namespace = {**self._globals, **_isolated(context)}
         return _check_size(self._run(code, namespace))
 
     def execute(self, script: str, context: dict[str, Any]) -> None:
         """Run ``script`` with ``context`` as its variables; new plain values go back to it."""
         code = self.compile(script, "exec")
-        namespace = {**self._globals, **context}
+        namespace = {**self._globals, **_isolated(context)}
         self._run(code, namespace)
         for key, value in namespace.items():
             if key.startswith("_") or key in self._globals or callable(value):

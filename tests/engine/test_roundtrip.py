@@ -78,3 +78,25 @@ def test_every_step_survives_save_and_restore() -> None:
         assert runner.send_message(month_wf, "payment_confirmed", {"ref": "x"}) is not None
     month_wf = roundtrip(month_wf, month, runner)
     assert runner.inspect(month_wf).completed
+
+
+def test_hot_and_cold_workflows_serialize_alike_after_nested_mutation() -> None:
+    """A script mutating nested data in place: a workflow kept in memory (hot cache) and one
+    restored from storage (cold) write identical bytes afterwards, and the finished task that
+    created the data keeps what it recorded."""
+    path = ROOT / "tests" / "engine" / "data" / "nested_mutation.bpmn"
+    bundle = compile_bundle("nested", {path.name: path.read_text()}, Sandbox())
+    specs = Specs(bundle.specs["nested"])
+    runner = Runner(Sandbox())
+    at = datetime(2025, 3, 3, 8, tzinfo=UTC)
+    with context.command_context(at, "N:1"):
+        hot, _ = runner.new(specs, {})
+    stored = dump(hot)
+    cold = runner.attach(load(stored, "1.5", specs.fresh_dicts()))
+    for wf in (hot, cold):
+        with context.command_context(at, "N:2"):
+            assert runner.send_message(wf, "go", {}) is not None
+    assert dump(hot) == dump(cold)
+    assert runner.result_data(hot)["d"] == {"inner": {"n": 1}, "items": [1, 2]}
+    made = next(t for t in hot.get_tasks() if t.task_spec.bpmn_id == "make")
+    assert made.data["d"] == {"inner": {"n": 0}, "items": [1]}
