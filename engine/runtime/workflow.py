@@ -218,76 +218,44 @@ class Runner:
         return task
 
     def inspect(self, wf: BpmnWorkflow) -> Inspection:
+        """Ready human tasks (one walk of the tree), waited messages and the next timer (from
+        SpiffWorkflow's event manager, which holds every waiting catch event)."""
         if wf.completed:
             return Inspection(True, [], [], None)
-        ready: list[ReadyTask] = []
-        messages: set[str] = set()
-        due: list[datetime] = []
-        for task in wf.get_tasks_iterator(state=TaskState.READY | TaskState.WAITING):
-            spec = task.task_spec
-            if task.state == TaskState.READY:
-                if spec.manual:
-                    ready.append(
-                        ReadyTask(
-                            task_guid=str(task.id),
-                            bpmn_id=spec.bpmn_id or spec.name,
-                            name=spec.bpmn_name or spec.name,
-                            lane=spec.lane or "",
-                        )
-                    )
-                continue
-            definition = getattr(spec, "event_definition", None)
-            for single in getattr(definition, "event_definitions", None) or [definition]:
-                if isinstance(single, MessageEventDefinition) and single.name:
-                    messages.add(single.name)
-                elif isinstance(single, TimerEventDefinition):
-                    value = single.details(task).value
-                    if isinstance(value, str):
-                        when = datetime.fromisoformat(value)
-                        due.append(when if when.tzinfo else when.replace(tzinfo=UTC))
-        return Inspection(False, ready, sorted(messages), min(due) if due else None)
-
-    def ready_tasks(self, wf: BpmnWorkflow) -> list[ReadyTask]:
-        return [
+        ready = [
             ReadyTask(
-                task_guid=str(t.id),
-                bpmn_id=t.task_spec.bpmn_id or t.task_spec.name,
-                name=t.task_spec.bpmn_name or t.task_spec.name,
-                lane=t.task_spec.lane or "",
+                task_guid=str(task.id),
+                bpmn_id=task.task_spec.bpmn_id or task.task_spec.name,
+                name=task.task_spec.bpmn_name or task.task_spec.name,
+                lane=task.task_spec.lane or "",
             )
-            for t in wf.get_tasks(state=TaskState.READY, manual=True)
+            for task in wf.get_tasks_iterator(state=TaskState.READY, manual=True)
         ]
+        messages, due = _waiting(wf)
+        return Inspection(False, ready, messages, due)
 
     def waiting_messages(self, wf: BpmnWorkflow) -> list[str]:
-        return sorted(
-            {
-                e.name
-                for e in wf.waiting_events()
-                if e.event_type.endswith("MessageEventDefinition") and e.name
-            }
-        )
-
-    def next_due(self, wf: BpmnWorkflow) -> datetime | None:
-        due: list[datetime] = []
-        for task in wf.get_tasks(state=TaskState.WAITING):
-            definition = getattr(task.task_spec, "event_definition", None)
-            if not isinstance(definition, TimerEventDefinition):
-                continue
-            value = definition.details(task).value
-            if isinstance(value, str):
-                when = datetime.fromisoformat(value)
-                due.append(when if when.tzinfo else when.replace(tzinfo=UTC))
-        return min(due) if due else None
-
-    def task_data(self, wf: BpmnWorkflow, task_guid: str) -> dict[str, Any]:
-        from uuid import UUID
-
-        task = wf.get_task_from_id(UUID(task_guid))
-        return dict(task.data)
+        return _waiting(wf)[0]
 
     def result_data(self, wf: BpmnWorkflow) -> dict[str, Any]:
         data = wf.data if wf.completed else (wf.last_task.data if wf.last_task else {})
         return dict(data)
+
+
+def _waiting(wf: BpmnWorkflow) -> tuple[list[str], datetime | None]:
+    messages: set[str] = set()
+    due: list[datetime] = []
+    for task in wf.event_manager.tasks.values():
+        definition = getattr(task.task_spec, "event_definition", None)
+        for single in getattr(definition, "event_definitions", None) or [definition]:
+            if isinstance(single, MessageEventDefinition) and single.name:
+                messages.add(single.name)
+            elif isinstance(single, TimerEventDefinition):
+                value = single.details(task).value
+                if isinstance(value, str):
+                    when = datetime.fromisoformat(value)
+                    due.append(when if when.tzinfo else when.replace(tzinfo=UTC))
+    return sorted(messages), (min(due) if due else None)
 
 
 def _step(task: Task, started: datetime, t0: float) -> Step:

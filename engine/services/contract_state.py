@@ -23,7 +23,7 @@ import orjson
 
 from engine.errors import Conflict, InvalidInput, NotFound
 from engine.runtime.serializer import dump, state_hash
-from engine.runtime.workflow import Outcome, ReadyTask, Runner, Specs, Step
+from engine.runtime.workflow import Outcome, Runner, Specs, Step
 
 MAX_ROUTED_MESSAGES = 64
 
@@ -203,9 +203,6 @@ class ContractState:
             self.result.changed.append(inst)
         self.result.state_hash = digest.hexdigest()
         return self.result
-
-    def ready_tasks(self, inst: LiveInstance) -> list[ReadyTask]:
-        return self.runner.ready_tasks(inst.wf)
 
 
 def canonical(value: Any) -> bytes:
