@@ -16,7 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from engine import Aqd, EngineError
-from engine.services import queries
+from engine.services import outbox, queries
 from engine.services.timers import run_due_timers
 
 log = logging.getLogger(__name__)
@@ -39,8 +39,9 @@ def create_app(aqd: Aqd, run_timers: bool = False, timer_interval_s: float = 15.
         while not stop.wait(timer_interval_s):
             try:
                 run_due_timers(aqd)
+                outbox.run_once(aqd)
             except Exception:  # keep polling; the error is logged with its traceback
-                log.exception("timer poll failed")
+                log.exception("timer or outbox poll failed")
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> Any:

@@ -36,12 +36,14 @@ contracts_app = typer.Typer(no_args_is_help=True, help="Contracts (process insta
 tasks_app = typer.Typer(no_args_is_help=True, help="Human tasks (the inbox).")
 timers_app = typer.Typer(no_args_is_help=True, help="Timers.")
 messages_app = typer.Typer(no_args_is_help=True, help="Messages to running contracts.")
+outbox_app = typer.Typer(no_args_is_help=True, help="Side effects (the outbox).")
 app.add_typer(db_app, name="db")
 app.add_typer(definitions_app, name="definitions")
 app.add_typer(contracts_app, name="contracts")
 app.add_typer(tasks_app, name="tasks")
 app.add_typer(timers_app, name="timers")
 app.add_typer(messages_app, name="messages")
+app.add_typer(outbox_app, name="outbox")
 
 T = TypeVar("T")
 
@@ -332,6 +334,44 @@ def messages_send(
 
     seq = _guard(run)
     typer.echo(f"delivered (event {seq})")
+
+
+@outbox_app.command("run")
+def outbox_run(limit: int = 50) -> None:
+    """Run due side effects in this process (reap expired leases, claim, execute, record)."""
+    from engine.services import outbox
+
+    aqd = _aqd()
+    run = _guard(lambda: outbox.run_once(aqd, limit))
+    typer.echo(
+        f"claimed {run.claimed}: done {run.done}, retried {run.retried}, failed {run.failed}, "
+        f"duplicates {run.duplicates}"
+    )
+    for error in run.errors:
+        typer.echo(f"error: {error}", err=True)
+
+
+@outbox_app.command("list")
+def outbox_list(status: str | None = None, limit: int = 100) -> None:
+    """List side effects (kind, key, status, attempts, last error)."""
+    from sqlalchemy import select
+
+    from engine.models import Outbox
+
+    aqd = _aqd()
+
+    def run() -> None:
+        with aqd.session() as session:
+            stmt = select(Outbox).order_by(Outbox.id).limit(limit)
+            if status:
+                stmt = stmt.where(Outbox.status == status)
+            for row in session.scalars(stmt):
+                typer.echo(
+                    f"{row.id}\t{row.kind}\t{row.idempotency_key}\t{row.status}\t"
+                    f"{row.attempts}\t{row.last_error or '-'}"
+                )
+
+    _guard(run)
 
 
 @timers_app.command("run")

@@ -340,9 +340,7 @@ class Store:
         if plan.outbox_update is not None:
             outbox_id, values = plan.outbox_update
             s.execute(
-                update(Outbox)
-                .where(Outbox.id == outbox_id)
-                .values(attempts=Outbox.attempts + 1, **values)
+                update(Outbox).where(Outbox.id == outbox_id).values(lease_until=None, **values)
             )
         s.execute(insert(Event).values(**resolve([plan.event])[0]))
         contract_id = plan.contract["id"]
@@ -429,7 +427,7 @@ class Store:
             sets = ", ".join(f"{column} = %s" for column in changes)
             bound = [Jsonb(v, dumps=_dumps) if k == "result" else v for k, v in changes.items()]
             cte(
-                f"UPDATE outbox SET attempts = attempts + 1, {sets} WHERE id = %s",
+                f"UPDATE outbox SET lease_until = NULL, {sets} WHERE id = %s",
                 *bound,
                 outbox_id,
             )

@@ -1,0 +1,196 @@
+"""The outbox runner: the database is the source of truth for side effects (invariant 2).
+
+* **claim** (the relay): in one short transaction, take due ``pending`` rows of the kinds that
+  have a handler (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so several relays never take the same
+  row), mark them ``dispatched`` with a lease, count the attempt;
+* **execute**: call the handler outside any transaction (no lock is held during I/O or
+  cryptography), then record the result as a command (``record_side_effect``), which delivers
+  the reply message to the contract and is a no-op if the result was already recorded;
+* **retry**: a retryable failure puts the row back with exponential backoff; a final failure,
+  or too many attempts, records the failure (``reply_failed`` message, event);
+* **reap**: a row whose lease expired (its worker died) goes back to ``pending``.
+
+Delivery is at least once; handlers are idempotent on the business key and the result is
+recorded once, so the effect happens exactly once.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from engine.errors import EngineError
+from engine.models import Outbox
+from engine.services.commands import Aqd
+from engine.worker.handlers import OutboxItem, SideEffectError, handled_kinds, handler_for
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(minutes=5)
+MAX_ATTEMPTS = 8
+
+
+@dataclass
+class OutboxRun:
+    claimed: int = 0
+    done: int = 0
+    retried: int = 0
+    failed: int = 0
+    duplicates: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def backoff(attempts: int) -> timedelta:
+    """2, 4, 8 … seconds, capped at one hour."""
+    return timedelta(seconds=min(2 ** max(attempts, 1), 3600))
+
+
+def claim(aqd: Aqd, limit: int = 50, kinds: list[str] | None = None) -> list[OutboxItem]:
+    """Take up to ``limit`` due side effects (one short transaction)."""
+    kinds = handled_kinds() if kinds is None else kinds
+    if not kinds:
+        return []
+    now = aqd.clock.now()
+    with aqd.session() as session, session.begin():
+        stmt = (
+            select(Outbox)
+            .where(Outbox.status == "pending", Outbox.available_at <= now, Outbox.kind.in_(kinds))
+            .order_by(Outbox.id)
+            .limit(limit)
+        )
+        if session.get_bind().dialect.name == "postgresql":
+            stmt = stmt.with_for_update(skip_locked=True)
+        rows = list(session.scalars(stmt))
+        for row in rows:
+            row.status = "dispatched"
+            row.attempts += 1
+            row.lease_until = now + LEASE
+        return [
+            OutboxItem(
+                id=row.id,
+                contract_id=row.contract_id,
+                kind=row.kind,
+                idempotency_key=row.idempotency_key,
+                payload=dict(row.payload),
+                attempts=row.attempts,
+            )
+            for row in rows
+        ]
+
+
+def reap(aqd: Aqd) -> int:
+    """Put back side effects whose lease expired (their worker died or hung)."""
+    now = aqd.clock.now()
+    with aqd.session() as session, session.begin():
+        result = session.execute(
+            update(Outbox)
+            .where(Outbox.status == "dispatched", Outbox.lease_until < now)
+            .values(status="pending", available_at=now, lease_until=None)
+        )
+        count: int = getattr(result, "rowcount", 0) or 0
+    if count:
+        log.warning("reaped %d side effects with expired leases", count)
+    return count
+
+
+def execute(aqd: Aqd, item: OutboxItem, run: OutboxRun | None = None) -> str:
+    """Run one claimed side effect and record its outcome; returns what happened."""
+    run = run or OutboxRun()
+    handler = handler_for(item.kind)
+    if handler is None:
+        _release(aqd, item, f"no handler for {item.kind}", retry_in=backoff(item.attempts))
+        run.retried += 1
+        return "retried"
+    try:
+        outcome = handler(item)
+    except SideEffectError as exc:
+        if exc.retryable and item.attempts < MAX_ATTEMPTS:
+            _release(aqd, item, str(exc), retry_in=backoff(item.attempts))
+            run.retried += 1
+            return "retried"
+        return _record(aqd, item, ok=False, result={"error": str(exc)}, run=run)
+    except Exception as exc:  # a bug in a handler: retry, then fail for good; never lose it
+        log.exception("side effect %s raised", item.idempotency_key)
+        if item.attempts < MAX_ATTEMPTS:
+            _release(aqd, item, f"{type(exc).__name__}: {exc}", retry_in=backoff(item.attempts))
+            run.retried += 1
+            return "retried"
+        return _record(aqd, item, ok=False, result={"error": str(exc)}, run=run)
+    return _record(aqd, item, ok=True, result=outcome.result, run=run)
+
+
+def _record(aqd: Aqd, item: OutboxItem, ok: bool, result: dict[str, Any], run: OutboxRun) -> str:
+    try:
+        with aqd.session() as session, session.begin():
+            recorded = aqd.record_side_effect(
+                session, item.idempotency_key, ok, result, actor="worker"
+            )
+    except EngineError as exc:
+        # e.g. the contract no longer waits for the reply: keep the row for an admin
+        run.errors.append(f"{item.idempotency_key}: {exc}")
+        _release(aqd, item, str(exc), retry_in=backoff(item.attempts), final=True)
+        run.failed += 1
+        return "failed"
+    if recorded is None:
+        run.duplicates += 1
+        return "duplicate"
+    if ok:
+        run.done += 1
+        return "done"
+    run.failed += 1
+    return "failed"
+
+
+def _release(
+    aqd: Aqd, item: OutboxItem, error: str, retry_in: timedelta, final: bool = False
+) -> None:
+    now: datetime = aqd.clock.now()
+    with aqd.session() as session, session.begin():
+        _set_pending(session, item.id, error, now + retry_in, final)
+
+
+def _set_pending(
+    session: Session, outbox_id: int, error: str, available_at: datetime, final: bool
+) -> None:
+    session.execute(
+        update(Outbox)
+        .where(Outbox.id == outbox_id, Outbox.status == "dispatched")
+        .values(
+            status="failed" if final else "pending",
+            available_at=available_at,
+            lease_until=None,
+            last_error=error[:2000],
+        )
+    )
+
+
+def dispatched_item(aqd: Aqd, outbox_id: int) -> OutboxItem | None:
+    """A claimed side effect by id (for a worker that got it from the broker), or None."""
+    with aqd.session() as session:
+        row = session.get(Outbox, outbox_id)
+        if row is None or row.status != "dispatched":
+            return None
+        return OutboxItem(
+            id=row.id,
+            contract_id=row.contract_id,
+            kind=row.kind,
+            idempotency_key=row.idempotency_key,
+            payload=dict(row.payload),
+            attempts=row.attempts,
+        )
+
+
+def run_once(aqd: Aqd, limit: int = 50) -> OutboxRun:
+    """Reap, claim and execute in this process (the embedded default and ``aqd outbox run``)."""
+    run = OutboxRun()
+    reap(aqd)
+    items = claim(aqd, limit)
+    run.claimed = len(items)
+    for item in items:
+        execute(aqd, item, run)
+    return run

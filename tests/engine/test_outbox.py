@@ -1,0 +1,180 @@
+"""The outbox runner: claim with leases, execute outside transactions, record once, retry with
+backoff, reap expired leases; concurrent relays never share a row."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from engine.models import Contract, Event, Outbox, ProcessInstance
+from engine.services import outbox
+from engine.worker.handlers import (
+    HandlerResult,
+    OutboxItem,
+    SideEffectError,
+    register_handler,
+    unregister_handler,
+)
+from tests.conftest import World
+
+
+class Bank:
+    """A local payment adapter: pays each idempotency key once, counts every call."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self.paid: dict[str, str] = {}
+        self.fail_next: list[SideEffectError] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, item: OutboxItem) -> HandlerResult:
+        with self.lock:
+            self.calls.append(item.idempotency_key)
+            if self.fail_next:
+                raise self.fail_next.pop(0)
+            ref = self.paid.setdefault(item.idempotency_key, f"TX{len(self.paid) + 1:05d}")
+        return HandlerResult({"bank_ref": ref, "amount": item.payload["amount"]})
+
+
+@pytest.fixture
+def bank() -> Iterator[Bank]:
+    adapter = Bank()
+    register_handler("payment_order", adapter)
+    yield adapter
+    unregister_handler("payment_order")
+
+
+def month_one(world: World) -> int:
+    cid = world.start()
+    world.activate(cid)
+    with world.aqd.session() as s:
+        due = s.scalar(select(Contract.next_due_at).where(Contract.id == cid))
+    assert due is not None
+    world.clock.set(due + timedelta(minutes=1))
+    world.fire(cid)
+    world.complete(cid, "attendance", {"days_present": 20}, "employer")
+    return cid
+
+
+def outbox_rows(world: World) -> list[Outbox]:
+    with world.aqd.session() as s:
+        return list(s.scalars(select(Outbox).order_by(Outbox.id)))
+
+
+def recorded(world: World, cid: int) -> int:
+    with world.aqd.session() as s:
+        return int(
+            s.scalar(
+                select(func.count())
+                .select_from(Event)
+                .where(Event.contract_id == cid, Event.kind == "side_effect_recorded")
+            )
+            or 0
+        )
+
+
+def test_payment_runs_once_and_the_month_closes(world: World, bank: Bank) -> None:
+    cid = month_one(world)
+    run = outbox.run_once(world.aqd)
+    assert (run.claimed, run.done) == (1, 1)
+    [row] = outbox_rows(world)
+    assert row.status == "completed" and row.attempts == 1 and row.lease_until is None
+    assert row.result == {"bank_ref": "TX00001", "amount": "200.000"}
+    assert outbox.run_once(world.aqd).claimed == 0
+    with world.aqd.session() as s:
+        first_month = s.scalar(
+            select(ProcessInstance.status).where(ProcessInstance.key == "civp_month#2")
+        )
+    assert first_month == "completed"
+    assert recorded(world, cid) == 1
+
+
+def test_duplicate_delivery_records_once(world: World, bank: Bank) -> None:
+    cid = month_one(world)
+    [item] = outbox.claim(world.aqd)
+    assert outbox.execute(world.aqd, item) == "done"
+    assert outbox.execute(world.aqd, item) == "duplicate"
+    assert bank.calls == [item.idempotency_key] * 2 and len(bank.paid) == 1
+    assert recorded(world, cid) == 1
+
+
+def test_unhandled_kinds_wait(world: World) -> None:
+    month_one(world)
+    assert outbox.run_once(world.aqd).claimed == 0
+    assert [r.status for r in outbox_rows(world)] == ["pending"]
+
+
+def test_expired_lease_is_reaped_and_run_once(world: World, bank: Bank) -> None:
+    cid = month_one(world)
+    [item] = outbox.claim(world.aqd)  # this worker dies before executing
+    assert outbox.run_once(world.aqd).claimed == 0  # lease still held
+    world.clock.advance(outbox.LEASE + timedelta(seconds=1))
+    run = outbox.run_once(world.aqd)
+    assert (run.claimed, run.done) == (1, 1)
+    [row] = outbox_rows(world)
+    assert row.attempts == 2 and row.status == "completed"
+    assert outbox.execute(world.aqd, item) == "duplicate"  # the dead worker comes back
+    assert recorded(world, cid) == 1
+
+
+def test_retryable_failure_backs_off_then_succeeds(world: World, bank: Bank) -> None:
+    month_one(world)
+    bank.fail_next.append(SideEffectError("bank timeout"))
+    assert outbox.run_once(world.aqd).retried == 1
+    [row] = outbox_rows(world)
+    assert (row.status, row.attempts, row.last_error) == ("pending", 1, "bank timeout")
+    assert outbox.run_once(world.aqd).claimed == 0  # backing off
+    world.clock.advance(seconds=3)
+    assert outbox.run_once(world.aqd).done == 1
+    assert outbox_rows(world)[0].status == "completed"
+
+
+def test_final_failure_is_recorded_in_the_history(world: World, bank: Bank) -> None:
+    cid = month_one(world)
+    bank.fail_next.append(SideEffectError("account closed", retryable=False))
+    assert outbox.run_once(world.aqd).failed == 1
+    [row] = outbox_rows(world)
+    assert row.status == "failed" and row.result == {"error": "account closed"}
+    with world.aqd.session() as s:
+        ev = s.scalar(
+            select(Event).where(Event.contract_id == cid, Event.kind == "side_effect_recorded")
+        )
+    assert ev is not None and ev.payload["ok"] is False
+
+
+def test_two_relays_never_claim_the_same_row(world: World, bank: Bank) -> None:
+    cid = world.start()
+    now = world.clock.now()
+    with world.aqd.session() as s, s.begin():
+        for n in range(60):
+            s.add(
+                Outbox(
+                    contract_id=cid,
+                    kind="payment_order",
+                    payload={"amount": "1.000"},
+                    idempotency_key=f"race:{n}",
+                    status="pending",
+                    attempts=0,
+                    available_at=now,
+                    created_at=now,
+                )
+            )
+    claimed: list[list[int]] = [[], []]
+    barrier = threading.Barrier(2)
+
+    def relay(slot: int) -> None:
+        barrier.wait()
+        for _ in range(10):
+            claimed[slot].extend(item.id for item in outbox.claim(world.aqd, limit=7))
+
+    threads = [threading.Thread(target=relay, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not set(claimed[0]) & set(claimed[1])
+    assert len(claimed[0]) + len(claimed[1]) == 60
