@@ -389,6 +389,38 @@ def timers_run(limit: int = 500) -> None:
 # -- replay and demo -------------------------------------------------------------------------
 
 
+@app.command("decide")
+def decide_cmd(
+    programme: str,
+    decision: str,
+    data: Annotated[Path, typer.Option(help="JSON file with the case ('-' = stdin).")],
+    on: Annotated[
+        str | None, typer.Option(help="Use the version and parameters in force on this date.")
+    ] = None,
+) -> None:
+    """Evaluate one decision table of a deployed programme on one case; prints JSON."""
+    from datetime import UTC, datetime
+
+    from engine.services.definitions import evaluate_decision
+
+    aqd = _aqd()
+
+    def run() -> dict[str, Any]:
+        when = None
+        if on:
+            try:
+                when = datetime.fromisoformat(on).replace(tzinfo=UTC, hour=23, minute=59)
+            except ValueError:
+                raise Refused(f"--on {on!r} is not a date like 2025-10-01") from None
+        case = _read_json(data)
+        with aqd.session() as session:
+            return evaluate_decision(
+                session, programme, decision, case, aqd.sandbox, aqd.clock, on=when
+            )
+
+    _print(_guard(run))
+
+
 @app.command("replay")
 def replay_cmd(contract: str) -> None:
     """Re-execute a contract's events and verify every state hash and the hash chain."""

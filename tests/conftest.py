@@ -31,21 +31,21 @@ PG_BASE = os.environ.get(
 START = "2025-03-03T08:00:00+00:00"
 
 
-def _pg_url(worker: str) -> str:
-    name = f"aqd_test_{worker}"
-    admin = PG_BASE.format(db="postgres").replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return PG_BASE.format(db=name)
+ADMIN_URL = PG_BASE.format(db="postgres").replace("postgresql+psycopg://", "postgresql://")
 
 
 @pytest.fixture(scope="session")
-def pg_url(worker_id: str) -> Iterator[str]:
-    url = _pg_url(worker_id)
+def pg_url(worker_id: str, testrun_uid: str) -> Iterator[str]:
+    """A database of our own per test run and xdist worker (runs may overlap on one server)."""
+    name = f"aqd_test_{testrun_uid[:10]}_{worker_id}"
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = PG_BASE.format(db=name)
     upgrade(url)
     yield url
     dispose_all()
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _truncate(url: str) -> None:

@@ -158,3 +158,38 @@ def test_hostile_model_never_hangs(cli: Cli, tmp_path: Path) -> None:
     )
     assert "time limit exceeded in spin" in message
     assert time.monotonic() - started < 60
+
+
+def test_decide_one_case(cli: Cli) -> None:
+    cli("deploy", "processes/civp")
+    case = cli.json_file(
+        "case.json",
+        {
+            "nationality": "TN",
+            "registered_at_office": True,
+            "diploma_level": "OTHER",
+            "is_primo": False,
+            "disabled": False,
+            "schooling_ok": False,
+            "prior_civp_months": 0,
+            "max_civp_months": 12,
+        },
+    )
+    out = json.loads(cli("decide", "civp", "civp_beneficiary_eligibility", "--data", case).stdout)
+    assert out["outputs"]["eligible"] is False and out["outputs"]["reason"] == "MIN_SCHOOLING"
+    assert out["version"] == 1 and out["matched_rules"][0]["rule"] == "rule_4"
+    assert "no deployed definition on 2020-01-01" in refused(
+        cli(
+            "decide",
+            "civp",
+            "civp_beneficiary_eligibility",
+            "--data",
+            case,
+            "--on",
+            "2020-01-01",
+            ok=False,
+        )
+    )
+    assert "decisions: civp_beneficiary_eligibility" in refused(
+        cli("decide", "civp", "nope", "--data", case, ok=False)
+    )

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine.clock import Clock
-from engine.errors import DefinitionInvalid, DefinitionProblem
+from engine.errors import DefinitionInvalid, DefinitionProblem, InvalidInput, NotFound
 from engine.models import ProcessDefinition
 from engine.runtime.definitions import Bundle, compile_bundle, main_process_id, read_sources
 from engine.runtime.sandbox import Sandbox
@@ -92,3 +94,47 @@ def list_definitions(session: Session, programme: str | None = None) -> list[Pro
     if programme:
         stmt = stmt.where(ProcessDefinition.programme == programme)
     return list(session.scalars(stmt))
+
+
+def definition_in_force(session: Session, programme: str, on: datetime | None) -> ProcessDefinition:
+    """The latest active version of ``programme`` deployed at or before ``on`` (default: now)."""
+    stmt = select(ProcessDefinition).where(
+        ProcessDefinition.programme == programme, ProcessDefinition.status == "active"
+    )
+    if on is not None:
+        stmt = stmt.where(ProcessDefinition.deployed_at <= on)
+    found = session.scalars(stmt.order_by(ProcessDefinition.version.desc()).limit(1)).first()
+    if found is None:
+        when = f" on {on.date().isoformat()}" if on else ""
+        raise NotFound(f"programme {programme!r} has no deployed definition{when}")
+    return found
+
+
+def evaluate_decision(
+    session: Session,
+    programme: str,
+    decision_id: str,
+    case: dict[str, Any],
+    sandbox: Sandbox,
+    clock: Clock,
+    on: datetime | None = None,
+) -> dict[str, Any]:
+    """Evaluate one decision table of the version in force on ``on`` for one case (``aqd
+    decide``); the programme's parameters in force on that date are available as ``params``."""
+    from engine.runtime.decisions import decide
+    from engine.services.commands import resolve_parameters
+
+    if not isinstance(case, dict):
+        raise InvalidInput("the case must be a JSON object")
+    definition = definition_in_force(session, programme, on)
+    at = on or clock.now()
+    data = {"params": resolve_parameters(definition.parameters, at), **case}
+    result = decide(definition.sources, decision_id, data, sandbox, at)
+    return {
+        "programme": programme,
+        "version": definition.version,
+        "decision": result.decision,
+        "on": at.date().isoformat(),
+        "outputs": result.outputs,
+        "matched_rules": result.matched,
+    }
