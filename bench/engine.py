@@ -305,7 +305,7 @@ def run_anchor(contracts: int) -> dict[str, Any]:
                     months[c] = nxt
                 per_month[month].extend([t1 - t0, t2 - t1, t3 - t2])
     steps = [d for durations in per_month.values() for d in durations]
-    return {"steps": len(steps), "seconds": sum(steps)}
+    return {"steps": len(steps), "seconds": sum(steps), "durations": steps}
 
 
 # -- limit: the commit floor ---------------------------------------------------------------

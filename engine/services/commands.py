@@ -38,6 +38,7 @@ from engine.runtime.sandbox import Sandbox
 from engine.runtime.serializer import SERIALIZER_VERSION, load
 from engine.runtime.workflow import ReadyTask, Runner, Specs
 from engine.services.contract_state import ContractState, LiveInstance, chain_hash
+from engine.services.facts import start_facts
 from engine.services.store import Locked, NewInstance, Store, WritePlan
 
 GENESIS = "0" * 64
@@ -489,6 +490,13 @@ class Aqd:
             **data,
             "contract_number": contract.number,
             "params": resolve_parameters(definition.parameters, at),
+            **start_facts(
+                session,
+                list(definition.meta.get("manifest", {}).get("start_facts", [])),
+                programme,
+                parties,
+                at,
+            ),
         }
         payload = {"programme": programme, "definition_id": definition.id, "data": start_data}
         locked = Locked(

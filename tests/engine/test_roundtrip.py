@@ -40,6 +40,12 @@ def test_every_step_survives_save_and_restore() -> None:
         "prior_civp_months": 0,
         "start_date": "2025-04-01",
         "contract_number": "CIVP-TEST",
+        "employer_record": {
+            "completed": 0,
+            "inserted": 0,
+            "rate": None,
+            "months_since_last_end": None,
+        },
         "params": resolve_parameters(bundle.parameters, at),
     }
     seq = 0
