@@ -40,6 +40,7 @@ unit: install
 ## Engine benchmark on the database in AQD_DATABASE_URL (PostgreSQL for the recorded numbers).
 bench: install
 	$(BIN)/python bench/engine.py
+	$(BIN)/python bench/programmes.py
 
 compose-check:
 	docker-compose -f docker-compose.yml config --quiet

@@ -1,0 +1,126 @@
+"""Programme benchmark: one complete CIVP contract (24 months) through the engine.
+
+Usage: ``AQD_DATABASE_URL=postgresql+psycopg://... python bench/programmes.py``. Prints, as its
+last line, one JSON object: ``civp_24m_seconds`` (request → outcome, every command durable),
+``state_bytes_m1/m12/m24`` (bytes of the contract's live workflow state — its main workflow plus
+the running month — after months 1, 12 and 24) and ``archived_bytes_per_month`` (each closed
+month instance kept for the history).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import func, select  # noqa: E402
+
+from bench.engine import AGREEMENT, START, prepare, scratch_url  # noqa: E402
+from engine import Aqd, FrozenClock, Settings  # noqa: E402
+from engine.models import Contract, HumanTask, Outbox, ProcessInstance  # noqa: E402
+
+
+def live_bytes(aqd: Aqd, contract_id: int) -> int:
+    with aqd.session() as s:
+        return int(
+            s.scalar(
+                select(func.sum(func.length(ProcessInstance.state))).where(
+                    ProcessInstance.contract_id == contract_id,
+                    ProcessInstance.status == "running",
+                )
+            )
+            or 0
+        )
+
+
+def task(aqd: Aqd, contract_id: int, bpmn_id: str) -> str:
+    with aqd.session() as s:
+        guid = s.scalar(
+            select(HumanTask.task_guid).where(
+                HumanTask.contract_id == contract_id,
+                HumanTask.bpmn_id == bpmn_id,
+                HumanTask.status == "ready",
+            )
+        )
+    assert guid is not None, bpmn_id
+    return guid
+
+
+def main() -> None:
+    base = os.environ.get("AQD_DATABASE_URL", f"sqlite:///{ROOT / 'var' / 'aqd.db'}")
+    url = scratch_url(base)
+    prepare(url, 1)
+    clock = FrozenClock(START)
+    aqd = Aqd(url, clock=clock, settings=Settings(database_url=url))
+    sizes: dict[int, int] = {}
+    started = time.perf_counter()
+    data = {
+        "office": "TUN",
+        "employer_mf": "1234567A",
+        "beneficiary_cin": "10000000",
+        "nationality": "TN",
+        "diploma_level": "HIGHER_ED",
+        "request_date": "2025-03-01",
+        "start_date": "2025-04-01",
+    }
+    with aqd.session() as s, s.begin():
+        cid = aqd.start_contract(s, "civp", data, "bench").id
+    for bpmn_id, form in (
+        ("employer_agreement", AGREEMENT),
+        ("counsellor_validation", {"validation_decision": "validate"}),
+    ):
+        guid = task(aqd, cid, bpmn_id)
+        with aqd.session() as s, s.begin():
+            aqd.complete_task(s, guid, form, "bench")
+    with aqd.session() as s, s.begin():
+        aqd.correlate_message(s, cid, "contract_signed", {"signed": True}, "bench")
+    for month in range(1, 25):
+        with aqd.session() as s:
+            due = s.scalar(select(Contract.next_due_at).where(Contract.id == cid))
+        assert due is not None, f"month {month}"
+        clock.set(due + timedelta(minutes=1))
+        with aqd.session() as s, s.begin():
+            aqd.fire_timers(s, cid)
+        guid = task(aqd, cid, "attendance")
+        with aqd.session() as s, s.begin():
+            aqd.complete_task(s, guid, {"days_present": 20}, "bench")
+        with aqd.session() as s:
+            key = s.scalar(select(Outbox.idempotency_key).where(Outbox.status == "pending"))
+        assert key is not None
+        with aqd.session() as s, s.begin():
+            aqd.record_side_effect(s, key, True, {"bank_ref": key[-12:]})
+        sizes[month] = live_bytes(aqd, cid)
+    guid = task(aqd, cid, "record_outcome")
+    with aqd.session() as s, s.begin():
+        aqd.complete_task(s, guid, {"outcome": "hired_cdi"}, "bench")
+    elapsed = time.perf_counter() - started
+    with aqd.session() as s:
+        archived = s.scalars(
+            select(func.length(ProcessInstance.state)).where(
+                ProcessInstance.contract_id == cid, ProcessInstance.key != "main"
+            )
+        ).all()
+        status = s.scalar(select(Contract.status).where(Contract.id == cid))
+    assert status == "ended", status
+    print(f"CIVP 24 months: {elapsed:.2f} s; live state {sizes[1]} / {sizes[12]} / {sizes[24]} B")
+    print(
+        json.dumps(
+            {
+                "civp_24m_seconds": round(elapsed, 3),
+                "state_bytes_m1": sizes[1],
+                "state_bytes_m12": sizes[12],
+                "state_bytes_m24": sizes[24],
+                "archived_bytes_per_month": round(sum(archived) / len(archived)),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
