@@ -389,6 +389,41 @@ def timers_run(limit: int = 500) -> None:
 # -- replay and demo -------------------------------------------------------------------------
 
 
+@app.command("export-package")
+def export_package_cmd(contract: str, path: Path) -> None:
+    """Write a contract's audit package (history, manifest) to PATH; prints its SHA-256."""
+    from engine.services.audit import export_package
+
+    aqd = _aqd()
+
+    def run() -> str:
+        with aqd.session() as session:
+            c = queries.find_contract(session, contract)
+            return export_package(session, c.id, path, aqd.clock.now())
+
+    digest = _guard(run)
+    typer.echo(f"{path}: sha256 {digest}")
+
+
+@app.command("verify-package")
+def verify_package_cmd(path: Path) -> None:
+    """Verify an audit package offline: canonical bytes, manifest hashes, hash chain, replay."""
+    from engine.services.audit import verify_package
+
+    def run() -> dict[str, Any]:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise Refused(f"cannot read {path}: {exc.strerror}") from None
+        return verify_package(data).to_dict()
+
+    report = _guard(run)
+    if report["ok"]:
+        typer.echo(f"{report['contract']}: OK, {report['events']} events verified offline")
+        return
+    _fail(f"{report['contract'] or path}: FAILED: {report['problems'][0]}")
+
+
 @app.command("decide")
 def decide_cmd(
     programme: str,

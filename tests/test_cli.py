@@ -193,3 +193,15 @@ def test_decide_one_case(cli: Cli) -> None:
     assert "decisions: civp_beneficiary_eligibility" in refused(
         cli("decide", "civp", "nope", "--data", case, ok=False)
     )
+
+
+def test_export_and_verify_package(cli: Cli, tmp_path: Path) -> None:
+    cli("deploy", "processes/civp")
+    cli("demo")
+    package = tmp_path / "contract-3.zip"
+    assert "sha256" in cli("export-package", "3", str(package)).stdout
+    assert "OK, 4 events verified offline" in cli("verify-package", str(package)).stdout
+    data = bytearray(package.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    package.write_bytes(bytes(data))
+    assert "FAILED" in refused(cli("verify-package", str(package), ok=False))

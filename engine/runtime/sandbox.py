@@ -44,6 +44,7 @@ from RestrictedPython.Limits import limited_range
 from RestrictedPython.transformer import RestrictingNodeTransformer
 
 from engine.errors import SandboxViolation
+from engine.runtime import context
 
 #: Largest int (in bits), string, bytes or container length an expression may build.
 MAX_INT_BITS = 4096
@@ -362,7 +363,8 @@ class Sandbox:
 
     def __init__(self, time_limit_s: float = 1.0, clock: Callable[[], datetime] | None = None):
         self.time_limit_s = time_limit_s
-        self._clock = clock or (lambda: datetime.now(UTC))
+        # Scripts see the clock of the command (or replayed event) they run in.
+        self._clock = clock or context.now
         self._cache: dict[tuple[str, str], CodeType] = {}
         self._lock = threading.Lock()
         self.helpers = helper_functions(self._clock)

@@ -1,12 +1,14 @@
-"""Regenerate the golden histories: ``python -m tests.replay.make_histories``.
+"""Record golden histories: ``python -m tests.replay.make_histories [--force NAME ...]``.
 
-Only regenerate on purpose (a deliberate, documented change of past behaviour); CI replays the
-committed files against the current engine and fails if any state hash changes.
+Writes the scenarios that have no file yet. A committed history records past behaviour with the
+definition it was pinned to: never regenerate one to make a test pass; ``--force`` is for a
+deliberate, documented change. CI replays every committed file against the current engine.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -57,16 +59,28 @@ def expired(world: World) -> int:
     return cid
 
 
+def started_on_signature_day(world: World) -> int:
+    """No start date requested: the activation script takes the command's clock (today())."""
+    cid = world.start(start_date=None)
+    world.activate(cid)
+    _months(world, cid, 1)
+    return cid
+
+
 SCENARIOS: dict[str, Callable[[World], int]] = {
     "civp_full_year": full_year,
     "civp_terminated": terminated,
     "civp_signature_expired": expired,
+    "civp_started_on_signature_day": started_on_signature_day,
 }
 
 
 def main() -> None:
     HERE.mkdir(exist_ok=True)
+    force = set(sys.argv[sys.argv.index("--force") + 1 :]) if "--force" in sys.argv else set()
     for name, scenario in SCENARIOS.items():
+        if (HERE / f"{name}.json").exists() and name not in force:
+            continue
         with tempfile.TemporaryDirectory() as tmp:
             url = f"sqlite:///{tmp}/golden.db"
             upgrade(url)
