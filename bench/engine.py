@@ -131,33 +131,38 @@ def _task(aqd: Aqd, contract_id: int, bpmn_id: str) -> str:
     return guid
 
 
+def activate_contract(aqd: Aqd, beneficiary: int) -> int:
+    """Start a CIVP contract for bench beneficiary number ``beneficiary`` and activate it."""
+    data = {
+        "office": "TUN",
+        "employer_mf": "1234567A",
+        "beneficiary_cin": f"{10000000 + beneficiary}",
+        "nationality": "TN",
+        "diploma_level": "HIGHER_ED",
+        "request_date": "2025-03-01",
+        "start_date": "2025-04-01",
+    }
+    with aqd.session() as s, s.begin():
+        cid = aqd.start_contract(s, "civp", data, "bench").id
+    for bpmn_id, form in (
+        ("employer_agreement", AGREEMENT),
+        ("counsellor_validation", {"validation_decision": "validate"}),
+    ):
+        guid = _task(aqd, cid, bpmn_id)
+        with aqd.session() as s, s.begin():
+            aqd.complete_task(s, guid, form, "bench")
+    with aqd.session() as s, s.begin():
+        aqd.correlate_message(s, cid, "contract_signed", {"signed": True}, "bench")
+    return cid
+
+
 def run_aqd(url: str, first: int, count: int, result: Any = None) -> dict[str, Any]:
     """Activate ``count`` contracts, then time every month-cycle command for 24 months."""
     clock = FrozenClock(START)
     aqd = Aqd(url, clock=clock, settings=Settings(database_url=url, workflow_cache_size=10_000))
     ids = []
     for i in range(first, first + count):
-        data = {
-            "office": "TUN",
-            "employer_mf": "1234567A",
-            "beneficiary_cin": f"{10000000 + i}",
-            "nationality": "TN",
-            "diploma_level": "HIGHER_ED",
-            "request_date": "2025-03-01",
-            "start_date": "2025-04-01",
-        }
-        with aqd.session() as s, s.begin():
-            cid = aqd.start_contract(s, "civp", data, "bench").id
-        ids.append(cid)
-        for bpmn_id, form in (
-            ("employer_agreement", AGREEMENT),
-            ("counsellor_validation", {"validation_decision": "validate"}),
-        ):
-            guid = _task(aqd, cid, bpmn_id)
-            with aqd.session() as s, s.begin():
-                aqd.complete_task(s, guid, form, "bench")
-        with aqd.session() as s, s.begin():
-            aqd.correlate_message(s, cid, "contract_signed", {"signed": True}, "bench")
+        ids.append(activate_contract(aqd, i))
 
     per_month: dict[int, list[float]] = {m: [] for m in range(1, MONTHS + 1)}
     wall = 0.0

@@ -21,9 +21,9 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import func, select  # noqa: E402
 
-from bench.engine import AGREEMENT, START, prepare, scratch_url  # noqa: E402
+from bench.engine import START, _task, activate_contract, prepare, scratch_url  # noqa: E402
 from engine import Aqd, FrozenClock, Settings  # noqa: E402
-from engine.models import Contract, HumanTask, Outbox, ProcessInstance  # noqa: E402
+from engine.models import Contract, Outbox, ProcessInstance  # noqa: E402
 
 
 def live_bytes(aqd: Aqd, contract_id: int) -> int:
@@ -39,19 +39,6 @@ def live_bytes(aqd: Aqd, contract_id: int) -> int:
         )
 
 
-def task(aqd: Aqd, contract_id: int, bpmn_id: str) -> str:
-    with aqd.session() as s:
-        guid = s.scalar(
-            select(HumanTask.task_guid).where(
-                HumanTask.contract_id == contract_id,
-                HumanTask.bpmn_id == bpmn_id,
-                HumanTask.status == "ready",
-            )
-        )
-    assert guid is not None, bpmn_id
-    return guid
-
-
 def main() -> None:
     base = os.environ.get("AQD_DATABASE_URL", f"sqlite:///{ROOT / 'var' / 'aqd.db'}")
     url = scratch_url(base)
@@ -60,26 +47,7 @@ def main() -> None:
     aqd = Aqd(url, clock=clock, settings=Settings(database_url=url))
     sizes: dict[int, int] = {}
     started = time.perf_counter()
-    data = {
-        "office": "TUN",
-        "employer_mf": "1234567A",
-        "beneficiary_cin": "10000000",
-        "nationality": "TN",
-        "diploma_level": "HIGHER_ED",
-        "request_date": "2025-03-01",
-        "start_date": "2025-04-01",
-    }
-    with aqd.session() as s, s.begin():
-        cid = aqd.start_contract(s, "civp", data, "bench").id
-    for bpmn_id, form in (
-        ("employer_agreement", AGREEMENT),
-        ("counsellor_validation", {"validation_decision": "validate"}),
-    ):
-        guid = task(aqd, cid, bpmn_id)
-        with aqd.session() as s, s.begin():
-            aqd.complete_task(s, guid, form, "bench")
-    with aqd.session() as s, s.begin():
-        aqd.correlate_message(s, cid, "contract_signed", {"signed": True}, "bench")
+    cid = activate_contract(aqd, 0)
     for month in range(1, 25):
         with aqd.session() as s:
             due = s.scalar(select(Contract.next_due_at).where(Contract.id == cid))
@@ -87,7 +55,7 @@ def main() -> None:
         clock.set(due + timedelta(minutes=1))
         with aqd.session() as s, s.begin():
             aqd.fire_timers(s, cid)
-        guid = task(aqd, cid, "attendance")
+        guid = _task(aqd, cid, "attendance")
         with aqd.session() as s, s.begin():
             aqd.complete_task(s, guid, {"days_present": 20}, "bench")
         with aqd.session() as s:
@@ -96,7 +64,7 @@ def main() -> None:
         with aqd.session() as s, s.begin():
             aqd.record_side_effect(s, key, True, {"bank_ref": key[-12:]})
         sizes[month] = live_bytes(aqd, cid)
-    guid = task(aqd, cid, "record_outcome")
+    guid = _task(aqd, cid, "record_outcome")
     with aqd.session() as s, s.begin():
         aqd.complete_task(s, guid, {"outcome": "hired_cdi"}, "bench")
     elapsed = time.perf_counter() - started

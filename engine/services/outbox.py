@@ -70,17 +70,7 @@ def claim(aqd: Aqd, limit: int = 50, kinds: list[str] | None = None) -> list[Out
             row.status = "dispatched"
             row.attempts += 1
             row.lease_until = now + LEASE
-        return [
-            OutboxItem(
-                id=row.id,
-                contract_id=row.contract_id,
-                kind=row.kind,
-                idempotency_key=row.idempotency_key,
-                payload=dict(row.payload),
-                attempts=row.attempts,
-            )
-            for row in rows
-        ]
+        return [_item(row) for row in rows]
 
 
 def reap(aqd: Aqd) -> int:
@@ -175,14 +165,18 @@ def dispatched_item(aqd: Aqd, outbox_id: int) -> OutboxItem | None:
         row = session.get(Outbox, outbox_id)
         if row is None or row.status != "dispatched":
             return None
-        return OutboxItem(
-            id=row.id,
-            contract_id=row.contract_id,
-            kind=row.kind,
-            idempotency_key=row.idempotency_key,
-            payload=dict(row.payload),
-            attempts=row.attempts,
-        )
+        return _item(row)
+
+
+def _item(row: Outbox) -> OutboxItem:
+    return OutboxItem(
+        id=row.id,
+        contract_id=row.contract_id,
+        kind=row.kind,
+        idempotency_key=row.idempotency_key,
+        payload=dict(row.payload),
+        attempts=row.attempts,
+    )
 
 
 def run_once(aqd: Aqd, limit: int = 50) -> OutboxRun:
