@@ -389,6 +389,44 @@ def timers_run(limit: int = 500) -> None:
 # -- replay and demo -------------------------------------------------------------------------
 
 
+@app.command("verify-contracts")
+def verify_contracts_cmd(
+    programme: str | None = None,
+    status: str | None = None,
+    office: str | None = None,
+    sample: Annotated[
+        int | None, typer.Option(help="Verify a random sample of this many contracts.")
+    ] = None,
+    seed: int = 0,
+) -> None:
+    """Replay many contracts (all, or a sample) and report every one that fails."""
+    import random
+
+    from engine.services.replay import verify_contracts
+
+    aqd = _aqd()
+
+    def run() -> dict[str, Any]:
+        with aqd.session() as session:
+            ids = [
+                c.id
+                for c in queries.list_contracts(session, programme, status, office, limit=10**9)
+            ]
+        if sample is not None and sample < len(ids):
+            ids = sorted(random.Random(seed).sample(ids, sample))  # noqa: S311 - not security
+
+        def progress(done: int, total: int) -> None:
+            if done % 100 == 0 or done == total:
+                typer.echo(f"verified {done}/{total}", err=True)
+
+        return verify_contracts(aqd, ids, progress).to_dict()
+
+    report = _guard(run)
+    _print(report)
+    if report["failed"]:
+        raise typer.Exit(1)
+
+
 @app.command("export-package")
 def export_package_cmd(contract: str, path: Path) -> None:
     """Write a contract's audit package (history, manifest) to PATH; prints its SHA-256."""

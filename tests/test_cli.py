@@ -205,3 +205,21 @@ def test_export_and_verify_package(cli: Cli, tmp_path: Path) -> None:
     data[len(data) // 2] ^= 0xFF
     package.write_bytes(bytes(data))
     assert "FAILED" in refused(cli("verify-package", str(package), ok=False))
+
+
+def test_verify_contracts_reports_the_altered_one(cli: Cli, db_url: str) -> None:
+    from sqlalchemy import text
+
+    from engine.db import get_engine
+
+    cli("deploy", "processes/civp")
+    cli("demo")
+    report = json.loads(cli("verify-contracts").stdout)
+    assert (report["checked"], report["passed"], report["failed"]) == (24, 24, [])
+    with get_engine(db_url).begin() as conn:
+        conn.execute(text("UPDATE event SET actor = 'intruder' WHERE contract_id = 7 AND seq = 2"))
+    result = cli("verify-contracts", "--sample", "24", ok=False)
+    assert result.returncode == 1
+    failed = json.loads(result.stdout)["failed"]
+    assert [f["first_divergent_seq"] for f in failed] == [2]
+    assert failed[0]["contract"].endswith("000007")

@@ -215,3 +215,52 @@ def _apply(state: ContractState, main_process: str, kind: str, p: dict[str, Any]
         return
     else:
         raise NotFound(f"unknown event kind {kind}")
+
+
+@dataclass
+class BatchReport:
+    """Verification of many contracts (``aqd verify-contracts``)."""
+
+    checked: int = 0
+    passed: int = 0
+    failed: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "checked": self.checked,
+            "passed": self.passed,
+            "failed": self.failed,
+            "seconds": round(self.seconds, 3),
+            "contracts_per_s": round(self.checked / self.seconds, 1) if self.seconds else None,
+        }
+
+
+def verify_contracts(
+    aqd: Any,
+    contract_ids: list[int],
+    progress: Any = None,
+) -> BatchReport:
+    """Replay each contract (one read transaction each) and summarise the failures."""
+    import time
+
+    report = BatchReport()
+    started = time.perf_counter()
+    for n, contract_id in enumerate(contract_ids, start=1):
+        with aqd.session() as session:
+            result = replay_contract(aqd, session, contract_id)
+        report.checked += 1
+        if result.ok:
+            report.passed += 1
+        else:
+            report.failed.append(
+                {
+                    "contract": result.number,
+                    "first_divergent_seq": result.first_divergent_seq,
+                    "problem": result.problems[0],
+                }
+            )
+        if progress is not None:
+            progress(n, len(contract_ids))
+    report.seconds = time.perf_counter() - started
+    return report
