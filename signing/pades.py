@@ -1,0 +1,192 @@
+"""PAdES signing and validation with pyHanko (the only module family that imports it).
+
+A contract PDF gets its visible signature fields up front; each party then signs its field in an
+incremental update: PAdES B-T (signature time-stamp) for persons, B-LTA for the agency seal
+(validation data embedded, then a document time-stamp), and the seal locks the document.
+Validation reports, per signature, the signer, time, integrity, trust, coverage and whether the
+document was modified after it in any way other than filling fields or adding LTA data.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign import fields, signers, timestamps
+from pyhanko.sign.fields import (
+    FieldMDPAction,
+    FieldMDPSpec,
+    MDPPerm,
+    SigFieldSpec,
+    SigSeedSubFilter,
+)
+from pyhanko.sign.validation import validate_pdf_signature, validate_pdf_timestamp
+from pyhanko_certvalidator import ValidationContext
+from pyhanko_certvalidator.registry import SimpleCertificateStore
+
+from signing.pki import DevPki, Identity
+
+# pyHanko logs whole tracebacks at ERROR while it analyses suspicious changes; the verdict is
+# in the report, so keep the log quiet.
+logging.getLogger("pyhanko").setLevel(logging.CRITICAL)
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    box: tuple[int, int, int, int]
+    page: int = 0
+    locks_document: bool = False
+
+
+@dataclass
+class SignatureCheck:
+    """One signature (or document time-stamp) of a PDF, as validated."""
+
+    field: str
+    kind: str
+    signer: str
+    signed_at: datetime | None
+    intact: bool
+    valid: bool
+    trusted: bool
+    modification: str
+    ok: bool
+
+
+def minimal_pdf(title: str) -> bytes:
+    """A one-page PDF (used until the contract documents of the programme issue exist)."""
+    text = title.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+    stream = f"BT /F1 14 Tf 72 760 Td ({text}) Tj ET".encode("latin-1", "replace")
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length " + str(len(stream)).encode() + b" >>\nstream\n" + stream + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out = io.BytesIO()
+    out.write(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(out.tell())
+        out.write(f"{number} 0 obj\n".encode() + body + b"\nendobj\n")
+    xref = out.tell()
+    out.write(f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode())
+    for offset in offsets:
+        out.write(f"{offset:010d} 00000 n \n".encode())
+    out.write(
+        f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    )
+    return out.getvalue()
+
+
+def add_fields(pdf: bytes, wanted: list[Field]) -> bytes:
+    """Append the visible signature fields, in one incremental update."""
+    writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
+    for spec in wanted:
+        field_spec = SigFieldSpec(
+            spec.name,
+            on_page=spec.page,
+            box=spec.box,
+            field_mdp_spec=FieldMDPSpec(FieldMDPAction.ALL) if spec.locks_document else None,
+            doc_mdp_update_value=MDPPerm.NO_CHANGES if spec.locks_document else None,
+        )
+        fields.append_signature_field(writer, field_spec)
+    out = io.BytesIO()
+    writer.write(out)  # type: ignore[no-untyped-call]
+    return out.getvalue()
+
+
+def _context(pki: DevPki) -> ValidationContext:
+    return ValidationContext(
+        trust_roots=[pki.root.cert],
+        other_certs=[pki.intermediate.cert],
+        crls=[pki.crl],
+        allow_fetching=False,
+    )
+
+
+def sign(
+    pdf: bytes,
+    field: str,
+    signer: Identity,
+    pki: DevPki,
+    *,
+    reason: str,
+    location: str = "Tunis",
+    long_term: bool = False,
+) -> bytes:
+    """Sign ``field`` (B-T; ``long_term`` for B-LTA) and return the new revision's bytes."""
+    meta = signers.PdfSignatureMetadata(
+        field_name=field,
+        md_algorithm="sha256",
+        subfilter=SigSeedSubFilter.PADES,
+        reason=reason,
+        location=location,
+        embed_validation_info=long_term,
+        use_pades_lta=long_term,
+        validation_context=_context(pki) if long_term else None,
+    )
+    registry = SimpleCertificateStore.from_certs(pki.chain)  # type: ignore[no-untyped-call]
+    simple = signers.SimpleSigner(
+        signing_cert=signer.cert, signing_key=signer.key, cert_registry=registry
+    )
+    tsa = timestamps.DummyTimeStamper(
+        tsa_cert=pki.tsa.cert,
+        tsa_key=pki.tsa.key,
+        certs_to_embed=SimpleCertificateStore.from_certs(  # type: ignore[no-untyped-call]
+            [pki.root.cert]
+        ),
+    )
+    out = io.BytesIO()
+    signers.PdfSigner(meta, signer=simple, timestamper=tsa).sign_pdf(
+        IncrementalPdfFileWriter(io.BytesIO(pdf)), output=out
+    )
+    return out.getvalue()
+
+
+def verify(pdf: bytes, pki: DevPki) -> list[SignatureCheck]:
+    """Validate every signature and document time-stamp of ``pdf`` against the dev root."""
+    reader = PdfFileReader(io.BytesIO(pdf))
+    checks: list[SignatureCheck] = []
+    for embedded in reader.embedded_signatures:
+        if embedded.sig_object_type == "/DocTimeStamp":
+            stamp = validate_pdf_timestamp(embedded, validation_context=_context(pki))
+            checks.append(
+                SignatureCheck(
+                    field=embedded.field_name or "",
+                    kind="timestamp",
+                    signer="TSA",
+                    signed_at=stamp.timestamp,
+                    intact=bool(stamp.intact),
+                    valid=bool(stamp.valid),
+                    trusted=bool(stamp.trusted),
+                    modification="none",
+                    ok=bool(stamp.intact and stamp.valid and stamp.trusted),
+                )
+            )
+            continue
+        status = validate_pdf_signature(embedded, signer_validation_context=_context(pki))
+        level = status.modification_level
+        checks.append(
+            SignatureCheck(
+                field=embedded.field_name or "",
+                kind="signature",
+                signer=str(status.signing_cert.subject.human_friendly),
+                signed_at=status.timestamp_validity.timestamp
+                if status.timestamp_validity
+                else None,
+                intact=bool(status.intact),
+                valid=bool(status.valid),
+                trusted=bool(status.trusted),
+                modification=level.name if level is not None else "none",
+                ok=bool(status.bottom_line),
+            )
+        )
+    return checks

@@ -1,0 +1,211 @@
+"""The development PKI: a root, an intermediate, per-signer certificates and a local TSA.
+
+Built in memory for the tests (the e-signature issue adds storing it under ``var/pki/`` on first
+run, never committed, and PKCS#12/PKCS#11 key sources for production). Signer keys are EC
+P-256; the TSA key is RSA (pyHanko's ``DummyTimeStamper`` signs only with RSA,
+notes/LIBRARIES.md §2). Every certificate names a CRL distribution point that is never fetched:
+validation gets the (empty) CRL handed over, so signatures validate offline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from asn1crypto import crl as a_crl
+from asn1crypto import keys as a_keys
+from asn1crypto import x509 as a_x509
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+CRL_URL = "http://pki.aqd.invalid/crl/dev.crl"
+_PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+
+
+@dataclass
+class Identity:
+    """A certificate and its private key, in the forms pyHanko wants."""
+
+    name: str
+    cert: a_x509.Certificate
+    key: a_keys.PrivateKeyInfo
+
+
+@dataclass
+class DevPki:
+    root: Identity
+    intermediate: Identity
+    tsa: Identity
+    crl: a_crl.CertificateList
+
+    @property
+    def chain(self) -> list[a_x509.Certificate]:
+        return [self.intermediate.cert, self.root.cert]
+
+
+def _name(common_name: str, unit: str) -> x509.Name:
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "TN"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Aqd development PKI"),
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, unit),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        ]
+    )
+
+
+def _to_asn1(cert: x509.Certificate, key: _PrivateKey, name: str) -> Identity:
+    der_key = key.private_bytes(
+        serialization.Encoding.DER,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    return Identity(
+        name=name,
+        cert=a_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER)),
+        key=a_keys.PrivateKeyInfo.load(der_key),
+    )
+
+
+def _certificate(
+    subject: x509.Name,
+    public_key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey,
+    issuer: x509.Name,
+    issuer_key: _PrivateKey,
+    *,
+    ca: bool,
+    now: datetime,
+    days: int,
+    eku: list[x509.ObjectIdentifier] | None = None,
+) -> x509.Certificate:
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),
+            critical=False,
+        )
+    )
+    if ca:
+        usage = x509.KeyUsage(
+            digital_signature=True,
+            content_commitment=False,
+            key_encipherment=False,
+            data_encipherment=False,
+            key_agreement=False,
+            key_cert_sign=True,
+            crl_sign=True,
+            encipher_only=False,
+            decipher_only=False,
+        )
+    else:
+        usage = x509.KeyUsage(
+            digital_signature=True,
+            content_commitment=True,
+            key_encipherment=False,
+            data_encipherment=False,
+            key_agreement=False,
+            key_cert_sign=False,
+            crl_sign=False,
+            encipher_only=False,
+            decipher_only=False,
+        )
+        builder = builder.add_extension(
+            x509.CRLDistributionPoints(
+                [
+                    x509.DistributionPoint(
+                        full_name=[x509.UniformResourceIdentifier(CRL_URL)],
+                        relative_name=None,
+                        reasons=None,
+                        crl_issuer=None,
+                    )
+                ]
+            ),
+            critical=False,
+        )
+    builder = builder.add_extension(usage, critical=True)
+    if eku:
+        builder = builder.add_extension(x509.ExtendedKeyUsage(eku), critical=True)
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
+def create_dev_pki(now: datetime | None = None) -> tuple[DevPki, dict[str, _PrivateKey]]:
+    """A fresh root, intermediate and TSA. Returns the PKI and the CA keys (to issue more)."""
+    now = now or datetime.now(UTC)
+    root_key = ec.generate_private_key(ec.SECP256R1())
+    root_name = _name("Aqd development root", "root")
+    root = _certificate(
+        root_name, root_key.public_key(), root_name, root_key, ca=True, now=now, days=3650
+    )
+    inter_key = ec.generate_private_key(ec.SECP256R1())
+    inter_name = _name("Aqd development signers", "intermediate")
+    inter = _certificate(
+        inter_name, inter_key.public_key(), root_name, root_key, ca=True, now=now, days=1825
+    )
+    tsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    tsa = _certificate(
+        _name("Aqd development TSA", "tsa"),
+        tsa_key.public_key(),
+        root_name,
+        root_key,
+        ca=False,
+        now=now,
+        days=1825,
+        eku=[ExtendedKeyUsageOID.TIME_STAMPING],
+    )
+    crl = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(inter_name)
+        .last_update(now - timedelta(days=1))
+        .next_update(now + timedelta(days=365))
+        .sign(inter_key, hashes.SHA256())
+    )
+    pki = DevPki(
+        root=_to_asn1(root, root_key, "root"),
+        intermediate=_to_asn1(inter, inter_key, "intermediate"),
+        tsa=_to_asn1(tsa, tsa_key, "tsa"),
+        crl=a_crl.CertificateList.load(crl.public_bytes(serialization.Encoding.DER)),
+    )
+    return pki, {"root": root_key, "intermediate": inter_key}
+
+
+def issue_signer(
+    pki: DevPki,
+    intermediate_key: _PrivateKey,
+    common_name: str,
+    role: str,
+    now: datetime | None = None,
+) -> Identity:
+    """A signing certificate for a person or an organisation (``role`` goes in the OU)."""
+    now = now or datetime.now(UTC)
+    key = ec.generate_private_key(ec.SECP256R1())
+    issuer = x509.load_der_x509_certificate(pki.intermediate.cert.dump()).subject
+    cert = _certificate(
+        _name(common_name, role),
+        key.public_key(),
+        issuer,
+        intermediate_key,
+        ca=False,
+        now=now,
+        days=825,
+    )
+    return _to_asn1(cert, key, common_name)
+
+
+def describe(identity: Identity) -> dict[str, str]:
+    cert = x509.load_der_x509_certificate(identity.cert.dump())
+    return {
+        "subject": cert.subject.rfc4514_string(),
+        "issuer": cert.issuer.rfc4514_string(),
+        "serial": format(cert.serial_number, "x"),
+        "not_after": cert.not_valid_after_utc.isoformat(),
+    }
