@@ -41,6 +41,7 @@ unit: install
 bench: install
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/programmes.py
+	$(BIN)/python bench/signing.py
 
 compose-check:
 	docker-compose -f docker-compose.yml config --quiet
