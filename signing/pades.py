@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import logging
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -112,6 +113,36 @@ def _context(pki: DevPki) -> ValidationContext:
     )
 
 
+_signers: dict[bytes, signers.SimpleSigner] = {}
+_timestampers: dict[bytes, timestamps.TimeStamper] = {}
+_cache_lock = threading.Lock()
+
+
+def _signer(identity: Identity, pki: DevPki) -> signers.SimpleSigner:
+    """One pyHanko signer per certificate (building it costs a third of a signature)."""
+    key = identity.cert.sha256
+    with _cache_lock:
+        found = _signers.get(key)
+        if found is None:
+            registry = SimpleCertificateStore.from_certs(pki.chain)  # type: ignore[no-untyped-call]
+            found = _signers[key] = signers.SimpleSigner(
+                signing_cert=identity.cert, signing_key=identity.key, cert_registry=registry
+            )
+        return found
+
+
+def _timestamper(pki: DevPki) -> timestamps.TimeStamper:
+    key = pki.tsa.cert.sha256
+    with _cache_lock:
+        found = _timestampers.get(key)
+        if found is None:
+            embed = SimpleCertificateStore.from_certs([pki.root.cert])  # type: ignore[no-untyped-call]
+            found = _timestampers[key] = timestamps.DummyTimeStamper(
+                tsa_cert=pki.tsa.cert, tsa_key=pki.tsa.key, certs_to_embed=embed
+            )
+        return found
+
+
 def sign(
     pdf: bytes,
     field: str,
@@ -133,19 +164,8 @@ def sign(
         use_pades_lta=long_term,
         validation_context=_context(pki) if long_term else None,
     )
-    registry = SimpleCertificateStore.from_certs(pki.chain)  # type: ignore[no-untyped-call]
-    simple = signers.SimpleSigner(
-        signing_cert=signer.cert, signing_key=signer.key, cert_registry=registry
-    )
-    tsa = timestamps.DummyTimeStamper(
-        tsa_cert=pki.tsa.cert,
-        tsa_key=pki.tsa.key,
-        certs_to_embed=SimpleCertificateStore.from_certs(  # type: ignore[no-untyped-call]
-            [pki.root.cert]
-        ),
-    )
     out = io.BytesIO()
-    signers.PdfSigner(meta, signer=simple, timestamper=tsa).sign_pdf(
+    signers.PdfSigner(meta, signer=_signer(signer, pki), timestamper=_timestamper(pki)).sign_pdf(
         IncrementalPdfFileWriter(io.BytesIO(pdf)), output=out
     )
     return out.getvalue()
