@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from engine.models import Contract, HumanTask, Outbox
+from engine.models import Contract, Outbox
 from engine.runtime.decisions import decide
 from engine.runtime.definitions import read_sources
 from engine.runtime.sandbox import Sandbox
@@ -62,20 +62,6 @@ def test_eligibility(case: str, changes: dict[str, Any], eligible: bool, reason:
     assert (result.outputs["eligible"], result.outputs["reason"]) == (eligible, reason), case
 
 
-def _complete(world: World, cid: int, bpmn_id: str, data: dict[str, Any]) -> None:
-    with world.aqd.session() as s:
-        guid = s.scalar(
-            select(HumanTask.task_guid).where(
-                HumanTask.contract_id == cid,
-                HumanTask.bpmn_id == bpmn_id,
-                HumanTask.status == "ready",
-            )
-        )
-    assert guid is not None, bpmn_id
-    with world.aqd.session() as s, s.begin():
-        world.aqd.complete_task(s, guid, data, "user")
-
-
 def test_twelve_months_for_a_disabled_beneficiary(world: World) -> None:
     with world.aqd.session() as s, s.begin():
         deploy(s, ROOT / "processes" / "crva", world.aqd.sandbox, world.clock)
@@ -91,8 +77,8 @@ def test_twelve_months_for_a_disabled_beneficiary(world: World) -> None:
     }
     with world.aqd.session() as s, s.begin():
         cid = world.aqd.start_contract(s, "crva", request, "employer").id
-    _complete(world, cid, "employer_agreement", {**AGREEMENT, "employer_complement": 300})
-    _complete(world, cid, "counsellor_validation", {"validation_decision": "validate"})
+    world.complete(cid, "employer_agreement", {**AGREEMENT, "employer_complement": 300})
+    world.complete(cid, "counsellor_validation", {"validation_decision": "validate"})
     world.message(cid, "contract_signed", {"signed": True})
     amounts = []
     for month in range(1, 13):
@@ -101,7 +87,7 @@ def test_twelve_months_for_a_disabled_beneficiary(world: World) -> None:
         assert due is not None, month
         world.clock.set(due + timedelta(minutes=1))
         assert world.fire(cid)
-        _complete(world, cid, "attendance", {"days_present": 22})
+        world.complete(cid, "attendance", {"days_present": 22})
         with world.aqd.session() as s:
             order = s.scalar(select(Outbox).where(Outbox.status == "pending"))
             assert order is not None
@@ -114,7 +100,7 @@ def test_twelve_months_for_a_disabled_beneficiary(world: World) -> None:
         with world.aqd.session() as s, s.begin():
             world.aqd.record_side_effect(s, key, True, {"bank_ref": key[-8:]})
     assert amounts == ["350.000"] * 12
-    _complete(world, cid, "record_outcome", {"outcome": "hired_cdd"})
+    world.complete(cid, "record_outcome", {"outcome": "hired_cdd"})
     with world.aqd.session() as s:
         c = s.get(Contract, cid)
         assert c is not None and (c.status, c.outcome) == ("ended", "hired_cdd")

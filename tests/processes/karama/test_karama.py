@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from engine.models import Contract, HumanTask, Outbox
+from engine.models import Contract, Outbox
 from engine.runtime.decisions import decide
 from engine.runtime.definitions import read_sources
 from engine.runtime.sandbox import Sandbox
@@ -61,20 +61,6 @@ def test_eligibility(case: str, changes: dict[str, Any], eligible: bool, reason:
     assert (result.outputs["eligible"], result.outputs["reason"]) == (eligible, reason), case
 
 
-def _complete(world: World, cid: int, bpmn_id: str, data: dict[str, Any]) -> None:
-    with world.aqd.session() as s:
-        guid = s.scalar(
-            select(HumanTask.task_guid).where(
-                HumanTask.contract_id == cid,
-                HumanTask.bpmn_id == bpmn_id,
-                HumanTask.status == "ready",
-            )
-        )
-    assert guid is not None, bpmn_id
-    with world.aqd.session() as s, s.begin():
-        world.aqd.complete_task(s, guid, data, "user")
-
-
 def test_two_years_of_reimbursements(world: World) -> None:
     with world.aqd.session() as s, s.begin():
         deploy(s, ROOT / "processes" / "karama", world.aqd.sandbox, world.clock)
@@ -90,8 +76,7 @@ def test_two_years_of_reimbursements(world: World) -> None:
     }
     with world.aqd.session() as s, s.begin():
         cid = world.aqd.start_contract(s, "karama", request, "employer").id
-    _complete(
-        world,
+    world.complete(
         cid,
         "employer_agreement",
         {
@@ -101,7 +86,7 @@ def test_two_years_of_reimbursements(world: World) -> None:
             "gross_salary": 900,
         },
     )
-    _complete(world, cid, "counsellor_validation", {"validation_decision": "validate"})
+    world.complete(cid, "counsellor_validation", {"validation_decision": "validate"})
     world.message(cid, "contract_signed", {"signed": True})
     amounts = []
     for month in range(1, 25):
@@ -110,8 +95,7 @@ def test_two_years_of_reimbursements(world: World) -> None:
         assert due is not None, month
         world.clock.set(due + timedelta(minutes=1))
         assert world.fire(cid)
-        _complete(
-            world,
+        world.complete(
             cid,
             "salary_proof",
             {
@@ -133,7 +117,7 @@ def test_two_years_of_reimbursements(world: World) -> None:
             world.aqd.record_side_effect(s, key, True, {"bank_ref": key[-8:]})
     # 400 from the FNE + the employer's CNSS share on the wage capped at 600 (600 x 16.57 %)
     assert set(amounts) == {"499.420"} and len(amounts) == 24
-    _complete(world, cid, "record_outcome", {"outcome": "hired_cdi"})
+    world.complete(cid, "record_outcome", {"outcome": "hired_cdi"})
     with world.aqd.session() as s:
         c = s.get(Contract, cid)
         assert c is not None and (c.status, c.outcome) == ("ended", "hired_cdi")

@@ -1,0 +1,111 @@
+"""Service civique (CSC): eligibility of the graduate and the host, and a 12-month contract
+paying the monthly allowance."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from engine.models import Contract, Outbox
+from engine.runtime.decisions import decide
+from engine.runtime.definitions import read_sources
+from engine.runtime.sandbox import Sandbox
+from engine.services.commands import resolve_parameters
+from engine.services.definitions import deploy
+from engine.services.replay import replay_contract
+from tests.conftest import ROOT, World
+
+BASE: dict[str, Any] = {
+    "nationality": "TN",
+    "registered_at_office": True,
+    "diploma_level": "HIGHER_ED",
+    "years_since_diploma": 2,
+    "host_type": "ASSOCIATION",
+}
+CASES = [
+    ("graduate in an association", {}, True, "OK"),
+    (
+        "BTS holder in a professional organisation",
+        {"diploma_level": "BTS", "host_type": "PROFESSIONAL_ORG"},
+        True,
+        "OK",
+    ),
+    ("exactly one year after the diploma", {"years_since_diploma": 1}, True, "OK"),
+    ("diploma less than a year ago", {"years_since_diploma": 0}, False, "TOO_RECENT"),
+    ("no higher-education diploma", {"diploma_level": "OTHER"}, False, "DIPLOMA"),
+    ("host is a company", {"host_type": "COMPANY"}, False, "HOST_TYPE"),
+    ("foreign national", {"nationality": "OTHER"}, False, "NATIONALITY"),
+    ("not registered", {"registered_at_office": False}, False, "NOT_REGISTERED"),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "changes", "eligible", "reason"), CASES, ids=[c[0] for c in CASES]
+)
+def test_eligibility(case: str, changes: dict[str, Any], eligible: bool, reason: str) -> None:
+    sources = read_sources(ROOT / "processes" / "csc")[1]
+    on = datetime(2025, 3, 1, tzinfo=UTC)
+    data = {
+        **BASE,
+        **changes,
+        "params": resolve_parameters(json.loads(sources["parameters.json"]), on),
+    }
+    result = decide(sources, "csc_eligibility", data, Sandbox(), on)
+    assert (result.outputs["eligible"], result.outputs["reason"]) == (eligible, reason), case
+
+
+def test_twelve_months_of_allowance(world: World) -> None:
+    with world.aqd.session() as s, s.begin():
+        deploy(s, ROOT / "processes" / "csc", world.aqd.sandbox, world.clock)
+    request = {
+        "office": "TUN",
+        "employer_mf": "1234567A",
+        "beneficiary_cin": "12345678",
+        "nationality": "TN",
+        "diploma_level": "HIGHER_ED",
+        "diploma_date": "2023-07-15",
+        "host_type": "ASSOCIATION",
+        "request_date": "2025-03-01",
+        "start_date": "2025-04-01",
+    }
+    with world.aqd.session() as s, s.begin():
+        cid = world.aqd.start_contract(s, "csc", request, "employer").id
+    world.complete(
+        cid,
+        "employer_agreement",
+        {
+            "agreed": True,
+            "activity": "Soutien scolaire",
+            "tutor_name": "Mme Tutrice",
+        },
+    )
+    world.complete(cid, "counsellor_validation", {"validation_decision": "validate"})
+    world.message(cid, "contract_signed", {"signed": True})
+    amounts = []
+    for month in range(1, 13):
+        with world.aqd.session() as s:
+            due = s.scalar(select(Contract.next_due_at).where(Contract.id == cid))
+        assert due is not None, month
+        world.clock.set(due + timedelta(minutes=1))
+        assert world.fire(cid)
+        world.complete(cid, "attendance", {"days_present": 22})
+        with world.aqd.session() as s:
+            order = s.scalar(select(Outbox).where(Outbox.status == "pending"))
+            assert order is not None
+            assert (
+                order.idempotency_key == f"payment:CSC-2025-{cid:06d}:{month}:beneficiary:allowance"
+            )
+            amounts.append(order.payload["amount"])
+            key = order.idempotency_key
+        with world.aqd.session() as s, s.begin():
+            world.aqd.record_side_effect(s, key, True, {"bank_ref": key[-8:]})
+    assert amounts == ["200.000"] * 12
+    world.complete(cid, "record_outcome", {"outcome": "none"})
+    with world.aqd.session() as s:
+        c = s.get(Contract, cid)
+        assert c is not None and (c.status, c.outcome) == ("ended", "none")
+        assert replay_contract(world.aqd, s, cid).ok
