@@ -120,14 +120,21 @@ class World:
         with self.aqd.session() as s, s.begin():
             return self.aqd.fire_timers(s, contract_id) is not None
 
-    def run_month(self, contract_id: int, days_present: int = 19) -> str:
-        """Reach the month's end, confirm attendance and the payment; return the payment key."""
+    def run_month(
+        self,
+        contract_id: int,
+        days_present: int = 19,
+        task: str = "attendance",
+        data: dict[str, object] | None = None,
+    ) -> str:
+        """Reach the month's end, complete its task (CIVP attendance by default) and confirm
+        the payment it ordered; return the payment's idempotency key."""
         with self.aqd.session() as s:
             due = s.scalar(select(Contract.next_due_at).where(Contract.id == contract_id))
         assert due is not None, f"contract {contract_id} has no timer due"
         self.clock.set(due + timedelta(minutes=3))
         assert self.fire(contract_id)
-        self.complete(contract_id, "attendance", {"days_present": days_present}, "employer")
+        self.complete(contract_id, task, data or {"days_present": days_present}, "employer")
         with self.aqd.session() as s:
             key = s.scalar(
                 select(Outbox.idempotency_key).where(
@@ -138,6 +145,22 @@ class World:
         with self.aqd.session() as s, s.begin():
             self.aqd.record_side_effect(s, key, True, {"bank_ref": key[-12:]})
         return key
+
+    def orders(self, contract_id: int) -> list[tuple[str, str]]:
+        """The contract's payment orders as (idempotency key, amount), oldest first."""
+        with self.aqd.session() as s:
+            rows = s.scalars(
+                select(Outbox).where(Outbox.contract_id == contract_id).order_by(Outbox.id)
+            )
+            return [(r.idempotency_key, str(r.payload.get("amount"))) for r in rows]
+
+    def deploy(self, programme: str) -> None:
+        with self.aqd.session() as s, s.begin():
+            deploy(s, ROOT / "processes" / programme, self.aqd.sandbox, self.clock)
+
+    def start_programme(self, programme: str, request: dict[str, object]) -> int:
+        with self.aqd.session() as s, s.begin():
+            return self.aqd.start_contract(s, programme, request, "employer").id
 
     def activate(self, contract_id: int) -> None:
         self.complete(contract_id, "employer_agreement", AGREEMENT, "employer")

@@ -3,21 +3,14 @@ for a disabled beneficiary)."""
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 
-from engine.models import Contract, Outbox
-from engine.runtime.decisions import decide
-from engine.runtime.definitions import read_sources
-from engine.runtime.sandbox import Sandbox
-from engine.services.commands import resolve_parameters
-from engine.services.definitions import deploy
+from engine.models import Contract
 from engine.services.replay import replay_contract
-from tests.conftest import AGREEMENT, ROOT, World
+from tests.conftest import AGREEMENT, World
+from tests.processes.helpers import decision
 
 BASE: dict[str, Any] = {
     "nationality": "TN",
@@ -26,46 +19,27 @@ BASE: dict[str, Any] = {
     "permanent_worker": True,
     "years_in_last_firm": 0,
 }
+NON_PERMANENT = {"permanent_worker": False}
 CASES = [
     ("permanent worker laid off for economic reasons", {}, True, "OK"),
     ("firm closed", {"job_loss_reason": "CLOSURE"}, True, "OK"),
     ("foreign national", {"nationality": "OTHER"}, False, "NATIONALITY"),
     ("not registered", {"registered_at_office": False}, False, "NOT_REGISTERED"),
     ("resigned (other reason)", {"job_loss_reason": "OTHER"}, False, "JOB_LOSS_REASON"),
-    (
-        "non-permanent with exactly 3 years",
-        {"permanent_worker": False, "years_in_last_firm": 3},
-        True,
-        "OK",
-    ),
-    (
-        "non-permanent with 2 years",
-        {"permanent_worker": False, "years_in_last_firm": 2},
-        False,
-        "SENIORITY",
-    ),
+    ("non-permanent, exactly 3 years", {**NON_PERMANENT, "years_in_last_firm": 3}, True, "OK"),
+    ("non-permanent, 2 years", {**NON_PERMANENT, "years_in_last_firm": 2}, False, "SENIORITY"),
 ]
 
 
-@pytest.mark.parametrize(
-    ("case", "changes", "eligible", "reason"), CASES, ids=[c[0] for c in CASES]
-)
+@pytest.mark.parametrize(("case", "changes", "eligible", "reason"), CASES)
 def test_eligibility(case: str, changes: dict[str, Any], eligible: bool, reason: str) -> None:
-    sources = read_sources(ROOT / "processes" / "crva")[1]
-    on = datetime(2025, 3, 1, tzinfo=UTC)
-    data = {
-        **BASE,
-        **changes,
-        "params": resolve_parameters(json.loads(sources["parameters.json"]), on),
-    }
-    result = decide(sources, "crva_beneficiary_eligibility", data, Sandbox(), on)
-    assert (result.outputs["eligible"], result.outputs["reason"]) == (eligible, reason), case
+    out = decision("crva", "crva_beneficiary_eligibility", {**BASE, **changes})
+    assert (out["eligible"], out["reason"]) == (eligible, reason), case
 
 
 def test_twelve_months_for_a_disabled_beneficiary(world: World) -> None:
-    with world.aqd.session() as s, s.begin():
-        deploy(s, ROOT / "processes" / "crva", world.aqd.sandbox, world.clock)
-    request = {
+    world.deploy("crva")
+    request: dict[str, object] = {
         "office": "TUN",
         "employer_mf": "1234567A",
         "beneficiary_cin": "12345678",
@@ -75,31 +49,15 @@ def test_twelve_months_for_a_disabled_beneficiary(world: World) -> None:
         "request_date": "2025-03-01",
         "start_date": "2025-04-01",
     }
-    with world.aqd.session() as s, s.begin():
-        cid = world.aqd.start_contract(s, "crva", request, "employer").id
+    cid = world.start_programme("crva", request)
     world.complete(cid, "employer_agreement", {**AGREEMENT, "employer_complement": 300})
     world.complete(cid, "counsellor_validation", {"validation_decision": "validate"})
     world.message(cid, "contract_signed", {"signed": True})
-    amounts = []
-    for month in range(1, 13):
-        with world.aqd.session() as s:
-            due = s.scalar(select(Contract.next_due_at).where(Contract.id == cid))
-        assert due is not None, month
-        world.clock.set(due + timedelta(minutes=1))
-        assert world.fire(cid)
-        world.complete(cid, "attendance", {"days_present": 22})
-        with world.aqd.session() as s:
-            order = s.scalar(select(Outbox).where(Outbox.status == "pending"))
-            assert order is not None
-            assert (
-                order.idempotency_key
-                == f"payment:CRVA-2025-{cid:06d}:{month}:beneficiary:allowance"
-            )
-            amounts.append(order.payload["amount"])
-            key = order.idempotency_key
-        with world.aqd.session() as s, s.begin():
-            world.aqd.record_side_effect(s, key, True, {"bank_ref": key[-8:]})
-    assert amounts == ["350.000"] * 12
+    for _ in range(12):
+        world.run_month(cid, days_present=22)
+    orders = world.orders(cid)
+    assert [amount for _, amount in orders] == ["350.000"] * 12
+    assert orders[-1][0] == f"payment:CRVA-2025-{cid:06d}:12:beneficiary:allowance"
     world.complete(cid, "record_outcome", {"outcome": "hired_cdd"})
     with world.aqd.session() as s:
         c = s.get(Contract, cid)

@@ -3,21 +3,14 @@ paying the monthly allowance."""
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 
-from engine.models import Contract, Outbox
-from engine.runtime.decisions import decide
-from engine.runtime.definitions import read_sources
-from engine.runtime.sandbox import Sandbox
-from engine.services.commands import resolve_parameters
-from engine.services.definitions import deploy
+from engine.models import Contract
 from engine.services.replay import replay_contract
-from tests.conftest import ROOT, World
+from tests.conftest import World
+from tests.processes.helpers import decision
 
 BASE: dict[str, Any] = {
     "nationality": "TN",
@@ -29,7 +22,7 @@ BASE: dict[str, Any] = {
 CASES = [
     ("graduate in an association", {}, True, "OK"),
     (
-        "BTS holder in a professional organisation",
+        "BTS in a professional body",
         {"diploma_level": "BTS", "host_type": "PROFESSIONAL_ORG"},
         True,
         "OK",
@@ -43,25 +36,15 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("case", "changes", "eligible", "reason"), CASES, ids=[c[0] for c in CASES]
-)
+@pytest.mark.parametrize(("case", "changes", "eligible", "reason"), CASES)
 def test_eligibility(case: str, changes: dict[str, Any], eligible: bool, reason: str) -> None:
-    sources = read_sources(ROOT / "processes" / "csc")[1]
-    on = datetime(2025, 3, 1, tzinfo=UTC)
-    data = {
-        **BASE,
-        **changes,
-        "params": resolve_parameters(json.loads(sources["parameters.json"]), on),
-    }
-    result = decide(sources, "csc_eligibility", data, Sandbox(), on)
-    assert (result.outputs["eligible"], result.outputs["reason"]) == (eligible, reason), case
+    out = decision("csc", "csc_eligibility", {**BASE, **changes})
+    assert (out["eligible"], out["reason"]) == (eligible, reason), case
 
 
 def test_twelve_months_of_allowance(world: World) -> None:
-    with world.aqd.session() as s, s.begin():
-        deploy(s, ROOT / "processes" / "csc", world.aqd.sandbox, world.clock)
-    request = {
+    world.deploy("csc")
+    request: dict[str, object] = {
         "office": "TUN",
         "employer_mf": "1234567A",
         "beneficiary_cin": "12345678",
@@ -72,38 +55,14 @@ def test_twelve_months_of_allowance(world: World) -> None:
         "request_date": "2025-03-01",
         "start_date": "2025-04-01",
     }
-    with world.aqd.session() as s, s.begin():
-        cid = world.aqd.start_contract(s, "csc", request, "employer").id
-    world.complete(
-        cid,
-        "employer_agreement",
-        {
-            "agreed": True,
-            "activity": "Soutien scolaire",
-            "tutor_name": "Mme Tutrice",
-        },
-    )
+    cid = world.start_programme("csc", request)
+    host = {"agreed": True, "activity": "Soutien scolaire", "tutor_name": "Mme Tutrice"}
+    world.complete(cid, "employer_agreement", host)
     world.complete(cid, "counsellor_validation", {"validation_decision": "validate"})
     world.message(cid, "contract_signed", {"signed": True})
-    amounts = []
-    for month in range(1, 13):
-        with world.aqd.session() as s:
-            due = s.scalar(select(Contract.next_due_at).where(Contract.id == cid))
-        assert due is not None, month
-        world.clock.set(due + timedelta(minutes=1))
-        assert world.fire(cid)
-        world.complete(cid, "attendance", {"days_present": 22})
-        with world.aqd.session() as s:
-            order = s.scalar(select(Outbox).where(Outbox.status == "pending"))
-            assert order is not None
-            assert (
-                order.idempotency_key == f"payment:CSC-2025-{cid:06d}:{month}:beneficiary:allowance"
-            )
-            amounts.append(order.payload["amount"])
-            key = order.idempotency_key
-        with world.aqd.session() as s, s.begin():
-            world.aqd.record_side_effect(s, key, True, {"bank_ref": key[-8:]})
-    assert amounts == ["200.000"] * 12
+    for _ in range(12):
+        world.run_month(cid, days_present=18)
+    assert [amount for _, amount in world.orders(cid)] == ["200.000"] * 12
     world.complete(cid, "record_outcome", {"outcome": "none"})
     with world.aqd.session() as s:
         c = s.get(Contract, cid)
