@@ -26,7 +26,6 @@ class Settings(BaseSettings):
         default="system",
         description="``system`` or an ISO timestamp that starts a frozen clock (demos, tests).",
     )
-    processes_dir: Path = Field(default=ROOT / "processes", description="Programme folders.")
     var_dir: Path = Field(default=ROOT / "var", description="Local state of the embedded default.")
     script_time_limit_ms: int = Field(
         default=1000, ge=10, description="Wall-clock budget of one expression or script."

@@ -95,30 +95,19 @@ def _certificate(
             critical=False,
         )
     )
-    if ca:
-        usage = x509.KeyUsage(
-            digital_signature=True,
-            content_commitment=False,
-            key_encipherment=False,
-            data_encipherment=False,
-            key_agreement=False,
-            key_cert_sign=True,
-            crl_sign=True,
-            encipher_only=False,
-            decipher_only=False,
-        )
-    else:
-        usage = x509.KeyUsage(
-            digital_signature=True,
-            content_commitment=True,
-            key_encipherment=False,
-            data_encipherment=False,
-            key_agreement=False,
-            key_cert_sign=False,
-            crl_sign=False,
-            encipher_only=False,
-            decipher_only=False,
-        )
+    # CAs sign certificates and CRLs; end entities sign documents (non-repudiation).
+    usage = x509.KeyUsage(
+        digital_signature=True,
+        content_commitment=not ca,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=ca,
+        crl_sign=ca,
+        encipher_only=False,
+        decipher_only=False,
+    )
+    if not ca:
         builder = builder.add_extension(
             x509.CRLDistributionPoints(
                 [
@@ -199,13 +188,3 @@ def issue_signer(
         days=825,
     )
     return _to_asn1(cert, key, common_name)
-
-
-def describe(identity: Identity) -> dict[str, str]:
-    cert = x509.load_der_x509_certificate(identity.cert.dump())
-    return {
-        "subject": cert.subject.rfc4514_string(),
-        "issuer": cert.issuer.rfc4514_string(),
-        "serial": format(cert.serial_number, "x"),
-        "not_after": cert.not_valid_after_utc.isoformat(),
-    }

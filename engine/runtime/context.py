@@ -40,10 +40,6 @@ class CommandContext:
 _current: ContextVar[CommandContext | None] = ContextVar("aqd_command", default=None)
 
 
-def current() -> CommandContext | None:
-    return _current.get()
-
-
 @contextlib.contextmanager
 def command_context(at: datetime, seed: str) -> Iterator[CommandContext]:
     if at.tzinfo is None:

@@ -49,11 +49,6 @@ class Decision:
     matched: list[dict[str, str]]
 
 
-def decision_ids(sources: dict[str, str]) -> list[str]:
-    parser = _parser(sources)
-    return sorted(parser.dmn_parsers)
-
-
 def _parser(sources: dict[str, str]) -> SpiffBpmnParser:
     parser = SpiffBpmnParser()
     xml = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)

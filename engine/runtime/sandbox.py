@@ -328,19 +328,6 @@ def _isolated(context: Mapping[str, Any]) -> dict[str, Any]:
     return copied
 
 
-class ClockView:
-    """What scripts see of time: the command's injected clock, frozen for the command."""
-
-    def __init__(self, now: datetime) -> None:
-        self._now = now
-
-    def now(self) -> datetime:
-        return self._now
-
-    def today(self) -> date:
-        return self._now.date()
-
-
 def helper_functions(clock: Callable[[], datetime]) -> dict[str, Any]:
     """Names (besides builtins) every expression may use. ``clock`` gives the injected time."""
     return {
@@ -383,9 +370,6 @@ class Sandbox:
             "_aqd_lshift_": _guarded_lshift,
             **self.helpers,
         }
-
-    def set_clock(self, clock: Callable[[], datetime]) -> None:
-        self._clock = clock
 
     # -- compilation ---------------------------------------------------------------------------
 
