@@ -1,5 +1,6 @@
 """Persistence models. Only ``engine`` imports them; other packages use the engine façade."""
 
+from engine.models.auth import ApiToken, LoginThrottle, WebSession
 from engine.models.base import Base
 from engine.models.parties import ROLES, Beneficiary, Employer, Office, User, UserRole
 from engine.models.runtime import (
@@ -14,6 +15,9 @@ from engine.models.runtime import (
 
 __all__ = [
     "ROLES",
+    "ApiToken",
+    "LoginThrottle",
+    "WebSession",
     "Base",
     "Beneficiary",
     "Contract",

@@ -94,7 +94,10 @@ class HumanTask(Base):
     """Inbox projection of a ready user task, kept with its ready/claimed/completed times."""
 
     __tablename__ = "human_task"
-    __table_args__ = (Index("ix_human_task_inbox", "office_id", "status", "due_at"),)
+    __table_args__ = (
+        Index("ix_human_task_inbox", "office_id", "status", "due_at"),
+        Index("ix_human_task_assignee", "assignee", "status"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     contract_id: Mapped[int] = mapped_column(ForeignKey("contract.id"), index=True)
