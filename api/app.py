@@ -1,35 +1,68 @@
-"""The HTTP entry point (``aqd serve``): health, readiness and a read-only JSON view of
-contracts and inboxes. The counsellor/employer pages, authentication and roles arrive with the
-web-app issue; this module holds no business logic, it calls the engine façade."""
+"""The HTTP application (``aqd serve``): the JSON API, the pages, health, readiness and metrics.
+
+This module wires things together and maps errors; it holds no business logic (that is the
+engine's, reached through ``engine.services``). Every response carries an ``X-Request-ID`` and
+each request is logged as one JSON line.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
-from collections.abc import Iterator
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
-from fastapi import Depends, FastAPI, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
 from sqlalchemy import text
 from sqlalchemy.orm import Session
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from engine import Aqd, EngineError
-from engine.services import outbox, queries
+from api import rest, web
+from api.auth import resolve_caller
+from engine import Aqd, EngineError, TooManyAttempts, Unauthenticated
+from engine.services import outbox
 from engine.services.timers import run_due_timers
 
 log = logging.getLogger(__name__)
+access_log = logging.getLogger("aqd.access")
+STATIC = Path(__file__).resolve().parent / "static"
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    """A read session per request (writes arrive with the web issue, committed here)."""
     aqd: Aqd = request.app.state.aqd
     with aqd.session() as session:
         yield session
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def _validation_fields(exc: RequestValidationError) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path")]
+        fields.setdefault("/".join(loc) or "(root)", str(err.get("msg", "invalid")))
+    return fields
 
 
 def create_app(aqd: Aqd, run_timers: bool = False, timer_interval_s: float = 15.0) -> FastAPI:
@@ -51,55 +84,136 @@ def create_app(aqd: Aqd, run_timers: bool = False, timer_interval_s: float = 15.
         yield
         stop.set()
 
-    app = FastAPI(title="Aqd", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(
+        title="Aqd",
+        version="0.1.0",
+        description="Contracts of Tunisia's active employment programmes. Authenticate with "
+        "`POST /api/v1/tokens`, then send `Authorization: Bearer <token>`.",
+        lifespan=lifespan,
+    )
     app.state.aqd = aqd
+    registry = CollectorRegistry()
+    requests_total = Counter(
+        "aqd_http_requests", "HTTP requests", ["method", "route", "status"], registry=registry
+    )
+    latency = Histogram(
+        "aqd_http_request_seconds", "HTTP request latency", ["route"], registry=registry
+    )
+
+    @app.middleware("http")
+    async def request_context(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        incoming = request.headers.get("x-request-id", "")
+        request_id = incoming if 0 < len(incoming) <= 64 else uuid.uuid4().hex
+        request.state.request_id = request_id
+        started = time.perf_counter()
+        response = await call_next(request)
+        elapsed = time.perf_counter() - started
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        requests_total.labels(request.method, route, str(response.status_code)).inc()
+        latency.labels(route).observe(elapsed)
+        response.headers["X-Request-ID"] = request_id
+        caller = getattr(request.state, "caller", None)
+        access_log.info(
+            json.dumps(
+                {
+                    "request_id": request_id,
+                    "method": request.method,
+                    "path": request.url.path,
+                    "route": route,
+                    "status": response.status_code,
+                    "ms": round(elapsed * 1000, 2),
+                    "user": caller.principal.username if caller else None,
+                }
+            )
+        )
+        return response
 
     @app.exception_handler(EngineError)
-    async def engine_error(_request: Request, exc: EngineError) -> JSONResponse:
-        return JSONResponse(exc.to_dict(), status_code=exc.status_code)
+    async def engine_error(request: Request, exc: EngineError) -> Response:
+        headers = {}
+        if isinstance(exc, TooManyAttempts):
+            headers["Retry-After"] = str(exc.retry_after)
+        if _is_api(request):
+            body = {**exc.to_dict(), "request_id": getattr(request.state, "request_id", "")}
+            return JSONResponse(body, status_code=exc.status_code, headers=headers)
+        if isinstance(exc, Unauthenticated):
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+        return web.error_page(request, _safe_caller(request), exc)
 
-    @app.get("/healthz")
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        fields = _validation_fields(exc)
+        body = {
+            "error": "invalid_input",
+            "detail": "the request does not match the API: " + ", ".join(fields),
+            "fields": fields,
+            "request_id": getattr(request.state, "request_id", ""),
+        }
+        return JSONResponse(body, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        if _is_api(request) or exc.status_code not in (404, 405):
+            return JSONResponse(
+                {"error": code, "detail": str(exc.detail), "fields": {}},
+                status_code=exc.status_code,
+            )
+        return web.error_page(
+            request, _safe_caller(request), EngineError(str(exc.detail)), exc.status_code
+        )
+
+    @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:
+        """The process is up."""
         return {"status": "ok"}
 
-    @app.get("/readyz", responses={503: {"description": "database unreachable"}})
+    @app.get("/readyz", tags=["ops"], responses={503: {"description": "a dependency is down"}})
     def readyz(s: SessionDep) -> JSONResponse:
+        """The database (and, when one is configured, the broker) answer."""
+        checks: dict[str, str] = {}
         try:
             s.execute(text("SELECT 1"))
+            checks["database"] = "ok"
         except Exception as exc:
-            return JSONResponse(
-                {"status": "unavailable", "detail": str(exc)[:200]}, status_code=503
-            )
-        return JSONResponse({"status": "ready"})
+            checks["database"] = str(exc)[:200]
+        checks["broker"] = _broker_check(aqd)
+        ready = all(v in ("ok", "in-process") for v in checks.values())
+        return JSONResponse(
+            {"status": "ready" if ready else "unavailable", "checks": checks},
+            status_code=200 if ready else 503,
+        )
 
-    @app.get("/api/contracts")
-    def contracts(
-        s: SessionDep,
-        programme: str | None = None,
-        status: str | None = None,
-        office: str | None = None,
-        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    ) -> list[dict[str, Any]]:
-        return [
-            queries.contract_summary(s, c)
-            for c in queries.list_contracts(s, programme, status, office, limit)
-        ]
+    @app.get("/metrics", tags=["ops"], response_class=Response)
+    def metrics() -> Response:
+        """Prometheus metrics of this process."""
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
-    @app.get("/api/contracts/{ref}", responses={404: {"description": "no such contract"}})
-    def contract(ref: str, s: SessionDep) -> dict[str, Any]:
-        return queries.contract_summary(s, queries.find_contract(s, ref))
-
-    @app.get("/api/tasks")
-    def tasks(
-        s: SessionDep,
-        office: str | None = None,
-        lane: str | None = None,
-        status: str = "ready",
-        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    ) -> list[dict[str, Any]]:
-        return [
-            queries.task_summary(t)
-            for t in queries.list_tasks(s, None, office, lane, status, None, limit)
-        ]
-
+    app.include_router(rest.build_router())
+    app.include_router(web.build_router())
+    app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     return app
+
+
+def _safe_caller(request: Request) -> Any:
+    try:
+        return resolve_caller(request)
+    except EngineError:
+        return None
+
+
+def _broker_check(aqd: Aqd) -> str:
+    url = aqd.settings.broker_url
+    if url.startswith("memory://"):
+        return "in-process"
+    try:
+        from kombu import Connection  # type: ignore[attr-defined]
+
+        with Connection(url, connect_timeout=2) as conn:  # type: ignore[no-untyped-call]
+            conn.ensure_connection(max_retries=1)
+        return "ok"
+    except Exception as exc:
+        return str(exc)[:200]

@@ -17,6 +17,8 @@ from engine.errors import (
     SandboxViolation,
     StaleRevision,
     TaskNotReady,
+    TooManyAttempts,
+    Unauthenticated,
 )
 from engine.services.commands import Aqd
 
@@ -37,5 +39,7 @@ __all__ = [
     "StaleRevision",
     "SystemClock",
     "TaskNotReady",
+    "TooManyAttempts",
+    "Unauthenticated",
     "get_settings",
 ]

@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     )
     celery_queue: str = Field(default="aqd", description="Queue the worker consumes.")
     timer_poll_s: int = Field(default=15, ge=1, description="Seconds between due-timer polls.")
+    secure_cookies: bool = Field(
+        default=False,
+        description="Mark session cookies Secure (set to true behind HTTPS in production).",
+    )
     memory_limit_mb: int = Field(
         default=0,
         ge=0,

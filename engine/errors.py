@@ -50,6 +50,24 @@ class NotPermitted(EngineError):
     code = "not_permitted"
 
 
+class Unauthenticated(EngineError):
+    """No valid session or token, or wrong credentials (never says which part was wrong)."""
+
+    status_code = 401
+    code = "unauthenticated"
+
+
+class TooManyAttempts(EngineError):
+    """Login throttled; ``retry_after`` is in seconds."""
+
+    status_code = 429
+    code = "too_many_attempts"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message, fields={"retry_after": retry_after})
+        self.retry_after = retry_after
+
+
 class InvalidInput(EngineError):
     """Submitted data is wrong; ``fields`` maps JSON paths to messages."""
 

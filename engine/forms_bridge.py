@@ -16,3 +16,10 @@ def validate(programme: str, form_key: str, data: dict[str, Any]) -> dict[str, A
         return forms.validate(programme, form_key, data)
     except forms.FormValidationError as exc:
         raise InvalidInput(str(exc), fields=exc.fields) from None
+
+
+def schema(programme: str, form_key: str) -> dict[str, Any]:
+    """The JSON Schema of a form (with its Arabic/French labels); KeyError if unknown."""
+    if not form_key or not forms.has_form(programme, form_key):
+        raise KeyError(f"{programme}/{form_key}")
+    return forms.get_schema(programme, form_key)

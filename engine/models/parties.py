@@ -12,6 +12,7 @@ from engine.models.base import Base, BigId, UTCDateTime
 ROLES = (
     "counsellor",
     "office_head",
+    "finance",
     "employer",
     "beneficiary",
     "programme_manager",

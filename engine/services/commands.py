@@ -624,6 +624,39 @@ class Aqd:
         payload = {"task_guid": task_guid, "assignee": assignee}
         return self._execute(store, contract, kind, actor, payload, None, plan=plan, at=at)
 
+    def reassign_task(
+        self, session: Session, task_guid: str, assignee: str | None, actor: str, reason: str
+    ) -> Recorded:
+        """An office head gives a ready task to someone else (or back to the pool)."""
+        if not reason.strip():
+            raise InvalidInput("a reason is required", fields={"reason": "required"})
+        contract_id = session.scalar(
+            select(HumanTask.contract_id).where(HumanTask.task_guid == task_guid)
+        )
+        if contract_id is None:
+            raise NotFound(f"task {task_guid} not found")
+        store = Store(session)
+        contract = self._lock_contract(store, contract_id, None)
+        task = session.execute(
+            select(HumanTask.status, HumanTask.assignee).where(HumanTask.task_guid == task_guid)
+        ).one()
+        if task.status != "ready":
+            raise TaskNotReady(f"task {task_guid} is already {task.status}")
+        at = self.clock.now()
+        plan = WritePlan()
+        plan.task_updates.append(
+            (task_guid, {"assignee": assignee, "claimed_at": at if assignee else None})
+        )
+        payload = {
+            "task_guid": task_guid,
+            "assignee": assignee,
+            "previous": task.assignee,
+            "reason": reason.strip()[:500],
+        }
+        return self._execute(
+            store, contract, "task_reassigned", actor, payload, None, plan=plan, at=at
+        )
+
     def correlate_message(
         self,
         session: Session,

@@ -10,7 +10,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.models import Beneficiary, Employer, HumanTask, Office, User, UserRole
+from engine.services.accounts import hash_password
 from engine.services.commands import Aqd
+
+# Every demo account signs in with this password (printed by ``aqd demo`` and ``make run``).
+DEMO_PASSWORD = "aqd-demo-2025"  # noqa: S105 (demo accounts only, printed on purpose)
 
 PILOT_OFFICES = (
     ("TUN", "Tunis", "تونس", "Tunis"),
@@ -38,7 +42,7 @@ class DemoReport:
         people = ", ".join(self.users)
         return (
             f"demo data: {self.offices} pilot offices, {self.contracts} contracts; "
-            f"accounts: {people}"
+            f"accounts (password {DEMO_PASSWORD}): {people}"
         )
 
 
@@ -56,6 +60,23 @@ def seed(aqd: Aqd) -> DemoReport:
 
 def _seed_parties(session: Session, report: DemoReport, aqd: Aqd) -> None:
     now = aqd.clock.now()
+    # One hash for all demo accounts keeps seeding fast; real accounts each get their own salt.
+    password_hash = hash_password(DEMO_PASSWORD)
+
+    def account(username: str, name: str, role: str, locale: str, **scope: int) -> None:
+        user = User(
+            username=username,
+            display_name=name,
+            password_hash=password_hash,
+            locale=locale,
+            created_at=now,
+            **scope,
+        )
+        session.add(user)
+        session.flush()
+        session.add(UserRole(user_id=user.id, role=role))
+        report.users.append(username)
+
     for index, (code, name_fr, name_ar, governorate) in enumerate(PILOT_OFFICES):
         office = Office(
             code=code,
@@ -68,53 +89,51 @@ def _seed_parties(session: Session, report: DemoReport, aqd: Aqd) -> None:
         session.add(office)
         session.flush()
         report.offices += 1
+        locale = "ar" if index % 2 else "fr"
         for role, prefix in (("counsellor", "counsellor"), ("office_head", "head")):
-            username = f"{prefix}.{code.lower()}"
-            user = User(
-                username=username,
-                display_name=f"{prefix.title()} {name_fr}",
-                locale="ar" if index % 2 else "fr",
-                office_id=office.id,
-                created_at=now,
-            )
-            session.add(user)
-            session.flush()
-            session.add(UserRole(user_id=user.id, role=role))
-            report.users.append(username)
+            name = f"{prefix.title()} {name_fr}"
+            account(f"{prefix}.{code.lower()}", name, role, locale, office_id=office.id)
         for e in range(2):
-            session.add(
-                Employer(
-                    name=f"Entreprise {name_fr} {e + 1}",
-                    matricule_fiscal=f"{1000000 + index * 10 + e}{'ABCDEF'[index]}",
-                    cnss_number=f"{20000000 + index * 10 + e}",
-                    sector=SECTORS[(index + e) % len(SECTORS)],
-                    governorate=governorate,
-                    office_id=office.id,
-                )
+            employer = Employer(
+                name=f"Entreprise {name_fr} {e + 1}",
+                matricule_fiscal=f"{1000000 + index * 10 + e}{'ABCDEF'[index]}",
+                cnss_number=f"{20000000 + index * 10 + e}",
+                sector=SECTORS[(index + e) % len(SECTORS)],
+                governorate=governorate,
+                office_id=office.id,
             )
+            session.add(employer)
+            session.flush()
+            username = employer_account(code, e)
+            account(username, employer.name, "employer", locale, employer_id=employer.id)
         for b in range(4):
             n = index * 4 + b
-            session.add(
-                Beneficiary(
-                    cin=f"{10000000 + n * 137:08d}",
-                    first_name=FIRST_NAMES[n % len(FIRST_NAMES)],
-                    last_name=LAST_NAMES[(n * 3) % len(LAST_NAMES)],
-                    birth_date=date(1995 + n % 8, 1 + n % 12, 1 + n % 27),
-                    diploma_level="HIGHER_ED" if b < 3 else "OTHER",
-                    disabled=b == 2,
-                    office_id=office.id,
-                )
+            beneficiary = Beneficiary(
+                cin=f"{10000000 + n * 137:08d}",
+                first_name=FIRST_NAMES[n % len(FIRST_NAMES)],
+                last_name=LAST_NAMES[(n * 3) % len(LAST_NAMES)],
+                birth_date=date(1995 + n % 8, 1 + n % 12, 1 + n % 27),
+                diploma_level="HIGHER_ED" if b < 3 else "OTHER",
+                disabled=b == 2,
+                office_id=office.id,
             )
+            session.add(beneficiary)
+            if b == 0:
+                session.flush()
+                full = f"{beneficiary.first_name} {beneficiary.last_name}"
+                username = f"beneficiary.{code.lower()}"
+                account(username, full, "beneficiary", locale, beneficiary_id=beneficiary.id)
     for username, role in (
         ("manager", "programme_manager"),
         ("auditor", "auditor"),
         ("admin", "admin"),
     ):
-        user = User(username=username, display_name=username.title(), locale="fr", created_at=now)
-        session.add(user)
-        session.flush()
-        session.add(UserRole(user_id=user.id, role=role))
-        report.users.append(username)
+        account(username, username.title(), role, "fr")
+
+
+def employer_account(office_code: str, index: int) -> str:
+    """``employer.tun`` for an office's first demo company, ``employer2.tun`` for its second."""
+    return f"employer{index + 1 if index else ''}.{office_code.lower()}"
 
 
 def _request(session: Session, code: str, index: int, b: int) -> dict[str, object]:
@@ -169,8 +188,8 @@ def _seed_contracts(aqd: Aqd, code: str, index: int) -> int:
             )
             ids.append(contract.id)
     # 0: waits for the employer; 1: waits for the counsellor; 2: active; 3: refused (not eligible)
-    _complete(aqd, ids[1], "employer_agreement", agreement, f"employer.{code.lower()}")
-    _complete(aqd, ids[2], "employer_agreement", agreement, f"employer.{code.lower()}")
+    _complete(aqd, ids[1], "employer_agreement", agreement, employer_account(code, 1))
+    _complete(aqd, ids[2], "employer_agreement", agreement, employer_account(code, 0))
     _complete(aqd, ids[2], "counsellor_validation", {"validation_decision": "validate"}, counsellor)
     with aqd.session() as session, session.begin():
         aqd.correlate_message(session, ids[2], "contract_signed", {"signed_by": ["demo"]}, "demo")

@@ -1,0 +1,122 @@
+"""Who is calling: bearer tokens for the API, session cookies (with CSRF) for the browser.
+
+Unsafe requests authenticated by cookie must carry the session's CSRF token (form field
+``csrf_token`` or header ``X-CSRF-Token``); anonymous forms (login, registration) use a
+double-submit cookie. Bearer-token requests carry no ambient credential, so need no CSRF token.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from engine import Aqd, NotPermitted, Unauthenticated
+from engine.services import accounts
+from engine.services.accounts import Principal
+
+SESSION_COOKIE = "aqd_session"
+ANON_CSRF_COOKIE = "aqd_csrf"
+LANG_COOKIE = "aqd_lang"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+@dataclass(frozen=True)
+class Caller:
+    principal: Principal
+    via: str  # "session" or "token"
+    csrf_token: str = ""
+    secret: str = ""
+
+
+class CsrfFailed(NotPermitted):
+    code = "csrf_failed"
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return None
+
+
+def resolve_caller(request: Request) -> Caller | None:
+    """The authenticated caller, or None; raises Unauthenticated for a bad bearer token."""
+    cached: Caller | None = getattr(request.state, "caller", None)
+    if cached is not None:
+        return cached
+    aqd: Aqd = request.app.state.aqd
+    now = aqd.clock.now()
+    token = _bearer(request)
+    caller: Caller | None = None
+    with aqd.session() as session:
+        if token is not None:
+            caller = Caller(accounts.token_principal(session, token, now), "token", secret=token)
+        else:
+            secret = request.cookies.get(SESSION_COOKIE)
+            if secret:
+                try:
+                    principal, csrf = accounts.session_principal(session, secret, now)
+                    caller = Caller(principal, "session", csrf, secret)
+                except Unauthenticated:
+                    caller = None
+    request.state.caller = caller
+    return caller
+
+
+async def _submitted_csrf(request: Request) -> str:
+    header = request.headers.get("x-csrf-token")
+    if header:
+        return header
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+        form = await request.form()
+        value = form.get("csrf_token")
+        return value if isinstance(value, str) else ""
+    return ""
+
+
+async def check_csrf(request: Request, caller: Caller | None) -> None:
+    if request.method in SAFE_METHODS or (caller is not None and caller.via == "token"):
+        return
+    submitted = await _submitted_csrf(request)
+    expected = (
+        caller.csrf_token if caller is not None else request.cookies.get(ANON_CSRF_COOKIE, "")
+    )
+    if not expected or not hmac.compare_digest(submitted.encode(), expected.encode()):
+        raise CsrfFailed("missing or wrong CSRF token; reload the page and try again")
+
+
+async def require_caller(request: Request) -> Caller:
+    caller = resolve_caller(request)
+    if caller is None:
+        raise Unauthenticated("please sign in")
+    await check_csrf(request, caller)
+    return caller
+
+
+async def optional_caller(request: Request) -> Caller | None:
+    caller = resolve_caller(request)
+    await check_csrf(request, caller)
+    return caller
+
+
+def anon_csrf(request: Request) -> str:
+    """The double-submit token of an anonymous browser (set as a cookie by the page)."""
+    token = request.cookies.get(ANON_CSRF_COOKIE) or getattr(request.state, "new_anon_csrf", "")
+    if not token:
+        token = secrets.token_urlsafe(32)
+        request.state.new_anon_csrf = token
+    return token
+
+
+CallerDep = Annotated[Caller, Depends(require_caller)]
+OptionalCallerDep = Annotated[Caller | None, Depends(optional_caller)]

@@ -1,0 +1,88 @@
+"""Which message ids the UI needs: the literal ``_("…")`` calls in templates and in ``api/``,
+plus the ids built at run time (task names, programmes, statuses, event kinds, lanes, form enum
+values). ``python -m api.messages`` lists those missing from a catalog; a test keeps both
+catalogs complete."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+from api.i18n import LOCALES, catalog
+
+ROOT = Path(__file__).resolve().parent.parent
+_LITERAL = re.compile(r"""\b_\(\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')""")
+_USER_TASK = re.compile(r"<bpmn:(?:userTask|manualTask)\b[^>]*\bid=\"([^\"]+)\"")
+STATUSES = (
+    "requested", "in_review", "awaiting_signature", "active", "rejected", "expired", "ended",
+    "terminated", "cancelled", "ready", "completed", "running",
+)  # fmt: skip
+EVENT_KINDS = (
+    "contract_started", "task_completed", "task_claimed", "task_released", "task_reassigned",
+    "message_received", "timers_fired", "side_effect_recorded",
+)  # fmt: skip
+LANES = ("counsellor", "office_head", "finance", "employer", "beneficiary", "system")
+SECTORS = (
+    "agroalimentaire", "commerce", "industrie", "informatique", "services", "tourisme", "autre"
+)  # fmt: skip
+# Engine messages the pages show as they are (the ones a user can cause by normal use).
+ENGINE_MESSAGES = (
+    "required", "not found", "already taken", "already registered", "8 digits",
+    "not registered", "at least 10 characters", "6 to 12 digits",
+    "7 digits and a letter, e.g. 1234567A or 1234567A/M/000",
+    "3-100 characters: lowercase letters, digits, . _ -",
+    "the registration form has errors", "please sign in",
+    "this page is not part of your role", "you cannot complete this task",
+    "you cannot take this task", "only the office head reassigns tasks",
+    "missing or wrong CSRF token; reload the page and try again",
+    "no job seeker with this CIN is registered at an employment office",
+    "not a counsellor of this office", "a reason is required",
+)  # fmt: skip
+
+
+def literal_ids() -> set[str]:
+    found: set[str] = set()
+    files = [*(ROOT / "api" / "templates").rglob("*.html"), *(ROOT / "api").glob("*.py")]
+    for path in files:
+        if path.name == "messages.py":
+            continue
+        for m in _LITERAL.finditer(path.read_text(encoding="utf-8")):
+            found.add(m.group(1) if m.group(1) is not None else m.group(2))
+    return {msgid for msgid in found if not msgid.endswith(":")}
+
+
+def dynamic_ids() -> set[str]:
+    found: set[str] = set(STATUSES) | set(SECTORS) | set(ENGINE_MESSAGES)
+    found |= {f"event:{k}" for k in EVENT_KINDS} | {f"lane:{lane}" for lane in LANES}
+    for programme in (ROOT / "processes").iterdir():
+        if not (programme / "programme.json").is_file():
+            continue
+        found.add(programme.name)
+        for bpmn in programme.glob("*.bpmn"):
+            found |= set(_USER_TASK.findall(bpmn.read_text(encoding="utf-8")))
+    for schema in (ROOT / "forms" / "schemas").rglob("*.schema.json"):
+        doc = json.loads(schema.read_text(encoding="utf-8"))
+        for spec in doc.get("properties", {}).values():
+            found |= {str(v) for v in spec.get("enum", []) if v is not None}
+    return found
+
+
+def missing(locale: str) -> list[str]:
+    known = catalog(locale)
+    return sorted((literal_ids() | dynamic_ids()) - set(known))
+
+
+def main() -> int:
+    status = 0
+    for locale in LOCALES:
+        gaps = missing(locale)
+        for msgid in gaps:
+            print(f"{locale}: {msgid}")  # noqa: T201
+        status |= bool(gaps)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

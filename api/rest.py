@@ -1,0 +1,234 @@
+"""The JSON API (``/api/v1``): everything the pages do, for scripts and other systems.
+
+Every route states the role and scope it needs; scoping lives in ``engine.services.inbox``, so
+the pages and this API cannot drift apart. Errors have one shape, ``{"error", "detail",
+"fields"}``, declared on every route in the OpenAPI document.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.auth import CallerDep, client_ip
+from engine import Aqd
+from engine.services import accounts, inbox
+
+PAGE = Annotated[int, Query(ge=1, le=100_000)]
+PER_PAGE = Annotated[int, Query(ge=1, le=inbox.PER_PAGE_MAX)]
+SHORT = Annotated[str | None, Query(max_length=100)]
+
+
+class ErrorBody(BaseModel):
+    error: str = Field(description="stable error code, e.g. not_found, conflict")
+    detail: str = Field(description="a sentence for humans")
+    fields: dict[str, Any] = Field(default_factory=dict, description="per-field messages")
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    text = {
+        401: "not signed in, or bad credentials",
+        403: "signed in but not allowed (or missing CSRF token)",
+        404: "not found in the caller's scope",
+        409: "conflict: the task or contract changed first",
+        422: "invalid input, with per-field details",
+        429: "too many failed logins",
+    }
+    return {c: {"model": ErrorBody, "description": text[c]} for c in codes}
+
+
+AUTHED = errors(401, 403, 422)
+
+
+class TokenRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    username: str = Field(min_length=1, max_length=100)
+    password: str = Field(min_length=1, max_length=1000)
+    name: str = Field(default="api", max_length=100)
+
+
+class CompleteRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    data: dict[str, Any] = Field(description="the task form's fields (see GET /forms/...)")
+    expected_revision: int | None = Field(
+        default=None, ge=0, description="fail with 409 if the contract moved since you read it"
+    )
+
+
+class ReassignRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    assignee: str | None = Field(default=None, max_length=100, description="None: back to pool")
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class ContractRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    programme: str = Field(min_length=1, max_length=64)
+    beneficiary_cin: str = Field(pattern=r"^[0-9]{8}$")
+    data: dict[str, Any] = Field(default_factory=dict, description="other start-form fields")
+
+
+class EmployerRegistration(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=2, max_length=200)
+    matricule_fiscal: str = Field(min_length=8, max_length=32)
+    cnss_number: str = Field(min_length=6, max_length=12)
+    sector: str = Field(min_length=2, max_length=64)
+    governorate: str = Field(min_length=2, max_length=64)
+    office: str = Field(min_length=1, max_length=32)
+    username: str = Field(min_length=3, max_length=100)
+    password: str = Field(min_length=10, max_length=1000)
+    display_name: str = Field(default="", max_length=200)
+    locale: Literal["ar", "fr"] = "fr"
+
+
+def _aqd(request: Request) -> Aqd:
+    aqd: Aqd = request.app.state.aqd
+    return aqd
+
+
+def _recorded(rec: Any) -> dict[str, Any]:
+    return {
+        "contract_id": rec.contract_id,
+        "revision": rec.revision,
+        "seq": rec.seq,
+        "event": rec.kind,
+    }
+
+
+def build_router() -> APIRouter:
+    r = APIRouter(prefix="/api/v1", tags=["api"])
+
+    @r.post("/tokens", status_code=201, responses=errors(401, 422, 429))
+    def create_token(body: TokenRequest, request: Request) -> dict[str, Any]:
+        """Exchange a username and password for a bearer token (throttled per user and IP)."""
+        aqd = _aqd(request)
+        principal = accounts.authenticate(aqd, body.username, body.password, client_ip(request))
+        return accounts.create_token(aqd, principal, body.name)
+
+    @r.delete("/tokens/current", status_code=204, responses=AUTHED)
+    def revoke_current(caller: CallerDep, request: Request) -> Response:
+        """Revoke the bearer token used for this call (any role)."""
+        if caller.via == "token":
+            accounts.revoke_token(_aqd(request), caller.secret)
+        return Response(status_code=204)
+
+    @r.get("/me", responses=AUTHED)
+    def me(caller: CallerDep) -> dict[str, Any]:
+        """The caller, their roles and scope (any role)."""
+        return caller.principal.to_dict()
+
+    @r.get("/tasks", responses=AUTHED)
+    def tasks(
+        caller: CallerDep,
+        request: Request,
+        programme: SHORT = None,
+        step: SHORT = None,
+        due_before: date | None = None,
+        overdue: bool = False,
+        assigned: inbox.Assigned = "any",
+        q: SHORT = None,
+        sort: inbox.Sort = "due",
+        page: PAGE = 1,
+        per_page: PER_PAGE = 50,
+    ) -> dict[str, Any]:
+        """The caller's inbox: office staff see their office's lanes, employers and beneficiaries
+        their own contracts' steps."""
+        aqd = _aqd(request)
+        f = inbox.InboxFilter(
+            programme, step, due_before, overdue, assigned, q, sort, page, per_page
+        )
+        with aqd.session() as s:
+            return inbox.inbox(s, caller.principal, f, aqd.clock.now()).to_dict()
+
+    @r.get("/tasks/{guid}", responses=errors(401, 403, 404, 422))
+    def task(
+        guid: Annotated[str, Path(max_length=64)], caller: CallerDep, request: Request
+    ) -> dict[str, Any]:
+        """One task with its contract, form and history (scoped)."""
+        aqd = _aqd(request)
+        with aqd.session() as s:
+            return inbox.task_detail(s, caller.principal, guid, aqd.clock.now())
+
+    @r.post("/tasks/{guid}/claim", responses=errors(401, 403, 404, 409, 422))
+    def claim(guid: str, caller: CallerDep, request: Request) -> dict[str, Any]:
+        """Take a task (office staff of its office)."""
+        return _recorded(inbox.claim(_aqd(request), caller.principal, guid))
+
+    @r.post("/tasks/{guid}/release", responses=errors(401, 403, 404, 409, 422))
+    def release(guid: str, caller: CallerDep, request: Request) -> dict[str, Any]:
+        """Give a claimed task back to the pool (its assignee)."""
+        return _recorded(inbox.claim(_aqd(request), caller.principal, guid, release=True))
+
+    @r.post("/tasks/{guid}/complete", responses=errors(401, 403, 404, 409, 422))
+    def complete(
+        guid: str, body: CompleteRequest, caller: CallerDep, request: Request
+    ) -> dict[str, Any]:
+        """Submit the task's form (whoever may act on its lane, in scope)."""
+        rec = inbox.complete(
+            _aqd(request), caller.principal, guid, body.data, body.expected_revision
+        )
+        return _recorded(rec)
+
+    @r.post("/tasks/{guid}/reassign", responses=errors(401, 403, 404, 409, 422))
+    def reassign(
+        guid: str, body: ReassignRequest, caller: CallerDep, request: Request
+    ) -> dict[str, Any]:
+        """Give a task to a counsellor of the office, with a reason (office head)."""
+        rec = inbox.reassign(_aqd(request), caller.principal, guid, body.assignee, body.reason)
+        return _recorded(rec)
+
+    @r.get("/contracts", responses=AUTHED)
+    def contracts(
+        caller: CallerDep,
+        request: Request,
+        programme: SHORT = None,
+        status: SHORT = None,
+        q: SHORT = None,
+        page: PAGE = 1,
+        per_page: PER_PAGE = 50,
+    ) -> dict[str, Any]:
+        """Contracts in the caller's scope; ``q`` searches number, CIN or employer."""
+        with _aqd(request).session() as s:
+            return inbox.list_contracts(
+                s,
+                caller.principal,
+                programme=programme,
+                status=status,
+                q=q,
+                page=page,
+                per_page=per_page,
+            ).to_dict()
+
+    @r.get("/contracts/{ref}", responses=errors(401, 403, 404, 422))
+    def contract(ref: str, caller: CallerDep, request: Request) -> dict[str, Any]:
+        """One contract (by id or number) with its open steps and history (scoped)."""
+        aqd = _aqd(request)
+        with aqd.session() as s:
+            found = inbox.visible_contract(s, caller.principal, ref)
+            return inbox.contract_detail(s, caller.principal, found, aqd.clock.now())
+
+    @r.post("/contracts", status_code=201, responses=errors(401, 403, 409, 422))
+    def request_contract(
+        body: ContractRequest, caller: CallerDep, request: Request
+    ) -> dict[str, Any]:
+        """Request a contract for a registered job seeker (employer)."""
+        form = {**body.data, "beneficiary_cin": body.beneficiary_cin}
+        return inbox.request_contract(_aqd(request), caller.principal, body.programme, form)
+
+    @r.get("/programmes", responses=AUTHED)
+    def programmes(caller: CallerDep, request: Request) -> list[dict[str, Any]]:
+        """Programmes open for contract requests (any role)."""
+        with _aqd(request).session() as s:
+            return inbox.programmes_open_for_requests(s)
+
+    @r.post("/employers", status_code=201, responses=errors(409, 422))
+    def register(body: EmployerRegistration, request: Request) -> dict[str, Any]:
+        """Register a company and its first employer account (public)."""
+        principal = accounts.register_employer(_aqd(request), body.model_dump())
+        return principal.to_dict()
+
+    return r

@@ -1,0 +1,538 @@
+"""Server-rendered pages (Jinja2): sign-in, the counsellor inbox, task pages, contracts, the
+employer portal and the beneficiary's page, in Arabic (RTL) and French.
+
+Pages work without JavaScript (plain forms, POST-redirect-GET); htmx only refreshes the inbox
+table in place when it is available. Permission and scope checks are the engine's
+(``engine.services.inbox``); this module turns requests into calls and results into HTML.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from starlette.datastructures import FormData
+
+from api.auth import (
+    ANON_CSRF_COOKIE,
+    LANG_COOKIE,
+    SESSION_COOKIE,
+    Caller,
+    CallerDep,
+    OptionalCallerDep,
+    anon_csrf,
+    client_ip,
+)
+from api.forms_render import coerce, fields_of
+from api.i18n import LOCALES, Translator, normalise, translator
+from engine import Aqd, EngineError, InvalidInput, NotFound, NotPermitted
+from engine.config import get_settings
+from engine.services import accounts, inbox
+from engine.services.accounts import SESSION_LIFETIME, Principal
+
+TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent / "templates"))
+GOVERNORATES = (
+    "Ariana", "Béja", "Ben Arous", "Bizerte", "Gabès", "Gafsa", "Jendouba", "Kairouan",
+    "Kasserine", "Kébili", "Le Kef", "Mahdia", "La Manouba", "Médenine", "Monastir", "Nabeul",
+    "Sfax", "Sidi Bouzid", "Siliana", "Sousse", "Tataouine", "Tozeur", "Tunis", "Zaghouan",
+)  # fmt: skip
+SECTORS = (
+    "agroalimentaire", "commerce", "industrie", "informatique", "services", "tourisme", "autre"
+)  # fmt: skip
+# Start-form fields the portal fills itself (from the account, the candidate and the date).
+AUTO_FILLED = frozenset({"office", "employer_mf", "beneficiary_cin", "request_date"})
+FLASHES = (
+    "claimed", "released", "completed", "reassigned", "requested", "registered", "bulk",
+)  # fmt: skip
+
+
+def _aqd(request: Request) -> Aqd:
+    aqd: Aqd = request.app.state.aqd
+    return aqd
+
+
+def locale_of(request: Request, caller: Caller | None) -> str:
+    if caller is not None:
+        return caller.principal.locale
+    cookie = request.cookies.get(LANG_COOKIE)
+    if cookie in LOCALES:
+        return cookie
+    accept = request.headers.get("accept-language", "")
+    return "ar" if accept.lower().startswith("ar") else "fr"
+
+
+def home_of(principal: Principal) -> str:
+    if principal.is_office_staff:
+        return "/inbox"
+    if principal.has("employer"):
+        return "/employer"
+    if principal.has("beneficiary"):
+        return "/me"
+    return "/contracts"
+
+
+def safe_next(value: str | None, default: str = "/") -> str:
+    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return default
+
+
+def render(
+    request: Request,
+    template: str,
+    caller: Caller | None,
+    status_code: int = 200,
+    **context: Any,
+) -> HTMLResponse:
+    t = translator(locale_of(request, caller))
+    csrf = caller.csrf_token if caller is not None else anon_csrf(request)
+    flash = request.query_params.get("flash")
+    response = TEMPLATES.TemplateResponse(
+        request,
+        template,
+        {
+            "t": t,
+            "_": t.gettext,
+            "caller": caller,
+            "me": caller.principal if caller else None,
+            "csrf_token": csrf,
+            "flash": flash if flash in FLASHES else None,
+            "path": request.url.path,
+            "full_path": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
+            **context,
+        },
+        status_code=status_code,
+    )
+    new_anon = getattr(request.state, "new_anon_csrf", "")
+    if caller is None and new_anon:
+        response.set_cookie(
+            ANON_CSRF_COOKIE, new_anon, httponly=True, samesite="lax", secure=_secure()
+        )
+    return response
+
+
+def _secure() -> bool:
+    return get_settings().secure_cookies
+
+
+def redirect(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+def error_page(
+    request: Request, caller: Caller | None, exc: EngineError, status_code: int | None = None
+) -> HTMLResponse:
+    return render(request, "error.html", caller, status_code or exc.status_code, error=exc)
+
+
+def _form_dict(form: FormData) -> dict[str, str]:
+    return {k: v for k, v in form.items() if isinstance(v, str)}
+
+
+def _require(caller: Caller, ok: bool) -> None:
+    if not ok:
+        raise NotPermitted("this page is not part of your role")
+
+
+def build_router() -> APIRouter:
+    r = APIRouter(include_in_schema=False)
+
+    @r.get("/")
+    def index(caller: OptionalCallerDep) -> Response:
+        return redirect(home_of(caller.principal) if caller else "/login")
+
+    @r.get("/login")
+    def login_page(request: Request, caller: OptionalCallerDep) -> Response:
+        if caller is not None:
+            return redirect(home_of(caller.principal))
+        return render(request, "login.html", None, next=request.query_params.get("next", ""))
+
+    @r.post("/login")
+    async def login(request: Request, caller: OptionalCallerDep) -> Response:
+        form = _form_dict(await request.form())
+        aqd = _aqd(request)
+        try:
+            principal = accounts.authenticate(
+                aqd, form.get("username", ""), form.get("password", ""), client_ip(request)
+            )
+        except EngineError as exc:
+            return render(
+                request,
+                "login.html",
+                None,
+                exc.status_code,
+                error=exc,
+                username=form.get("username", ""),
+                next=form.get("next", ""),
+            )
+        secret, _csrf = accounts.open_session(
+            aqd, principal, client_ip(request), request.headers.get("user-agent", "")
+        )
+        response = redirect(safe_next(form.get("next"), home_of(principal)))
+        response.set_cookie(
+            SESSION_COOKIE,
+            secret,
+            max_age=int(SESSION_LIFETIME.total_seconds()),
+            httponly=True,
+            samesite="lax",
+            secure=_secure(),
+        )
+        response.set_cookie(LANG_COOKIE, principal.locale, samesite="lax", secure=_secure())
+        return response
+
+    @r.post("/logout")
+    def logout(request: Request, caller: CallerDep) -> Response:
+        if caller.via == "session":
+            accounts.close_session(_aqd(request), caller.secret)
+        response = redirect("/login")
+        response.delete_cookie(SESSION_COOKIE)
+        return response
+
+    @r.post("/language")
+    async def language(request: Request, caller: OptionalCallerDep) -> Response:
+        form = _form_dict(await request.form())
+        lang = normalise(form.get("lang"))
+        if caller is not None:
+            accounts.set_locale(_aqd(request), caller.principal, lang)
+        response = redirect(safe_next(form.get("next")))
+        response.set_cookie(LANG_COOKIE, lang, samesite="lax", secure=_secure())
+        return response
+
+    # -- inbox -----------------------------------------------------------------------------------
+
+    @r.get("/inbox")
+    def inbox_page(request: Request, caller: CallerDep) -> Response:
+        p = caller.principal
+        _require(caller, p.is_office_staff or p.reads_everything)
+        q = request.query_params
+        f = inbox.InboxFilter(
+            programme=q.get("programme") or None,
+            step=q.get("step") or None,
+            due_before=_date(q.get("due_before")),
+            overdue=q.get("overdue") == "1",
+            assigned=_choice(q.get("assigned"), ("any", "me", "unassigned", "others"), "any"),
+            q=(q.get("q") or "")[:100] or None,
+            sort=_choice(q.get("sort"), ("due", "ready", "-ready", "contract"), "due"),
+            page=_int(q.get("page"), 1),
+            per_page=_int(q.get("per_page"), 25),
+        )
+        aqd = _aqd(request)
+        with aqd.session() as s:
+            page = inbox.inbox(s, p, f, aqd.clock.now())
+            facets = inbox.inbox_facets(s, p)
+            team = (
+                inbox.office_counsellors(s, p.office_id)
+                if p.has("office_head") and p.office_id is not None
+                else []
+            )
+        params = {k: v for k, v in q.items() if k != "page" and v}
+        template = "inbox_table.html" if request.headers.get("hx-request") else "inbox.html"
+        return render(
+            request,
+            template,
+            caller,
+            page=page,
+            f=f,
+            facets=facets,
+            team=team,
+            base_query=urlencode(params),
+        )
+
+    @r.post("/inbox/bulk")
+    async def inbox_bulk(request: Request, caller: CallerDep) -> Response:
+        form = await request.form()
+        guids = [g for g in form.getlist("guid") if isinstance(g, str)][:200]
+        action = form.get("action")
+        aqd, done, failed = _aqd(request), 0, 0
+        for guid in guids:
+            try:
+                if action == "claim":
+                    inbox.claim(aqd, caller.principal, guid)
+                elif action == "reassign":
+                    inbox.reassign(
+                        aqd,
+                        caller.principal,
+                        guid,
+                        str(form.get("assignee") or "") or None,
+                        str(form.get("reason") or ""),
+                    )
+                else:
+                    raise InvalidInput("unknown action", fields={"action": "claim or reassign"})
+                done += 1
+            except EngineError:
+                failed += 1
+        back = safe_next(str(form.get("next") or ""), "/inbox")
+        sep = "&" if "?" in back else "?"
+        return redirect(f"{back}{sep}flash=bulk&done={done}&failed={failed}")
+
+    # -- tasks ----------------------------------------------------------------------------------
+
+    def task_page(
+        request: Request,
+        caller: Caller,
+        guid: str,
+        status_code: int = 200,
+        values: dict[str, Any] | None = None,
+        error: EngineError | None = None,
+    ) -> HTMLResponse:
+        aqd = _aqd(request)
+        with aqd.session() as s:
+            detail = inbox.task_detail(s, caller.principal, guid, aqd.clock.now())
+            p = caller.principal
+            team = (
+                inbox.office_counsellors(s, p.office_id)
+                if p.has("office_head") and p.office_id is not None
+                else []
+            )
+        t: Translator = translator(locale_of(request, caller))
+        task = detail["task"]
+        form_fields = (
+            fields_of(
+                task["form"],
+                t,
+                values if values is not None else task["data"],
+                error.fields if error is not None else None,
+            )
+            if task["form"]
+            else []
+        )
+        return render(
+            request,
+            "task.html",
+            caller,
+            status_code,
+            task=task,
+            contract=detail["contract"],
+            fields=form_fields,
+            error=error,
+            team=team,
+        )
+
+    @r.get("/tasks/{guid}")
+    def task_view(guid: str, request: Request, caller: CallerDep) -> Response:
+        return task_page(request, caller, guid)
+
+    @r.post("/tasks/{guid}/claim")
+    def task_claim(guid: str, request: Request, caller: CallerDep) -> Response:
+        inbox.claim(_aqd(request), caller.principal, guid)
+        return redirect(f"/tasks/{quote(guid)}?flash=claimed")
+
+    @r.post("/tasks/{guid}/release")
+    def task_release(guid: str, request: Request, caller: CallerDep) -> Response:
+        inbox.claim(_aqd(request), caller.principal, guid, release=True)
+        return redirect(f"/tasks/{quote(guid)}?flash=released")
+
+    @r.post("/tasks/{guid}/reassign")
+    async def task_reassign(guid: str, request: Request, caller: CallerDep) -> Response:
+        form = _form_dict(await request.form())
+        inbox.reassign(
+            _aqd(request),
+            caller.principal,
+            guid,
+            form.get("assignee") or None,
+            form.get("reason", ""),
+        )
+        return redirect(f"/tasks/{quote(guid)}?flash=reassigned")
+
+    @r.post("/tasks/{guid}/complete")
+    async def task_complete(guid: str, request: Request, caller: CallerDep) -> Response:
+        form = _form_dict(await request.form())
+        aqd = _aqd(request)
+        with aqd.session() as s:
+            detail = inbox.task_detail(s, caller.principal, guid, aqd.clock.now())
+        schema = detail["task"]["form"] or {}
+        data = coerce(schema, form)
+        revision = _int(form.get("expected_revision"), -1)
+        try:
+            inbox.complete(aqd, caller.principal, guid, data, revision if revision >= 0 else None)
+        except InvalidInput as exc:
+            return task_page(request, caller, guid, 422, values=data, error=exc)
+        return redirect(f"{home_of(caller.principal)}?flash=completed")
+
+    # -- contracts ---------------------------------------------------------------------------------
+
+    @r.get("/contracts")
+    def contracts_page(request: Request, caller: CallerDep) -> Response:
+        q = request.query_params
+        with _aqd(request).session() as s:
+            page = inbox.list_contracts(
+                s,
+                caller.principal,
+                programme=q.get("programme") or None,
+                status=q.get("status") or None,
+                q=(q.get("q") or "")[:100] or None,
+                page=_int(q.get("page"), 1),
+                per_page=25,
+            )
+        params = {k: v for k, v in q.items() if k != "page" and v}
+        return render(
+            request, "contracts.html", caller, page=page, q=q, base_query=urlencode(params)
+        )
+
+    @r.get("/contracts/{ref}")
+    def contract_page(ref: str, request: Request, caller: CallerDep) -> Response:
+        aqd = _aqd(request)
+        with aqd.session() as s:
+            found = inbox.visible_contract(s, caller.principal, ref)
+            detail = inbox.contract_detail(s, caller.principal, found, aqd.clock.now())
+        return render(request, "contract.html", caller, contract=detail)
+
+    # -- employers ---------------------------------------------------------------------------------
+
+    def register_page(
+        request: Request,
+        status_code: int = 200,
+        values: dict[str, str] | None = None,
+        error: EngineError | None = None,
+    ) -> HTMLResponse:
+        with _aqd(request).session() as s:
+            offices = inbox.offices(s)
+        return render(
+            request,
+            "register.html",
+            None,
+            status_code,
+            values=values or {},
+            error=error,
+            offices=offices,
+            governorates=GOVERNORATES,
+            sectors=SECTORS,
+        )
+
+    @r.get("/register")
+    def register_form(request: Request, caller: OptionalCallerDep) -> Response:
+        if caller is not None:
+            return redirect(home_of(caller.principal))
+        return register_page(request)
+
+    @r.post("/register")
+    async def register(request: Request, caller: OptionalCallerDep) -> Response:
+        form = _form_dict(await request.form())
+        form.setdefault("locale", locale_of(request, None))
+        aqd = _aqd(request)
+        try:
+            principal = accounts.register_employer(aqd, form)
+        except EngineError as exc:
+            form.pop("password", None)
+            return register_page(request, exc.status_code, form, exc)
+        secret, _csrf = accounts.open_session(
+            aqd, principal, client_ip(request), request.headers.get("user-agent", "")
+        )
+        response = redirect("/employer?flash=registered")
+        response.set_cookie(
+            SESSION_COOKIE,
+            secret,
+            max_age=int(SESSION_LIFETIME.total_seconds()),
+            httponly=True,
+            samesite="lax",
+            secure=_secure(),
+        )
+        return response
+
+    @r.get("/employer")
+    def employer_home(request: Request, caller: CallerDep) -> Response:
+        _require(caller, caller.principal.has("employer"))
+        return party_home(request, caller, "employer.html")
+
+    @r.get("/me")
+    def beneficiary_home(request: Request, caller: CallerDep) -> Response:
+        _require(caller, caller.principal.has("beneficiary"))
+        return party_home(request, caller, "me.html")
+
+    def party_home(request: Request, caller: Caller, template: str) -> HTMLResponse:
+        aqd = _aqd(request)
+        with aqd.session() as s:
+            tasks = inbox.inbox(
+                s, caller.principal, inbox.InboxFilter(per_page=100), aqd.clock.now()
+            )
+            contracts = inbox.list_contracts(s, caller.principal, per_page=100)
+        return render(request, template, caller, tasks=tasks, contracts=contracts)
+
+    def request_page(
+        request: Request,
+        caller: Caller,
+        programme: str | None,
+        status_code: int = 200,
+        values: dict[str, Any] | None = None,
+        error: EngineError | None = None,
+    ) -> HTMLResponse:
+        with _aqd(request).session() as s:
+            programmes = inbox.programmes_open_for_requests(s)
+        chosen = next((p for p in programmes if p["programme"] == programme), None)
+        t = translator(locale_of(request, caller))
+        form_fields = []
+        if chosen is not None:
+            schema = inbox.start_form_schema(chosen)
+            form_fields = fields_of(
+                schema, t, values, error.fields if error else None, skip=AUTO_FILLED
+            )
+        return render(
+            request,
+            "request.html",
+            caller,
+            status_code,
+            programmes=programmes,
+            chosen=chosen,
+            fields=form_fields,
+            values=values or {},
+            error=error,
+        )
+
+    @r.get("/employer/request")
+    def request_form(request: Request, caller: CallerDep) -> Response:
+        _require(caller, caller.principal.has("employer"))
+        return request_page(request, caller, request.query_params.get("programme"))
+
+    @r.post("/employer/request")
+    async def request_submit(request: Request, caller: CallerDep) -> Response:
+        _require(caller, caller.principal.has("employer"))
+        form = _form_dict(await request.form())
+        programme = form.get("programme", "")
+        with _aqd(request).session() as s:
+            chosen = next(
+                (p for p in inbox.programmes_open_for_requests(s) if p["programme"] == programme),
+                None,
+            )
+        if chosen is None:
+            raise NotFound(f"programme {programme} is not open for requests")
+        schema = inbox.start_form_schema(chosen)
+        data = coerce(
+            {
+                **schema,
+                "properties": {
+                    k: v for k, v in schema.get("properties", {}).items() if k not in AUTO_FILLED
+                },
+            },
+            form,
+        )
+        data["beneficiary_cin"] = form.get("beneficiary_cin", "").strip()
+        try:
+            created = inbox.request_contract(_aqd(request), caller.principal, programme, data)
+        except InvalidInput as exc:
+            return request_page(request, caller, programme, 422, data, exc)
+        return redirect(f"/contracts/{created['id']}?flash=requested")
+
+    return r
+
+
+def _int(value: str | None, default: int) -> int:
+    try:
+        return max(0, min(int(value or ""), 100_000))
+    except ValueError:
+        return default
+
+
+def _date(value: str | None) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+def _choice(value: str | None, allowed: tuple[str, ...], default: str) -> Any:
+    return value if value in allowed else default

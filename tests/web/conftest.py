@@ -1,0 +1,85 @@
+"""The web app on a migrated database with every programme deployed and the demo data seeded
+(6 pilot offices, their staff, companies, job seekers and contracts in various states)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from api.app import create_app
+from engine import Aqd, FrozenClock, Settings
+from engine.models import HumanTask
+from engine.services import demo
+from engine.services.definitions import deploy
+from tests.conftest import ROOT
+
+PASSWORD = demo.DEMO_PASSWORD
+PROGRAMMES = ("civp", "karama", "crva", "csc")
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def csrf_of(html: str) -> str:
+    match = _CSRF.search(html)
+    assert match is not None, "the page has no CSRF token"
+    return match.group(1)
+
+
+@dataclass
+class Web:
+    aqd: Aqd
+    clock: FrozenClock
+    app: object
+
+    def client(self) -> TestClient:
+        return TestClient(self.app, follow_redirects=False)  # type: ignore[arg-type]
+
+    def login(self, username: str, password: str = PASSWORD) -> tuple[TestClient, str]:
+        """A browser signed in as ``username``, and its session's CSRF token."""
+        c = self.client()
+        token = csrf_of(c.get("/login").text)
+        r = c.post("/login", data={"username": username, "password": password, "csrf_token": token})
+        assert r.status_code == 303, r.text
+        page = c.get(r.headers["location"])
+        assert page.status_code == 200, page.text
+        return c, csrf_of(page.text)
+
+    def token(self, username: str) -> dict[str, str]:
+        r = self.client().post("/api/v1/tokens", json={"username": username, "password": PASSWORD})
+        assert r.status_code == 201, r.text
+        return {"Authorization": f"Bearer {r.json()['token']}"}
+
+    def ready_task(self, office_code: str, step: str) -> str:
+        with self.aqd.session() as s:
+            from engine.models import Office
+
+            office_id = s.scalar(select(Office.id).where(Office.code == office_code))
+            guid = s.scalar(
+                select(HumanTask.task_guid)
+                .where(
+                    HumanTask.bpmn_id == step,
+                    HumanTask.status == "ready",
+                    HumanTask.office_id == office_id,
+                )
+                .order_by(HumanTask.id)
+            )
+        assert guid is not None, f"no ready {step} in {office_code}"
+        return guid
+
+
+def make_web(url: str) -> Web:
+    clock = FrozenClock("2025-03-03T08:00:00+00:00")
+    aqd = Aqd(url, clock=clock, settings=Settings(database_url=url, script_time_limit_ms=500))
+    for programme in PROGRAMMES:
+        with aqd.session() as s, s.begin():
+            deploy(s, ROOT / "processes" / programme, aqd.sandbox, clock, actor="test")
+    demo.seed(aqd)
+    return Web(aqd, clock, create_app(aqd))
+
+
+@pytest.fixture
+def web(db_url: str) -> Web:
+    return make_web(db_url)

@@ -1,0 +1,233 @@
+"""The pages, driven over HTTP as a browser would (forms, cookies, redirects), on PostgreSQL
+and SQLite. The real-browser versions of the main journeys are in test_browser.py."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select
+
+from engine.models import Contract, Employer, Event, HumanTask, User
+from tests.web.conftest import Web, csrf_of
+
+AGREEMENT = {
+    "agreed": "on",
+    "position_title": "Assistante administrative",
+    "tutor_name": "Mme Hela Ben Amor",
+    "employer_complement": "200",
+}
+
+
+def test_counsellor_returns_employer_corrects_counsellor_approves(web: Web) -> None:
+    counsellor, csrf = web.login("counsellor.tun")
+    inbox = counsellor.get("/inbox", params={"step": "counsellor_validation", "assigned": "any"})
+    assert inbox.status_code == 200
+    guids = re.findall(r'href="/tasks/([0-9a-f-]{36})"', inbox.text)
+    assert len(guids) == 1
+    guid = guids[0]
+    assert 'data-testid="claim"' in counsellor.get(f"/tasks/{guid}").text
+
+    r = counsellor.post(f"/tasks/{guid}/claim", data={"csrf_token": csrf})
+    assert r.status_code == 303
+    page = counsellor.get(f"/tasks/{guid}")
+    assert "counsellor.tun" in page.text and 'name="validation_decision"' in page.text
+
+    # Returning without a reason is refused on the field, and nothing is lost.
+    bad = counsellor.post(
+        f"/tasks/{guid}/complete", data={"csrf_token": csrf, "validation_decision": "return"}
+    )
+    assert bad.status_code == 422
+    assert 'id="e-return_reason"' in bad.text
+    r = counsellor.post(
+        f"/tasks/{guid}/complete",
+        data={
+            "csrf_token": csrf,
+            "validation_decision": "return",
+            "return_reason": "Intitulé du poste trop vague",
+        },
+    )
+    assert r.status_code == 303, r.text
+
+    with web.aqd.session() as s:
+        contract_id = s.scalar(select(HumanTask.contract_id).where(HumanTask.task_guid == guid))
+    employer, ecsrf = web.login("employer2.tun")
+    home = employer.get("/employer")
+    fix = re.findall(r'href="/tasks/([0-9a-f-]{36})">[^<]*</a> — (\S+)', home.text)
+    assert fix, home.text
+    fix_guid = fix[0][0]
+    form = employer.get(f"/tasks/{fix_guid}")
+    assert "Assistant(e) administratif(ve)" in form.text  # prefilled from the first submission
+    r = employer.post(f"/tasks/{fix_guid}/complete", data={"csrf_token": ecsrf, **AGREEMENT})
+    assert r.status_code == 303, r.text
+
+    guid2 = web.ready_task("TUN", "counsellor_validation")
+    counsellor.post(f"/tasks/{guid2}/claim", data={"csrf_token": csrf})
+    r = counsellor.post(
+        f"/tasks/{guid2}/complete", data={"csrf_token": csrf, "validation_decision": "validate"}
+    )
+    assert r.status_code == 303
+    with web.aqd.session() as s:
+        contract = s.get(Contract, contract_id)
+        assert contract is not None and contract.status == "awaiting_signature"
+        kinds = list(
+            s.scalars(
+                select(Event.kind).where(Event.contract_id == contract_id).order_by(Event.seq)
+            )
+        )
+    assert kinds.count("task_completed") >= 4 and "task_claimed" in kinds
+
+
+def test_inbox_filters_search_and_overdue(web: Web) -> None:
+    c, _ = web.login("counsellor.tun")
+    with web.aqd.session() as s:
+        number = s.scalar(
+            select(Contract.number)
+            .join(HumanTask, HumanTask.contract_id == Contract.id)
+            .where(HumanTask.bpmn_id == "counsellor_validation", HumanTask.status == "ready")
+            .where(Contract.number.like("CIVP-%"))
+            .order_by(Contract.id)
+        )
+    assert number is not None
+    found = c.get("/inbox", params={"q": number})
+    assert found.text.count('data-testid="task-row"') == 1
+    assert c.get("/inbox", params={"q": "CIVP-2099-999999"}).text.count("task-row") == 0
+    assert c.get("/inbox", params={"assigned": "me"}).text.count('data-testid="task-row"') == 0
+    # htmx asks for the table only
+    part = c.get("/inbox", headers={"HX-Request": "true"})
+    assert part.text.lstrip().startswith('<div id="inbox-table">')
+    web.clock.advance(days=30)
+    assert c.get("/inbox").status_code == 303  # the 12-hour session is over
+    c, _ = web.login("counsellor.tun")
+    late = c.get("/inbox", params={"overdue": "1"})
+    assert "badge overdue" in late.text
+
+
+def test_office_staff_cannot_open_another_offices_task(web: Web) -> None:
+    other = web.ready_task("GAF", "counsellor_validation")
+    c, csrf = web.login("counsellor.tun")
+    assert c.get(f"/tasks/{other}").status_code == 404
+    assert c.post(f"/tasks/{other}/claim", data={"csrf_token": csrf}).status_code == 404
+    with web.aqd.session() as s:
+        gaf_contract = s.scalar(select(HumanTask.contract_id).where(HumanTask.task_guid == other))
+    assert c.get(f"/contracts/{gaf_contract}").status_code == 404
+
+
+def test_unsafe_requests_need_the_csrf_token(web: Web) -> None:
+    guid = web.ready_task("TUN", "counsellor_validation")
+    c, csrf = web.login("counsellor.tun")
+    assert c.post(f"/tasks/{guid}/claim").status_code == 403
+    assert c.post(f"/tasks/{guid}/claim", data={"csrf_token": "forged"}).status_code == 403
+    assert c.post(f"/tasks/{guid}/claim", data={"csrf_token": csrf}).status_code == 303
+    anon = web.client()
+    r = anon.post("/login", data={"username": "counsellor.tun", "password": "x"})
+    assert r.status_code == 403
+
+
+def test_login_is_throttled_per_user(web: Web) -> None:
+    c = web.client()
+    token = csrf_of(c.get("/login").text)
+    codes = [
+        c.post(
+            "/login", data={"username": "head.kef", "password": "wrong", "csrf_token": token}
+        ).status_code
+        for _ in range(6)
+    ]
+    assert codes[:4] == [401] * 4 and codes[4] == 401 and codes[5] == 429
+    # the right password does not help while locked
+    r = c.post(
+        "/login",
+        data={"username": "head.kef", "password": "aqd-demo-2025", "csrf_token": token},
+    )
+    assert r.status_code == 429
+    web.clock.advance(minutes=16)
+    web.login("head.kef")
+
+
+def test_employer_registers_and_requests_a_civp_contract(web: Web) -> None:
+    c = web.client()
+    token = csrf_of(c.get("/register").text)
+    form = {
+        "csrf_token": token,
+        "name": "Société Nouvelle",
+        "matricule_fiscal": "7654321Z",
+        "cnss_number": "55443322",
+        "sector": "informatique",
+        "governorate": "Sousse",
+        "office": "SOU",
+        "display_name": "Nadia Ben Ali",
+        "username": "nadia.sn",
+        "password": "short",
+    }
+    bad = c.post("/register", data=form)
+    assert bad.status_code == 422 and "Société Nouvelle" in bad.text
+    r = c.post("/register", data={**form, "password": "long-enough-pass"})
+    assert r.status_code == 303 and r.headers["location"].startswith("/employer")
+    home = c.get("/employer")
+    csrf = csrf_of(home.text)
+    page = c.get("/employer/request", params={"programme": "civp"})
+    assert 'name="diploma_level"' in page.text and 'name="office"' not in page.text
+    with web.aqd.session() as s:
+        from engine.models import Beneficiary, Office
+
+        cin = s.scalar(
+            select(Beneficiary.cin)
+            .join(Office, Office.id == Beneficiary.office_id)
+            .where(Office.code == "SOU")
+            .order_by(Beneficiary.id)
+        )
+    unknown = c.post(
+        "/employer/request",
+        data={"csrf_token": csrf, "programme": "civp", "beneficiary_cin": "99999999"},
+    )
+    assert unknown.status_code == 422 and 'id="f-beneficiary_cin"' in unknown.text
+    r = c.post(
+        "/employer/request",
+        data={
+            "csrf_token": csrf,
+            "programme": "civp",
+            "beneficiary_cin": cin,
+            "nationality": "TN",
+            "diploma_level": "HIGHER_ED",
+            # what a browser sends for the boxes the page renders checked by default
+            "registered_at_office": "on",
+            "schooling_ok": "on",
+        },
+    )
+    assert r.status_code == 303, r.text
+    detail = c.get(r.headers["location"])
+    assert detail.status_code == 200, detail.text
+    status = re.search(r'data-testid="contract-status"><span class="status s-(\w+)', detail.text)
+    assert status is not None and status.group(1) == "in_review"
+    with web.aqd.session() as s:
+        employer_id = s.scalar(select(Employer.id).where(Employer.matricule_fiscal == "7654321Z"))
+        contract = s.scalar(select(Contract).where(Contract.employer_id == employer_id))
+        user = s.scalar(select(User).where(User.username == "nadia.sn"))
+    assert contract is not None and contract.programme == "civp"
+    assert user is not None and user.password_hash and user.password_hash.startswith("$argon2id$")
+
+
+def test_arabic_pages_are_right_to_left_and_the_choice_is_kept(web: Web) -> None:
+    c, csrf = web.login("counsellor.tun")
+    assert 'dir="ltr"' in c.get("/inbox").text
+    r = c.post("/language", data={"csrf_token": csrf, "lang": "ar", "next": "/inbox"})
+    assert r.status_code == 303
+    page = c.get("/inbox")
+    assert '<html lang="ar" dir="rtl">' in page.text and "صندوق المهام" in page.text
+    again, _ = web.login("counsellor.tun")  # a new session remembers the language
+    assert 'dir="rtl"' in again.get("/inbox").text
+
+
+def test_each_role_lands_on_its_home_and_is_kept_out_of_others(web: Web) -> None:
+    for user, home in (
+        ("counsellor.tun", "/inbox"),
+        ("employer.tun", "/employer"),
+        ("beneficiary.tun", "/me"),
+        ("auditor", "/contracts"),
+    ):
+        c, _ = web.login(user)
+        assert c.get("/").headers["location"] == home
+    c, _ = web.login("employer.tun")
+    assert c.get("/inbox").status_code == 403
+    anon = web.client()
+    r = anon.get("/inbox")
+    assert r.status_code == 303 and r.headers["location"].startswith("/login?next=")
