@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from engine.clock import clock_from_setting
 from engine.config import get_settings
 from engine.errors import DefinitionInvalid, EngineError
+from engine.payments.cli import app as payments_app
 from engine.services import demo as demo_service
 from engine.services import queries
 from engine.services.commands import Aqd
@@ -44,6 +45,7 @@ app.add_typer(tasks_app, name="tasks")
 app.add_typer(timers_app, name="timers")
 app.add_typer(messages_app, name="messages")
 app.add_typer(outbox_app, name="outbox")
+app.add_typer(payments_app, name="payments")
 
 T = TypeVar("T")
 
@@ -345,7 +347,7 @@ def outbox_run(limit: int = 50) -> None:
     run = _guard(lambda: outbox.run_once(aqd, limit))
     typer.echo(
         f"claimed {run.claimed}: done {run.done}, retried {run.retried}, failed {run.failed}, "
-        f"duplicates {run.duplicates}"
+        f"awaiting {run.awaiting}, duplicates {run.duplicates}"
     )
     for error in run.errors:
         typer.echo(f"error: {error}", err=True)

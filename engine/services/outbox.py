@@ -8,6 +8,9 @@
   the reply message to the contract and is a no-op if the result was already recorded;
 * **retry**: a retryable failure puts the row back with exponential backoff; a final failure,
   or too many attempts, records the failure (``reply_failed`` message, event);
+* **await**: a handler whose effect has a late outcome (a bank transfer) returns
+  ``awaiting``; the row waits in status ``awaiting`` (neither claimed nor reaped) until the
+  outcome is recorded with ``record_side_effect`` (the payments reconciliation);
 * **reap**: a row whose lease expired (its worker died) goes back to ``pending``.
 
 Delivery is at least once; handlers are idempotent on the business key and the result is
@@ -24,10 +27,17 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+import engine.payments  # noqa: F401  (registers the payment_order handler for every runner)
 from engine.errors import EngineError
 from engine.models import Outbox
 from engine.services.commands import Aqd
-from engine.worker.handlers import OutboxItem, SideEffectError, handled_kinds, handler_for
+from engine.worker.handlers import (
+    OutboxItem,
+    SideEffectError,
+    engine_context,
+    handled_kinds,
+    handler_for,
+)
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +51,7 @@ class OutboxRun:
     done: int = 0
     retried: int = 0
     failed: int = 0
+    awaiting: int = 0
     duplicates: int = 0
     errors: list[str] = field(default_factory=list)
 
@@ -97,7 +108,8 @@ def execute(aqd: Aqd, item: OutboxItem, run: OutboxRun | None = None) -> str:
         run.retried += 1
         return "retried"
     try:
-        outcome = handler(item)
+        with engine_context(aqd):
+            outcome = handler(item)
     except SideEffectError as exc:
         if exc.retryable and item.attempts < MAX_ATTEMPTS:
             _release(aqd, item, str(exc), retry_in=backoff(item.attempts))
@@ -111,7 +123,24 @@ def execute(aqd: Aqd, item: OutboxItem, run: OutboxRun | None = None) -> str:
             run.retried += 1
             return "retried"
         return _record(aqd, item, ok=False, result={"error": str(exc)}, run=run)
+    if outcome.awaiting:
+        return _await(aqd, item, outcome.result, run)
     return _record(aqd, item, ok=True, result=outcome.result, run=run)
+
+
+def _await(aqd: Aqd, item: OutboxItem, result: dict[str, Any], run: OutboxRun) -> str:
+    """The effect was handed over; its outcome will be recorded later by another command."""
+    with aqd.session() as session, session.begin():
+        done = session.execute(
+            update(Outbox)
+            .where(Outbox.id == item.id, Outbox.status == "dispatched")
+            .values(status="awaiting", lease_until=None, last_error=None, result=result)
+        )
+    if not (getattr(done, "rowcount", 0) or 0):
+        run.duplicates += 1  # another delivery of the same row got there first
+        return "duplicate"
+    run.awaiting += 1
+    return "awaiting"
 
 
 def _record(aqd: Aqd, item: OutboxItem, ok: bool, result: dict[str, Any], run: OutboxRun) -> str:

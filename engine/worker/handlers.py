@@ -4,13 +4,20 @@ The engine never knows what a side effect does: packages register a handler for 
 own (``signing`` registers ``signing.apply``, the payments adapter ``payment_order``, …), and the
 outbox runner calls it after commit. A handler must be idempotent on ``item.idempotency_key``
 (the runner delivers at least once) and must not touch the database the engine owns: its result
-comes back to the contract as a command.
+comes back to the contract as a command. An adapter that owns its own tables (the payments
+adapter's ``payment_order``) reaches the database through :func:`current_engine`.
+
+Some effects have a late outcome (a bank transfer is known only when the bank's result file is
+reconciled): such a handler returns ``HandlerResult(awaiting=True)``; the outbox row then waits
+in status ``awaiting`` until the outcome is recorded with ``Aqd.record_side_effect``.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,9 +36,13 @@ class OutboxItem:
 
 @dataclass
 class HandlerResult:
-    """What a handler did; ``result`` is stored and delivered with the reply message."""
+    """What a handler did; ``result`` is stored and delivered with the reply message.
+
+    ``awaiting``: the effect was handed over and its outcome arrives later (recorded by another
+    command, e.g. the payments reconciliation); no reply is delivered now."""
 
     result: dict[str, Any] = field(default_factory=dict)
+    awaiting: bool = False
 
 
 class SideEffectError(Exception):
@@ -65,3 +76,24 @@ def handler_for(kind: str) -> Handler | None:
 def handled_kinds() -> list[str]:
     with _lock:
         return sorted(_handlers)
+
+
+_engine: ContextVar[Any] = ContextVar("aqd_handler_engine", default=None)
+
+
+@contextmanager
+def engine_context(aqd: Any) -> Iterator[None]:
+    """Make ``aqd`` the engine :func:`current_engine` returns while a handler runs."""
+    token = _engine.set(aqd)
+    try:
+        yield
+    finally:
+        _engine.reset(token)
+
+
+def current_engine() -> Any:
+    """The engine (``engine.Aqd``) running the current handler."""
+    aqd = _engine.get()
+    if aqd is None:
+        raise RuntimeError("no engine: handlers run inside outbox.execute")
+    return aqd

@@ -16,6 +16,7 @@ from engine.worker.handlers import (
     HandlerResult,
     OutboxItem,
     SideEffectError,
+    handler_for,
     register_handler,
     unregister_handler,
 )
@@ -43,9 +44,12 @@ class Bank:
 @pytest.fixture
 def bank() -> Iterator[Bank]:
     adapter = Bank()
+    previous = handler_for("payment_order")  # the payments adapter's own handler
     register_handler("payment_order", adapter)
     yield adapter
     unregister_handler("payment_order")
+    if previous is not None:
+        register_handler("payment_order", previous)
 
 
 def month_one(world: World) -> int:
@@ -103,9 +107,15 @@ def test_duplicate_delivery_records_once(world: World, bank: Bank) -> None:
 
 
 def test_unhandled_kinds_wait(world: World) -> None:
-    month_one(world)
-    assert outbox.run_once(world.aqd).claimed == 0
-    assert [r.status for r in outbox_rows(world)] == ["pending"]
+    previous = handler_for("payment_order")
+    unregister_handler("payment_order")  # as if no payments adapter were installed
+    try:
+        month_one(world)
+        assert outbox.run_once(world.aqd).claimed == 0
+        assert [r.status for r in outbox_rows(world)] == ["pending"]
+    finally:
+        if previous is not None:
+            register_handler("payment_order", previous)
 
 
 def test_expired_lease_is_reaped_and_run_once(world: World, bank: Bank) -> None:

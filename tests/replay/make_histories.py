@@ -11,9 +11,13 @@ import json
 import sys
 import tempfile
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
+from sqlalchemy import select
+
 from engine.migrate import upgrade
+from engine.models import Contract
 from engine.services.replay import history_of
 from tests.conftest import AGREEMENT, World, make_world
 
@@ -67,7 +71,33 @@ def started_on_signature_day(world: World) -> int:
     return cid
 
 
+def payment_reissued(world: World) -> int:
+    """Month 1's payment is rejected by the bank, the counsellor fixes the RIB, the single
+    re-issue is paid; month 2's re-issue is rejected too and the month ends unpaid."""
+    cid = world.start()
+    world.activate(cid)
+    for month in (1, 2):
+        with world.aqd.session() as s:
+            due = s.scalar(select(Contract.next_due_at).where(Contract.id == cid))
+        assert due is not None
+        world.clock.set(due + timedelta(minutes=3))
+        world.fire(cid)
+        world.complete(cid, "attendance", {"days_present": 20}, "employer")
+        key = f"payment:CIVP-2025-{cid:06d}:{month}:beneficiary:stipend"
+        with world.aqd.session() as s, s.begin():
+            world.aqd.record_side_effect(
+                s, key, False, {"status": "rejected", "reason": "AC04: closed account"}
+            )
+        world.complete(cid, "fix_payee_account", {"rib": "08001000000123456769"}, "counsellor")
+        with world.aqd.session() as s, s.begin():
+            world.aqd.record_side_effect(
+                s, f"{key}:reissue1", month == 1, {"status": "paid" if month == 1 else "AC01"}
+            )
+    return cid
+
+
 SCENARIOS: dict[str, Callable[[World], int]] = {
+    "civp_payment_reissued": payment_reissued,
     "civp_full_year": full_year,
     "civp_terminated": terminated,
     "civp_signature_expired": expired,

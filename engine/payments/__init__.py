@@ -1,0 +1,13 @@
+"""Payments adapter (issue 6, docs/payments.md): payment orders written exactly once by the
+``payment_order`` side-effect handler, ISO 20022 pain.001/CSV batches per office and period,
+reconciliation of camt.054/CSV results into the contracts.
+
+Importing this package registers the handler; ``engine.services.outbox`` imports it, so the
+Celery worker, ``aqd outbox run`` and the in-process loop of ``aqd serve`` all run it."""
+
+from engine.payments.orders import KIND, handle_payment_order
+from engine.worker.handlers import register_handler
+
+register_handler(KIND, handle_payment_order)
+
+__all__ = ["KIND", "handle_payment_order"]

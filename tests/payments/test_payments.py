@@ -1,0 +1,267 @@
+"""Payment orders exactly once, pain.001 batches, reconciliation of camt.054/CSV results into
+the contracts, the counsellor's account fix and the single re-issue (issue 6). Every test runs
+on PostgreSQL and SQLite; the bank is the development bank (files in, files out)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import xmlschema
+from sqlalchemy import func, select
+
+from engine.models import (
+    Beneficiary,
+    Contract,
+    Event,
+    HumanTask,
+    Outbox,
+    ProcessInstance,
+)
+from engine.models.payments import PaymentBatch, PaymentOrder
+from engine.payments import devbank
+from engine.payments.accounts import make_rib
+from engine.payments.batches import create_batch, export_batch
+from engine.payments.iso20022 import XSD, FileInvalid
+from engine.payments.orders import end_to_end_id, upsert_account
+from engine.payments.reconcile import reconcile
+from engine.services import outbox
+from engine.worker.handlers import engine_context, handler_for
+from tests.conftest import World
+
+RIB = make_rib(8, 1, 4242)
+GOOD_RIB = make_rib(10, 2, 777)
+KEY1 = "payment:CIVP-2025-000001:1:beneficiary:stipend"
+
+
+def with_account(world: World, rib: str = RIB) -> None:
+    with world.aqd.session() as s, s.begin():
+        person = s.scalar(select(Beneficiary.id).where(Beneficiary.cin == "12345678"))
+        assert person is not None
+        upsert_account(s, "beneficiary", person, rib, world.clock.now(), "test")
+
+
+def to_month_end(world: World, cid: int) -> None:
+    with world.aqd.session() as s:
+        due = s.scalar(select(Contract.next_due_at).where(Contract.id == cid))
+    assert due is not None
+    world.clock.set(due + timedelta(minutes=1))
+    assert world.fire(cid)
+
+
+def worked_month(world: World, cid: int, days: int = 20) -> None:
+    to_month_end(world, cid)
+    world.complete(cid, "attendance", {"days_present": days}, "employer")
+
+
+def active_contract(world: World) -> int:
+    cid = world.start()
+    world.activate(cid)
+    return cid
+
+
+def orders(world: World) -> list[PaymentOrder]:
+    with world.aqd.session() as s:
+        return list(s.scalars(select(PaymentOrder).order_by(PaymentOrder.id)))
+
+
+def month_status(world: World, key: str) -> str:
+    with world.aqd.session() as s:
+        status = s.scalar(select(ProcessInstance.status).where(ProcessInstance.key == key))
+    return str(status)
+
+
+def ready(world: World, cid: int) -> list[str]:
+    with world.aqd.session() as s:
+        return list(
+            s.scalars(
+                select(HumanTask.bpmn_id).where(
+                    HumanTask.contract_id == cid, HumanTask.status == "ready"
+                )
+            )
+        )
+
+
+def batch(world: World, period: str = "2025-04") -> bytes:
+    with world.aqd.session() as s, s.begin():
+        files = create_batch(s, "TUN", period, world.clock.now(), "test")
+    assert files is not None
+    return files.xml
+
+
+def test_order_written_once_and_the_month_waits_for_the_bank(world: World) -> None:
+    with_account(world)
+    cid = active_contract(world)
+    worked_month(world, cid)
+    run = outbox.run_once(world.aqd)
+    assert (run.claimed, run.awaiting, run.done) == (1, 1, 0)
+    [order] = orders(world)
+    assert order.idempotency_key == KEY1
+    assert (order.status, order.amount_millimes, order.period, order.office_code) == (
+        "ordered",
+        200_000,
+        "2025-04",
+        "TUN",
+    )
+    assert (order.rib, order.iban) == (RIB, f"TN59{RIB}")
+    assert order.end_to_end_id == end_to_end_id(KEY1) and len(order.end_to_end_id) <= 35
+    # the order being recorded is not the payment: month 1 still waits for its confirmation
+    assert month_status(world, "civp_month#2") == "running"
+    with world.aqd.session() as s:
+        row = s.scalars(select(Outbox).where(Outbox.idempotency_key == KEY1)).one()
+    assert row.status == "awaiting"
+    # a duplicate delivery (worker killed after the insert) writes nothing new
+    item = outbox._item(row)
+    handler = handler_for("payment_order")
+    assert handler is not None
+    with engine_context(world.aqd):
+        again = handler(item)
+    assert again.awaiting and again.result["order"] == order.end_to_end_id
+    assert len(orders(world)) == 1
+    assert outbox.run_once(world.aqd).claimed == 0  # an awaiting row is neither claimed nor reaped
+    world.clock.advance(hours=2)
+    assert outbox.reap(world.aqd) == 0
+
+
+def test_held_without_attendance_and_stopped_by_termination(world: World) -> None:
+    with_account(world)
+    cid = active_contract(world)
+    to_month_end(world, cid)
+    assert outbox.run_once(world.aqd).claimed == 0  # no attendance proof yet: nothing ordered
+    assert orders(world) == []
+    world.message(cid, "terminate_contract", {"reason": "employer_closed", "outcome": "none"})
+    assert month_status(world, "civp_month#2") == "completed"
+    world.clock.advance(days=60)
+    with world.aqd.session() as s:
+        assert s.scalar(select(Contract.next_due_at).where(Contract.id == cid)) is None
+    assert outbox.run_once(world.aqd).claimed == 0
+    assert orders(world) == []
+
+
+def test_pain001_validates_and_reconciliation_confirms_the_month(
+    world: World, tmp_path: Path
+) -> None:
+    with_account(world)
+    cid = active_contract(world)
+    worked_month(world, cid)
+    outbox.run_once(world.aqd)
+    xml = batch(world)
+    # an independent validator (xmlschema, not the exporter's libxml2) accepts the file
+    xmlschema.XMLSchema(str(XSD / "pain.001.001.03.xsd")).validate(xml.decode())
+    [order] = orders(world)
+    assert order.status == "batched" and order.batch_id is not None
+    with world.aqd.session() as s:
+        assert export_batch(s, order.batch_id).xml == xml  # the files can be written again
+        assert s.scalar(select(func.count()).select_from(PaymentBatch)) == 1
+    with world.aqd.session() as s, s.begin():
+        assert create_batch(s, "TUN", "2025-04", world.clock.now(), "test") is None
+    camt = devbank.answer(xml, world.clock.now())
+    xmlschema.XMLSchema(str(XSD / "camt.054.001.02.xsd")).validate(camt.decode())
+    report = reconcile(world.aqd, camt)
+    assert (report.paid, report.rejected, report.errors) == (1, 0, [])
+    [order] = orders(world)
+    assert order.status == "paid" and order.bank_ref
+    assert month_status(world, "civp_month#2") == "completed"
+    # the same file again changes nothing
+    report = reconcile(world.aqd, camt)
+    assert (report.paid, report.duplicates) == (0, 1)
+    with world.aqd.session() as s:
+        events = list(
+            s.scalars(
+                select(Event).where(Event.contract_id == cid, Event.kind == "side_effect_recorded")
+            )
+        )
+    assert [e.payload["key"] for e in events] == [KEY1]
+    assert events[0].payload["result"]["status"] == "paid"
+
+
+def test_rejected_payment_gives_the_counsellor_a_task_and_one_reissue(world: World) -> None:
+    with_account(world, RIB)
+    cid = active_contract(world)
+    worked_month(world, cid)
+    outbox.run_once(world.aqd)
+    xml = batch(world)
+    e2e = end_to_end_id(KEY1)
+    report = reconcile(world.aqd, devbank.answer(xml, world.clock.now(), {e2e: "AC04: closed"}))
+    assert report.rejected == 1
+    assert "fix_payee_account" in ready(world, cid)
+    with world.aqd.session() as s:
+        task = s.scalars(select(HumanTask).where(HumanTask.bpmn_id == "fix_payee_account")).one()
+    assert (task.lane, task.form_key, task.office_id) == ("counsellor", "fix_payee_account", 1)
+    world.complete(cid, "fix_payee_account", {"rib": GOOD_RIB}, "counsellor")
+    outbox.run_once(world.aqd)
+    outbox.run_once(world.aqd)
+    first, reissue = orders(world)
+    assert (first.status, first.reject_reason) == ("reissued", "AC04: closed")
+    assert reissue.idempotency_key == KEY1 + ":reissue1"
+    assert (reissue.status, reissue.rib, reissue.reissue_of) == ("ordered", GOOD_RIB, KEY1)
+    xml2 = batch(world)
+    # the re-issue is rejected too: the month ends unpaid, no third order
+    key2 = end_to_end_id(KEY1 + ":reissue1")
+    reconcile(world.aqd, devbank.answer(xml2, world.clock.now(), {key2: "AC01"}))
+    assert month_status(world, "civp_month#2") == "completed"
+    assert "fix_payee_account" not in ready(world, cid)
+    outbox.run_once(world.aqd)
+    assert [o.idempotency_key for o in orders(world)] == [KEY1, KEY1 + ":reissue1"]
+
+
+def test_reissued_payment_paid_closes_the_month(world: World) -> None:
+    with_account(world)
+    cid = active_contract(world)
+    worked_month(world, cid)
+    outbox.run_once(world.aqd)
+    xml = batch(world)
+    reconcile(world.aqd, devbank.answer(xml, world.clock.now(), {end_to_end_id(KEY1): "AC01"}))
+    world.complete(cid, "fix_payee_account", {"rib": GOOD_RIB}, "counsellor")
+    outbox.run_once(world.aqd)
+    csv = f"end_to_end_id,status,reason,bank_ref\n{end_to_end_id(KEY1 + ':reissue1')},paid,,R1\n"
+    batch(world)
+    report = reconcile(world.aqd, csv.encode())
+    assert (report.paid, report.errors) == (1, [])
+    assert month_status(world, "civp_month#2") == "completed"
+    with world.aqd.session() as s:
+        events = list(
+            s.scalars(
+                select(Event.payload).where(
+                    Event.contract_id == cid, Event.kind == "side_effect_recorded"
+                )
+            )
+        )
+    assert [(e["key"], e["ok"]) for e in events] == [(KEY1, False), (KEY1 + ":reissue1", True)]
+
+
+def test_no_account_is_rejected_at_once(world: World) -> None:
+    cid = active_contract(world)
+    worked_month(world, cid)
+    run = outbox.run_once(world.aqd)
+    assert run.failed == 1
+    [order] = orders(world)
+    assert (order.status, order.reject_reason) == ("rejected", "NO_ACCOUNT")
+    assert "fix_payee_account" in ready(world, cid)
+    with world.aqd.session() as s, s.begin():
+        assert create_batch(s, "TUN", "2025-04", world.clock.now(), "test") is None
+
+
+def test_terminated_after_the_order_still_gets_the_payment(world: World) -> None:
+    with_account(world)
+    cid = active_contract(world)
+    worked_month(world, cid)
+    outbox.run_once(world.aqd)
+    world.message(cid, "terminate_contract", {"reason": "hired", "outcome": "hired_cdi"})
+    assert month_status(world, "civp_month#3") == "completed"  # next month stopped
+    assert month_status(world, "civp_month#2") == "running"  # month 1 still awaits its payment
+    report = reconcile(world.aqd, devbank.answer(batch(world), world.clock.now()))
+    assert report.paid == 1
+    assert month_status(world, "civp_month#2") == "completed"
+
+
+def test_bad_files_are_refused(world: World) -> None:
+    with pytest.raises(FileInvalid):
+        reconcile(world.aqd, b"<Document xmlns='urn:x'/>")
+    with pytest.raises(FileInvalid):
+        reconcile(world.aqd, b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "b">]><x>&a;</x>')
+    with pytest.raises(FileInvalid):
+        reconcile(world.aqd, b"end_to_end_id,status\nAQD1,maybe\n")
+    report = reconcile(world.aqd, b"end_to_end_id,status\nAQDUNKNOWN,paid\n")
+    assert len(report.errors) == 1
