@@ -15,7 +15,14 @@ $(BIN)/.installed: pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $@
 
-install: $(BIN)/.installed
+# Front-end packages come from npm at install time and are served locally (no CDN).
+VENDOR := api/static/vendor
+$(VENDOR)/htmx.min.js: package.json package-lock.json
+	npm ci --silent --no-audit --no-fund
+	mkdir -p $(VENDOR)
+	cp node_modules/htmx.org/dist/htmx.min.js $@
+
+install: $(BIN)/.installed $(VENDOR)/htmx.min.js
 
 ## Install, migrate the embedded SQLite database, deploy processes/, seed demo data, start Aqd.
 run: install

@@ -30,12 +30,13 @@ from prometheus_client import (
     generate_latest,
 )
 from sqlalchemy import text
+from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api import rest, web
 from api.auth import resolve_caller
-from engine import Aqd, EngineError, TooManyAttempts, Unauthenticated
+from engine import Aqd, EngineError, InvalidInput, TooManyAttempts, Unauthenticated
 from engine.services import outbox
 from engine.services.timers import run_due_timers
 
@@ -108,7 +109,17 @@ def create_app(aqd: Aqd, run_timers: bool = False, timer_interval_s: float = 15.
         request_id = incoming if 0 < len(incoming) <= 64 else uuid.uuid4().hex
         request.state.request_id = request_id
         started = time.perf_counter()
-        response = await call_next(request)
+        if "%00" in request.url.query or "\x00" in request.url.path:
+            response: Response = JSONResponse(
+                {
+                    "error": "invalid_input",
+                    "detail": "NUL characters are not allowed in a URL",
+                    "fields": {"(url)": "contains NUL"},
+                },
+                status_code=422,
+            )
+        else:
+            response = await call_next(request)
         elapsed = time.perf_counter() - started
         route = getattr(request.scope.get("route"), "path", "unmatched")
         requests_total.labels(request.method, route, str(response.status_code)).inc()
@@ -142,6 +153,14 @@ def create_app(aqd: Aqd, run_timers: bool = False, timer_interval_s: float = 15.
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
         return web.error_page(request, _safe_caller(request), exc)
+
+    @app.exception_handler(DataError)
+    async def data_error(request: Request, exc: DataError) -> Response:
+        # The database refused a value (NUL byte, number out of range…): the input is invalid.
+        log.info("data refused by the database: %s", str(exc.orig)[:200])
+        return await engine_error(
+            request, InvalidInput("a value cannot be stored (invalid characters or range)")
+        )
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:

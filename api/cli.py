@@ -25,7 +25,9 @@ def serve_cmd(
 
     aqd = _aqd()
     application = create_app(aqd, run_timers=timers, timer_interval_s=get_settings().timer_poll_s)
-    typer.echo(f"Aqd is running: http://{host}:{port}/docs (health: /healthz, ready: /readyz)")
+    typer.echo(
+        f"Aqd is running: http://{host}:{port}/ (API: /docs, health: /healthz, ready: /readyz)"
+    )
     uvicorn.run(application, host=host, port=port, log_level="warning")
 
 

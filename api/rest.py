@@ -30,6 +30,7 @@ class ErrorBody(BaseModel):
 
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     text = {
+        400: "malformed request (a body that cannot be parsed)",
         401: "not signed in, or bad credentials",
         403: "signed in but not allowed (or missing CSRF token)",
         404: "not found in the caller's scope",
@@ -100,7 +101,7 @@ def _recorded(rec: Any) -> dict[str, Any]:
 
 
 def build_router() -> APIRouter:
-    r = APIRouter(prefix="/api/v1", tags=["api"])
+    r = APIRouter(prefix="/api/v1", tags=["api"], responses=errors(400, 422))
 
     @r.post("/tokens", status_code=201, responses=errors(401, 422, 429))
     def create_token(body: TokenRequest, request: Request) -> dict[str, Any]:

@@ -1,0 +1,192 @@
+"""The main journeys in a real browser: Debian's Chromium driven by Playwright (headless),
+against a real server (uvicorn) on PostgreSQL with the demo data.
+
+Screenshots are written to ``test-artifacts/`` (override with ``AQD_TEST_ARTIFACTS``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+from sqlalchemy import select
+
+from engine.models import Beneficiary, Contract, Employer, Office
+from tests.conftest import ROOT, _truncate
+from tests.web.conftest import PASSWORD, Web, make_web
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = Path(os.environ.get("AQD_TEST_ARTIFACTS", ROOT / "test-artifacts"))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class LiveServer:
+    def __init__(self, web: Web) -> None:
+        self.web = web
+        self.port = _free_port()
+        config = uvicorn.Config(web.app, host="127.0.0.1", port=self.port, log_level="warning")  # type: ignore[arg-type]
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture
+def live(pg_url: str) -> Iterator[LiveServer]:
+    _truncate(pg_url)
+    with LiveServer(make_web(pg_url)) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield b
+        b.close()
+
+
+def new_page(browser: Browser) -> Page:
+    page = browser.new_context(locale="fr-FR").new_page()
+    page.set_default_timeout(10_000)
+    return page
+
+
+def sign_in(browser: Browser, live: LiveServer, username: str) -> Page:
+    page = new_page(browser)
+    page.goto(f"{live.url}/login")
+    page.get_by_label("Identifiant").fill(username)
+    page.get_by_label("Mot de passe").fill(PASSWORD)
+    page.get_by_role("button", name="Se connecter").click()
+    page.wait_for_load_state()
+    return page
+
+
+def test_return_for_correction_then_approval(browser: Browser, live: LiveServer) -> None:
+    counsellor = sign_in(browser, live, "counsellor.tun")
+    expect(counsellor).to_have_url(re.compile(r"/inbox$"))
+    assert counsellor.evaluate("typeof window.htmx") == "object", "htmx is not bundled"
+    counsellor.get_by_label("Tâche", exact=True).select_option("counsellor_validation")
+    counsellor.get_by_test_id("apply-filters").click()
+    rows = counsellor.get_by_test_id("task-row")
+    expect(rows).to_have_count(1)
+    number = rows.first.get_attribute("data-contract")
+    rows.first.get_by_role("link").click()
+    counsellor.get_by_test_id("claim").click()
+    expect(counsellor.get_by_test_id("assignee")).to_have_text("counsellor.tun")
+    counsellor.get_by_label("Décision").select_option("return")
+    counsellor.get_by_label("Motif du retour pour correction").fill("Préciser le poste")
+    counsellor.get_by_test_id("submit").click()
+    expect(counsellor.locator(".flash")).to_contain_text("étape suivante")
+
+    employer = sign_in(browser, live, "employer2.tun")
+    todo = employer.get_by_test_id("todo").filter(has_text=str(number))
+    todo.get_by_role("link").click()
+    title = employer.get_by_label("Intitulé du poste")
+    expect(title).to_have_value("Assistant(e) administratif(ve)")
+    title.fill("Assistant(e) administratif(ve) — service achats")
+    employer.get_by_test_id("submit").click()
+    expect(employer.locator(".flash")).to_be_visible()
+
+    counsellor.goto(f"{live.url}/inbox?q={number}")
+    counsellor.get_by_test_id("task-row").first.get_by_role("link").click()
+    counsellor.get_by_test_id("claim").click()
+    counsellor.get_by_label("Décision").select_option("validate")
+    counsellor.get_by_test_id("submit").click()
+    with live.web.aqd.session() as s:
+        status = s.scalar(select(Contract.status).where(Contract.number == number))
+    assert status == "awaiting_signature"
+
+
+def test_employer_registers_and_requests_civp(browser: Browser, live: LiveServer) -> None:
+    with live.web.aqd.session() as s:
+        cin = s.scalar(
+            select(Beneficiary.cin)
+            .join(Office, Office.id == Beneficiary.office_id)
+            .where(Office.code == "GAB")
+            .order_by(Beneficiary.id.desc())
+        )
+    page = new_page(browser)
+    page.goto(f"{live.url}/register")
+    page.get_by_label("Raison sociale").fill("Oasis Tech SARL")
+    page.get_by_label("Matricule fiscal").fill("1472583K")
+    page.get_by_label("Numéro d'affiliation CNSS de l'employeur").fill("44556677")
+    page.get_by_label("Secteur").select_option("informatique")
+    page.get_by_label("Gouvernorat").select_option("Gabès")
+    page.get_by_label("Bureau de l'emploi").select_option("GAB")
+    page.get_by_label("Votre nom").fill("Sami Gharbi")
+    page.get_by_label("Identifiant").fill("sami.oasis")
+    page.get_by_label("Mot de passe (au moins 10 caractères)").fill("oasis-tech-2025")
+    page.get_by_test_id("register").click()
+    expect(page).to_have_url(re.compile(r"/employer\?flash=registered$"))
+    page.get_by_test_id("new-request").click()
+    page.get_by_label("Programme").select_option("civp")
+    page.get_by_test_id("choose-programme").click()
+    page.get_by_label("(CIN)", exact=False).fill(str(cin))
+    page.get_by_label("Niveau de diplôme").select_option("HIGHER_ED")
+    page.get_by_label("Nationalité").select_option("TN")
+    page.get_by_test_id("send-request").click()
+    expect(page.locator(".flash")).to_contain_text("transmise")
+    with live.web.aqd.session() as s:
+        employer_id = s.scalar(select(Employer.id).where(Employer.matricule_fiscal == "1472583K"))
+        contract = s.scalar(select(Contract).where(Contract.employer_id == employer_id))
+    assert contract is not None and contract.programme == "civp"
+    assert contract.status == "in_review"
+
+
+def test_arabic_is_right_to_left(browser: Browser, live: LiveServer) -> None:
+    page = sign_in(browser, live, "counsellor.tun")
+    page.get_by_test_id("lang-ar").click()
+    expect(page.locator("html")).to_have_attribute("dir", "rtl")
+    expect(page.locator("html")).to_have_attribute("lang", "ar")
+    expect(page.get_by_role("heading", level=1)).to_have_text("صندوق المهام")
+    # the header starts on the right: the brand sits right of the language button
+    brand = page.locator(".brand").bounding_box()
+    lang = page.get_by_test_id("lang-fr").bounding_box()
+    assert brand is not None and lang is not None and brand["x"] > lang["x"]
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "inbox-ar.png"), full_page=True)
+    assert (ARTIFACTS / "inbox-ar.png").stat().st_size > 10_000
+
+
+def test_another_offices_task_is_not_reachable_by_url(browser: Browser, live: LiveServer) -> None:
+    guid = live.web.ready_task("KEF", "counsellor_validation")
+    page = sign_in(browser, live, "counsellor.tun")
+    response = page.goto(f"{live.url}/tasks/{guid}")
+    assert response is not None and response.status == 404
+    expect(page.get_by_role("heading", level=1)).to_have_text("Introuvable")
