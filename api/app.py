@@ -126,19 +126,20 @@ def create_app(aqd: Aqd, run_timers: bool = False, timer_interval_s: float = 15.
         latency.labels(route).observe(elapsed)
         response.headers["X-Request-ID"] = request_id
         caller = getattr(request.state, "caller", None)
-        access_log.info(
-            json.dumps(
-                {
-                    "request_id": request_id,
-                    "method": request.method,
-                    "path": request.url.path,
-                    "route": route,
-                    "status": response.status_code,
-                    "ms": round(elapsed * 1000, 2),
-                    "user": caller.principal.username if caller else None,
-                }
+        if access_log.isEnabledFor(logging.INFO):
+            access_log.info(
+                json.dumps(
+                    {
+                        "request_id": request_id,
+                        "method": request.method,
+                        "path": request.url.path,
+                        "route": route,
+                        "status": response.status_code,
+                        "ms": round(elapsed * 1000, 2),
+                        "user": caller.principal.username if caller else None,
+                    }
+                )
             )
-        )
         return response
 
     @app.exception_handler(EngineError)

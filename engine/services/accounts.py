@@ -101,6 +101,10 @@ def digest(secret: str) -> str:
 
 def principal_of(session: Session, user: User) -> Principal:
     roles = frozenset(session.scalars(select(UserRole.role).where(UserRole.user_id == user.id)))
+    return _principal(user, roles)
+
+
+def _principal(user: User, roles: frozenset[str]) -> Principal:
     return Principal(
         user_id=user.id,
         username=user.username,
@@ -220,19 +224,20 @@ def create_token(aqd: Aqd, principal: Principal, name: str) -> dict[str, Any]:
 
 
 def token_principal(session: Session, secret: str, now: datetime) -> Principal:
-    row = session.execute(
-        select(ApiToken, User)
+    """The principal of a live bearer token: one query (token, user and roles together)."""
+    rows = session.execute(
+        select(ApiToken.revoked_at, ApiToken.expires_at, User, UserRole.role)
         .join(User, User.id == ApiToken.user_id)
+        .outerjoin(UserRole, UserRole.user_id == User.id)
         .where(ApiToken.secret_hash == digest(secret))
-    ).one_or_none()
-    if (
-        row is None
-        or row.ApiToken.revoked_at is not None
-        or (row.ApiToken.expires_at is not None and row.ApiToken.expires_at <= now)
-        or not row.User.active
-    ):
+    ).all()
+    if not rows:
         raise Unauthenticated("invalid or expired token")
-    return principal_of(session, row.User)
+    revoked_at, expires_at, user, _role = rows[0]
+    if revoked_at is not None or (expires_at is not None and expires_at <= now) or not user.active:
+        raise Unauthenticated("invalid or expired token")
+    roles = frozenset(r.role for r in rows if r.role is not None)
+    return _principal(user, roles)
 
 
 def revoke_token(aqd: Aqd, secret: str) -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from engine import forms_bridge
@@ -165,16 +165,6 @@ def can_act(principal: Principal, task: HumanTask, contract: Contract) -> bool:
 # -- reads ----------------------------------------------------------------------------------------
 
 
-def _task_rows(principal: Principal) -> Select[HumanTask, str, Beneficiary, str]:
-    return (
-        select(HumanTask, Contract.number, Beneficiary, Employer.name)
-        .join(Contract, Contract.id == HumanTask.contract_id)
-        .outerjoin(Beneficiary, Beneficiary.id == Contract.beneficiary_id)
-        .outerjoin(Employer, Employer.id == Contract.employer_id)
-        .where(_task_scope(principal))
-    )
-
-
 def _search(q: str) -> Any:
     text = q.strip()
     if _CONTRACT_NUMBER.match(text.upper()):
@@ -190,28 +180,40 @@ def _search(q: str) -> Any:
 
 
 def inbox(session: Session, principal: Principal, f: InboxFilter, now: datetime) -> Page:
-    """Ready tasks the principal may see, filtered, sorted and paginated."""
+    """Ready tasks the principal may see, filtered, sorted and paginated.
+
+    Two steps keep a large office fast: the filters pick one page of task ids from
+    ``human_task`` (joining ``contract`` and the parties only when the scope or a search needs
+    them; the ``(office_id, status, due_at)`` index serves the default order), then one query
+    fetches that page's display columns.
+    """
     per_page = max(1, min(f.per_page, PER_PAGE_MAX))
     page = max(1, f.page)
-    stmt = _task_rows(principal).where(HumanTask.status == "ready")
+    searching = bool(f.q and f.q.strip())
+    party_scope = bool(lanes_of(principal) & {"employer", "beneficiary"})
+    ids = select(HumanTask.id).where(HumanTask.status == "ready", _task_scope(principal))
+    if party_scope or searching or f.sort == "contract":
+        ids = ids.join(Contract, Contract.id == HumanTask.contract_id)
+    if searching:
+        ids = ids.outerjoin(Beneficiary, Beneficiary.id == Contract.beneficiary_id)
+        ids = ids.outerjoin(Employer, Employer.id == Contract.employer_id)
+        ids = ids.where(_search(str(f.q)))
     if f.programme:
-        stmt = stmt.where(HumanTask.programme == f.programme)
+        ids = ids.where(HumanTask.programme == f.programme)
     if f.step:
-        stmt = stmt.where(HumanTask.bpmn_id == f.step)
+        ids = ids.where(HumanTask.bpmn_id == f.step)
     if f.due_before:
         limit = datetime.combine(f.due_before + timedelta(days=1), time(), tzinfo=now.tzinfo)
-        stmt = stmt.where(HumanTask.due_at < limit)
+        ids = ids.where(HumanTask.due_at < limit)
     if f.overdue:
-        stmt = stmt.where(HumanTask.due_at < now)
+        ids = ids.where(HumanTask.due_at < now)
     if f.assigned == "me":
-        stmt = stmt.where(HumanTask.assignee == principal.username)
+        ids = ids.where(HumanTask.assignee == principal.username)
     elif f.assigned == "unassigned":
-        stmt = stmt.where(HumanTask.assignee.is_(None))
+        ids = ids.where(HumanTask.assignee.is_(None))
     elif f.assigned == "others":
-        stmt = stmt.where(HumanTask.assignee != principal.username)
-    if f.q and f.q.strip():
-        stmt = stmt.where(_search(f.q))
-    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+        ids = ids.where(HumanTask.assignee != principal.username)
+    total = session.scalar(select(func.count()).select_from(ids.subquery())) or 0
     order: list[Any]
     if f.sort == "ready":
         order = [HumanTask.ready_at, HumanTask.id]
@@ -220,12 +222,60 @@ def inbox(session: Session, principal: Principal, f: InboxFilter, now: datetime)
     elif f.sort == "contract":
         order = [Contract.number, HumanTask.id]
     else:
-        order = [HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.id]
-    rows = session.execute(stmt.order_by(*order).limit(per_page).offset((page - 1) * per_page))
-    items = [
-        task_row(t, number, b, employer_name, now) for t, number, b, employer_name in rows.all()
-    ]
+        order = [HumanTask.due_at.asc().nulls_last(), HumanTask.id]
+    page_ids = ids.order_by(*order).limit(per_page).offset((page - 1) * per_page)
+    outer = (
+        select(*_TASK_COLUMNS)
+        .join(Contract, Contract.id == HumanTask.contract_id)
+        .outerjoin(Beneficiary, Beneficiary.id == Contract.beneficiary_id)
+        .outerjoin(Employer, Employer.id == Contract.employer_id)
+        .where(HumanTask.id.in_(page_ids.scalar_subquery()))
+        .order_by(*order)
+    )
+    items = [_item(r, now) for r in session.execute(outer)]
     return Page(items=items, total=int(total), page=page, per_page=per_page)
+
+
+_TASK_COLUMNS = (
+    HumanTask.id,
+    HumanTask.task_guid,
+    HumanTask.bpmn_id,
+    HumanTask.name,
+    HumanTask.programme,
+    HumanTask.lane,
+    HumanTask.form_key,
+    HumanTask.status,
+    HumanTask.assignee,
+    HumanTask.contract_id,
+    HumanTask.ready_at,
+    HumanTask.due_at,
+    Contract.number.label("contract_number"),
+    Beneficiary.first_name,
+    Beneficiary.last_name,
+    Beneficiary.cin,
+    Employer.name.label("employer_name"),
+)
+
+
+def _item(r: Any, now: datetime) -> dict[str, Any]:
+    return {
+        "guid": r.task_guid,
+        "step": r.bpmn_id,
+        "name": r.name,
+        "programme": r.programme,
+        "lane": r.lane,
+        "form_key": r.form_key,
+        "status": r.status,
+        "assignee": r.assignee,
+        "contract_id": r.contract_id,
+        "contract_number": r.contract_number,
+        "beneficiary": f"{r.first_name} {r.last_name}" if r.cin is not None else None,
+        "beneficiary_cin": r.cin,
+        "employer": r.employer_name,
+        "ready_at": r.ready_at.isoformat(),
+        "due_at": r.due_at.isoformat() if r.due_at else None,
+        "overdue": bool(r.due_at and r.due_at < now),
+    }
 
 
 def task_row(
