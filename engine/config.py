@@ -35,6 +35,11 @@ class Settings(BaseSettings):
     )
     celery_queue: str = Field(default="aqd", description="Queue the worker consumes.")
     timer_poll_s: int = Field(default=15, ge=1, description="Seconds between due-timer polls.")
+    outbox_lease_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="Seconds a claimed side effect is leased before the reaper takes it back.",
+    )
     secure_cookies: bool = Field(
         default=False,
         description="Mark session cookies Secure (set to true behind HTTPS in production).",

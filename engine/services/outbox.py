@@ -41,7 +41,7 @@ from engine.worker.handlers import (
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(minutes=5)
+LEASE = timedelta(minutes=5)  # default of AQD_OUTBOX_LEASE_S
 MAX_ATTEMPTS = 8
 
 
@@ -67,6 +67,7 @@ def claim(aqd: Aqd, limit: int = 50, kinds: list[str] | None = None) -> list[Out
     if not kinds:
         return []
     now = aqd.clock.now()
+    lease = timedelta(seconds=aqd.settings.outbox_lease_s)
     with aqd.session() as session, session.begin():
         stmt = (
             select(Outbox)
@@ -80,7 +81,7 @@ def claim(aqd: Aqd, limit: int = 50, kinds: list[str] | None = None) -> list[Out
         for row in rows:
             row.status = "dispatched"
             row.attempts += 1
-            row.lease_until = now + LEASE
+            row.lease_until = now + lease
         return [_item(row) for row in rows]
 
 
