@@ -18,7 +18,9 @@ _USER_TASK = re.compile(r"<bpmn:(?:userTask|manualTask)\b[^>]*\bid=\"([^\"]+)\""
 STATUSES = (
     "requested", "in_review", "awaiting_signature", "active", "rejected", "expired", "ended",
     "terminated", "cancelled", "ready", "completed", "running",
+    "ordered", "batched", "sent", "paid", "reissued",
 )  # fmt: skip
+PAYMENT_KINDS = ("stipend", "allowance", "reimbursement")
 EVENT_KINDS = (
     "contract_started", "task_completed", "task_claimed", "task_released", "task_reassigned",
     "message_received", "timers_fired", "side_effect_recorded",
@@ -56,6 +58,7 @@ def literal_ids() -> set[str]:
 def dynamic_ids() -> set[str]:
     found: set[str] = set(STATUSES) | set(SECTORS) | set(ENGINE_MESSAGES)
     found |= {f"event:{k}" for k in EVENT_KINDS} | {f"lane:{lane}" for lane in LANES}
+    found |= {f"payment:{k}" for k in PAYMENT_KINDS}
     for programme in (ROOT / "processes").iterdir():
         if not (programme / "programme.json").is_file():
             continue

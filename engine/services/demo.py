@@ -118,7 +118,7 @@ def _seed_parties(session: Session, report: DemoReport, aqd: Aqd) -> None:
                 office_id=office.id,
             )
             session.add(beneficiary)
-            if b == 0:
+            if b == 2:  # the job seeker whose demo contract is active
                 session.flush()
                 full = f"{beneficiary.first_name} {beneficiary.last_name}"
                 username = f"beneficiary.{code.lower()}"

@@ -24,6 +24,7 @@ from engine.models import (
     Event,
     HumanTask,
     Office,
+    PaymentOrder,
     ProcessDefinition,
     User,
     UserRole,
@@ -415,6 +416,27 @@ def contract_detail(
         for ok in [can_act(principal, t, contract)]
     ]
     staff = principal.reads_everything or principal.is_office_staff
+    payments = session.scalars(
+        select(PaymentOrder)
+        .where(PaymentOrder.contract_id == contract.id)
+        .order_by(PaymentOrder.period, PaymentOrder.id)
+    ).all()
+    detail["payments"] = [
+        {
+            "period": o.period,
+            "kind": o.kind,
+            "payee": o.payee_kind,
+            "amount": o.amount_millimes / 1000,
+            "status": o.status,
+            "reject_reason": o.reject_reason,
+            "settled_at": o.settled_at.isoformat() if o.settled_at else None,
+        }
+        for o in payments
+        # a beneficiary sees the payments made to them, an employer those made to the company
+        if staff
+        or (o.payee_kind == "beneficiary" and principal.has("beneficiary"))
+        or (o.payee_kind == "employer" and principal.has("employer"))
+    ]
     events = session.scalars(
         select(Event).where(Event.contract_id == contract.id).order_by(Event.seq)
     ).all()

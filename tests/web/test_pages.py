@@ -231,3 +231,42 @@ def test_each_role_lands_on_its_home_and_is_kept_out_of_others(web: Web) -> None
     anon = web.client()
     r = anon.get("/inbox")
     assert r.status_code == 303 and r.headers["location"].startswith("/login?next=")
+
+
+def test_payments_show_on_the_contract_to_staff_and_payee(web: Web) -> None:
+    """A month of the active demo contract: attendance by the employer, the stipend order
+    written by the payment handler, visible to the office and the beneficiary."""
+    from datetime import timedelta
+
+    from engine.services import outbox
+
+    with web.aqd.session() as s:
+        contract = s.scalar(
+            select(Contract)
+            .join(User, User.beneficiary_id == Contract.beneficiary_id)
+            .where(User.username == "beneficiary.tun")
+        )
+    assert contract is not None and contract.status == "active"
+    assert contract.next_due_at is not None
+    web.clock.set(contract.next_due_at + timedelta(minutes=5))
+    with web.aqd.session() as s, s.begin():
+        web.aqd.fire_timers(s, contract.id)
+    employer, csrf = web.login("employer.tun")
+    with web.aqd.session() as s:
+        guid = s.scalar(
+            select(HumanTask.task_guid).where(
+                HumanTask.contract_id == contract.id,
+                HumanTask.bpmn_id == "attendance",
+                HumanTask.status == "ready",
+            )
+        )
+    assert guid is not None and guid in employer.get("/employer").text
+    r = employer.post(f"/tasks/{guid}/complete", data={"csrf_token": csrf, "days_present": "20"})
+    assert r.status_code == 303, r.text
+    outbox.run_once(web.aqd)
+    staff, _ = web.login("counsellor.tun")
+    page = staff.get(f"/contracts/{contract.id}")
+    assert page.text.count('data-testid="payment"') == 1
+    beneficiary, _ = web.login("beneficiary.tun")
+    mine = beneficiary.get(f"/contracts/{contract.id}")
+    assert mine.text.count('data-testid="payment"') == 1 and "Bourse mensuelle" in mine.text
