@@ -49,6 +49,7 @@ bench: install
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/programmes.py
 	$(BIN)/python bench/signing.py
+	$(BIN)/python bench/month_end.py
 
 compose-check:
 	docker-compose -f docker-compose.yml config --quiet

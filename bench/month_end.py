@@ -1,0 +1,445 @@
+"""Month-end payment run: N active CIVP contracts reach the end of their month; the timers fire,
+the attendance is recorded, the payment orders are written, the bank files are produced.
+
+``python bench/month_end.py [--contracts N] [--workers 2] [--out DIR]`` on PostgreSQL
+(``AQD_DATABASE_URL``; default: the local socket). It works in a scratch database beside the
+one in the URL (``<name>_month_end``, dropped and created again). The last line is one JSON
+object with ``contracts``, ``month_end_seconds``, ``orders_per_s`` and the phases.
+
+Setup (not timed): 6 offices, one employer each, one beneficiary with a RIB per contract. One
+contract per office is started and activated through the engine's commands (the template);
+the others are **clones** of the templates' rows — the contract row and its two workflow states
+(the main lifecycle and month 1 waiting for its timer), with the contract number and the
+SpiffWorkflow task ids rewritten per clone — because activating 150,000 contracts through
+600,000 commands would take longer than the month-end itself. The clones have no event history
+before the month-end (they cannot be replayed); everything the month-end does to them goes
+through the ordinary commands.
+
+Timed month-end, with ``--workers`` processes (each takes the contracts whose id ≡ k mod W, so
+no two processes queue on one contract's lock):
+
+1. ``timers_and_attendance``: for each contract, ``fire_timers`` (the month's end timer) then
+   ``complete_task`` of the employer's attendance; the month computes the stipend and throws
+   its payment order (an outbox row) and starts the next month. Each is one command, one
+   transaction. Both run in chunks of 500 contracts so the workflows stay in the per-process
+   cache between the two commands. In production the attendance arrives over the following
+   days; it is counted here because the order is only thrown after it.
+2. ``orders``: the outbox runner in every process (``outbox.run_once``: claim with
+   ``FOR UPDATE SKIP LOCKED``, the ``payment_order`` handler, mark ``awaiting``) until no
+   order is pending.
+3. ``batches``: one pain.001 XML (XSD-validated) + CSV per office, written to ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import re
+import sys
+import tempfile
+import time
+import uuid
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import func, insert, select, text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+from engine import Aqd, FrozenClock, Settings  # noqa: E402
+from engine.db import dispose_all, get_engine, normalize_url  # noqa: E402
+from engine.migrate import upgrade  # noqa: E402
+from engine.models import (  # noqa: E402
+    Beneficiary,
+    Contract,
+    Employer,
+    HumanTask,
+    Office,
+    Outbox,
+    ProcessInstance,
+)
+from engine.models.payments import PayeeAccount, PaymentOrder  # noqa: E402
+from engine.payments.accounts import make_rib  # noqa: E402
+from engine.services.definitions import deploy  # noqa: E402
+
+START = "2025-03-03T08:00:00+00:00"
+OFFICES = (
+    ("TUN", "Tunis", "تونس"),
+    ("BAR", "Ben Arous", "بن عروس"),
+    ("GAF", "Gafsa", "قفصة"),
+    ("GAB", "Gabès", "قابس"),
+    ("KEF", "Le Kef", "الكاف"),
+    ("SOU", "Sousse", "سوسة"),
+)
+AGREEMENT = {
+    "agreed": True,
+    "position_title": "Developer",
+    "tutor_name": "Mr Tutor",
+    "employer_complement": 200,
+}
+UUID = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+CHUNK = 500
+
+
+def scratch_url(url: str) -> str:
+    import psycopg
+
+    parsed = make_url(normalize_url(url))
+    if parsed.get_backend_name() != "postgresql":
+        raise SystemExit("bench/month_end.py needs PostgreSQL (AQD_DATABASE_URL)")
+    name = f"{parsed.database or 'aqd'}_month_end"
+    admin = parsed.set(drivername="postgresql", database="postgres")
+    with psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return parsed.set(database=name).render_as_string(hide_password=False)
+
+
+def engine_for(url: str, at: str = START) -> Aqd:
+    return Aqd(url, clock=FrozenClock(at), settings=Settings(database_url=url))
+
+
+# -- setup (not timed) ---------------------------------------------------------------------------
+
+
+def prepare(url: str, contracts: int) -> None:
+    upgrade(url)
+    aqd = engine_for(url)
+    now = aqd.clock.now()
+    with aqd.session() as s, s.begin():
+        deploy(s, ROOT / "processes" / "civp", aqd.sandbox, aqd.clock, actor="bench")
+        for n, (code, fr, ar) in enumerate(OFFICES):
+            office = Office(code=code, name_fr=fr, name_ar=ar, governorate=fr, pilot=True)
+            s.add(office)
+            s.flush()
+            s.add(
+                Employer(
+                    name=f"Employer {code}",
+                    matricule_fiscal=f"{1000000 + n}A",
+                    cnss_number=str(n),
+                    sector="it",
+                    governorate=fr,
+                    office_id=office.id,
+                )
+            )
+    with aqd.db.begin() as conn:
+        for first in range(0, contracts, 20_000):
+            rows = range(first, min(contracts, first + 20_000))
+            conn.execute(
+                insert(Beneficiary),
+                [
+                    {
+                        "id": i + 1,
+                        "cin": f"{10000000 + i}",
+                        "first_name": "Bénéficiaire",
+                        "last_name": str(i + 1),
+                        "diploma_level": "HIGHER_ED",
+                        "disabled": False,
+                        "office_id": i % len(OFFICES) + 1,
+                    }
+                    for i in rows
+                ],
+            )
+            conn.execute(
+                insert(PayeeAccount),
+                [
+                    {
+                        "payee_kind": "beneficiary",
+                        "payee_id": i + 1,
+                        "rib": make_rib(8, 1 + i % 900, i + 1),
+                        "updated_at": now,
+                        "updated_by": "bench",
+                    }
+                    for i in rows
+                ],
+            )
+        conn.execute(text("SELECT setval('beneficiary_id_seq', :n)"), {"n": contracts})
+    # one template per office, activated through the engine's commands
+    for n, (code, _, _) in enumerate(OFFICES[: min(len(OFFICES), contracts)]):
+        activate(aqd, code, f"{1000000 + n}A", f"{10000000 + n}")
+    clone(aqd, contracts)
+    with aqd.db.begin() as conn:
+        conn.execute(text("ANALYZE"))
+    dispose_all()
+
+
+def activate(aqd: Aqd, office: str, employer: str, cin: str) -> int:
+    data = {
+        "office": office,
+        "employer_mf": employer,
+        "beneficiary_cin": cin,
+        "nationality": "TN",
+        "diploma_level": "HIGHER_ED",
+        "request_date": "2025-03-01",
+        "start_date": "2025-04-01",
+    }
+    with aqd.session() as s, s.begin():
+        cid = aqd.start_contract(s, "civp", data, "bench").id
+    for bpmn_id, form in (
+        ("employer_agreement", AGREEMENT),
+        ("counsellor_validation", {"validation_decision": "validate"}),
+    ):
+        with aqd.session() as s:
+            guid = s.scalar(
+                select(HumanTask.task_guid).where(
+                    HumanTask.contract_id == cid,
+                    HumanTask.bpmn_id == bpmn_id,
+                    HumanTask.status == "ready",
+                )
+            )
+        assert guid is not None
+        with aqd.session() as s, s.begin():
+            aqd.complete_task(s, guid, form, "bench")
+    with aqd.session() as s, s.begin():
+        aqd.correlate_message(s, cid, "contract_signed", {"signed": True}, "bench")
+    return cid
+
+
+def _rewrite(state: bytes, old_number: bytes, new_number: bytes, salt: str) -> bytes:
+    state = state.replace(old_number, new_number)
+    cache: dict[bytes, bytes] = {}
+
+    def fresh(match: re.Match[bytes]) -> bytes:
+        old = match.group(0)
+        if old not in cache:
+            cache[old] = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{salt}:{old.decode()}")).encode()
+        return cache[old]
+
+    return UUID.sub(fresh, state)
+
+
+def clone(aqd: Aqd, contracts: int) -> None:
+    """Copy the templates' contract and workflow rows to reach ``contracts`` contracts."""
+    with aqd.session() as s:
+        templates = list(s.scalars(select(Contract).order_by(Contract.id)))
+        instances = {
+            t.id: list(
+                s.scalars(
+                    select(ProcessInstance)
+                    .where(ProcessInstance.contract_id == t.id)
+                    .order_by(ProcessInstance.id)
+                )
+            )
+            for t in templates
+        }
+    first = len(templates) + 1
+    with aqd.db.begin() as conn:
+        for start in range(first, contracts + 1, 5_000):
+            contract_rows: list[dict[str, Any]] = []
+            instance_rows: list[dict[str, Any]] = []
+            for cid in range(start, min(contracts, start + 4_999) + 1):
+                t = templates[(cid - 1) % len(templates)]
+                number = f"CIVP-2025-{cid:06d}"
+                contract_rows.append(
+                    {
+                        "id": cid,
+                        "number": number,
+                        "programme": t.programme,
+                        "definition_id": t.definition_id,
+                        "office_id": t.office_id,
+                        "employer_id": t.employer_id,
+                        "beneficiary_id": cid,
+                        "status": t.status,
+                        "revision": t.revision,
+                        "last_seq": t.last_seq,
+                        "chain_head": t.chain_head,
+                        "instance_count": t.instance_count,
+                        "next_due_at": t.next_due_at,
+                        "started_at": t.started_at,
+                    }
+                )
+                for inst in instances[t.id]:
+                    instance_rows.append(
+                        {
+                            "contract_id": cid,
+                            "process_id": inst.process_id,
+                            "key": inst.key,
+                            "status": inst.status,
+                            "state": _rewrite(
+                                inst.state, t.number.encode(), number.encode(), number
+                            ),
+                            "state_hash": inst.state_hash,
+                            "serializer_version": inst.serializer_version,
+                            "revision": inst.revision,
+                            "waiting_messages": inst.waiting_messages,
+                            "next_due_at": inst.next_due_at,
+                            "started_at": inst.started_at,
+                        }
+                    )
+            conn.execute(insert(Contract), contract_rows)
+            conn.execute(insert(ProcessInstance), instance_rows)
+        conn.execute(text("SELECT setval('contract_id_seq', :n)"), {"n": contracts})
+
+
+# -- the month-end (timed) -----------------------------------------------------------------------
+
+
+def month_phase(aqd: Aqd, k: int, workers: int) -> tuple[int, int]:
+    """Fire the month's timer and record the attendance of the contracts id ≡ k (mod W)."""
+    with aqd.session() as s:
+        ids = list(
+            s.scalars(
+                select(Contract.id)
+                .where(Contract.next_due_at.is_not(None), Contract.id % workers == k)
+                .order_by(Contract.id)
+            )
+        )
+    fired = completed = 0
+    for first in range(0, len(ids), CHUNK):
+        chunk = ids[first : first + CHUNK]
+        for cid in chunk:
+            with aqd.session() as s, s.begin():
+                if aqd.fire_timers(s, cid, actor="bench") is not None:
+                    fired += 1
+        with aqd.session() as s:
+            tasks = list(
+                s.scalars(
+                    select(HumanTask.task_guid).where(
+                        HumanTask.contract_id.in_(chunk),
+                        HumanTask.bpmn_id == "attendance",
+                        HumanTask.status == "ready",
+                    )
+                )
+            )
+        for guid in tasks:
+            with aqd.session() as s, s.begin():
+                aqd.complete_task(s, guid, {"days_present": 20}, "employer")
+            completed += 1
+    return fired, completed
+
+
+def orders_phase(aqd: Aqd) -> int:
+    from engine.services import outbox
+
+    awaiting = 0
+    while True:
+        run = outbox.run_once(aqd, limit=200)
+        awaiting += run.awaiting
+        if run.claimed == 0:
+            return awaiting
+
+
+def batches_phase(aqd: Aqd, offices: list[str], period: str, out: Path) -> tuple[int, int, int]:
+    from engine.payments.batches import create_batch
+
+    files = size = orders = 0
+    for office in offices:
+        with aqd.session() as s, s.begin():
+            batch = create_batch(s, office, period, aqd.clock.now(), "bench")
+        if batch is None:
+            continue
+        xml_path, csv_path = batch.write(out)
+        files += 2
+        orders += batch.orders
+        size += xml_path.stat().st_size + csv_path.stat().st_size
+    return files, orders, size
+
+
+def worker(
+    url: str, k: int, workers: int, at: str, period: str, out: str, barrier: Any, result: Any
+) -> None:
+    """One worker process: the three phases, in step with the others (barriers)."""
+    import engine.services.outbox  # noqa: F401  (imports done before the clock starts)
+
+    aqd = engine_for(url, at)
+    codes = [o[0] for o in OFFICES]
+    barrier.wait()  # ready
+    month = month_phase(aqd, k, workers)
+    barrier.wait()
+    orders = orders_phase(aqd)
+    barrier.wait()
+    made = batches_phase(aqd, codes[k::workers], period, Path(out))
+    barrier.wait()
+    result.put((month, orders, made))
+
+
+def main() -> None:
+    cli = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    cli.add_argument("--contracts", type=int, default=150_000)
+    cli.add_argument("--workers", type=int, default=2)
+    cli.add_argument("--out", type=Path, default=None, help="folder for the bank files")
+    args = cli.parse_args()
+    contracts = max(1, args.contracts)
+    workers = max(1, args.workers)
+    out = args.out or Path(tempfile.mkdtemp(prefix="aqd-month-end-"))
+    base = os.environ.get(
+        "AQD_DATABASE_URL", "postgresql+psycopg://postgres@/aqd?host=/var/run/postgresql"
+    )
+    url = scratch_url(base)
+    print(f"setting up {contracts} active contracts in {make_url(url).database}", flush=True)
+    t0 = time.perf_counter()
+    prepare(url, contracts)
+    setup = time.perf_counter() - t0
+    with get_engine(url).connect() as conn:
+        due = conn.scalar(select(func.max(Contract.next_due_at)))
+    dispose_all()
+    assert due is not None
+    at = (due + timedelta(minutes=5)).isoformat()
+    period = due.strftime("%Y-%m")
+    print(f"setup {setup:.1f}s; month end {at}", flush=True)
+
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(workers + 1)
+    queue = ctx.Queue()
+    procs = [
+        ctx.Process(target=worker, args=(url, k, workers, at, period, str(out), barrier, queue))
+        for k in range(workers)
+    ]
+    for p in procs:
+        p.start()
+    barrier.wait()  # every worker has started and imported the engine
+    t0 = time.perf_counter()
+    barrier.wait()
+    t_month = time.perf_counter() - t0
+    print(f"timers+attendance: {t_month:.1f}s", flush=True)
+    barrier.wait()
+    t_orders = time.perf_counter() - t0 - t_month
+    print(f"orders: {t_orders:.1f}s", flush=True)
+    barrier.wait()
+    t_batches = time.perf_counter() - t0 - t_month - t_orders
+    results = [queue.get() for _ in procs]
+    for p in procs:
+        p.join()
+        if p.exitcode:
+            raise SystemExit(f"a worker failed with exit code {p.exitcode}")
+    fired = sum(r[0][0] for r in results)
+    completed = sum(r[0][1] for r in results)
+    made = [r[2] for r in results]
+    batched = sum(m[1] for m in made)
+    print(f"batches: {sum(m[0] for m in made)} files, {batched} orders in {t_batches:.1f}s")
+
+    with get_engine(url).connect() as conn:
+        orders = conn.scalar(select(func.count()).select_from(PaymentOrder)) or 0
+        distinct = conn.scalar(select(func.count(func.distinct(PaymentOrder.idempotency_key))))
+        pending = conn.scalar(
+            select(func.count()).select_from(Outbox).where(Outbox.status != "awaiting")
+        )
+    dispose_all()
+    total = t_month + t_orders + t_batches
+    result = {
+        "contracts": contracts,
+        "workers": workers,
+        "month_end_seconds": round(total, 1),
+        "orders": orders,
+        "orders_per_s": round(orders / total, 1) if total else 0.0,
+        "timers_and_attendance_s": round(t_month, 1),
+        "commands_per_s": round((fired + completed) / t_month, 1) if t_month else 0.0,
+        "orders_s": round(t_orders, 1),
+        "order_writes_per_s": round(orders / t_orders, 1) if t_orders else 0.0,
+        "batches_s": round(t_batches, 1),
+        "batch_files": sum(r[0] for r in made),
+        "batch_bytes": sum(r[2] for r in made),
+        "batched_orders": batched,
+        "setup_seconds": round(setup, 1),
+        "ok": orders == distinct == contracts == batched and pending == 0,
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
