@@ -1,8 +1,10 @@
 """Persistence models. Only ``engine`` imports them; other packages use the engine façade."""
 
+from engine.models.analytics import BaselineDuration
 from engine.models.auth import ApiToken, LoginThrottle, WebSession
 from engine.models.base import Base
 from engine.models.parties import ROLES, Beneficiary, Employer, Office, User, UserRole
+from engine.models.payments import PayeeAccount, PaymentBatch, PaymentOrder
 from engine.models.runtime import (
     Contract,
     Event,
@@ -16,19 +18,23 @@ from engine.models.runtime import (
 __all__ = [
     "ROLES",
     "ApiToken",
-    "LoginThrottle",
-    "WebSession",
     "Base",
+    "BaselineDuration",
     "Beneficiary",
     "Contract",
     "Employer",
     "Event",
     "HumanTask",
+    "LoginThrottle",
     "Office",
     "Outbox",
+    "PayeeAccount",
+    "PaymentBatch",
+    "PaymentOrder",
     "ProcessDefinition",
     "ProcessInstance",
     "StepTiming",
     "User",
     "UserRole",
+    "WebSession",
 ]
