@@ -14,11 +14,12 @@ the task to fix the account (CIVP ``fix_payee_account``).
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -70,39 +71,63 @@ def upsert_account(
     )
 
 
-def _payee(session: Session, contract: Contract, payee_kind: str) -> tuple[int | None, str]:
-    if payee_kind == "employer" and contract.employer_id is not None:
-        employer = session.get(Employer, contract.employer_id)
-        return contract.employer_id, employer.name if employer else ""
-    if contract.beneficiary_id is not None:
-        person = session.get(Beneficiary, contract.beneficiary_id)
-        name = f"{person.first_name} {person.last_name}" if person else ""
-        return contract.beneficiary_id, name
-    return None, ""
+@dataclass(frozen=True)
+class Stored:
+    """The stored order, as the handler reports it."""
+
+    end_to_end_id: str
+    status: str
+    amount_millimes: int
+    reject_reason: str | None
+    batch_id: int | None
 
 
-def record_order(session: Session, item: OutboxItem, at: datetime) -> PaymentOrder:
+def _facts(session: Session, contract_id: int, payee_kind: str) -> Any:
+    """Contract, office, payee and account in one round trip."""
+    if payee_kind == "employer":
+        payee_id: Any = Contract.employer_id
+        names: tuple[Any, ...] = (Employer.name, literal(""))
+        party: Any = (Employer, Employer.id == Contract.employer_id)
+    else:
+        payee_id = Contract.beneficiary_id
+        names = (Beneficiary.first_name, Beneficiary.last_name)
+        party = (Beneficiary, Beneficiary.id == Contract.beneficiary_id)
+    stmt = (
+        select(
+            Contract.id,
+            Contract.number,
+            Contract.programme,
+            Office.code,
+            payee_id,
+            *names,
+            PayeeAccount.rib,
+        )
+        .select_from(Contract)
+        .outerjoin(Office, Office.id == Contract.office_id)
+        .outerjoin(*party)
+        .outerjoin(
+            PayeeAccount,
+            and_(PayeeAccount.payee_kind == payee_kind, PayeeAccount.payee_id == payee_id),
+        )
+        .where(Contract.id == contract_id)
+    )
+    return session.execute(stmt).first()
+
+
+def record_order(session: Session, item: OutboxItem, at: datetime) -> Stored:
     """Insert the order for ``item`` unless it exists; return the stored order."""
     payload = item.payload
     key = item.idempotency_key
-    contract = session.get(Contract, item.contract_id) if item.contract_id else None
-    if contract is None:
-        raise SideEffectError(f"payment {key}: no contract", retryable=False)
-    office = session.get(Office, contract.office_id) if contract.office_id else None
     payee_kind = str(payload.get("payee") or "beneficiary")
-    payee_id, payee_name = _payee(session, contract, payee_kind)
+    facts = _facts(session, item.contract_id, payee_kind) if item.contract_id else None
+    if facts is None:
+        raise SideEffectError(f"payment {key}: no contract", retryable=False)
+    contract_id, number, programme, office, payee_id, first, last, account = facts
+    payee_name = f"{first or ''} {last or ''}".strip()
     given = str(payload.get("rib") or "")
     if given and payee_id is not None and valid_rib(given):
-        upsert_account(session, payee_kind, payee_id, given, at, f"contract:{contract.number}")
-    rib = given or (
-        session.scalar(
-            select(PayeeAccount.rib).where(
-                PayeeAccount.payee_kind == payee_kind, PayeeAccount.payee_id == payee_id
-            )
-        )
-        if payee_id is not None
-        else None
-    )
+        upsert_account(session, payee_kind, payee_id, given, at, f"contract:{number}")
+    rib = given or account
     reason = None
     if not rib:
         reason = "NO_ACCOUNT"
@@ -112,10 +137,10 @@ def record_order(session: Session, item: OutboxItem, at: datetime) -> PaymentOrd
     values = {
         "idempotency_key": key,
         "end_to_end_id": end_to_end_id(key),
-        "contract_id": contract.id,
-        "contract_number": contract.number,
-        "programme": contract.programme,
-        "office_code": office.code if office else "",
+        "contract_id": contract_id,
+        "contract_number": number,
+        "programme": programme,
+        "office_code": office or "",
         "period": month[:7],
         "contract_month": int(payload.get("period") or 0),
         "payee_kind": payee_kind,
@@ -132,12 +157,20 @@ def record_order(session: Session, item: OutboxItem, at: datetime) -> PaymentOrd
         "ordered_at": at,
         "settled_at": at if reason else None,
     }
-    session.execute(
+    columns = (
+        PaymentOrder.end_to_end_id,
+        PaymentOrder.status,
+        PaymentOrder.amount_millimes,
+        PaymentOrder.reject_reason,
+        PaymentOrder.batch_id,
+    )
+    inserted = session.execute(
         _insert(session)(PaymentOrder)
         .values(**values)
         .on_conflict_do_nothing(index_elements=["idempotency_key"])
-    )
-    if values["reissue_of"]:
+        .returning(*columns)
+    ).first()
+    if values["reissue_of"] and inserted is not None:
         session.execute(
             update(PaymentOrder)
             .where(
@@ -146,8 +179,11 @@ def record_order(session: Session, item: OutboxItem, at: datetime) -> PaymentOrd
             )
             .values(status="reissued")
         )
-    order = session.scalars(select(PaymentOrder).where(PaymentOrder.idempotency_key == key)).one()
-    return order
+    row = (
+        inserted
+        or session.execute(select(*columns).where(PaymentOrder.idempotency_key == key)).one()
+    )
+    return Stored(*row)
 
 
 def handle_payment_order(item: OutboxItem) -> HandlerResult:

@@ -27,7 +27,7 @@ from engine.payments.iso20022 import XSD, FileInvalid
 from engine.payments.orders import end_to_end_id, upsert_account
 from engine.payments.reconcile import reconcile
 from engine.services import outbox
-from engine.worker.handlers import engine_context, handler_for
+from engine.worker.handlers import OutboxItem, engine_context, handler_for
 from tests.conftest import World
 
 RIB = make_rib(8, 1, 4242)
@@ -265,3 +265,25 @@ def test_bad_files_are_refused(world: World) -> None:
         reconcile(world.aqd, b"end_to_end_id,status\nAQD1,maybe\n")
     report = reconcile(world.aqd, b"end_to_end_id,status\nAQDUNKNOWN,paid\n")
     assert len(report.errors) == 1
+
+
+def test_employer_payee_uses_the_employer_account(world: World) -> None:
+    cid = active_contract(world)
+    with world.aqd.session() as s, s.begin():
+        upsert_account(s, "employer", 1, GOOD_RIB, world.clock.now(), "test")
+    item = OutboxItem(
+        id=0,
+        contract_id=cid,
+        kind="payment_order",
+        idempotency_key=f"payment:CIVP-2025-{cid:06d}:1:employer:reimbursement",
+        payload={"payee": "employer", "kind": "reimbursement", "period": 1, "amount": "350.5"},
+        attempts=1,
+    )
+    handler = handler_for("payment_order")
+    assert handler is not None
+    with engine_context(world.aqd):
+        assert handler(item).awaiting
+        assert handler(item).awaiting
+    [order] = orders(world)
+    assert (order.payee_kind, order.payee_name, order.rib) == ("employer", "ACME", GOOD_RIB)
+    assert (order.amount_millimes, order.period) == (350_500, "2025-03")
