@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import CallerDep, client_ip
 from engine import Aqd
-from engine.services import accounts, inbox
+from engine.services import accounts, analytics, inbox
 
 PAGE = Annotated[int, Query(ge=1, le=100_000)]
 PER_PAGE = Annotated[int, Query(ge=1, le=inbox.PER_PAGE_MAX)]
@@ -70,6 +70,14 @@ class ContractRequest(BaseModel):
     programme: str = Field(min_length=1, max_length=64)
     beneficiary_cin: str = Field(pattern=r"^[0-9]{8}$")
     data: dict[str, Any] = Field(default_factory=dict, description="other start-form fields")
+
+
+class BaselineUpload(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    filename: str = Field(min_length=1, max_length=150, description="names the import")
+    csv: str = Field(
+        min_length=1, max_length=20_000_000, description="office,programme,step,date,hours"
+    )
 
 
 class EmployerRegistration(BaseModel):
@@ -225,6 +233,41 @@ def build_router() -> APIRouter:
         """Programmes open for contract requests (any role)."""
         with _aqd(request).session() as s:
             return inbox.programmes_open_for_requests(s)
+
+    @r.get("/analytics/steps", responses=AUTHED)
+    def analytics_steps(
+        caller: CallerDep, request: Request, programme: SHORT = None, office: SHORT = None
+    ) -> list[dict[str, Any]]:
+        """Processing time per programme, office and step (office head: own office;
+        programme manager, auditor, admin: all)."""
+        scope = analytics.scope_for(caller.principal, programme, office)
+        with _aqd(request).session() as s:
+            return analytics.step_report(s, analytics.resolve_scope(s, scope))
+
+    @r.get("/analytics/evidence", responses=AUTHED)
+    def analytics_evidence(
+        caller: CallerDep,
+        request: Request,
+        programme: Annotated[str, Query(min_length=1, max_length=64)],
+        step: SHORT = None,
+    ) -> dict[str, Any]:
+        """Reduction vs the baseline and difference in differences (analysts)."""
+        analytics.require_analyst(caller.principal)
+        with _aqd(request).session() as s:
+            return analytics.evidence(s, programme, step)
+
+    @r.post("/analytics/baseline", status_code=201, responses=AUTHED)
+    def analytics_baseline(
+        body: BaselineUpload, caller: CallerDep, request: Request
+    ) -> dict[str, Any]:
+        """Import pre-digital durations (programme manager, admin); same file name and content
+        replaces the earlier import."""
+        analytics.require_analyst(caller.principal, write=True)
+        aqd = _aqd(request)
+        source = analytics.source_name(body.filename, body.csv)
+        with aqd.session() as s, s.begin():
+            count = analytics.import_baseline(s, body.csv, source, aqd.clock.now())
+        return {"source": source, "cases": count}
 
     @r.post("/employers", status_code=201, responses=errors(409, 422))
     def register(body: EmployerRegistration, request: Request) -> dict[str, Any]:

@@ -32,7 +32,7 @@ from api.forms_render import coerce, fields_of
 from api.i18n import LOCALES, Translator, normalise, translator
 from engine import Aqd, EngineError, InvalidInput, NotFound, NotPermitted
 from engine.config import get_settings
-from engine.services import accounts, inbox
+from engine.services import accounts, analytics, inbox
 from engine.services.accounts import SESSION_LIFETIME, Principal
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent / "templates"))
@@ -381,6 +381,54 @@ def build_router() -> APIRouter:
             found = inbox.visible_contract(s, caller.principal, ref)
             detail = inbox.contract_detail(s, caller.principal, found, aqd.clock.now())
         return render(request, "contract.html", caller, contract=detail)
+
+    # -- analytics ---------------------------------------------------------------------------------
+
+    def _analytics_rows(request: Request, caller: Caller) -> tuple[Any, list[dict[str, Any]]]:
+        q = request.query_params
+        scope = analytics.scope_for(
+            caller.principal, (q.get("programme") or "")[:64], (q.get("office") or "")[:32]
+        )
+        with _aqd(request).session() as s:
+            scope = analytics.resolve_scope(s, scope)
+            return scope, analytics.step_report(s, scope)
+
+    @r.get("/analytics")
+    def analytics_page(request: Request, caller: CallerDep) -> Response:
+        scope, rows = _analytics_rows(request, caller)
+        longest = max((float(row["median_hours"]) for row in rows), default=0.0) or 1.0
+        evidence = None
+        if scope.programme and caller.principal.roles & analytics.ANALYSTS:
+            with _aqd(request).session() as s:
+                try:
+                    evidence = analytics.evidence(s, scope.programme, resamples=300)
+                except InvalidInput:
+                    evidence = None
+        with _aqd(request).session() as s:
+            offices = inbox.offices(s)
+            programmes = inbox.programmes_open_for_requests(s)
+        params = {k: v for k, v in request.query_params.items() if v}
+        return render(
+            request,
+            "analytics.html",
+            caller,
+            rows=rows,
+            longest=longest,
+            scope=scope,
+            evidence=evidence,
+            offices=offices,
+            programmes=programmes,
+            query=urlencode(params),
+        )
+
+    @r.get("/analytics.csv")
+    def analytics_csv(request: Request, caller: CallerDep) -> Response:
+        _scope, rows = _analytics_rows(request, caller)
+        return Response(
+            analytics.steps_csv(rows),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="aqd-steps.csv"'},
+        )
 
     # -- employers ---------------------------------------------------------------------------------
 

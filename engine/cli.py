@@ -38,6 +38,7 @@ tasks_app = typer.Typer(no_args_is_help=True, help="Human tasks (the inbox).")
 timers_app = typer.Typer(no_args_is_help=True, help="Timers.")
 messages_app = typer.Typer(no_args_is_help=True, help="Messages to running contracts.")
 outbox_app = typer.Typer(no_args_is_help=True, help="Side effects (the outbox).")
+analytics_app = typer.Typer(no_args_is_help=True, help="Processing times and the pilot's evidence.")
 app.add_typer(db_app, name="db")
 app.add_typer(definitions_app, name="definitions")
 app.add_typer(contracts_app, name="contracts")
@@ -45,6 +46,7 @@ app.add_typer(tasks_app, name="tasks")
 app.add_typer(timers_app, name="timers")
 app.add_typer(messages_app, name="messages")
 app.add_typer(outbox_app, name="outbox")
+app.add_typer(analytics_app, name="analytics")
 app.add_typer(payments_app, name="payments")
 
 T = TypeVar("T")
@@ -513,6 +515,61 @@ def replay_cmd(contract: str) -> None:
     first = report["first_divergent_seq"]
     where = f" (first divergent event: {first})" if first else ""
     _fail(f"{report['number']}: FAILED{where}: {report['problems'][0]}")
+
+
+@analytics_app.command("steps")
+def analytics_steps(
+    programme: Annotated[str | None, typer.Option(help="Programme key.")] = None,
+    office: Annotated[str | None, typer.Option(help="Office code.")] = None,
+) -> None:
+    """Per step: counts, median/p90 hours, waiting vs working, SLA breaches (JSON)."""
+    from engine.services import analytics
+
+    aqd = _aqd()
+
+    def run() -> Any:
+        with aqd.session() as s:
+            return analytics.step_report(s, analytics.Scope(programme=programme, office=office))
+
+    _print(_guard(run))
+
+
+@analytics_app.command("import-baseline")
+def analytics_import_baseline(
+    path: Annotated[Path, typer.Argument(help="CSV: office,programme,step,date,hours")],
+) -> None:
+    """Load pre-digital durations; re-importing the same file replaces it."""
+    from engine.services import analytics
+
+    aqd = _aqd()
+
+    def run() -> int:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise Refused(f"cannot read {path}: {exc.strerror}") from None
+        with _transaction(aqd) as s:
+            source = analytics.source_name(path.name, text)
+            return analytics.import_baseline(s, text, source, aqd.clock.now())
+
+    typer.echo(f"imported {_guard(run)} baseline cases from {path}")
+
+
+@analytics_app.command("evidence")
+def analytics_evidence(
+    programme: Annotated[str, typer.Argument(help="Programme key.")],
+    step: Annotated[str | None, typer.Option(help="One step (default: all pooled).")] = None,
+) -> None:
+    """Reduction per step vs the baseline, and the difference in differences (JSON)."""
+    from engine.services import analytics
+
+    aqd = _aqd()
+
+    def run() -> Any:
+        with aqd.session() as s:
+            return analytics.evidence(s, programme, step)
+
+    _print(_guard(run))
 
 
 @app.command("demo")

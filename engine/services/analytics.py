@@ -37,8 +37,9 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from engine.errors import InvalidInput
+from engine.errors import InvalidInput, NotPermitted
 from engine.models import BaselineDuration, HumanTask, Office
+from engine.services.accounts import Principal
 
 PARTY_LANES = frozenset({"employer", "beneficiary"})
 BASELINE_COLUMNS = ("office", "programme", "step", "date", "hours")
@@ -396,3 +397,40 @@ def evidence(
     except ValueError as exc:
         result["difference_in_differences"] = {"unavailable": str(exc)}
     return result
+
+
+# -- who may see what ----------------------------------------------------------------------------
+
+ANALYSTS = frozenset({"programme_manager", "auditor", "admin"})
+
+
+def scope_for(principal: Principal, programme: str | None, office: str | None) -> Scope:
+    """Analysts see every office; an office head sees their own office only."""
+    if principal.roles & ANALYSTS:
+        return Scope(programme=programme or None, office=office or None)
+    if principal.has("office_head") and principal.office_id is not None:
+        return Scope(programme=programme or None, office=f"#{principal.office_id}")
+    raise NotPermitted("processing-time reports are for office heads and analysts")
+
+
+def resolve_scope(session: Session, scope: Scope) -> Scope:
+    """Turn an office id placeholder (``#<id>``) into its code."""
+    if scope.office and scope.office.startswith("#"):
+        code = session.scalar(select(Office.code).where(Office.id == int(scope.office[1:])))
+        return Scope(scope.programme, code, scope.since, scope.until)
+    return scope
+
+
+def require_analyst(principal: Principal, *, write: bool = False) -> None:
+    allowed = {"programme_manager", "admin"} if write else ANALYSTS
+    if not principal.roles & allowed:
+        raise NotPermitted("this report is for programme managers, auditors and admins")
+
+
+def steps_csv(rows: list[dict[str, Any]]) -> str:
+    out = io.StringIO()
+    if rows:
+        writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return out.getvalue()

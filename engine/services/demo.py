@@ -24,6 +24,12 @@ PILOT_OFFICES = (
     ("KEF", "Le Kef", "الكاف", "Le Kef"),
     ("SOU", "Sousse", "سوسة", "Sousse"),
 )
+# Offices not in the pilot (still on paper): the comparison group of the pilot's evidence.
+OTHER_OFFICES = (
+    ("SFX", "Sfax", "صفاقس", "Sfax"),
+    ("NAB", "Nabeul", "نابل", "Nabeul"),
+    ("BIZ", "Bizerte", "بنزرت", "Bizerte"),
+)
 FIRST_NAMES = ("Amira", "Mohamed", "Salma", "Youssef", "Ines", "Aziz", "Rim", "Karim")
 LAST_NAMES = ("Ben Salah", "Trabelsi", "Jebali", "Gharbi", "Mejri", "Hammami", "Ayari", "Saidi")
 SECTORS = ("informatique", "industrie", "commerce", "tourisme", "agroalimentaire", "services")
@@ -123,6 +129,16 @@ def _seed_parties(session: Session, report: DemoReport, aqd: Aqd) -> None:
                 full = f"{beneficiary.first_name} {beneficiary.last_name}"
                 username = f"beneficiary.{code.lower()}"
                 account(username, full, "beneficiary", locale, beneficiary_id=beneficiary.id)
+    for code, name_fr, name_ar, governorate in OTHER_OFFICES:
+        session.add(
+            Office(
+                code=code,
+                name_fr=f"Bureau de l'emploi de {name_fr}",
+                name_ar=f"مكتب التشغيل والعمل المستقل ب{name_ar}",
+                governorate=governorate,
+                pilot=False,
+            )
+        )
     for username, role in (
         ("manager", "programme_manager"),
         ("auditor", "auditor"),
