@@ -214,7 +214,6 @@ def inbox(session: Session, principal: Principal, f: InboxFilter, now: datetime)
         ids = ids.where(HumanTask.assignee.is_(None))
     elif f.assigned == "others":
         ids = ids.where(HumanTask.assignee != principal.username)
-    total = session.scalar(select(func.count()).select_from(ids.subquery())) or 0
     order: list[Any]
     if f.sort == "ready":
         order = [HumanTask.ready_at, HumanTask.id]
@@ -224,16 +223,28 @@ def inbox(session: Session, principal: Principal, f: InboxFilter, now: datetime)
         order = [Contract.number, HumanTask.id]
     else:
         order = [HumanTask.due_at.asc().nulls_last(), HumanTask.id]
-    page_ids = ids.order_by(*order).limit(per_page).offset((page - 1) * per_page)
+    # One round trip: the page's ids with the total (a window count), then their columns.
+    page_ids = (
+        ids.add_columns(func.count().over().label("total"))
+        .order_by(*order)
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+        .subquery("page")
+    )
     outer = (
-        select(*_TASK_COLUMNS)
+        select(*_TASK_COLUMNS, page_ids.c.total)
+        .join(page_ids, page_ids.c.id == HumanTask.id)
         .join(Contract, Contract.id == HumanTask.contract_id)
         .outerjoin(Beneficiary, Beneficiary.id == Contract.beneficiary_id)
         .outerjoin(Employer, Employer.id == Contract.employer_id)
-        .where(HumanTask.id.in_(page_ids.scalar_subquery()))
         .order_by(*order)
     )
-    items = [_item(r, now) for r in session.execute(outer)]
+    rows = session.execute(outer).all()
+    if rows:
+        total = int(rows[0].total)
+    else:  # past the last page (or nothing at all): count on its own
+        total = session.scalar(select(func.count()).select_from(ids.subquery())) or 0
+    items = [_item(r, now) for r in rows]
     return Page(items=items, total=int(total), page=page, per_page=per_page)
 
 
