@@ -47,7 +47,7 @@ STATIC = Path(__file__).resolve().parent / "static"
 
 def get_session(request: Request) -> Iterator[Session]:
     aqd: Aqd = request.app.state.aqd
-    with aqd.session() as session:
+    with aqd.read_session() as session:
         yield session
 
 

@@ -57,7 +57,7 @@ def resolve_caller(request: Request) -> Caller | None:
     now = aqd.clock.now()
     token = _bearer(request)
     caller: Caller | None = None
-    with aqd.session() as session:
+    with aqd.read_session() as session:
         if token is not None:
             caller = Caller(accounts.token_principal(session, token, now), "token", secret=token)
         else:

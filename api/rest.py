@@ -150,7 +150,7 @@ def build_router() -> APIRouter:
         f = inbox.InboxFilter(
             programme, step, due_before, overdue, assigned, q, sort, page, per_page
         )
-        with aqd.session() as s:
+        with aqd.read_session() as s:
             return inbox.inbox(s, caller.principal, f, aqd.clock.now()).to_dict()
 
     @r.get("/tasks/{guid}", responses=errors(401, 403, 404, 422))
@@ -159,7 +159,7 @@ def build_router() -> APIRouter:
     ) -> dict[str, Any]:
         """One task with its contract, form and history (scoped)."""
         aqd = _aqd(request)
-        with aqd.session() as s:
+        with aqd.read_session() as s:
             return inbox.task_detail(s, caller.principal, guid, aqd.clock.now())
 
     @r.post("/tasks/{guid}/claim", responses=errors(401, 403, 404, 409, 422))
@@ -201,7 +201,7 @@ def build_router() -> APIRouter:
         per_page: PER_PAGE = 50,
     ) -> dict[str, Any]:
         """Contracts in the caller's scope; ``q`` searches number, CIN or employer."""
-        with _aqd(request).session() as s:
+        with _aqd(request).read_session() as s:
             return inbox.list_contracts(
                 s,
                 caller.principal,
@@ -216,7 +216,7 @@ def build_router() -> APIRouter:
     def contract(ref: str, caller: CallerDep, request: Request) -> dict[str, Any]:
         """One contract (by id or number) with its open steps and history (scoped)."""
         aqd = _aqd(request)
-        with aqd.session() as s:
+        with aqd.read_session() as s:
             found = inbox.visible_contract(s, caller.principal, ref)
             return inbox.contract_detail(s, caller.principal, found, aqd.clock.now())
 
@@ -231,7 +231,7 @@ def build_router() -> APIRouter:
     @r.get("/programmes", responses=AUTHED)
     def programmes(caller: CallerDep, request: Request) -> list[dict[str, Any]]:
         """Programmes open for contract requests (any role)."""
-        with _aqd(request).session() as s:
+        with _aqd(request).read_session() as s:
             return inbox.programmes_open_for_requests(s)
 
     @r.get("/analytics/steps", responses=AUTHED)
@@ -241,7 +241,7 @@ def build_router() -> APIRouter:
         """Processing time per programme, office and step (office head: own office;
         programme manager, auditor, admin: all)."""
         scope = analytics.scope_for(caller.principal, programme, office)
-        with _aqd(request).session() as s:
+        with _aqd(request).read_session() as s:
             return analytics.step_report(s, analytics.resolve_scope(s, scope))
 
     @r.get("/analytics/evidence", responses=AUTHED)
@@ -253,7 +253,7 @@ def build_router() -> APIRouter:
     ) -> dict[str, Any]:
         """Reduction vs the baseline and difference in differences (analysts)."""
         analytics.require_analyst(caller.principal)
-        with _aqd(request).session() as s:
+        with _aqd(request).read_session() as s:
             return analytics.evidence(s, programme, step)
 
     @r.post("/analytics/baseline", status_code=201, responses=AUTHED)

@@ -222,7 +222,7 @@ def build_router() -> APIRouter:
             per_page=_int(q.get("per_page"), 25),
         )
         aqd = _aqd(request)
-        with aqd.session() as s:
+        with aqd.read_session() as s:
             page = inbox.inbox(s, p, f, aqd.clock.now())
             facets = inbox.inbox_facets(s, p)
             team = (
@@ -281,7 +281,7 @@ def build_router() -> APIRouter:
         error: EngineError | None = None,
     ) -> HTMLResponse:
         aqd = _aqd(request)
-        with aqd.session() as s:
+        with aqd.read_session() as s:
             detail = inbox.task_detail(s, caller.principal, guid, aqd.clock.now())
             p = caller.principal
             team = (
@@ -343,7 +343,7 @@ def build_router() -> APIRouter:
     async def task_complete(guid: str, request: Request, caller: CallerDep) -> Response:
         form = _form_dict(await request.form())
         aqd = _aqd(request)
-        with aqd.session() as s:
+        with aqd.read_session() as s:
             detail = inbox.task_detail(s, caller.principal, guid, aqd.clock.now())
         schema = detail["task"]["form"] or {}
         data = coerce(schema, form)
@@ -359,7 +359,7 @@ def build_router() -> APIRouter:
     @r.get("/contracts")
     def contracts_page(request: Request, caller: CallerDep) -> Response:
         q = request.query_params
-        with _aqd(request).session() as s:
+        with _aqd(request).read_session() as s:
             page = inbox.list_contracts(
                 s,
                 caller.principal,
@@ -377,7 +377,7 @@ def build_router() -> APIRouter:
     @r.get("/contracts/{ref}")
     def contract_page(ref: str, request: Request, caller: CallerDep) -> Response:
         aqd = _aqd(request)
-        with aqd.session() as s:
+        with aqd.read_session() as s:
             found = inbox.visible_contract(s, caller.principal, ref)
             detail = inbox.contract_detail(s, caller.principal, found, aqd.clock.now())
         return render(request, "contract.html", caller, contract=detail)
@@ -389,7 +389,7 @@ def build_router() -> APIRouter:
         scope = analytics.scope_for(
             caller.principal, (q.get("programme") or "")[:64], (q.get("office") or "")[:32]
         )
-        with _aqd(request).session() as s:
+        with _aqd(request).read_session() as s:
             scope = analytics.resolve_scope(s, scope)
             return scope, analytics.step_report(s, scope)
 
@@ -399,12 +399,12 @@ def build_router() -> APIRouter:
         longest = max((float(row["median_hours"]) for row in rows), default=0.0) or 1.0
         evidence = None
         if scope.programme and caller.principal.roles & analytics.ANALYSTS:
-            with _aqd(request).session() as s:
+            with _aqd(request).read_session() as s:
                 try:
                     evidence = analytics.evidence(s, scope.programme, resamples=300)
                 except InvalidInput:
                     evidence = None
-        with _aqd(request).session() as s:
+        with _aqd(request).read_session() as s:
             offices = inbox.offices(s)
             programmes = inbox.programmes_open_for_requests(s)
         params = {k: v for k, v in request.query_params.items() if v}
@@ -438,7 +438,7 @@ def build_router() -> APIRouter:
         values: dict[str, str] | None = None,
         error: EngineError | None = None,
     ) -> HTMLResponse:
-        with _aqd(request).session() as s:
+        with _aqd(request).read_session() as s:
             offices = inbox.offices(s)
         return render(
             request,
@@ -494,7 +494,7 @@ def build_router() -> APIRouter:
 
     def party_home(request: Request, caller: Caller, template: str) -> HTMLResponse:
         aqd = _aqd(request)
-        with aqd.session() as s:
+        with aqd.read_session() as s:
             tasks = inbox.inbox(
                 s, caller.principal, inbox.InboxFilter(per_page=100), aqd.clock.now()
             )
@@ -509,7 +509,7 @@ def build_router() -> APIRouter:
         values: dict[str, Any] | None = None,
         error: EngineError | None = None,
     ) -> HTMLResponse:
-        with _aqd(request).session() as s:
+        with _aqd(request).read_session() as s:
             programmes = inbox.programmes_open_for_requests(s)
         chosen = next((p for p in programmes if p["programme"] == programme), None)
         t = translator(locale_of(request, caller))
@@ -541,7 +541,7 @@ def build_router() -> APIRouter:
         _require(caller, caller.principal.has("employer"))
         form = _form_dict(await request.form())
         programme = form.get("programme", "")
-        with _aqd(request).session() as s:
+        with _aqd(request).read_session() as s:
             chosen = next(
                 (p for p in inbox.programmes_open_for_requests(s) if p["programme"] == programme),
                 None,

@@ -174,6 +174,7 @@ class Aqd:
     ) -> None:
         self.settings = settings or get_settings()
         self.db: Engine = get_engine(database_url or self.settings.database_url)
+        self._read_db: Engine | None = None
         self.clock: Clock = clock or SystemClock()
         self.sandbox = Sandbox(self.settings.script_time_limit_ms / 1000, clock=context.now)
         self.runner = Runner(self.sandbox)
@@ -185,6 +186,18 @@ class Aqd:
 
     def session(self) -> Session:
         return Session(self.db, expire_on_commit=False)
+
+    def read_session(self) -> Session:
+        """A session for reads only. On PostgreSQL it runs in autocommit: no BEGIN/ROLLBACK
+        round trips, each statement sees its own snapshot (fine for pages and reports that
+        read in one statement or tolerate a moving snapshot). Never write through it."""
+        if self._read_db is None:
+            self._read_db = (
+                self.db.execution_options(isolation_level="AUTOCOMMIT")
+                if self.db.dialect.name == "postgresql"
+                else self.db
+            )
+        return Session(self._read_db, expire_on_commit=False)
 
     def clear_caches(self) -> None:
         """Forget hot workflows (e.g. after the database was changed behind the engine)."""
