@@ -270,3 +270,97 @@ def test_payments_show_on_the_contract_to_staff_and_payee(web: Web) -> None:
     beneficiary, _ = web.login("beneficiary.tun")
     mine = beneficiary.get(f"/contracts/{contract.id}")
     assert mine.text.count('data-testid="payment"') == 1 and "Bourse mensuelle" in mine.text
+
+
+def test_office_head_bulk_claims_and_reassigns(web: Web) -> None:
+    from engine.models import Beneficiary, Office
+    from engine.services.demo import employer_account
+
+    with web.aqd.session() as s:
+        office = s.scalar(select(Office).where(Office.code == "TUN"))
+        assert office is not None
+        employer = s.scalars(select(Employer).where(Employer.office_id == office.id)).first()
+        cins = s.scalars(
+            select(Beneficiary.cin).where(Beneficiary.office_id == office.id).limit(3)
+        ).all()
+    assert employer is not None
+    for cin in cins:  # three more requests reach the counsellor
+        with web.aqd.session() as s, s.begin():
+            started = web.aqd.start_contract(
+                s,
+                "civp",
+                {
+                    "office": "TUN",
+                    "employer_mf": employer.matricule_fiscal,
+                    "beneficiary_cin": cin,
+                    "nationality": "TN",
+                    "diploma_level": "HIGHER_ED",
+                    "request_date": "2025-03-01",
+                },
+                employer_account("TUN", 0),
+            )
+            cid = started.id
+        guid = web.ready_task("TUN", "employer_agreement")
+        with web.aqd.session() as s, s.begin():
+            web.aqd.complete_task(
+                s,
+                guid,
+                {
+                    "agreed": True,
+                    "position_title": "Agent",
+                    "tutor_name": "M. X",
+                    "employer_complement": 0,
+                },
+                employer_account("TUN", 0),
+            )
+        assert cid
+    head, csrf = web.login("head.tun")
+    page = head.get("/inbox", params={"step": "counsellor_validation"})
+    guids = re.findall(r'name="guid" value="([0-9a-f-]{36})"', page.text)
+    assert len(guids) == 4 and 'id="bulk-assignee"' in page.text
+    r = head.post(
+        "/inbox/bulk",
+        data={"csrf_token": csrf, "action": "claim", "guid": guids[:2], "next": "/inbox"},
+    )
+    assert r.status_code == 303 and "done=2&failed=0" in r.headers["location"]
+    r = head.post(
+        "/inbox/bulk",
+        data={
+            "csrf_token": csrf,
+            "action": "reassign",
+            "guid": guids,
+            "assignee": "counsellor.tun",
+            "reason": "",
+        },
+    )
+    assert "done=0&failed=4" in r.headers["location"]  # a reason is required
+    r = head.post(
+        "/inbox/bulk",
+        data={
+            "csrf_token": csrf,
+            "action": "reassign",
+            "guid": guids[1:],
+            "assignee": "counsellor.tun",
+            "reason": "répartition de la charge",
+        },
+    )
+    assert "done=3&failed=0" in r.headers["location"]
+    with web.aqd.session() as s:
+        owners = dict(
+            s.execute(
+                select(HumanTask.task_guid, HumanTask.assignee).where(
+                    HumanTask.task_guid.in_(guids)
+                )
+            ).all()
+        )
+    assert owners[guids[0]] == "head.tun"
+    assert all(owners[g] == "counsellor.tun" for g in guids[1:])
+    counsellor, ccsrf = web.login("counsellor.tun")
+    mine = counsellor.get("/inbox", params={"assigned": "me"})
+    assert mine.text.count('data-testid="task-row"') == 3
+    # a counsellor's bulk reassign is refused task by task
+    r = counsellor.post(
+        "/inbox/bulk",
+        data={"csrf_token": ccsrf, "action": "reassign", "guid": guids[1:], "reason": "x"},
+    )
+    assert "done=0&failed=3" in r.headers["location"]
