@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import CallerDep, client_ip
 from engine import Aqd
-from engine.services import accounts, analytics, inbox
+from engine.services import accounts, analytics, inbox, replay
 
 PAGE = Annotated[int, Query(ge=1, le=100_000)]
 PER_PAGE = Annotated[int, Query(ge=1, le=inbox.PER_PAGE_MAX)]
@@ -219,6 +219,26 @@ def build_router() -> APIRouter:
         with aqd.read_session() as s:
             found = inbox.visible_contract(s, caller.principal, ref)
             return inbox.contract_detail(s, caller.principal, found, aqd.clock.now())
+
+    @r.get("/contracts/{ref}/state", responses=errors(401, 403, 404, 422))
+    def contract_state(
+        ref: str, caller: CallerDep, request: Request, at: Annotated[int, Query(ge=1)]
+    ) -> dict[str, Any]:
+        """The contract right after event ``at``, replayed from its events: each instance's
+        data, ready steps and waits, and what that event changed (auditors, office staff)."""
+        aqd = _aqd(request)
+        with aqd.read_session() as s:
+            found = inbox.audit_contract(s, caller.principal, ref)
+            return replay.state_at(replay.history_of(s, found.id), at, aqd.runner)
+
+    @r.post("/contracts/{ref}/verify", responses=errors(401, 403, 404, 422))
+    def verify_contract(ref: str, caller: CallerDep, request: Request) -> dict[str, Any]:
+        """Replay the contract against its pinned definition, check every state hash and the
+        hash chain; names the first divergent event (auditors, office staff)."""
+        aqd = _aqd(request)
+        with aqd.read_session() as s:
+            found = inbox.audit_contract(s, caller.principal, ref)
+            return replay.replay_contract(aqd, s, found.id).to_dict()
 
     @r.post("/contracts", status_code=201, responses=errors(401, 403, 409, 422))
     def request_contract(

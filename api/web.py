@@ -32,7 +32,7 @@ from api.forms_render import coerce, fields_of
 from api.i18n import LOCALES, Translator, normalise, translator
 from engine import Aqd, EngineError, InvalidInput, NotFound, NotPermitted
 from engine.config import get_settings
-from engine.services import accounts, analytics, inbox
+from engine.services import accounts, analytics, inbox, replay
 from engine.services.accounts import SESSION_LIFETIME, Principal
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent / "templates"))
@@ -381,6 +381,41 @@ def build_router() -> APIRouter:
             found = inbox.visible_contract(s, caller.principal, ref)
             detail = inbox.contract_detail(s, caller.principal, found, aqd.clock.now())
         return render(request, "contract.html", caller, contract=detail)
+
+    def history_page(
+        request: Request, caller: Caller, ref: str, report: dict[str, Any] | None = None
+    ) -> HTMLResponse:
+        aqd = _aqd(request)
+        with aqd.read_session() as s:
+            found = inbox.audit_contract(s, caller.principal, ref)
+            detail = inbox.contract_detail(s, caller.principal, found, aqd.clock.now())
+            history = replay.history_of(s, found.id)
+        events = history["events"]
+        at = _int(request.query_params.get("at"), len(events)) or len(events)
+        at = min(max(at, 1), len(events)) if events else 0
+        moment = replay.state_at(history, at, aqd.runner) if events else None
+        return render(
+            request,
+            "history.html",
+            caller,
+            contract=detail,
+            events=events,
+            at=at,
+            moment=moment,
+            report=report,
+        )
+
+    @r.get("/contracts/{ref}/history")
+    def contract_history(ref: str, request: Request, caller: CallerDep) -> Response:
+        return history_page(request, caller, ref)
+
+    @r.post("/contracts/{ref}/verify")
+    def contract_verify(ref: str, request: Request, caller: CallerDep) -> Response:
+        aqd = _aqd(request)
+        with aqd.read_session() as s:
+            found = inbox.audit_contract(s, caller.principal, ref)
+            report = replay.replay_contract(aqd, s, found.id).to_dict()
+        return history_page(request, caller, ref, report)
 
     # -- analytics ---------------------------------------------------------------------------------
 

@@ -237,6 +237,19 @@ class Runner:
     def waiting_messages(self, wf: BpmnWorkflow) -> list[str]:
         return _waiting(wf)[0]
 
+    def current_data(self, wf: BpmnWorkflow) -> dict[str, Any]:
+        """The data the workflow carries now: its final data once completed, else the data of
+        the task it stands at (a ready or waiting task inherits everything before it)."""
+        if wf.completed:
+            return dict(wf.data)
+        merged: dict[str, Any] = {}
+        for task in wf.get_tasks_iterator(state=TaskState.READY | TaskState.WAITING):
+            for key, value in task.data.items():
+                merged.setdefault(key, value)
+        if not merged and wf.last_task is not None:
+            merged = dict(wf.last_task.data)
+        return merged
+
     def result_data(self, wf: BpmnWorkflow) -> dict[str, Any]:
         data = wf.data if wf.completed else (wf.last_task.data if wf.last_task else {})
         return dict(data)

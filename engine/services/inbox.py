@@ -645,3 +645,17 @@ def offices(session: Session) -> list[dict[str, Any]]:
         {"code": o.code, "name": {"fr": o.name_fr, "ar": o.name_ar}, "pilot": o.pilot}
         for o in session.scalars(select(Office).order_by(Office.code))
     ]
+
+
+AUDIT_ROLES = frozenset({"auditor", "programme_manager", "admin"})
+
+
+def audit_contract(session: Session, principal: Principal, ref: str | int) -> Contract:
+    """A contract whose full history (workflow data, replay) this principal may inspect:
+    auditors, programme managers and admins everywhere, office staff in their office."""
+    contract = visible_contract(session, principal, ref)
+    if principal.roles & AUDIT_ROLES:
+        return contract
+    if principal.is_office_staff and contract.office_id == principal.office_id:
+        return contract
+    raise NotPermitted("the audit history is for auditors and the office's staff")

@@ -264,3 +264,95 @@ def verify_contracts(
             progress(n, len(contract_ids))
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _snapshot(state: ContractState, runner: Runner) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for key, live in sorted(state.instances.items()):
+        seen = runner.inspect(live.wf)
+        out[key] = {
+            "process": live.process_id,
+            "completed": seen.completed,
+            "ready": [t.bpmn_id for t in seen.ready],
+            "waiting_for": list(seen.waiting_messages),
+            "next_due_at": seen.next_due.isoformat() if seen.next_due else None,
+            "data": _plain(runner.current_data(live.wf)),
+        }
+    return out
+
+
+def _plain(value: Any) -> Any:
+    """Workflow data as JSON-safe values (dates and decimals as strings)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+def _diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    added = {k: after[k] for k in after.keys() - before.keys()}
+    removed = sorted(before.keys() - after.keys())
+    changed = {
+        k: {"before": before[k], "after": after[k]}
+        for k in after.keys() & before.keys()
+        if before[k] != after[k]
+    }
+    return {
+        "added": dict(sorted(added.items())),
+        "changed": dict(sorted(changed.items())),
+        "removed": removed,
+    }
+
+
+def state_at(history: dict[str, Any], seq: int, runner: Runner | None = None) -> dict[str, Any]:
+    """The contract as it stood right after event ``seq``: every instance's data, ready steps
+    and waits, and what that event changed (a data diff per instance)."""
+    definition = history["definition"]
+    events: list[dict[str, Any]] = [e for e in history["events"] if int(e["seq"]) <= seq]
+    if not events or int(events[-1]["seq"]) != seq:
+        raise NotFound(f"event {seq} not found")
+    runner = runner or Runner(Sandbox())
+    specs: dict[str, Specs] = {}
+
+    def spec_for(process_id: str) -> Specs:
+        if process_id not in specs:
+            specs[process_id] = Specs(definition["specs"][process_id])
+        return specs[process_id]
+
+    number = str(history["contract"]["number"])
+    state = ContractState(
+        number=number,
+        specs=spec_for,
+        meta=definition["meta"],
+        runner=runner,
+        loader=_MemoryLoader(),
+        instance_count=0,
+    )
+    before: dict[str, dict[str, Any]] = {}
+    for ev in events:
+        if int(ev["seq"]) == seq:
+            before = _snapshot(state, runner)
+        state.begin()
+        at = _aware(datetime.fromisoformat(ev["at"]))
+        with context.command_context(at, f"{number}:{ev['seq']}"):
+            _apply(state, definition["main_process"], ev["kind"], ev["payload"])
+            state.finish()
+    after = _snapshot(state, runner)
+    changes = {
+        key: _diff(before.get(key, {}).get("data", {}), inst["data"])
+        for key, inst in after.items()
+        if before.get(key, {}).get("data") != inst["data"]
+    }
+    event = events[-1]
+    return {
+        "seq": seq,
+        "kind": event["kind"],
+        "at": event["at"],
+        "actor": event["actor"],
+        "payload": event["payload"],
+        "instances": after,
+        "changes": changes,
+    }

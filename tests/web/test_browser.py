@@ -190,3 +190,22 @@ def test_another_offices_task_is_not_reachable_by_url(browser: Browser, live: Li
     response = page.goto(f"{live.url}/tasks/{guid}")
     assert response is not None and response.status == 404
     expect(page.get_by_role("heading", level=1)).to_have_text("Introuvable")
+
+
+def test_auditor_steps_through_history_and_verifies(browser: Browser, live: LiveServer) -> None:
+    with live.web.aqd.session() as s:
+        contract = s.scalars(
+            select(Contract).where(Contract.status == "active").order_by(Contract.id)
+        ).first()
+    assert contract is not None
+    page = sign_in(browser, live, "auditor")
+    page.goto(f"{live.url}/contracts/{contract.id}")
+    page.get_by_test_id("audit-history").click()
+    expect(page.get_by_test_id("event")).to_have_count(contract.last_seq)
+    page.get_by_test_id("event").first.get_by_role("link").click()
+    expect(page.get_by_test_id("moment")).to_contain_text("Demande enregistrée")
+    page.get_by_test_id("next-event").click()
+    expect(page.get_by_test_id("moment")).to_contain_text("Étape accomplie")
+    expect(page.get_by_test_id("diff").first).to_contain_text("position_title")
+    page.get_by_test_id("verify").click()
+    expect(page.get_by_test_id("verify-result")).to_have_attribute("data-ok", "yes")
