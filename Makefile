@@ -22,7 +22,15 @@ $(VENDOR)/htmx.min.js: package.json package-lock.json
 	mkdir -p $(VENDOR)
 	cp node_modules/htmx.org/dist/htmx.min.js $@
 
-install: $(BIN)/.installed $(VENDOR)/htmx.min.js
+# The diagram viewer (bpmn-js + bpmn-auto-layout) bundled by esbuild, with bpmn-js's styles.
+$(VENDOR)/viewer.js: api/static/src/viewer.js $(VENDOR)/htmx.min.js
+	node_modules/.bin/esbuild api/static/src/viewer.js --bundle --format=iife --minify \
+	  --log-level=warning --outfile=$@
+	mkdir -p $(VENDOR)/bpmn
+	cp -r node_modules/bpmn-js/dist/assets/diagram-js.css node_modules/bpmn-js/dist/assets/bpmn-js.css \
+	  node_modules/bpmn-js/dist/assets/bpmn-font $(VENDOR)/bpmn/
+
+install: $(BIN)/.installed $(VENDOR)/htmx.min.js $(VENDOR)/viewer.js
 
 ## Install, migrate the embedded SQLite database, deploy processes/, seed demo data, start Aqd.
 run: install

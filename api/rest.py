@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import CallerDep, client_ip
 from engine import Aqd
-from engine.services import accounts, analytics, inbox, replay
+from engine.services import accounts, analytics, diagram, inbox, replay
 
 PAGE = Annotated[int, Query(ge=1, le=100_000)]
 PER_PAGE = Annotated[int, Query(ge=1, le=inbox.PER_PAGE_MAX)]
@@ -230,6 +230,21 @@ def build_router() -> APIRouter:
         with aqd.read_session() as s:
             found = inbox.audit_contract(s, caller.principal, ref)
             return replay.state_at(replay.history_of(s, found.id), at, aqd.runner)
+
+    @r.get("/contracts/{ref}/diagram", responses=errors(401, 403, 404, 422))
+    def contract_diagram(
+        ref: str,
+        caller: CallerDep,
+        request: Request,
+        at: Annotated[int | None, Query(ge=1)] = None,
+        instance: Annotated[str, Query(min_length=1, max_length=64)] = "main",
+    ) -> dict[str, Any]:
+        """One process of the contract for the diagram viewer: BPMN source, each element's
+        state at event ``at`` (default: now) and the hours each human step took."""
+        aqd = _aqd(request)
+        with aqd.read_session() as s:
+            found = inbox.audit_contract(s, caller.principal, ref)
+            return diagram.contract_diagram(aqd, s, found, at, instance)
 
     @r.post("/contracts/{ref}/verify", responses=errors(401, 403, 404, 422))
     def verify_contract(ref: str, caller: CallerDep, request: Request) -> dict[str, Any]:

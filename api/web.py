@@ -394,6 +394,9 @@ def build_router() -> APIRouter:
         at = _int(request.query_params.get("at"), len(events)) or len(events)
         at = min(max(at, 1), len(events)) if events else 0
         moment = replay.state_at(history, at, aqd.runner) if events else None
+        instance = request.query_params.get("instance", "main")
+        if moment is not None and instance not in moment["instances"]:
+            instance = "main"
         return render(
             request,
             "history.html",
@@ -403,6 +406,7 @@ def build_router() -> APIRouter:
             at=at,
             moment=moment,
             report=report,
+            instance=instance,
         )
 
     @r.get("/contracts/{ref}/history")

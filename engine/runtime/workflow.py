@@ -237,6 +237,28 @@ class Runner:
     def waiting_messages(self, wf: BpmnWorkflow) -> list[str]:
         return _waiting(wf)[0]
 
+    def element_states(self, wf: BpmnWorkflow) -> dict[str, str]:
+        """Per BPMN element of the workflow's top process: ``completed``, ``ready``,
+        ``waiting`` or ``cancelled`` (the last run of a looped element wins; elements not
+        reached yet are absent)."""
+        names = {
+            TaskState.COMPLETED: "completed",
+            TaskState.READY: "ready",
+            TaskState.STARTED: "ready",
+            TaskState.WAITING: "waiting",
+            TaskState.CANCELLED: "cancelled",
+        }
+        out: dict[str, str] = {}
+        for task in wf.get_tasks_iterator():
+            state = names.get(task.state)
+            bpmn_id = getattr(task.task_spec, "bpmn_id", None)
+            if state is None or not bpmn_id or task.workflow is not wf:
+                continue
+            if out.get(bpmn_id) in ("ready", "waiting") and state == "completed":
+                continue
+            out[bpmn_id] = state
+        return out
+
     def current_data(self, wf: BpmnWorkflow) -> dict[str, Any]:
         """The data the workflow carries now: its final data once completed, else the data of
         the task it stands at (a ready or waiting task inherits everything before it)."""

@@ -277,6 +277,7 @@ def _snapshot(state: ContractState, runner: Runner) -> dict[str, dict[str, Any]]
             "waiting_for": list(seen.waiting_messages),
             "next_due_at": seen.next_due.isoformat() if seen.next_due else None,
             "data": _plain(runner.current_data(live.wf)),
+            "elements": runner.element_states(live.wf),
         }
     return out
 

@@ -207,5 +207,13 @@ def test_auditor_steps_through_history_and_verifies(browser: Browser, live: Live
     page.get_by_test_id("next-event").click()
     expect(page.get_by_test_id("moment")).to_contain_text("Étape accomplie")
     expect(page.get_by_test_id("diff").first).to_contain_text("position_title")
+    diagram = page.get_by_test_id("diagram")
+    expect(diagram).to_have_attribute("data-ready", "yes")
+    # the path taken so far is highlighted: start, checks, the agreement sub-process...
+    assert int(diagram.get_attribute("data-marked") or 0) >= 5
+    assert page.locator(".djs-element.st-completed").count() >= 4
+    assert page.locator(".djs-element.st-ready, .djs-element.st-waiting").count() >= 1
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    diagram.screenshot(path=str(ARTIFACTS / "audit-diagram.png"))
     page.get_by_test_id("verify").click()
     expect(page.get_by_test_id("verify-result")).to_have_attribute("data-ok", "yes")
