@@ -58,6 +58,7 @@ bench: install
 	$(BIN)/python bench/programmes.py
 	$(BIN)/python bench/signing.py
 	$(BIN)/python bench/month_end.py
+	$(BIN)/python bench/inbox.py
 
 compose-check:
 	docker-compose -f docker-compose.yml config --quiet
