@@ -310,6 +310,7 @@ class _Checker:
         info = ProcessInfo(process_id=pid, name=process.get("name", pid), start=kind)
         info.start_message = message
         self._check_cycles(file, process)
+        self._check_reachable(file, process)
         lanes: dict[str, str] = {}
         for lane in process.iter(_q(BPMN_NS, "lane")):
             for ref in lane.iter(_q(BPMN_NS, "flowNodeRef")):
@@ -346,6 +347,35 @@ class _Checker:
             }
         return info
 
+    def _check_reachable(self, file: str, container: Any) -> None:
+        """Every flow node but start and boundary events needs an incoming sequence flow (in
+        the process or sub-process that holds it); otherwise it can never run."""
+        incoming = {
+            flow.get("targetRef", "")
+            for flow in container
+            if isinstance(flow.tag, str) and flow.tag == _q(BPMN_NS, "sequenceFlow")
+        }
+        for node in container:
+            if not isinstance(node.tag, str):
+                continue
+            local = etree.QName(node).localname
+            if etree.QName(node).namespace != BPMN_NS or local not in _FLOW_NODES:
+                continue
+            if local in ("subProcess", "transaction"):
+                self._check_reachable(file, node)
+                if node.get("triggeredByEvent") == "true":
+                    continue
+            if local in ("startEvent", "boundaryEvent"):
+                continue
+            if node.get("id", "") not in incoming:
+                name = node.get("name") or node.get("id", "")
+                self.add(
+                    file,
+                    f"{local} {name!r} is not connected: no sequence flow leads to it, so it "
+                    "can never run",
+                    node,
+                )
+
     def _check_cycles(self, file: str, process: Any) -> None:
         edges: dict[str, list[tuple[str, Any]]] = {}
         for flow in process.iter(_q(BPMN_NS, "sequenceFlow")):
@@ -374,6 +404,17 @@ class _Checker:
         for node in list(edges):
             if node not in state:
                 visit(node)
+
+
+_FLOW_NODES = frozenset(
+    {
+        "task", "userTask", "manualTask", "scriptTask", "serviceTask", "sendTask",
+        "receiveTask", "businessRuleTask", "callActivity", "subProcess", "transaction",
+        "exclusiveGateway", "parallelGateway", "inclusiveGateway", "eventBasedGateway",
+        "complexGateway", "intermediateCatchEvent", "intermediateThrowEvent", "endEvent",
+        "startEvent", "boundaryEvent",
+    }
+)  # fmt: skip
 
 
 def _element_id(node: Any) -> str:

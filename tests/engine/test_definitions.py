@@ -100,6 +100,18 @@ def test_gateway_loop_refused() -> None:
     assert any("[f2]: sequence flow f2 loops back to script" in p for p in found)
 
 
+def test_unconnected_element_refused_with_its_id() -> None:
+    body = (
+        SIMPLE
+        + """
+    <bpmn:scriptTask id="orphan" name="Forgotten step">
+      <bpmn:script>y = 2</bpmn:script></bpmn:scriptTask>"""
+    )
+    found = problems({"s.bpmn": model(body)})
+    assert len(found) == 1
+    assert "[orphan]" in found[0] and "'Forgotten step' is not connected" in found[0]
+
+
 def test_user_task_needs_role_lane_and_known_form() -> None:
     body = SIMPLE.replace("scriptTask", "userTask").replace("<bpmn:script>x = 1</bpmn:script>", "")
     found = problems({"s.bpmn": model(body)})
