@@ -3,8 +3,9 @@ the attendance is recorded, the payment orders are written, the bank files are p
 
 ``python bench/month_end.py [--contracts N] [--workers 2] [--out DIR]`` on PostgreSQL
 (``AQD_DATABASE_URL``; default: the local socket). It works in a scratch database beside the
-one in the URL (``<name>_month_end``, dropped and created again). The last line is one JSON
-object with ``contracts``, ``month_end_seconds``, ``orders_per_s`` and the phases.
+one in the URL (``<name>_month_end_<pid>``, dropped at the end unless ``--keep``). The last
+line is one JSON object with ``contracts``, ``month_end_seconds``, ``orders_per_s`` and the
+phases.
 
 Setup (not timed): 6 offices, one employer each, one beneficiary with a RIB per contract. One
 contract per office is started and activated through the engine's commands (the template);
@@ -92,12 +93,21 @@ def scratch_url(url: str) -> str:
     parsed = make_url(normalize_url(url))
     if parsed.get_backend_name() != "postgresql":
         raise SystemExit("bench/month_end.py needs PostgreSQL (AQD_DATABASE_URL)")
-    name = f"{parsed.database or 'aqd'}_month_end"
+    name = f"{parsed.database or 'aqd'}_month_end_{os.getpid()}"  # runs never share one
     admin = parsed.set(drivername="postgresql", database="postgres")
     with psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
     return parsed.set(database=name).render_as_string(hide_password=False)
+
+
+def drop(url: str) -> None:
+    import psycopg
+
+    parsed = make_url(url)
+    admin = parsed.set(drivername="postgresql", database="postgres")
+    with psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)')
 
 
 def engine_for(url: str, at: str = START) -> Aqd:
@@ -363,6 +373,7 @@ def main() -> None:
     cli.add_argument("--contracts", type=int, default=150_000)
     cli.add_argument("--workers", type=int, default=2)
     cli.add_argument("--out", type=Path, default=None, help="folder for the bank files")
+    cli.add_argument("--keep", action="store_true", help="keep the scratch database")
     args = cli.parse_args()
     contracts = max(1, args.contracts)
     workers = max(1, args.workers)
@@ -438,6 +449,8 @@ def main() -> None:
         "setup_seconds": round(setup, 1),
         "ok": orders == distinct == contracts == batched and pending == 0,
     }
+    if not args.keep:
+        drop(url)
     print(json.dumps(result))
 
 
