@@ -30,7 +30,11 @@ $(VENDOR)/viewer.js: api/static/src/viewer.js $(VENDOR)/htmx.min.js
 	cp -r node_modules/bpmn-js/dist/assets/diagram-js.css node_modules/bpmn-js/dist/assets/bpmn-js.css \
 	  node_modules/bpmn-js/dist/assets/bpmn-font $(VENDOR)/bpmn/
 
-install: $(BIN)/.installed $(VENDOR)/htmx.min.js $(VENDOR)/viewer.js
+$(VENDOR)/modeller.js: api/static/src/modeller.js $(VENDOR)/viewer.js
+	node_modules/.bin/esbuild api/static/src/modeller.js --bundle --format=iife --minify \
+	  --log-level=warning --outfile=$@
+
+install: $(BIN)/.installed $(VENDOR)/htmx.min.js $(VENDOR)/viewer.js $(VENDOR)/modeller.js
 
 ## Install, migrate the embedded SQLite database, deploy processes/, seed demo data, start Aqd.
 run: install

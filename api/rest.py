@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import CallerDep, client_ip
 from engine import Aqd
-from engine.services import accounts, analytics, diagram, inbox, replay
+from engine.services import accounts, analytics, diagram, inbox, modeller, replay
 
 PAGE = Annotated[int, Query(ge=1, le=100_000)]
 PER_PAGE = Annotated[int, Query(ge=1, le=inbox.PER_PAGE_MAX)]
@@ -78,6 +78,17 @@ class BaselineUpload(BaseModel):
     csv: str = Field(
         min_length=1, max_length=20_000_000, description="office,programme,step,date,hours"
     )
+
+
+class DraftBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    file: str = Field(min_length=1, max_length=200)
+    xml: str = Field(min_length=1, max_length=2_000_000)
+
+
+class DeployBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    note: str = Field(min_length=1, max_length=2000, description="what changed and why")
 
 
 class EmployerRegistration(BaseModel):
@@ -303,6 +314,51 @@ def build_router() -> APIRouter:
         with aqd.session() as s, s.begin():
             count = analytics.import_baseline(s, body.csv, source, aqd.clock.now())
         return {"source": source, "cases": count}
+
+    @r.get("/definitions/{programme}/versions", responses=errors(401, 403, 404, 422))
+    def definition_versions(
+        programme: str, caller: CallerDep, request: Request
+    ) -> list[dict[str, Any]]:
+        """Deployed versions with who, when and why (programme managers, admins)."""
+        modeller.require_editor(caller.principal)
+        with _aqd(request).read_session() as s:
+            return modeller.versions(s, programme)
+
+    @r.get("/definitions/{programme}/source", responses=errors(401, 403, 404, 422))
+    def definition_source(
+        programme: str, caller: CallerDep, request: Request, file: SHORT = None
+    ) -> dict[str, Any]:
+        """A file of the newest version, or its saved draft (programme managers, admins)."""
+        modeller.require_editor(caller.principal)
+        with _aqd(request).read_session() as s:
+            return modeller.source(s, programme, file)
+
+    @r.put("/definitions/{programme}/draft", responses=errors(401, 403, 404, 422))
+    def definition_draft(
+        programme: str, body: DraftBody, caller: CallerDep, request: Request
+    ) -> dict[str, Any]:
+        """Save a draft of one file; the answer lists the problems ``aqd deploy`` would
+        report (file, element, line, message). The draft is kept even with problems."""
+        return modeller.save_draft(_aqd(request), caller.principal, programme, body.file, body.xml)
+
+    @r.get("/definitions/{programme}/diff", responses=errors(401, 403, 404, 422))
+    def definition_diff(
+        programme: str,
+        caller: CallerDep,
+        request: Request,
+        file: Annotated[str, Query(min_length=1, max_length=200)],
+    ) -> dict[str, Any]:
+        """Element ids added, changed and removed by the draft (programme managers, admins)."""
+        modeller.require_editor(caller.principal)
+        with _aqd(request).read_session() as s:
+            return modeller.diff(s, programme, file)
+
+    @r.post("/definitions/{programme}/deploy", status_code=201, responses=AUTHED)
+    def definition_deploy(
+        programme: str, body: DeployBody, caller: CallerDep, request: Request
+    ) -> dict[str, Any]:
+        """Deploy the programme's drafts as its next version, with a change note."""
+        return modeller.deploy_drafts(_aqd(request), caller.principal, programme, body.note)
 
     @r.post("/employers", status_code=201, responses=errors(409, 422))
     def register(body: EmployerRegistration, request: Request) -> dict[str, Any]:

@@ -32,7 +32,7 @@ from api.forms_render import coerce, fields_of
 from api.i18n import LOCALES, Translator, normalise, translator
 from engine import Aqd, EngineError, InvalidInput, NotFound, NotPermitted
 from engine.config import get_settings
-from engine.services import accounts, analytics, inbox, replay
+from engine.services import accounts, analytics, inbox, modeller, replay
 from engine.services.accounts import SESSION_LIFETIME, Principal
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent / "templates"))
@@ -420,6 +420,23 @@ def build_router() -> APIRouter:
             found = inbox.audit_contract(s, caller.principal, ref)
             report = replay.replay_contract(aqd, s, found.id).to_dict()
         return history_page(request, caller, ref, report)
+
+    # -- modeller ----------------------------------------------------------------------------------
+
+    @r.get("/modeller")
+    def modeller_index(request: Request, caller: CallerDep) -> Response:
+        modeller.require_editor(caller.principal)
+        with _aqd(request).read_session() as s:
+            names = modeller.programmes(s)
+        return render(request, "modeller_index.html", caller, programmes=names)
+
+    @r.get("/modeller/{programme}")
+    def modeller_page(programme: str, request: Request, caller: CallerDep) -> Response:
+        modeller.require_editor(caller.principal)
+        with _aqd(request).read_session() as s:
+            current = modeller.source(s, programme, request.query_params.get("file"))
+            history = modeller.versions(s, programme)
+        return render(request, "modeller.html", caller, current=current, versions=history)
 
     # -- analytics ---------------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from engine.models.analytics import BaselineDuration
 from engine.models.auth import ApiToken, LoginThrottle, WebSession
 from engine.models.base import Base
+from engine.models.modeller import DefinitionDraft
 from engine.models.parties import ROLES, Beneficiary, Employer, Office, User, UserRole
 from engine.models.payments import PayeeAccount, PaymentBatch, PaymentOrder
 from engine.models.runtime import (
@@ -22,6 +23,7 @@ __all__ = [
     "BaselineDuration",
     "Beneficiary",
     "Contract",
+    "DefinitionDraft",
     "Employer",
     "Event",
     "HumanTask",

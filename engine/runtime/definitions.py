@@ -365,6 +365,15 @@ class _Checker:
                 self._check_reachable(file, node)
                 if node.get("triggeredByEvent") == "true":
                     continue
+            if local == "task":
+                name = node.get("name") or node.get("id", "")
+                self.add(
+                    file,
+                    f"task {name!r} has no type, and an untyped task waits forever for someone "
+                    "to finish it: make it a user task (lane and form), a script task, a "
+                    "business rule task or a message event",
+                    node,
+                )
             if local in ("startEvent", "boundaryEvent"):
                 continue
             if node.get("id", "") not in incoming:

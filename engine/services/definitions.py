@@ -54,6 +54,11 @@ def deploy(
                 )
             ]
         )
+    return store_bundle(session, bundle, clock, actor, note)
+
+
+def store_bundle(session: Session, bundle: Bundle, clock: Clock, actor: str, note: str) -> Deployed:
+    """Store a checked bundle as the programme's next version, unless this content exists."""
     existing = session.scalar(
         select(ProcessDefinition).where(
             ProcessDefinition.programme == bundle.programme,

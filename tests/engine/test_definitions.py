@@ -112,6 +112,14 @@ def test_unconnected_element_refused_with_its_id() -> None:
     assert "[orphan]" in found[0] and "'Forgotten step' is not connected" in found[0]
 
 
+def test_untyped_task_refused() -> None:
+    body = SIMPLE.replace(
+        '<bpmn:scriptTask id="script">', '<bpmn:task id="script" name="Do it">'
+    ).replace("<bpmn:script>x = 1</bpmn:script></bpmn:scriptTask>", "</bpmn:task>")
+    found = problems({"s.bpmn": model(body)})
+    assert "'Do it' has no type" in found[0] and "[script]" in found[0]
+
+
 def test_user_task_needs_role_lane_and_known_form() -> None:
     body = SIMPLE.replace("scriptTask", "userTask").replace("<bpmn:script>x = 1</bpmn:script>", "")
     found = problems({"s.bpmn": model(body)})

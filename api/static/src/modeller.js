@@ -1,0 +1,111 @@
+// The programme manager's modeller: bpmn-js Modeler, saving drafts that the server checks with
+// the deploy rules, markers on the elements with problems, a diff against the deployed
+// version, and deployment with a change note. Bundled by esbuild at install time; no CDN.
+import Modeler from 'bpmn-js/lib/Modeler';
+import { layoutProcess } from 'bpmn-auto-layout';
+
+const MARKERS = ['problem', 'diff-added', 'diff-changed'];
+
+async function start(root) {
+  const api = root.dataset.api;
+  const file = root.dataset.file;
+  const csrf = root.dataset.csrf;
+  const text = JSON.parse(root.querySelector('#modeller-text').textContent);
+  const canvasEl = root.querySelector('.modeller-canvas');
+  const status = root.querySelector('[data-testid="modeller-status"]');
+  const problemsEl = root.querySelector('[data-testid="problems"]');
+  const modeler = new Modeler({ container: canvasEl, keyboard: { bindTo: document } });
+  const source = await (await fetch(`${api}/source?file=${encodeURIComponent(file)}`)).json();
+  let xml = source.xml;
+  if (!xml.includes('BPMNDiagram')) xml = await layoutProcess(xml);
+  await modeler.importXML(xml);
+  const canvas = modeler.get('canvas');
+  const overlays = modeler.get('overlays');
+  const registry = modeler.get('elementRegistry');
+  canvas.zoom('fit-viewport');
+
+  function clear() {
+    registry.getAll().forEach((e) => MARKERS.forEach((m) => canvas.removeMarker(e.id, m)));
+    overlays.remove({ type: 'problem' });
+    problemsEl.replaceChildren();
+  }
+
+  function show(problems) {
+    clear();
+    for (const p of problems) {
+      const li = document.createElement('li');
+      li.textContent = `${p.element ? p.element + ': ' : ''}${p.message}`;
+      li.dataset.element = p.element || '';
+      problemsEl.appendChild(li);
+      if (p.element && registry.get(p.element)) {
+        canvas.addMarker(p.element, 'problem');
+        overlays.add(p.element, 'problem', {
+          position: { top: -14, left: 0 },
+          html: `<div class="problem-badge" title="${p.message.replace(/"/g, '&quot;')}">!</div>`,
+        });
+      }
+    }
+    root.dataset.problems = String(problems.length);
+  }
+
+  async function call(method, path, body) {
+    const response = await fetch(`${api}${path}`, {
+      method,
+      headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': csrf },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    const data = await response.json();
+    if (!response.ok) throw Object.assign(new Error(data.detail || response.statusText), { data });
+    return data;
+  }
+
+  async function save() {
+    const { xml: edited } = await modeler.saveXML({ format: true });
+    const result = await call('PUT', '/draft', { file, xml: edited });
+    show(result.problems);
+    status.textContent = result.problems.length ? root.dataset.msgProblems : root.dataset.msgSaved;
+    root.dataset.saved = String(Number(root.dataset.saved || 0) + 1);
+    return result;
+  }
+
+  async function diff() {
+    const d = await call('GET', `/diff?file=${encodeURIComponent(file)}`);
+    clear();
+    d.added.forEach((id) => registry.get(id) && canvas.addMarker(id, 'diff-added'));
+    d.changed.forEach((id) => registry.get(id) && canvas.addMarker(id, 'diff-changed'));
+    root.querySelector('[data-testid="diff-summary"]').textContent =
+      `+${d.added.length} ~${d.changed.length} -${d.removed.length}` +
+      (d.removed.length ? ` (${d.removed.join(', ')})` : '');
+    root.dataset.diff = JSON.stringify(d);
+    return d;
+  }
+
+  async function deploy(note) {
+    try {
+      const result = await call('POST', '/deploy', { note });
+      status.textContent = `${root.dataset.msgDeployed} ${result.version}`;
+      root.dataset.deployed = String(result.version);
+      return result;
+    } catch (err) {
+      status.textContent = err.message;
+      if (err.data && err.data.fields) root.dataset.deployError = JSON.stringify(err.data.fields);
+      throw err;
+    }
+  }
+
+  root.querySelector('[data-testid="save"]').addEventListener('click', () => save().catch((e) => { status.textContent = e.message; }));
+  root.querySelector('[data-testid="diff"]').addEventListener('click', () => diff().catch((e) => { status.textContent = e.message; }));
+  root.querySelector('[data-testid="deploy-form"]').addEventListener('submit', (event) => {
+    event.preventDefault();
+    deploy(root.querySelector('#note').value).catch(() => {});
+  });
+  if (source.problems && source.problems.length) show(source.problems);
+  window.AqdModeller = { modeler, save, diff, deploy };
+  root.dataset.ready = 'yes';
+  void text;
+}
+
+document.addEventListener('DOMContentLoaded', () => {
+  const root = document.querySelector('[data-modeller]');
+  if (root) start(root).catch((err) => { root.dataset.ready = 'error'; root.querySelector('[data-testid="modeller-status"]').textContent = String(err); });
+});
