@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -33,6 +33,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import rest, web
 from api.auth import resolve_caller
@@ -101,46 +102,7 @@ def create_app(aqd: Aqd, run_timers: bool = False, timer_interval_s: float = 15.
         "aqd_http_request_seconds", "HTTP request latency", ["route"], registry=registry
     )
 
-    @app.middleware("http")
-    async def request_context(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        incoming = request.headers.get("x-request-id", "")
-        request_id = incoming if 0 < len(incoming) <= 64 else uuid.uuid4().hex
-        request.state.request_id = request_id
-        started = time.perf_counter()
-        if "%00" in request.url.query or "\x00" in request.url.path:
-            response: Response = JSONResponse(
-                {
-                    "error": "invalid_input",
-                    "detail": "NUL characters are not allowed in a URL",
-                    "fields": {"(url)": "contains NUL"},
-                },
-                status_code=422,
-            )
-        else:
-            response = await call_next(request)
-        elapsed = time.perf_counter() - started
-        route = getattr(request.scope.get("route"), "path", "unmatched")
-        requests_total.labels(request.method, route, str(response.status_code)).inc()
-        latency.labels(route).observe(elapsed)
-        response.headers["X-Request-ID"] = request_id
-        caller = getattr(request.state, "caller", None)
-        if access_log.isEnabledFor(logging.INFO):
-            access_log.info(
-                json.dumps(
-                    {
-                        "request_id": request_id,
-                        "method": request.method,
-                        "path": request.url.path,
-                        "route": route,
-                        "status": response.status_code,
-                        "ms": round(elapsed * 1000, 2),
-                        "user": caller.principal.username if caller else None,
-                    }
-                )
-            )
-        return response
+    app.add_middleware(RequestContext, requests_total=requests_total, latency=latency)
 
     @app.exception_handler(EngineError)
     async def engine_error(request: Request, exc: EngineError) -> Response:
@@ -216,6 +178,73 @@ def create_app(aqd: Aqd, run_timers: bool = False, timer_interval_s: float = 15.
     app.include_router(web.build_router())
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     return app
+
+
+class RequestContext:
+    """Request id (``X-Request-ID``, taken from the request when sane), metrics, one JSON log
+    line per request, and NUL bytes in URLs refused. A plain ASGI middleware: Starlette's
+    ``BaseHTTPMiddleware`` costs a task group per request."""
+
+    def __init__(self, app: ASGIApp, requests_total: Counter, latency: Histogram) -> None:
+        self.app = app
+        self.requests_total = requests_total
+        self.latency = latency
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = ""
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                incoming = value.decode("latin-1")
+        request_id = incoming if 0 < len(incoming) <= 64 else uuid.uuid4().hex
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        status = 500
+        marker = (b"x-request-id", request_id.encode("latin-1"))
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                message["headers"] = [*message.get("headers", []), marker]
+            await send(message)
+
+        started = time.perf_counter()
+        try:
+            if b"%00" in scope.get("query_string", b"") or "\x00" in scope["path"]:
+                refused = JSONResponse(
+                    {
+                        "error": "invalid_input",
+                        "detail": "NUL characters are not allowed in a URL",
+                        "fields": {"(url)": "contains NUL"},
+                    },
+                    status_code=422,
+                )
+                await refused(scope, receive, send_with_id)
+            else:
+                await self.app(scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = getattr(scope.get("route"), "path", "unmatched")
+            self.requests_total.labels(scope["method"], route, str(status)).inc()
+            self.latency.labels(route).observe(elapsed)
+            if access_log.isEnabledFor(logging.INFO):
+                caller = state.get("caller")
+                access_log.info(
+                    json.dumps(
+                        {
+                            "request_id": request_id,
+                            "method": scope["method"],
+                            "path": scope["path"],
+                            "route": route,
+                            "status": status,
+                            "ms": round(elapsed * 1000, 2),
+                            "user": caller.principal.username if caller else None,
+                        }
+                    )
+                )
 
 
 def _safe_caller(request: Request) -> Any:
