@@ -203,7 +203,7 @@ def inbox(session: Session, principal: Principal, f: InboxFilter, now: datetime)
         ids = ids.where(HumanTask.programme == f.programme)
     if f.step:
         ids = ids.where(HumanTask.bpmn_id == f.step)
-    if f.due_before:
+    if f.due_before and f.due_before < date.max:
         limit = datetime.combine(f.due_before + timedelta(days=1), time(), tzinfo=now.tzinfo)
         ids = ids.where(HumanTask.due_at < limit)
     if f.overdue:
