@@ -60,7 +60,6 @@ def test_api_never_fails_on_generated_input(api_schema: Any, auth: dict[str, str
     operations = [op for op in operations if op.label != "DELETE /api/v1/tokens/current"]
     statuses: dict[str, Counter[int]] = {op.label: Counter() for op in operations}
     for operation, mode in itertools.product(operations, MODES):
-
         # derandomized: CI runs the same cases every time (new finds become regression tests)
         @settings(
             max_examples=25,
