@@ -351,3 +351,13 @@ def test_unsigned_contract_expires(world: World) -> None:
     world.clock.advance(days=15)
     assert world.fire(cid)
     assert _contract(world, cid).status == "expired"
+
+
+def test_counsellor_rejection_keeps_its_code(world: World) -> None:
+    cid = _start(world)
+    world.complete(cid, "employer_agreement", AGREEMENT, "employer")
+    world.complete(cid, "training_programme", TRAINING, "employer")
+    rejection = {"validation_decision": "reject", "reject_code": "DOCUMENTS_MISSING"}
+    world.complete(cid, "counsellor_validation", rejection, "counsellor")
+    assert _contract(world, cid).status == "rejected"
+    assert _main_data(world, cid)["rejection_reason"] == "DOCUMENTS_MISSING"
