@@ -20,7 +20,8 @@ STATUSES = (
     "terminated", "cancelled", "ready", "completed", "running",
     "ordered", "batched", "sent", "paid", "reissued",
 )  # fmt: skip
-PAYMENT_KINDS = ("stipend", "allowance", "reimbursement")
+PAYMENT_KINDS = ("stipend", "allowance", "reimbursement", "premium")
+RUN_STATUSES = ("queued", "running", "done", "interrupted")
 EVENT_KINDS = (
     "contract_started", "task_completed", "task_claimed", "task_released", "task_reassigned",
     "message_received", "timers_fired", "side_effect_recorded",
@@ -59,7 +60,7 @@ def literal_ids() -> set[str]:
 def dynamic_ids() -> set[str]:
     found: set[str] = set(STATUSES) | set(SECTORS) | set(ENGINE_MESSAGES)
     found |= {f"event:{k}" for k in EVENT_KINDS} | {f"lane:{lane}" for lane in LANES}
-    found |= {f"payment:{k}" for k in PAYMENT_KINDS}
+    found |= {f"payment:{k}" for k in PAYMENT_KINDS} | {f"run:{s}" for s in RUN_STATUSES}
     for programme in (ROOT / "processes").iterdir():
         if not (programme / "programme.json").is_file():
             continue

@@ -15,7 +15,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import CallerDep, client_ip
 from engine import Aqd
-from engine.services import accounts, analytics, diagram, inbox, modeller, replay
+from engine.services import (
+    accounts,
+    analytics,
+    diagram,
+    inbox,
+    modeller,
+    replay,
+    verification,
+)
 
 PAGE = Annotated[int, Query(ge=1, le=100_000)]
 PER_PAGE = Annotated[int, Query(ge=1, le=inbox.PER_PAGE_MAX)]
@@ -89,6 +97,16 @@ class DraftBody(BaseModel):
 class DeployBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     note: str = Field(min_length=1, max_length=2000, description="what changed and why")
+
+
+class VerificationRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    office: str | None = Field(default=None, max_length=32)
+    programme: str | None = Field(default=None, max_length=64)
+    since: date | None = None
+    until: date | None = None
+    sample: int | None = Field(default=None, ge=1, le=100_000)
+    seed: int = Field(default=0, ge=0, le=2**31)
 
 
 class EmployerRegistration(BaseModel):
@@ -278,7 +296,7 @@ def build_router() -> APIRouter:
     def programmes(caller: CallerDep, request: Request) -> list[dict[str, Any]]:
         """Programmes open for contract requests (any role)."""
         with _aqd(request).read_session() as s:
-            return inbox.programmes_open_for_requests(s)
+            return inbox.programmes_open_for_requests(s, _aqd(request).clock.now())
 
     @r.get("/analytics/steps", responses=AUTHED)
     def analytics_steps(
@@ -359,6 +377,34 @@ def build_router() -> APIRouter:
     ) -> dict[str, Any]:
         """Deploy the programme's drafts as its next version, with a change note."""
         return modeller.deploy_drafts(_aqd(request), caller.principal, programme, body.note)
+
+    @r.post("/verifications", status_code=202, responses=AUTHED)
+    def start_verification(
+        body: VerificationRequest, caller: CallerDep, request: Request
+    ) -> dict[str, Any]:
+        """Verify a sample or all contracts of a scope in the background (auditors: any
+        office; office heads: their own). Poll ``GET /verifications/{id}`` for progress."""
+        aqd = _aqd(request)
+        run_id = verification.request_run(aqd, caller.principal, **body.model_dump())
+        verification.start_in_background(aqd, run_id)
+        with aqd.read_session() as s:
+            return verification.get_run(s, caller.principal, run_id, aqd.clock.now())
+
+    @r.get("/verifications", responses=AUTHED)
+    def verifications(caller: CallerDep, request: Request) -> list[dict[str, Any]]:
+        """Recent verification runs the caller may see."""
+        aqd = _aqd(request)
+        with aqd.read_session() as s:
+            return verification.list_runs(s, caller.principal, aqd.clock.now())
+
+    @r.get("/verifications/{run_id}", responses=errors(401, 403, 404, 422))
+    def verification_run(
+        run_id: Annotated[int, Path(ge=1, le=2**62)], caller: CallerDep, request: Request
+    ) -> dict[str, Any]:
+        """Progress and summary of one run (failed contracts with their first divergent event)."""
+        aqd = _aqd(request)
+        with aqd.read_session() as s:
+            return verification.get_run(s, caller.principal, run_id, aqd.clock.now())
 
     @r.post("/employers", status_code=201, responses=errors(409, 422))
     def register(body: EmployerRegistration, request: Request) -> dict[str, Any]:

@@ -32,7 +32,7 @@ from api.forms_render import coerce, fields_of
 from api.i18n import LOCALES, Translator, normalise, translator
 from engine import Aqd, EngineError, InvalidInput, NotFound, NotPermitted
 from engine.config import get_settings
-from engine.services import accounts, analytics, inbox, modeller, replay
+from engine.services import accounts, analytics, inbox, modeller, replay, verification
 from engine.services.accounts import SESSION_LIFETIME, Principal
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent / "templates"))
@@ -421,6 +421,38 @@ def build_router() -> APIRouter:
             report = replay.replay_contract(aqd, s, found.id).to_dict()
         return history_page(request, caller, ref, report)
 
+    # -- batch verification ------------------------------------------------------------------
+
+    @r.get("/verifications")
+    def verifications_page(request: Request, caller: CallerDep) -> Response:
+        aqd = _aqd(request)
+        with aqd.read_session() as s:
+            runs = verification.list_runs(s, caller.principal, aqd.clock.now())
+            offices = inbox.offices(s)
+        if not (
+            caller.principal.roles & verification.AUDITORS or caller.principal.has("office_head")
+        ):
+            raise NotPermitted("batch verification is for auditors and office heads")
+        template = (
+            "verification_runs.html" if request.headers.get("hx-request") else "verifications.html"
+        )
+        return render(request, template, caller, runs=runs, offices=offices)
+
+    @r.post("/verifications")
+    async def verification_start(request: Request, caller: CallerDep) -> Response:
+        form = _form_dict(await request.form())
+        aqd = _aqd(request)
+        sample = _int(form.get("sample"), 0) or None
+        run_id = verification.request_run(
+            aqd,
+            caller.principal,
+            office=form.get("office") or None,
+            programme=form.get("programme") or None,
+            sample=sample,
+        )
+        verification.start_in_background(aqd, run_id)
+        return redirect(f"/verifications#run-{run_id}")
+
     # -- modeller ----------------------------------------------------------------------------------
 
     @r.get("/modeller")
@@ -462,7 +494,7 @@ def build_router() -> APIRouter:
                     evidence = None
         with _aqd(request).read_session() as s:
             offices = inbox.offices(s)
-            programmes = inbox.programmes_open_for_requests(s)
+            programmes = inbox.programmes_open_for_requests(s, _aqd(request).clock.now())
         params = {k: v for k, v in request.query_params.items() if v}
         return render(
             request,
@@ -566,7 +598,7 @@ def build_router() -> APIRouter:
         error: EngineError | None = None,
     ) -> HTMLResponse:
         with _aqd(request).read_session() as s:
-            programmes = inbox.programmes_open_for_requests(s)
+            programmes = inbox.programmes_open_for_requests(s, _aqd(request).clock.now())
         chosen = next((p for p in programmes if p["programme"] == programme), None)
         t = translator(locale_of(request, caller))
         form_fields = []
@@ -599,7 +631,11 @@ def build_router() -> APIRouter:
         programme = form.get("programme", "")
         with _aqd(request).read_session() as s:
             chosen = next(
-                (p for p in inbox.programmes_open_for_requests(s) if p["programme"] == programme),
+                (
+                    p
+                    for p in inbox.programmes_open_for_requests(s, _aqd(request).clock.now())
+                    if p["programme"] == programme
+                ),
                 None,
             )
         if chosen is None:

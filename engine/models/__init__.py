@@ -1,6 +1,6 @@
 """Persistence models. Only ``engine`` imports them; other packages use the engine façade."""
 
-from engine.models.analytics import BaselineDuration
+from engine.models.analytics import BaselineDuration, VerificationRun
 from engine.models.auth import ApiToken, LoginThrottle, WebSession
 from engine.models.base import Base
 from engine.models.modeller import DefinitionDraft
@@ -38,5 +38,6 @@ __all__ = [
     "StepTiming",
     "User",
     "UserRole",
+    "VerificationRun",
     "WebSession",
 ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import and_, func, or_, select
@@ -520,8 +520,14 @@ def office_counsellors(session: Session, office_id: int) -> list[str]:
     )
 
 
-def programmes_open_for_requests(session: Session) -> list[dict[str, Any]]:
-    """Programmes an employer can request a contract for (deployed, with a start form)."""
+def programmes_open_for_requests(
+    session: Session, now: datetime | None = None
+) -> list[dict[str, Any]]:
+    """Programmes an employer can request a contract for: deployed, with a start form, and
+    not closed by their parameters (``open_to_requests`` false today, e.g. a repealed one)."""
+    from engine.services.commands import resolve_parameters
+
+    today = now or datetime.now(UTC)
     newest = (
         select(ProcessDefinition.programme, func.max(ProcessDefinition.version).label("v"))
         .where(ProcessDefinition.status == "active")
@@ -535,6 +541,9 @@ def programmes_open_for_requests(session: Session) -> list[dict[str, Any]]:
     out = []
     for d in sorted(rows, key=lambda r: r.programme):
         manifest = d.meta.get("manifest", {}) if isinstance(d.meta, dict) else {}
+        params = resolve_parameters(d.parameters or {}, today)
+        if params.get("open_to_requests") is False:
+            continue
         if manifest.get("start_form"):
             out.append(
                 {
@@ -604,7 +613,9 @@ def request_contract(
     if not (cin.isdigit() and len(cin) == 8):
         raise InvalidInput("invalid CIN", fields={"beneficiary_cin": "8 digits"})
     with aqd.session() as session, session.begin():
-        if programme not in {p["programme"] for p in programmes_open_for_requests(session)}:
+        if programme not in {
+            p["programme"] for p in programmes_open_for_requests(session, aqd.clock.now())
+        }:
             raise InvalidInput(
                 f"unknown programme {programme!r}", fields={"programme": "not open for requests"}
             )
@@ -618,7 +629,7 @@ def request_contract(
         office_code = session.scalar(select(Office.code).where(Office.id == b.office_id))
         start_form = next(
             p["start_form"]
-            for p in programmes_open_for_requests(session)
+            for p in programmes_open_for_requests(session, aqd.clock.now())
             if p["programme"] == programme
         )
         fields = forms_bridge.schema(programme, str(start_form)).get("properties", {})

@@ -242,3 +242,23 @@ def test_extreme_dates_and_sizes_are_not_server_errors(web: Web) -> None:
         assert c.get("/api/v1/tasks", params={"due_before": day}, headers=h).status_code == 200
     assert c.get("/api/v1/tasks", params={"page": 100_000}, headers=h).json()["items"] == []
     assert c.get("/api/v1/contracts/99999999999999999999", headers=h).status_code == 404
+
+
+def test_a_repealed_programme_is_not_offered(web: Web) -> None:
+    """CIDES (repealed in 2019) can be deployed for its running contracts, but is not
+    offered to employers for new requests."""
+    from engine.services.definitions import deploy
+    from tests.conftest import ROOT
+
+    with web.aqd.session() as s, s.begin():
+        deploy(s, ROOT / "processes" / "cides", web.aqd.sandbox, web.clock, actor="test")
+    c = web.client()
+    h = web.token("employer.tun")
+    offered = [p["programme"] for p in c.get("/api/v1/programmes", headers=h).json()]
+    assert "cides" not in offered and "civp" in offered
+    r = c.post(
+        "/api/v1/contracts",
+        headers=h,
+        json={"programme": "cides", "beneficiary_cin": "10000000"},
+    )
+    assert r.status_code == 422 and "programme" in r.json()["fields"]

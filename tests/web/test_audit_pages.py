@@ -69,3 +69,42 @@ def test_who_may_audit(web: Web) -> None:
         h = web.token(user)
         r = c.get(f"/api/v1/contracts/{contract.id}/state", params={"at": 1}, headers=h)
         assert r.status_code == code, (user, r.text)
+
+
+def test_batch_verification_runs_in_the_background(web: Web) -> None:
+    import time
+
+    c = web.client()
+    auditor = web.token("auditor")
+    with web.aqd.session() as s, s.begin():
+        ev = s.scalar(select(Event).where(Event.seq == 2).order_by(Event.contract_id))
+        assert ev is not None
+        tampered = ev.contract_id
+        s.execute(update(Event).where(Event.id == ev.id).values(actor="someone else"))
+    started = c.post("/api/v1/verifications", headers=auditor, json={})
+    assert started.status_code == 202, started.text
+    run_id = started.json()["id"]
+    deadline = time.monotonic() + 60
+    while True:
+        run = c.get(f"/api/v1/verifications/{run_id}", headers=auditor).json()
+        if run["status"] == "done" or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    with web.aqd.session() as s:
+        total = len(s.scalars(select(Contract.id)).all())
+        number = s.scalar(select(Contract.number).where(Contract.id == tampered))
+    assert run["status"] == "done" and run["total"] == total == run["checked"]
+    assert run["passed"] == total - 1
+    assert [f["contract"] for f in run["failed"]] == [number]
+    assert run["failed"][0]["first_divergent_seq"] == 2
+    # an office head verifies their own office only; a counsellor cannot start one
+    head = web.token("head.gaf")
+    own = c.post("/api/v1/verifications", headers=head, json={"office": "TUN", "sample": 2})
+    assert own.status_code == 202 and own.json()["scope"]["office"].startswith("#")
+    assert own.json()["total"] == 2
+    assert c.get(f"/api/v1/verifications/{run_id}", headers=head).status_code == 404
+    counsellor = web.token("counsellor.tun")
+    assert c.post("/api/v1/verifications", headers=counsellor, json={}).status_code == 403
+    browser, _ = web.login("auditor")
+    page = browser.get("/verifications")
+    assert page.status_code == 200 and f'id="run-{run_id}"' in page.text
