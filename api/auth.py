@@ -22,6 +22,7 @@ SESSION_COOKIE = "aqd_session"
 ANON_CSRF_COOKIE = "aqd_csrf"
 LANG_COOKIE = "aqd_lang"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+MAX_FORM_PART = 6 * 1024 * 1024  # a 5 MB proof plus multipart overhead
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,8 @@ async def _submitted_csrf(request: Request) -> str:
         return header
     content_type = request.headers.get("content-type", "")
     if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
-        form = await request.form()
+        # the parsed form is cached on the request: allow the largest upload a page takes
+        form = await request.form(max_part_size=MAX_FORM_PART)
         value = form.get("csrf_token")
         return value if isinstance(value, str) else ""
     return ""

@@ -35,6 +35,8 @@ def _types(spec: dict[str, Any]) -> list[str]:
 
 
 def _widget(spec: dict[str, Any]) -> str:
+    if spec.get("x-upload"):
+        return "file"
     types = [t for t in _types(spec) if t != "null"]
     kind = types[0] if types else "string"
     if "enum" in spec:
@@ -66,6 +68,8 @@ def fields_of(
             continue
         widget = _widget(spec)
         value = values.get(name, spec.get("default"))
+        if widget == "file":
+            value = None  # a browser cannot pre-fill a file input
         options = [(str(v), t.gettext(str(v))) for v in spec.get("enum", []) if v is not None]
         error = errors.get(name, "")
         out.append(
@@ -94,8 +98,8 @@ def coerce(schema: dict[str, Any], form: dict[str, str]) -> dict[str, Any]:
     """
     data: dict[str, Any] = {}
     for name, spec in schema.get("properties", {}).items():
-        if not isinstance(spec, dict):
-            continue
+        if not isinstance(spec, dict) or spec.get("x-upload"):
+            continue  # files arrive as uploads, not as form strings
         types = _types(spec)
         raw = form.get(name)
         if "boolean" in types and "enum" not in spec:

@@ -22,6 +22,7 @@ STATUSES = (
 )  # fmt: skip
 PAYMENT_KINDS = ("stipend", "allowance", "reimbursement", "premium")
 RUN_STATUSES = ("queued", "running", "done", "interrupted")
+DOCUMENT_KINDS = ("proof",)
 EVENT_KINDS = (
     "contract_started", "task_completed", "task_claimed", "task_released", "task_reassigned",
     "message_received", "timers_fired", "side_effect_recorded",
@@ -42,6 +43,8 @@ ENGINE_MESSAGES = (
     "missing or wrong CSRF token; reload the page and try again",
     "no job seeker with this CIN is registered at an employment office",
     "not a counsellor of this office", "a reason is required",
+    "only PDF, PNG or JPEG files are accepted", "PDF, PNG or JPEG only",
+    "the file is larger than 5 MB", "larger than 5 MB",
 )  # fmt: skip
 
 
@@ -61,6 +64,7 @@ def dynamic_ids() -> set[str]:
     found: set[str] = set(STATUSES) | set(SECTORS) | set(ENGINE_MESSAGES)
     found |= {f"event:{k}" for k in EVENT_KINDS} | {f"lane:{lane}" for lane in LANES}
     found |= {f"payment:{k}" for k in PAYMENT_KINDS} | {f"run:{s}" for s in RUN_STATUSES}
+    found |= {f"document:{k}" for k in DOCUMENT_KINDS}
     for programme in (ROOT / "processes").iterdir():
         if not (programme / "programme.json").is_file():
             continue

@@ -10,8 +10,9 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, File, Form, Path, Query, Request, Response, UploadFile
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
 from api.auth import CallerDep, client_ip
 from engine import Aqd
@@ -19,6 +20,7 @@ from engine.services import (
     accounts,
     analytics,
     diagram,
+    documents,
     inbox,
     modeller,
     replay,
@@ -210,6 +212,22 @@ def build_router() -> APIRouter:
             _aqd(request), caller.principal, guid, body.data, body.expected_revision
         )
         return _recorded(rec)
+
+    @r.post("/tasks/{guid}/documents", status_code=201, responses=errors(401, 403, 404, 422))
+    async def task_document(
+        guid: str,
+        caller: CallerDep,
+        request: Request,
+        field: Annotated[str, Form(min_length=1, max_length=64)],
+        file: Annotated[UploadFile, File(description="PDF, PNG or JPEG, 5 MB at most")],
+    ) -> dict[str, Any]:
+        """Upload a file for a form field of the task (``x-upload`` in its schema); complete
+        the task with the returned reference as that field's value."""
+        content = await file.read(documents.MAX_BYTES + 1)
+        upload = documents.Upload(field, file.filename or "document", content)
+        return await run_in_threadpool(
+            documents.attach_to_task, _aqd(request), caller.principal, guid, upload
+        )
 
     @r.post("/tasks/{guid}/reassign", responses=errors(401, 403, 404, 409, 422))
     def reassign(

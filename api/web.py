@@ -16,7 +16,7 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
-from starlette.datastructures import FormData
+from starlette.datastructures import FormData, UploadFile
 
 from api.auth import (
     ANON_CSRF_COOKIE,
@@ -32,7 +32,15 @@ from api.forms_render import coerce, fields_of
 from api.i18n import LOCALES, Translator, normalise, translator
 from engine import Aqd, EngineError, InvalidInput, NotFound, NotPermitted
 from engine.config import get_settings
-from engine.services import accounts, analytics, inbox, modeller, replay, verification
+from engine.services import (
+    accounts,
+    analytics,
+    documents,
+    inbox,
+    modeller,
+    replay,
+    verification,
+)
 from engine.services.accounts import SESSION_LIFETIME, Principal
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent / "templates"))
@@ -339,9 +347,29 @@ def build_router() -> APIRouter:
         )
         return redirect(f"/tasks/{quote(guid)}?flash=reassigned")
 
+    @r.get("/documents/{document_id}")
+    def document_download(document_id: int, request: Request, caller: CallerDep) -> Response:
+        with _aqd(request).read_session() as s:
+            doc = documents.get(s, caller.principal, document_id)
+            return Response(
+                doc.content,
+                media_type=doc.content_type,
+                headers={
+                    "Content-Disposition": f'inline; filename="{quote(doc.filename)}"',
+                    "X-Content-Type-Options": "nosniff",
+                    "Content-Security-Policy": "sandbox",
+                },
+            )
+
     @r.post("/tasks/{guid}/complete")
     async def task_complete(guid: str, request: Request, caller: CallerDep) -> Response:
-        form = _form_dict(await request.form())
+        uploads = []
+        async with request.form(max_part_size=documents.MAX_BYTES + 1) as raw:
+            form = _form_dict(raw)
+            for name, value in raw.multi_items():
+                if isinstance(value, UploadFile) and value.filename:
+                    content = await value.read(documents.MAX_BYTES + 1)
+                    uploads.append(documents.Upload(name, value.filename, content))
         aqd = _aqd(request)
         with aqd.read_session() as s:
             detail = inbox.task_detail(s, caller.principal, guid, aqd.clock.now())
@@ -349,7 +377,14 @@ def build_router() -> APIRouter:
         data = coerce(schema, form)
         revision = _int(form.get("expected_revision"), -1)
         try:
-            inbox.complete(aqd, caller.principal, guid, data, revision if revision >= 0 else None)
+            inbox.complete(
+                aqd,
+                caller.principal,
+                guid,
+                data,
+                revision if revision >= 0 else None,
+                uploads=uploads,
+            )
         except InvalidInput as exc:
             return task_page(request, caller, guid, 422, values=data, error=exc)
         return redirect(f"{home_of(caller.principal)}?flash=completed")

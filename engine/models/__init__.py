@@ -3,6 +3,7 @@
 from engine.models.analytics import BaselineDuration, VerificationRun
 from engine.models.auth import ApiToken, LoginThrottle, WebSession
 from engine.models.base import Base
+from engine.models.documents import Document
 from engine.models.modeller import DefinitionDraft
 from engine.models.parties import ROLES, Beneficiary, Employer, Office, User, UserRole
 from engine.models.payments import PayeeAccount, PaymentBatch, PaymentOrder
@@ -24,6 +25,7 @@ __all__ = [
     "Beneficiary",
     "Contract",
     "DefinitionDraft",
+    "Document",
     "Employer",
     "Event",
     "HumanTask",

@@ -427,6 +427,9 @@ def contract_detail(
         for ok in [can_act(principal, t, contract)]
     ]
     staff = principal.reads_everything or principal.is_office_staff
+    from engine.services.documents import contract_documents
+
+    detail["documents"] = contract_documents(session, contract.id)
     payments = session.scalars(
         select(PaymentOrder)
         .where(PaymentOrder.contract_id == contract.id)
@@ -573,7 +576,12 @@ def complete(
     guid: str,
     data: dict[str, Any],
     expected_revision: int | None = None,
+    uploads: list[Any] | None = None,
 ) -> Recorded:
+    """Complete a task as ``principal``; files in ``uploads`` are stored in the same
+    transaction and referenced from the submission (form properties marked ``x-upload``)."""
+    from engine.services import documents
+
     with aqd.session() as session, session.begin():
         task, contract = visible_task(session, principal, guid)
         if not can_act(principal, task, contract):
@@ -582,6 +590,18 @@ def complete(
             raise Conflict(
                 f"this task is claimed by {task.assignee}", fields={"assignee": task.assignee}
             )
+        allowed = documents.upload_fields(task.programme, task.form_key)
+        data = dict(data)
+        for upload in uploads or []:
+            if upload.field not in allowed:
+                raise InvalidInput(
+                    "this form takes no file here", fields={upload.field: "unexpected file"}
+                )
+            stored = documents.store(
+                session, contract.id, upload, "proof", principal.username, aqd.clock.now(), guid
+            )
+            data[upload.field] = documents.reference(stored)
+        documents.check_references(session, contract.id, task.programme, task.form_key, data)
         return aqd.complete_task(session, guid, data, principal.username, expected_revision)
 
 

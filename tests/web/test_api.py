@@ -262,3 +262,65 @@ def test_a_repealed_programme_is_not_offered(web: Web) -> None:
         json={"programme": "cides", "beneficiary_cin": "10000000"},
     )
     assert r.status_code == 422 and "programme" in r.json()["fields"]
+
+
+def test_api_upload_then_complete_with_the_reference(web: Web) -> None:
+    from datetime import timedelta
+
+    from engine.models import User
+
+    with web.aqd.session() as s:
+        contract = s.scalar(
+            select(Contract)
+            .join(User, User.beneficiary_id == Contract.beneficiary_id)
+            .where(User.username == "beneficiary.tun")
+        )
+    assert contract is not None and contract.next_due_at is not None
+    web.clock.set(contract.next_due_at + timedelta(minutes=5))
+    with web.aqd.session() as s, s.begin():
+        web.aqd.fire_timers(s, contract.id)
+    with web.aqd.session() as s:
+        guid = s.scalar(
+            select(HumanTask.task_guid).where(
+                HumanTask.contract_id == contract.id,
+                HumanTask.bpmn_id == "attendance",
+                HumanTask.status == "ready",
+            )
+        )
+    c = web.client()
+    employer = web.token("employer.tun")
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+    wrong_field = c.post(
+        f"/api/v1/tasks/{guid}/documents",
+        headers=employer,
+        data={"field": "days_present"},
+        files={"file": ("a.png", png, "image/png")},
+    )
+    assert wrong_field.status_code == 422
+    other = web.token("employer2.tun")
+    assert c.post(
+        f"/api/v1/tasks/{guid}/documents",
+        headers=other,
+        data={"field": "proof"},
+        files={"file": ("a.png", png, "image/png")},
+    ).status_code in (403, 404)
+    ref = c.post(
+        f"/api/v1/tasks/{guid}/documents",
+        headers=employer,
+        data={"field": "proof"},
+        files={"file": ("timesheet.png", png, "image/png")},
+    )
+    assert ref.status_code == 201, ref.text
+    forged = {**ref.json(), "sha256": "0" * 64}
+    bad = c.post(
+        f"/api/v1/tasks/{guid}/complete",
+        headers=employer,
+        json={"data": {"days_present": 18, "proof": forged}},
+    )
+    assert bad.status_code == 422 and "proof" in bad.json()["fields"]
+    ok = c.post(
+        f"/api/v1/tasks/{guid}/complete",
+        headers=employer,
+        json={"data": {"days_present": 18, "proof": ref.json()}},
+    )
+    assert ok.status_code == 200, ok.text

@@ -364,3 +364,66 @@ def test_office_head_bulk_claims_and_reassigns(web: Web) -> None:
         data={"csrf_token": ccsrf, "action": "reassign", "guid": guids[1:], "reason": "x"},
     )
     assert "done=0&failed=3" in r.headers["location"]
+
+
+def test_employer_attaches_a_proof_to_the_monthly_attendance(web: Web) -> None:
+    from datetime import timedelta
+
+    with web.aqd.session() as s:
+        contract = s.scalar(
+            select(Contract)
+            .join(User, User.beneficiary_id == Contract.beneficiary_id)
+            .where(User.username == "beneficiary.tun")
+        )
+    assert contract is not None and contract.next_due_at is not None
+    web.clock.set(contract.next_due_at + timedelta(minutes=5))
+    with web.aqd.session() as s, s.begin():
+        web.aqd.fire_timers(s, contract.id)
+    with web.aqd.session() as s:
+        guid = s.scalar(
+            select(HumanTask.task_guid).where(
+                HumanTask.contract_id == contract.id,
+                HumanTask.bpmn_id == "attendance",
+                HumanTask.status == "ready",
+            )
+        )
+    assert guid is not None
+    employer, csrf = web.login("employer.tun")
+    page = employer.get(f"/tasks/{guid}")
+    assert 'enctype="multipart/form-data"' in page.text and 'type="file" name="proof"' in page.text
+    refused = employer.post(
+        f"/tasks/{guid}/complete",
+        data={"csrf_token": csrf, "days_present": "20"},
+        files={"proof": ("notes.txt", b"not a pdf", "application/pdf")},
+    )
+    assert refused.status_code == 422 and 'id="e-proof"' in refused.text
+    too_big = employer.post(
+        f"/tasks/{guid}/complete",
+        data={"csrf_token": csrf, "days_present": "20"},
+        files={"proof": ("scan.pdf", b"%PDF-" + b"0" * (5 * 1024 * 1024), "application/pdf")},
+    )
+    assert too_big.status_code == 422 and "5" in too_big.text
+    pdf = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+    done = employer.post(
+        f"/tasks/{guid}/complete",
+        data={"csrf_token": csrf, "days_present": "20"},
+        files={"proof": ("attendance-march.pdf", pdf, "application/pdf")},
+    )
+    assert done.status_code == 303, done.text
+    with web.aqd.session() as s:
+        event = s.scalars(
+            select(Event)
+            .where(Event.contract_id == contract.id, Event.kind == "task_completed")
+            .order_by(Event.seq.desc())
+        ).first()
+    assert event is not None
+    proof = event.payload["data"]["proof"]
+    assert proof["filename"] == "attendance-march.pdf" and len(proof["sha256"]) == 64
+    staff, _ = web.login("counsellor.tun")
+    detail = staff.get(f"/contracts/{contract.id}")
+    assert detail.text.count('data-testid="document"') == 1
+    download = staff.get(f"/documents/{proof['document_id']}")
+    assert download.status_code == 200 and download.content == pdf
+    assert download.headers["content-type"] == "application/pdf"
+    outsider, _ = web.login("counsellor.gaf")
+    assert outsider.get(f"/documents/{proof['document_id']}").status_code == 404
