@@ -378,6 +378,64 @@ def outbox_list(status: str | None = None, limit: int = 100) -> None:
     _guard(run)
 
 
+@outbox_app.command("incidents")
+def outbox_incidents(limit: int = 100) -> None:
+    """Side effects that failed for good (contract, kind, key, attempts, why)."""
+    from sqlalchemy import select
+
+    from engine.models import Contract, Outbox
+
+    aqd = _aqd()
+
+    def run() -> None:
+        with aqd.session() as session:
+            rows = session.execute(
+                select(Outbox, Contract.number)
+                .join(Contract, Contract.id == Outbox.contract_id, isouter=True)
+                .where(Outbox.status == "failed")
+                .order_by(Outbox.id)
+                .limit(limit)
+            )
+            for row, number in rows:
+                why = row.last_error or (row.result or {}).get("error") or "-"
+                typer.echo(
+                    f"{number or '-'}\t{row.kind}\t{row.idempotency_key}\t{row.attempts}\t{why}"
+                )
+
+    _guard(run)
+
+
+def _resolve(key: str, action: str, reason: str, actor: str) -> None:
+    aqd = _aqd()
+
+    def run() -> int:
+        with _transaction(aqd) as session:
+            return aqd.resolve_incident(session, key, action, actor, reason).seq
+
+    seq = _guard(run)
+    typer.echo(f"{action}: {key} (event {seq})")
+
+
+@outbox_app.command("retry")
+def outbox_retry(
+    key: str,
+    reason: Annotated[str, typer.Option(help="Why (kept in the contract's events).")],
+    actor: str = "admin",
+) -> None:
+    """Run a failed side effect again from scratch (an incident's retry)."""
+    _resolve(key, "retry", reason, actor)
+
+
+@outbox_app.command("skip")
+def outbox_skip(
+    key: str,
+    reason: Annotated[str, typer.Option(help="Why (kept in the contract's events).")],
+    actor: str = "admin",
+) -> None:
+    """Close a failed side effect for good without running it (an incident's skip)."""
+    _resolve(key, "skip", reason, actor)
+
+
 @timers_app.command("run")
 def timers_run(limit: int = 500) -> None:
     """Fire all due timers once (the worker runs this periodically)."""

@@ -750,6 +750,45 @@ class Aqd:
             store, contract, "side_effect_recorded", actor, body, action, plan=plan, at=at
         )
 
+    def resolve_incident(
+        self,
+        session: Session,
+        idempotency_key: str,
+        action: str,
+        actor: str,
+        reason: str,
+    ) -> Recorded:
+        """An incident is a side effect that failed for good (outbox status ``failed``).
+        ``retry`` runs it again from scratch (its result is then recorded as usual); ``skip``
+        closes it for good without running it. Either is an event of the contract, with who and
+        why, in the same transaction as the outbox row's change."""
+        if action not in ("retry", "skip"):
+            raise InvalidInput(f"unknown incident action {action!r}", fields={"action": action})
+        if not reason.strip():
+            raise InvalidInput("a reason is required", fields={"reason": "required"})
+        store = Store(session)
+        found = store.lock_outbox(idempotency_key)
+        if found is None:
+            raise NotFound(f"side effect {idempotency_key} not found")
+        contract, row = found
+        if row.outbox_status != "failed":
+            raise Conflict(f"side effect {idempotency_key} is {row.outbox_status}, not failed")
+        at = self.clock.now()
+        plan = WritePlan()
+        if action == "retry":
+            values: dict[str, Any] = {
+                "status": "pending",
+                "attempts": 0,
+                "available_at": at,
+                "completed_at": None,
+            }
+        else:
+            values = {"status": "skipped", "completed_at": at}
+        plan.outbox_update = (row.outbox_id, values)
+        kind = "incident_retried" if action == "retry" else "incident_skipped"
+        payload = {"key": idempotency_key, "reason": reason.strip()[:500]}
+        return self._execute(store, contract, kind, actor, payload, None, plan=plan, at=at)
+
 
 def _task_row(
     contract: Locked,

@@ -211,7 +211,13 @@ def _apply(state: ContractState, main_process: str, kind: str, p: dict[str, Any]
     elif kind == "side_effect_recorded":
         if p.get("reply"):
             state.message(str(p["reply"]), p.get("result") or {}, p.get("instance"))
-    elif kind in ("task_claimed", "task_released", "task_reassigned"):
+    elif kind in (
+        "task_claimed",
+        "task_released",
+        "task_reassigned",
+        "incident_retried",
+        "incident_skipped",
+    ):
         return
     else:
         raise NotFound(f"unknown event kind {kind}")
