@@ -42,6 +42,7 @@ from engine.services import (
     verification,
 )
 from engine.services.accounts import SESSION_LIFETIME, Principal
+from signing import documents as contract_documents
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent / "templates"))
 GOVERNORATES = (
@@ -346,6 +347,21 @@ def build_router() -> APIRouter:
             form.get("reason", ""),
         )
         return redirect(f"/tasks/{quote(guid)}?flash=reassigned")
+
+    @r.get("/contracts/{ref}/contract.pdf")
+    def contract_pdf(ref: str, request: Request, caller: CallerDep) -> Response:
+        aqd = _aqd(request)
+        with aqd.read_session() as s:
+            terms = inbox.contract_terms(aqd, s, caller.principal, ref)
+        document = contract_documents.render(terms)
+        return Response(
+            document.pdf,
+            media_type="application/pdf",
+            headers={
+                "Content-Disposition": f'inline; filename="{terms["number"]}.pdf"',
+                "X-Content-SHA256": document.sha256,
+            },
+        )
 
     @r.get("/documents/{document_id}")
     def document_download(document_id: int, request: Request, caller: CallerDep) -> Response:
