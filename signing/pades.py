@@ -14,9 +14,16 @@ import logging
 import threading
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
 
+from pyhanko.pdf_utils.font.api import FontEngineFactory
+from pyhanko.pdf_utils.font.opentype import GlyphAccumulator
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.pdf_utils.text import TextBoxStyle
+from pyhanko.pdf_utils.writer import BasePdfFileWriter
 from pyhanko.sign import fields, signers, timestamps
 from pyhanko.sign.fields import (
     FieldMDPAction,
@@ -26,6 +33,7 @@ from pyhanko.sign.fields import (
     SigSeedSubFilter,
 )
 from pyhanko.sign.validation import validate_pdf_signature, validate_pdf_timestamp
+from pyhanko.stamp import TextStampStyle
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
@@ -165,10 +173,54 @@ def sign(
         validation_context=_context(pki) if long_term else None,
     )
     out = io.BytesIO()
-    signers.PdfSigner(meta, signer=_signer(signer, pki), timestamper=_timestamper(pki)).sign_pdf(
-        IncrementalPdfFileWriter(io.BytesIO(pdf)), output=out
-    )
+    signers.PdfSigner(
+        meta,
+        signer=_signer(signer, pki),
+        timestamper=_timestamper(pki),
+        stamp_style=_stamp_style(),
+    ).sign_pdf(IncrementalPdfFileWriter(io.BytesIO(pdf)), output=out)
     return out.getvalue()
+
+
+# The visible stamp: the signer's name on its own line (HarfBuzz guesses the direction per
+# line, so an Arabic name is shaped right to left), then the signing time, in a font that has
+# Arabic and Latin glyphs (Debian's fonts-noto-core).
+STAMP_FONTS = (
+    Path("/usr/share/fonts/truetype/noto/NotoSansArabic-Regular.ttf"),
+    Path("/usr/share/fonts/truetype/noto/NotoNaskhArabic-Regular.ttf"),
+)
+
+
+@lru_cache(maxsize=1)
+def _stamp_style() -> TextStampStyle | None:
+    font = next((f for f in STAMP_FONTS if f.is_file()), None)
+    if font is None:
+        return None  # pyHanko's default stamp (Latin only)
+    return TextStampStyle(
+        stamp_text="%(signer)s\n%(ts)s",
+        text_box_style=TextBoxStyle(font=_InMemoryFont(font.read_bytes()), font_size=9),
+    )
+
+
+@dataclass(frozen=True)
+class _InMemoryFont(FontEngineFactory):
+    """pyHanko's GlyphAccumulatorFactory opens the font file for every stamp and never closes
+    it; this one keeps the font's bytes and hands each stamp its own in-memory handle."""
+
+    data: bytes
+    font_size: int = 9
+
+    def create_font_engine(
+        self, writer: BasePdfFileWriter, obj_stream: Any = None
+    ) -> GlyphAccumulator:
+        if obj_stream is None and writer.stream_xrefs:
+            obj_stream = writer.prepare_object_stream()  # type: ignore[no-untyped-call]
+        return GlyphAccumulator(
+            writer=writer,
+            font_handle=io.BytesIO(self.data),
+            font_size=self.font_size,
+            obj_stream=obj_stream,
+        )
 
 
 def verify(pdf: bytes, pki: DevPki) -> list[SignatureCheck]:

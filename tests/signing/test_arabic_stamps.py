@@ -1,0 +1,75 @@
+"""Arabic names in the visible signature stamps, on the bilingual contract document: the three
+parties sign in turn, every signature validates, and the stamp text maps back to the names."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from signing import create_dev_pki, issue_signer, sign, verify
+from signing.documents import render
+
+ARTIFACTS = Path(os.environ.get("AQD_TEST_ARTIFACTS", Path(__file__).parents[2] / "test-artifacts"))
+TERMS = {
+    "number": "CIVP-2025-000042",
+    "programme": "civp",
+    "title_fr": "Contrat d'initiation à la vie professionnelle (CIVP)",
+    "title_ar": "عقد الإعداد للحياة المهنية",
+    "office_fr": "Bureau de l'emploi de Gafsa",
+    "office_ar": "مكتب التشغيل والعمل المستقل بقفصة",
+    "beneficiary": "سلمى العياري",
+    "cin": "10000274",
+    "employer": "شركة الواحة للتقنية",
+    "mf": "1472583K",
+    "position": "مساعدة إدارية",
+    "tutor": "هالة بن عمر",
+    "request_date": "2025-01-15",
+    "months": 24,
+    "stipend": 250,
+    "complement": 200,
+    "legal_basis": "D2019-542",
+}
+
+
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="needs poppler-utils")
+def test_arabic_names_in_stamps(tmp_path: Path) -> None:
+    document = render(TERMS)
+    assert document.fields == ("beneficiary", "employer", "office")
+    dev, keys = create_dev_pki()
+    parties = {
+        "beneficiary": issue_signer(dev, keys["intermediate"], "سلمى العياري", "beneficiary"),
+        "employer": issue_signer(dev, keys["intermediate"], "شركة الواحة للتقنية", "employer"),
+        "office": issue_signer(dev, keys["intermediate"], "مكتب التشغيل بقفصة", "agency seal"),
+    }
+    pdf = document.pdf
+    for field, identity in parties.items():
+        pdf = sign(pdf, field, identity, dev, reason="contract", long_term=field == "office")
+    checks = verify(pdf, dev)
+    assert [c.field for c in checks if c.field in parties] == ["beneficiary", "employer", "office"]
+    assert all(c.intact for c in checks)
+    path = tmp_path / "signed.pdf"
+    path.write_bytes(pdf)
+    text = subprocess.run(
+        ["pdftotext", str(path), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    for name in ("سلمى العياري", "شركة الواحة للتقنية", "مكتب التشغيل بقفصة"):
+        # the stamp draws shaped glyphs right to left; poppler reads them left to right
+        assert name[::-1] in text or name in text, name
+    if shutil.which("pdftoppm"):
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            [
+                "pdftoppm",
+                "-r",
+                "80",
+                "-png",
+                "-singlefile",
+                str(path),
+                str(ARTIFACTS / "signed-contract"),
+            ],
+            check=True,
+        )
