@@ -8,26 +8,26 @@ from pathlib import Path
 
 from asn1crypto import pem
 
-from signing.pades import Field, add_fields, minimal_pdf, sign
+from signing.documents import render
+from signing.pades import sign
 from signing.pki import create_dev_pki, issue_signer
+from tests.signing.test_arabic_stamps import TERMS
 
 
 def test_pdfsig_validates_every_signature(tmp_path: Path) -> None:
     dev, keys = create_dev_pki()
     people = [
         (
-            "SigBeneficiary",
+            "beneficiary",
             issue_signer(dev, keys["intermediate"], "Amira Ben Salah", "beneficiary"),
         ),
-        ("SigEmployer", issue_signer(dev, keys["intermediate"], "ACME SARL", "employer")),
-        ("SigAgency", issue_signer(dev, keys["intermediate"], "ANETI BETI Tunis", "agency seal")),
+        ("employer", issue_signer(dev, keys["intermediate"], "ACME SARL", "employer")),
+        ("office", issue_signer(dev, keys["intermediate"], "ANETI BETI Tunis", "agency seal")),
     ]
-    fields = [
-        Field(name, (40 + 175 * i, 60, 200 + 175 * i, 130)) for i, (name, _) in enumerate(people)
-    ]
-    pdf = add_fields(minimal_pdf("Contrat CIVP"), fields)
+    # the bilingual contract document Aqd renders, with its three signature fields
+    pdf = render(TERMS).pdf
     for name, who in people:
-        pdf = sign(pdf, name, who, dev, reason=name, long_term=name == "SigAgency")
+        pdf = sign(pdf, name, who, dev, reason=name, long_term=name == "office")
     (tmp_path / "contract.pdf").write_bytes(pdf)
     (tmp_path / "root.pem").write_bytes(pem.armor("CERTIFICATE", dev.root.cert.dump()))
     nss = f"sql:{tmp_path / 'nss'}"
