@@ -129,6 +129,17 @@ def _secure() -> bool:
     return get_settings().secure_cookies
 
 
+def _set_session_cookie(response: Response, secret: str) -> None:
+    response.set_cookie(
+        SESSION_COOKIE,
+        secret,
+        max_age=int(SESSION_LIFETIME.total_seconds()),
+        httponly=True,
+        samesite="lax",
+        secure=_secure(),
+    )
+
+
 def redirect(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
 
@@ -183,14 +194,7 @@ def build_router() -> APIRouter:
             aqd, principal, client_ip(request), request.headers.get("user-agent", "")
         )
         response = redirect(safe_next(form.get("next"), home_of(principal)))
-        response.set_cookie(
-            SESSION_COOKIE,
-            secret,
-            max_age=int(SESSION_LIFETIME.total_seconds()),
-            httponly=True,
-            samesite="lax",
-            secure=_secure(),
-        )
+        _set_session_cookie(response, secret)
         response.set_cookie(LANG_COOKIE, principal.locale, samesite="lax", secure=_secure())
         return response
 
@@ -611,14 +615,7 @@ def build_router() -> APIRouter:
             aqd, principal, client_ip(request), request.headers.get("user-agent", "")
         )
         response = redirect("/employer?flash=registered")
-        response.set_cookie(
-            SESSION_COOKIE,
-            secret,
-            max_age=int(SESSION_LIFETIME.total_seconds()),
-            httponly=True,
-            samesite="lax",
-            secure=_secure(),
-        )
+        _set_session_cookie(response, secret)
         return response
 
     @r.get("/employer")

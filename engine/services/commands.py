@@ -607,9 +607,8 @@ class Aqd:
             store, contract, "task_completed", actor, payload, action, plan=plan, at=at
         )
 
-    def claim_task(
-        self, session: Session, task_guid: str, actor: str, release: bool = False
-    ) -> Recorded:
+    def _lock_ready_task(self, session: Session, task_guid: str) -> tuple[Store, Locked, Any]:
+        """Lock the task's contract, then check the task is still ready (assignee changes)."""
         contract_id = session.scalar(
             select(HumanTask.contract_id).where(HumanTask.task_guid == task_guid)
         )
@@ -622,6 +621,12 @@ class Aqd:
         ).one()
         if task.status != "ready":
             raise TaskNotReady(f"task {task_guid} is already {task.status}")
+        return store, contract, task
+
+    def claim_task(
+        self, session: Session, task_guid: str, actor: str, release: bool = False
+    ) -> Recorded:
+        store, contract, task = self._lock_ready_task(session, task_guid)
         at = self.clock.now()
         plan = WritePlan()
         if release:
@@ -643,18 +648,7 @@ class Aqd:
         """An office head gives a ready task to someone else (or back to the pool)."""
         if not reason.strip():
             raise InvalidInput("a reason is required", fields={"reason": "required"})
-        contract_id = session.scalar(
-            select(HumanTask.contract_id).where(HumanTask.task_guid == task_guid)
-        )
-        if contract_id is None:
-            raise NotFound(f"task {task_guid} not found")
-        store = Store(session)
-        contract = self._lock_contract(store, contract_id, None)
-        task = session.execute(
-            select(HumanTask.status, HumanTask.assignee).where(HumanTask.task_guid == task_guid)
-        ).one()
-        if task.status != "ready":
-            raise TaskNotReady(f"task {task_guid} is already {task.status}")
+        store, contract, task = self._lock_ready_task(session, task_guid)
         at = self.clock.now()
         plan = WritePlan()
         plan.task_updates.append(

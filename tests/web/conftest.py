@@ -52,6 +52,35 @@ class Web:
         assert r.status_code == 201, r.text
         return {"Authorization": f"Bearer {r.json()['token']}"}
 
+    def month_task(self, beneficiary_user: str = "beneficiary.tun") -> tuple[int, str]:
+        """The active demo contract of a job seeker at its first month's end: (contract id,
+        guid of the employer's monthly attendance task)."""
+        from datetime import timedelta
+
+        from engine.models import Contract, User
+
+        with self.aqd.session() as s:
+            contract = s.scalar(
+                select(Contract)
+                .join(User, User.beneficiary_id == Contract.beneficiary_id)
+                .where(User.username == beneficiary_user)
+            )
+        assert contract is not None and contract.status == "active"
+        assert contract.next_due_at is not None
+        self.clock.set(contract.next_due_at + timedelta(minutes=5))
+        with self.aqd.session() as s, s.begin():
+            self.aqd.fire_timers(s, contract.id)
+        with self.aqd.session() as s:
+            guid = s.scalar(
+                select(HumanTask.task_guid).where(
+                    HumanTask.contract_id == contract.id,
+                    HumanTask.bpmn_id == "attendance",
+                    HumanTask.status == "ready",
+                )
+            )
+        assert guid is not None
+        return contract.id, guid
+
     def ready_task(self, office_code: str, step: str) -> str:
         with self.aqd.session() as s:
             from engine.models import Office

@@ -265,28 +265,7 @@ def test_a_repealed_programme_is_not_offered(web: Web) -> None:
 
 
 def test_api_upload_then_complete_with_the_reference(web: Web) -> None:
-    from datetime import timedelta
-
-    from engine.models import User
-
-    with web.aqd.session() as s:
-        contract = s.scalar(
-            select(Contract)
-            .join(User, User.beneficiary_id == Contract.beneficiary_id)
-            .where(User.username == "beneficiary.tun")
-        )
-    assert contract is not None and contract.next_due_at is not None
-    web.clock.set(contract.next_due_at + timedelta(minutes=5))
-    with web.aqd.session() as s, s.begin():
-        web.aqd.fire_timers(s, contract.id)
-    with web.aqd.session() as s:
-        guid = s.scalar(
-            select(HumanTask.task_guid).where(
-                HumanTask.contract_id == contract.id,
-                HumanTask.bpmn_id == "attendance",
-                HumanTask.status == "ready",
-            )
-        )
+    _contract_id, guid = web.month_task()
     c = web.client()
     employer = web.token("employer.tun")
     png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64

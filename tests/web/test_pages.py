@@ -236,39 +236,19 @@ def test_each_role_lands_on_its_home_and_is_kept_out_of_others(web: Web) -> None
 def test_payments_show_on_the_contract_to_staff_and_payee(web: Web) -> None:
     """A month of the active demo contract: attendance by the employer, the stipend order
     written by the payment handler, visible to the office and the beneficiary."""
-    from datetime import timedelta
-
     from engine.services import outbox
 
-    with web.aqd.session() as s:
-        contract = s.scalar(
-            select(Contract)
-            .join(User, User.beneficiary_id == Contract.beneficiary_id)
-            .where(User.username == "beneficiary.tun")
-        )
-    assert contract is not None and contract.status == "active"
-    assert contract.next_due_at is not None
-    web.clock.set(contract.next_due_at + timedelta(minutes=5))
-    with web.aqd.session() as s, s.begin():
-        web.aqd.fire_timers(s, contract.id)
+    contract_id, guid = web.month_task()
     employer, csrf = web.login("employer.tun")
-    with web.aqd.session() as s:
-        guid = s.scalar(
-            select(HumanTask.task_guid).where(
-                HumanTask.contract_id == contract.id,
-                HumanTask.bpmn_id == "attendance",
-                HumanTask.status == "ready",
-            )
-        )
-    assert guid is not None and guid in employer.get("/employer").text
+    assert guid in employer.get("/employer").text
     r = employer.post(f"/tasks/{guid}/complete", data={"csrf_token": csrf, "days_present": "20"})
     assert r.status_code == 303, r.text
     outbox.run_once(web.aqd)
     staff, _ = web.login("counsellor.tun")
-    page = staff.get(f"/contracts/{contract.id}")
+    page = staff.get(f"/contracts/{contract_id}")
     assert page.text.count('data-testid="payment"') == 1
     beneficiary, _ = web.login("beneficiary.tun")
-    mine = beneficiary.get(f"/contracts/{contract.id}")
+    mine = beneficiary.get(f"/contracts/{contract_id}")
     assert mine.text.count('data-testid="payment"') == 1 and "Bourse mensuelle" in mine.text
 
 
@@ -367,27 +347,7 @@ def test_office_head_bulk_claims_and_reassigns(web: Web) -> None:
 
 
 def test_employer_attaches_a_proof_to_the_monthly_attendance(web: Web) -> None:
-    from datetime import timedelta
-
-    with web.aqd.session() as s:
-        contract = s.scalar(
-            select(Contract)
-            .join(User, User.beneficiary_id == Contract.beneficiary_id)
-            .where(User.username == "beneficiary.tun")
-        )
-    assert contract is not None and contract.next_due_at is not None
-    web.clock.set(contract.next_due_at + timedelta(minutes=5))
-    with web.aqd.session() as s, s.begin():
-        web.aqd.fire_timers(s, contract.id)
-    with web.aqd.session() as s:
-        guid = s.scalar(
-            select(HumanTask.task_guid).where(
-                HumanTask.contract_id == contract.id,
-                HumanTask.bpmn_id == "attendance",
-                HumanTask.status == "ready",
-            )
-        )
-    assert guid is not None
+    contract_id, guid = web.month_task()
     employer, csrf = web.login("employer.tun")
     page = employer.get(f"/tasks/{guid}")
     assert 'enctype="multipart/form-data"' in page.text and 'type="file" name="proof"' in page.text
@@ -413,14 +373,14 @@ def test_employer_attaches_a_proof_to_the_monthly_attendance(web: Web) -> None:
     with web.aqd.session() as s:
         event = s.scalars(
             select(Event)
-            .where(Event.contract_id == contract.id, Event.kind == "task_completed")
+            .where(Event.contract_id == contract_id, Event.kind == "task_completed")
             .order_by(Event.seq.desc())
         ).first()
     assert event is not None
     proof = event.payload["data"]["proof"]
     assert proof["filename"] == "attendance-march.pdf" and len(proof["sha256"]) == 64
     staff, _ = web.login("counsellor.tun")
-    detail = staff.get(f"/contracts/{contract.id}")
+    detail = staff.get(f"/contracts/{contract_id}")
     assert detail.text.count('data-testid="document"') == 1
     download = staff.get(f"/documents/{proof['document_id']}")
     assert download.status_code == 200 and download.content == pdf
