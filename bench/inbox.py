@@ -14,7 +14,7 @@ Then it measures, warm:
 
 - the inbox page query (``engine.services.inbox.inbox``: scope, filters, count, sort, one page
   of 25) for random counsellors, default filters and a search by CIN: p50/p95 in ms;
-- the HTTP endpoint ``GET /api/v1/tasks`` served by uvicorn (2 worker processes, bearer token),
+- the HTTP endpoint ``GET /api/v1/tasks`` served by uvicorn (2 server processes, bearer token),
   one request at a time: p50/p95 in ms;
 - requests per second on that endpoint under a local asyncio load generator (32 keep-alive
   connections, 10 s; it shares the 2 cores with the server).
@@ -53,6 +53,7 @@ from engine.services import accounts, inbox  # noqa: E402
 from engine.services.definitions import deploy  # noqa: E402
 
 PORT = 8765
+WORKERS = 2  # one uvicorn process per port (see main)
 
 
 def bench_url(base: str, reuse: bool) -> str:
@@ -269,7 +270,7 @@ async def measure_http(
 
     async def client(k: int) -> None:
         nonlocal done, errors
-        r, w = await asyncio.open_connection("127.0.0.1", PORT)
+        r, w = await asyncio.open_connection("127.0.0.1", PORT + k % WORKERS)
         local = random.Random(k)
         while time.perf_counter() < deadline:
             status = await _request(r, w, _raw(local.choice(paths), local.choice(tokens)))
@@ -297,7 +298,7 @@ def app() -> Any:
     return create_app(Aqd(os.environ["AQD_DATABASE_URL"]))
 
 
-def wait_for_port(proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
+def wait_for_port(proc: subprocess.Popen[bytes], port: int, timeout: float = 30) -> None:
     import socket
 
     deadline = time.monotonic() + timeout
@@ -305,7 +306,7 @@ def wait_for_port(proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
         if proc.poll() is not None:
             raise SystemExit("the server exited")
         try:
-            with socket.create_connection(("127.0.0.1", PORT), timeout=0.5):
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                 return
         except OSError:
             time.sleep(0.2)
@@ -351,17 +352,24 @@ def main() -> None:
     tokens = [str(accounts.create_token(aqd, p, "bench")["token"]) for p in principals]
     dispose_all()
     env = {**os.environ, "AQD_DATABASE_URL": url, "PYTHONPATH": str(ROOT)}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "bench.inbox:app", "--factory", "--port", str(PORT),
-         "--workers", "2", "--log-level", "warning", "--no-access-log"],
-        cwd=ROOT, env=env,
-    )  # fmt: skip
+    # Two single-process servers on two ports rather than `uvicorn --workers 2`: with the shared
+    # socket of --workers, a keep-alive request waited ~40 ms more (the delayed-ACK signature),
+    # which measured the socket setup, not Aqd; `aqd serve` runs one process per container.
+    command = [sys.executable, "-m", "uvicorn", "bench.inbox:app", "--factory"]
+    quiet = ["--log-level", "warning", "--no-access-log"]
+    servers = [
+        subprocess.Popen([*command, "--port", str(PORT + n), *quiet], cwd=ROOT, env=env)
+        for n in range(WORKERS)
+    ]
     try:
-        wait_for_port(server)
+        for n, server in enumerate(servers):
+            wait_for_port(server, PORT + n)
         result.update(asyncio.run(measure_http(tokens, args.rounds, args.seconds, 32)))
     finally:
-        server.send_signal(signal.SIGINT)
-        server.wait(timeout=30)
+        for server in servers:
+            server.send_signal(signal.SIGINT)
+        for server in servers:
+            server.wait(timeout=30)
     result.update({"contracts": args.contracts, "open_tasks": int(open_tasks or 0)})
     print(json.dumps(result))
 
