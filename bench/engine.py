@@ -44,6 +44,7 @@ from engine.db import dispose_all, normalize_url  # noqa: E402
 from engine.migrate import upgrade  # noqa: E402
 from engine.models import Beneficiary, Contract, Employer, HumanTask, Office, Outbox  # noqa: E402
 from engine.services.definitions import deploy  # noqa: E402
+from engine.services.signatures import SIGNING_PARTIES, signature_result  # noqa: E402
 
 MONTHS = 24
 START = "2025-03-03T08:00:00+00:00"
@@ -152,7 +153,8 @@ def activate_contract(aqd: Aqd, beneficiary: int) -> int:
         with aqd.session() as s, s.begin():
             aqd.complete_task(s, guid, form, "bench")
     with aqd.session() as s, s.begin():
-        aqd.correlate_message(s, cid, "contract_signed", {"signed": True}, "bench")
+        for party in SIGNING_PARTIES:
+            aqd.correlate_message(s, cid, "signature_result", signature_result(party), "bench")
     return cid
 
 

@@ -67,6 +67,7 @@ from engine.models import (  # noqa: E402
 from engine.models.payments import PayeeAccount, PaymentOrder  # noqa: E402
 from engine.payments.accounts import make_rib  # noqa: E402
 from engine.services.definitions import deploy  # noqa: E402
+from engine.services.signatures import SIGNING_PARTIES, signature_result  # noqa: E402
 
 START = "2025-03-03T08:00:00+00:00"
 OFFICES = (
@@ -206,7 +207,8 @@ def activate(aqd: Aqd, office: str, employer: str, cin: str) -> int:
         with aqd.session() as s, s.begin():
             aqd.complete_task(s, guid, form, "bench")
     with aqd.session() as s, s.begin():
-        aqd.correlate_message(s, cid, "contract_signed", {"signed": True}, "bench")
+        for party in SIGNING_PARTIES:
+            aqd.correlate_message(s, cid, "signature_result", signature_result(party), "bench")
     return cid
 
 

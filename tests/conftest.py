@@ -23,6 +23,7 @@ from engine.db import dispose_all, get_engine
 from engine.migrate import upgrade
 from engine.models import Base, Beneficiary, Contract, Employer, HumanTask, Office, Outbox
 from engine.services.definitions import deploy
+from engine.services.signatures import SIGNING_PARTIES, signature_result
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_BASE = os.environ.get(
@@ -116,6 +117,24 @@ class World:
         with self.aqd.session() as s, s.begin():
             self.aqd.correlate_message(s, contract_id, name, payload)
 
+    def sign_all(self, contract_id: int) -> None:
+        """Each party's signature step, as signing/ reports it once the PDF is signed."""
+        for party in SIGNING_PARTIES:
+            # signing/ took the step's signature request (an outbox row) ...
+            with self.aqd.session() as s:
+                key = s.scalar(
+                    select(Outbox.idempotency_key).where(
+                        Outbox.contract_id == contract_id,
+                        Outbox.kind == "signature_request",
+                        Outbox.status == "pending",
+                    )
+                )
+            assert key is not None and key.endswith(f":{party}"), key
+            with self.aqd.session() as s, s.begin():
+                self.aqd.record_side_effect(s, key, True, {"party": party})
+            # ... and reports the signature once the PDF is signed.
+            self.message(contract_id, "signature_result", signature_result(party))
+
     def fire(self, contract_id: int) -> bool:
         with self.aqd.session() as s, s.begin():
             return self.aqd.fire_timers(s, contract_id) is not None
@@ -138,7 +157,9 @@ class World:
         with self.aqd.session() as s:
             key = s.scalar(
                 select(Outbox.idempotency_key).where(
-                    Outbox.contract_id == contract_id, Outbox.status == "pending"
+                    Outbox.contract_id == contract_id,
+                    Outbox.status == "pending",
+                    Outbox.kind == "payment_order",
                 )
             )
         assert key is not None
@@ -150,7 +171,9 @@ class World:
         """The contract's payment orders as (idempotency key, amount), oldest first."""
         with self.aqd.session() as s:
             rows = s.scalars(
-                select(Outbox).where(Outbox.contract_id == contract_id).order_by(Outbox.id)
+                select(Outbox)
+                .where(Outbox.contract_id == contract_id, Outbox.kind == "payment_order")
+                .order_by(Outbox.id)
             )
             return [(r.idempotency_key, str(r.payload.get("amount"))) for r in rows]
 
@@ -167,7 +190,7 @@ class World:
         self.complete(
             contract_id, "counsellor_validation", {"validation_decision": "validate"}, "c"
         )
-        self.message(contract_id, "contract_signed", {"signed": True})
+        self.sign_all(contract_id)
 
 
 AGREEMENT = {

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from engine.models import Beneficiary, Employer, HumanTask, Office, User, UserRole
 from engine.services.accounts import hash_password
 from engine.services.commands import Aqd
+from engine.services.signatures import SIGNING_PARTIES, signature_result
 
 # Every demo account signs in with this password (printed by ``aqd demo`` and ``make run``).
 DEMO_PASSWORD = "aqd-demo-2025"  # noqa: S105 (demo accounts only, printed on purpose)
@@ -207,6 +208,9 @@ def _seed_contracts(aqd: Aqd, code: str, index: int) -> int:
     _complete(aqd, ids[1], "employer_agreement", agreement, employer_account(code, 1))
     _complete(aqd, ids[2], "employer_agreement", agreement, employer_account(code, 0))
     _complete(aqd, ids[2], "counsellor_validation", {"validation_decision": "validate"}, counsellor)
-    with aqd.session() as session, session.begin():
-        aqd.correlate_message(session, ids[2], "contract_signed", {"signed_by": ["demo"]}, "demo")
+    for party in SIGNING_PARTIES:
+        with aqd.session() as session, session.begin():
+            aqd.correlate_message(
+                session, ids[2], "signature_result", signature_result(party), "demo"
+            )
     return len(ids)

@@ -27,6 +27,7 @@ from engine.runtime.serializer import state_hash
 from engine.runtime.workflow import Runner, Specs
 from engine.services.commands import GENESIS, MAIN
 from engine.services.contract_state import ContractState, LiveInstance, chain_hash
+from engine.services.signatures import SIGNATURE_EVENT_KINDS
 
 HISTORY_FORMAT = "aqd-history/1"
 
@@ -211,6 +212,8 @@ def _apply(state: ContractState, main_process: str, kind: str, p: dict[str, Any]
     elif kind == "side_effect_recorded":
         if p.get("reply"):
             state.message(str(p["reply"]), p.get("result") or {}, p.get("instance"))
+    elif kind in SIGNATURE_EVENT_KINDS:
+        return
     elif kind in (
         "task_claimed",
         "task_released",

@@ -18,7 +18,7 @@ def package(world: World) -> bytes:
     cid = world.start()
     world.complete(cid, "employer_agreement", AGREEMENT, "employer")
     world.complete(cid, "counsellor_validation", {"validation_decision": "validate"})
-    world.message(cid, "contract_signed", {"signed": True})
+    world.sign_all(cid)
     world.run_month(cid)
     with world.aqd.session() as s:
         return build_package(s, cid, world.clock.now())

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from engine import InvalidInput, NotFound, StaleRevision, TaskNotReady
 from engine.models import Contract, Event, HumanTask, Outbox, ProcessInstance, StepTiming
 from engine.services.replay import replay_contract
+from engine.services.signatures import signature_result
 from tests.conftest import AGREEMENT, World
 
 
@@ -84,7 +85,7 @@ def test_return_for_correction_then_validate_then_sign(world: World) -> None:
     world.complete(cid, "employer_agreement", {**AGREEMENT, "position_title": "Analyst"})
     world.complete(cid, "counsellor_validation", {"validation_decision": "validate"})
     assert contract(world, cid).status == "awaiting_signature"
-    world.message(cid, "contract_signed", {"signed": True})
+    world.sign_all(cid)
     c = contract(world, cid)
     assert c.status == "active"
     assert c.next_due_at is not None
@@ -106,14 +107,23 @@ def test_signature_deadline_expires_contract_on_fake_clock(world: World) -> None
     cid = world.start()
     world.complete(cid, "employer_agreement", AGREEMENT)
     world.complete(cid, "counsellor_validation", {"validation_decision": "validate"})
-    world.clock.advance(days=13)
+    world.clock.advance(days=4)
     assert not world.fire(cid)
+    world.clock.advance(days=2)  # the beneficiary's reminder (P5D), the step stays open
+    assert world.fire(cid)
     assert contract(world, cid).status == "awaiting_signature"
-    world.clock.advance(days=2)
+    world.clock.advance(days=7)
+    assert not world.fire(cid)
+    world.clock.advance(days=2)  # the signature deadline (P14D)
     assert world.fire(cid)
     c = contract(world, cid)
     assert c.status == "expired"
     assert c.next_due_at is None
+    with world.aqd.session() as s:
+        kinds = list(
+            s.scalars(select(Outbox.kind).where(Outbox.contract_id == cid).order_by(Outbox.id))
+        )
+    assert kinds == ["signature_request", "signature_reminder", "signing_closed"]
 
 
 def test_full_year_pays_each_month_exactly_once_and_replays(world: World) -> None:
@@ -125,7 +135,11 @@ def test_full_year_pays_each_month_exactly_once_and_replays(world: World) -> Non
     c = contract(world, cid)
     assert (c.status, c.outcome) == ("ended", "hired_cdi")
     with world.aqd.session() as s:
-        rows = s.scalars(select(Outbox).where(Outbox.contract_id == cid).order_by(Outbox.id)).all()
+        rows = s.scalars(
+            select(Outbox)
+            .where(Outbox.contract_id == cid, Outbox.kind == "payment_order")
+            .order_by(Outbox.id)
+        ).all()
         assert [r.idempotency_key for r in rows] == [
             f"payment:{c.number}:{m}:beneficiary:stipend" for m in range(1, 13)
         ]
@@ -189,7 +203,7 @@ def test_claim_release_and_conflicts(world: World) -> None:
 def test_message_nobody_waits_for_is_a_conflict_not_a_crash(world: World) -> None:
     cid = world.start()
     with pytest.raises(Exception, match="not waiting for message"):
-        world.message(cid, "contract_signed", {})
+        world.message(cid, "signature_result", signature_result("beneficiary"))
     assert contract(world, cid).revision == 1
 
 
@@ -206,7 +220,7 @@ def test_cold_engine_continues_a_warm_contract(world: World, db_url: str) -> Non
     guid = world.task(cid, "counsellor_validation")
     with cold.session() as s, s.begin():
         cold.complete_task(s, guid, {"validation_decision": "validate"}, "c")
-    world.message(cid, "contract_signed", {})
+    world.sign_all(cid)
     assert contract(world, cid).status == "active"
     with world.aqd.session() as s:
         assert replay_contract(world.aqd, s, cid).ok

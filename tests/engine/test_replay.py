@@ -23,7 +23,7 @@ def busy_contract(world: World) -> int:
     )
     world.complete(cid, "employer_agreement", {**AGREEMENT, "tutor_name": "Mrs Tutor"}, "employer")
     world.complete(cid, "counsellor_validation", {"validation_decision": "validate"})
-    world.message(cid, "contract_signed", {"signed": True})
+    world.sign_all(cid)
     world.run_month(cid)
     return cid
 

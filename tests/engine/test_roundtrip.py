@@ -12,6 +12,7 @@ from engine.runtime.sandbox import Sandbox
 from engine.runtime.serializer import dump, load
 from engine.runtime.workflow import Runner, Specs
 from engine.services.commands import resolve_parameters
+from engine.services.signatures import SIGNING_PARTIES, signature_result
 from tests.conftest import AGREEMENT, ROOT
 
 
@@ -58,9 +59,12 @@ def test_every_step_survives_save_and_restore() -> None:
             task = runner.inspect(wf).ready[0]
             runner.complete(wf, task.task_guid, form)
         wf = roundtrip(wf, main, runner)
-    with context.command_context(at, f"T:{seq}"):
-        outcome = runner.send_message(wf, "contract_signed", {"ok": True})
-    assert outcome is not None
+    for party in SIGNING_PARTIES:
+        with context.command_context(at, f"T:{seq}"):
+            seq += 1
+            outcome = runner.send_message(wf, "signature_result", signature_result(party))
+        assert outcome is not None
+        wf = roundtrip(wf, main, runner)
     start = next(t for t in outcome.thrown if t.name == "civp_month_start")
     wf = roundtrip(wf, main, runner)
     assert runner.inspect(wf).waiting_messages == ["civp_term_reached", "terminate_contract"]

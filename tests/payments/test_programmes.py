@@ -74,7 +74,7 @@ def test_rejected_payment_is_fixed_and_reissued_once(world: World, programme: st
     cid = world.start_programme(programme, {**BASE, **spec["request"]})
     world.complete(cid, "employer_agreement", spec["agreement"], "employer")
     world.complete(cid, "counsellor_validation", {"validation_decision": "validate"}, "c")
-    world.message(cid, "contract_signed", {"signed": True})
+    world.sign_all(cid)
     to_month_end(world, cid)
     world.complete(cid, spec["task"], spec["proof"], "employer")
     assert outbox.run_once(world.aqd).awaiting == 1

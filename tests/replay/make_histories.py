@@ -40,7 +40,7 @@ def full_year(world: World) -> int:
     )
     world.complete(cid, "employer_agreement", {**AGREEMENT, "employer_complement": 250}, "employer")
     world.complete(cid, "counsellor_validation", {"validation_decision": "validate"})
-    world.message(cid, "contract_signed", {"signed_by": ["beneficiary", "employer", "office"]})
+    world.sign_all(cid)
     _months(world, cid, 12)
     world.complete(cid, "record_outcome", {"outcome": "hired_cdi"}, "counsellor")
     return cid

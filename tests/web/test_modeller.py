@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from engine.models import Contract, HumanTask, ProcessDefinition
 from engine.services import replay
+from engine.services.signatures import SIGNING_PARTIES, signature_result
 from tests.web.test_browser import LiveServer, browser, live, sign_in  # noqa: F401
 
 ADD_TASK = """() => {
@@ -117,7 +118,10 @@ def test_edit_validate_diff_deploy_and_run(browser: Browser, live: LiveServer) -
         with web.aqd.session() as s, s.begin():
             web.aqd.complete_task(s, guid, data, "test")
     with web.aqd.session() as s, s.begin():
-        web.aqd.correlate_message(s, cid, "contract_signed", {"signed": True}, "test")
+        for party in SIGNING_PARTIES:
+            web.aqd.correlate_message(
+                s, cid, "signature_result", signature_result(party), "test"
+            )
     with web.aqd.session() as s:
         history = replay.history_of(s, cid)
         state = replay.state_at(history, int(history["events"][-1]["seq"]), web.aqd.runner)

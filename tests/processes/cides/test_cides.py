@@ -208,7 +208,7 @@ def test_a_2018_contract_runs_its_year_past_the_repeal_and_the_hire_brings_the_p
     cid = _start(world)
     _agree(world, cid, "return")  # returned once for correction, then validated
     _agree(world, cid)
-    world.message(cid, "contract_signed", {"signed": True})
+    world.sign_all(cid)
     assert _contract(world, cid).status == "active"
     keys = [world.run_month(cid, days_present=20) for _ in range(12)]
     # months 9-12 run after décret 2019-542 (1 June 2019): the contract keeps its 2018 rules
@@ -256,7 +256,7 @@ def test_a_2018_contract_runs_its_year_past_the_repeal_and_the_hire_brings_the_p
 def test_not_hiring_is_recorded_with_a_sanction_and_no_premium(world: World) -> None:
     cid = _start(world, {"residence_governorate": "TUNIS"})
     _agree(world, cid, employer_complement=250)
-    world.message(cid, "contract_signed", {"signed": True})
+    world.sign_all(cid)
     for _ in range(12):
         world.run_month(cid, days_present=18)
     assert [amount for _, amount in world.orders(cid)] == ["150.000"] * 12
@@ -276,7 +276,7 @@ def test_not_hiring_is_recorded_with_a_sanction_and_no_premium(world: World) -> 
 def test_the_hire_gate_needs_a_date_or_a_reason(world: World) -> None:
     cid = _start(world)
     _agree(world, cid)
-    world.message(cid, "contract_signed", {"signed": True})
+    world.sign_all(cid)
     for _ in range(12):
         world.run_month(cid)
     for data in ({"outcome": "hired_cdd"}, {"outcome": "none"}):
@@ -336,7 +336,7 @@ def test_terms_outside_the_decree_are_refused_even_if_validated(
 def test_early_termination_stops_the_stipend(world: World) -> None:
     cid = _start(world)
     _agree(world, cid)
-    world.message(cid, "contract_signed", {"signed": True})
+    world.sign_all(cid)
     for _ in range(3):
         world.run_month(cid)
     world.message(cid, "terminate_contract", {"reason": "beneficiary_left", "outcome": "none"})

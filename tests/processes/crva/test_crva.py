@@ -52,7 +52,7 @@ def test_twelve_months_for_a_disabled_beneficiary(world: World) -> None:
     cid = world.start_programme("crva", request)
     world.complete(cid, "employer_agreement", {**AGREEMENT, "employer_complement": 300})
     world.complete(cid, "counsellor_validation", {"validation_decision": "validate"})
-    world.message(cid, "contract_signed", {"signed": True})
+    world.sign_all(cid)
     for _ in range(12):
         world.run_month(cid, days_present=22)
     orders = world.orders(cid)

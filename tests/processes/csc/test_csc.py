@@ -59,7 +59,7 @@ def test_twelve_months_of_allowance(world: World) -> None:
     host = {"agreed": True, "activity": "Soutien scolaire", "tutor_name": "Mme Tutrice"}
     world.complete(cid, "employer_agreement", host)
     world.complete(cid, "counsellor_validation", {"validation_decision": "validate"})
-    world.message(cid, "contract_signed", {"signed": True})
+    world.sign_all(cid)
     for _ in range(12):
         world.run_month(cid, days_present=18)
     assert [amount for _, amount in world.orders(cid)] == ["200.000"] * 12

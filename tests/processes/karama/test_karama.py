@@ -56,7 +56,7 @@ def test_two_years_of_reimbursements(world: World) -> None:
     agreement = {"agreed": True, "contract_type": "CDI", "position_title": "Analyste"}
     world.complete(cid, "employer_agreement", {**agreement, "gross_salary": 900})
     world.complete(cid, "counsellor_validation", {"validation_decision": "validate"})
-    world.message(cid, "contract_signed", {"signed": True})
+    world.sign_all(cid)
     for month in range(1, 25):
         proof = {"salary_paid": True, "gross_salary": 900, "proof_reference": f"VIR-{month}"}
         world.run_month(cid, task="salary_proof", data=proof)
