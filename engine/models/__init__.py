@@ -16,6 +16,7 @@ from engine.models.runtime import (
     ProcessInstance,
     StepTiming,
 )
+from engine.models.signing import Notification, SignatureRequest
 
 __all__ = [
     "ROLES",
@@ -30,6 +31,7 @@ __all__ = [
     "Event",
     "HumanTask",
     "LoginThrottle",
+    "Notification",
     "Office",
     "Outbox",
     "PayeeAccount",
@@ -37,6 +39,7 @@ __all__ = [
     "PaymentOrder",
     "ProcessDefinition",
     "ProcessInstance",
+    "SignatureRequest",
     "StepTiming",
     "User",
     "UserRole",
