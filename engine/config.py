@@ -44,6 +44,10 @@ class Settings(BaseSettings):
         default=False,
         description="Mark session cookies Secure (set to true behind HTTPS in production).",
     )
+    public_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Base URL users reach Aqd at (signing links in notifications).",
+    )
     memory_limit_mb: int = Field(
         default=0,
         ge=0,

@@ -39,6 +39,7 @@ from engine.runtime.serializer import SERIALIZER_VERSION, load
 from engine.runtime.workflow import ReadyTask, Runner, Specs
 from engine.services.contract_state import ContractState, LiveInstance, chain_hash
 from engine.services.facts import start_facts
+from engine.services.signatures import SIGNATURE_EVENT_KINDS
 from engine.services.store import Locked, NewInstance, Store, WritePlan
 
 GENESIS = "0" * 64
@@ -680,6 +681,22 @@ class Aqd:
             body["instance"] = state.message(name, payload)
 
         return self._execute(store, contract, "message_received", actor, body, action)
+
+    def record_event(
+        self,
+        session: Session,
+        contract_id: int,
+        kind: str,
+        payload: dict[str, Any],
+        actor: str,
+    ) -> Recorded:
+        """Append a fact that changes no workflow state (the signing ceremony's steps) to the
+        contract's hash chain, in the caller's transaction."""
+        if kind not in SIGNATURE_EVENT_KINDS:
+            raise InvalidInput(f"event kind {kind!r} cannot be recorded directly")
+        store = Store(session)
+        contract = self._lock_contract(store, contract_id, None)
+        return self._execute(store, contract, kind, actor, dict(payload), None)
 
     def fire_timers(
         self, session: Session, contract_id: int, actor: str = "timer"

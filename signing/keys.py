@@ -1,0 +1,162 @@
+"""Where signing keys come from.
+
+``DevKeySource`` is the embedded default: a development CA generated on first run under
+``<var_dir>/pki/`` (root, intermediate, local TSA, empty CRL; never committed), which issues and
+keeps one certificate per signer (a person for the beneficiary and employer steps, the agency
+seal of the office for the office step). PKCS#12 and PKCS#11 (HSM) sources for production are
+not built yet (docs/signing.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from asn1crypto import crl as a_crl
+from asn1crypto import keys as a_keys
+from asn1crypto import x509 as a_x509
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from signing.pki import DevPki, Identity, create_dev_pki, issue_signer
+
+_PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+
+
+def _pem_cert(cert: a_x509.Certificate) -> bytes:
+    return x509.load_der_x509_certificate(cert.dump()).public_bytes(serialization.Encoding.PEM)
+
+
+def _pem_key(key: a_keys.PrivateKeyInfo) -> bytes:
+    loaded = serialization.load_der_private_key(key.dump(), password=None)
+    return loaded.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def _identity(name: str, cert_pem: bytes, key_pem: bytes) -> Identity:
+    cert = x509.load_pem_x509_certificate(cert_pem)
+    key = serialization.load_pem_private_key(key_pem, password=None)
+    der_key = key.private_bytes(
+        serialization.Encoding.DER,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    return Identity(
+        name=name,
+        cert=a_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER)),
+        key=a_keys.PrivateKeyInfo.load(der_key),
+    )
+
+
+def _write(path: Path, data: bytes, secret: bool = False) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_bytes(data)
+    if secret:
+        os.chmod(tmp, 0o600)
+    tmp.replace(path)
+
+
+@dataclass
+class DevKeySource:
+    """The development CA, persisted on first use in ``directory``."""
+
+    directory: Path
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pki: DevPki | None = None
+        self._ca_key: _PrivateKey | None = None
+        self._identities: dict[str, Identity] = {}
+
+    # -- the CA -----------------------------------------------------------------------------
+
+    @property
+    def pki(self) -> DevPki:
+        with self._lock:
+            if self._pki is None:
+                self._pki, self._ca_key = self._load_or_create()
+            return self._pki
+
+    def _load_or_create(self) -> tuple[DevPki, _PrivateKey]:
+        d = self.directory
+        files = {
+            n: d / n
+            for n in (
+                "root.pem",
+                "intermediate.pem",
+                "intermediate.key.pem",
+                "tsa.pem",
+                "tsa.key.pem",
+                "root.key.pem",
+                "crl.der",
+            )
+        }
+        if not files["intermediate.key.pem"].is_file():
+            pki, keys = create_dev_pki()
+            root_key = keys["root"]
+            _write(files["root.pem"], _pem_cert(pki.root.cert))
+            _write(files["root.key.pem"], _pem_key(pki.root.key), secret=True)
+            _write(files["intermediate.pem"], _pem_cert(pki.intermediate.cert))
+            _write(files["intermediate.key.pem"], _pem_key(pki.intermediate.key), secret=True)
+            _write(files["tsa.pem"], _pem_cert(pki.tsa.cert))
+            _write(files["tsa.key.pem"], _pem_key(pki.tsa.key), secret=True)
+            _write(files["crl.der"], pki.crl.dump())
+            del root_key
+        root = _identity("root", files["root.pem"].read_bytes(), files["root.key.pem"].read_bytes())
+        inter_key_pem = files["intermediate.key.pem"].read_bytes()
+        inter = _identity("intermediate", files["intermediate.pem"].read_bytes(), inter_key_pem)
+        tsa = _identity("tsa", files["tsa.pem"].read_bytes(), files["tsa.key.pem"].read_bytes())
+        crl = a_crl.CertificateList.load(files["crl.der"].read_bytes())
+        ca_key = serialization.load_pem_private_key(inter_key_pem, password=None)
+        assert isinstance(ca_key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey)
+        return DevPki(root=root, intermediate=inter, tsa=tsa, crl=crl), ca_key
+
+    @property
+    def root_pem(self) -> bytes:
+        """The trust anchor to hand to independent verifiers (``pdfsig``, Acrobat)."""
+        return _pem_cert(self.pki.root.cert)
+
+    # -- signers ----------------------------------------------------------------------------
+
+    def identity(self, party: str, name: str) -> Identity:
+        """The signer's certificate and key: issued on first use, then kept on disk."""
+        role = "agency seal" if party == "office" else party
+        slug = hashlib.sha256(f"{role}\n{name}".encode()).hexdigest()[:24]
+        pki = self.pki
+        with self._lock:
+            found = self._identities.get(slug)
+            if found is not None:
+                return found
+            cert_path = self.directory / "signers" / f"{slug}.pem"
+            key_path = self.directory / "signers" / f"{slug}.key.pem"
+            if cert_path.is_file() and key_path.is_file():
+                found = _identity(name, cert_path.read_bytes(), key_path.read_bytes())
+            else:
+                assert self._ca_key is not None
+                found = issue_signer(pki, self._ca_key, name, role)
+                _write(key_path, _pem_key(found.key), secret=True)
+                _write(cert_path, _pem_cert(found.cert))
+            self._identities[slug] = found
+            return found
+
+
+_sources: dict[Path, DevKeySource] = {}
+_sources_lock = threading.Lock()
+
+
+def key_source(var_dir: Path) -> DevKeySource:
+    """One key source per PKI directory and process."""
+    directory = (var_dir / "pki").resolve()
+    with _sources_lock:
+        found = _sources.get(directory)
+        if found is None:
+            found = _sources[directory] = DevKeySource(directory)
+        return found

@@ -1,0 +1,218 @@
+"""The signing side effects, run by the outbox (worker or the embedded in-process relay):
+
+- ``signature_request`` (thrown by each party's signing step): render the contract for the
+  round's first signature, then open the party's request bound to the document's SHA-256 and
+  mail the signing link;
+- ``signing.apply`` (queued by the signer's consent): re-check the document's hash and its
+  earlier signatures, sign it with pyHanko (PAdES B-T for persons, B-LTA agency seal for the
+  office), then record the signed version, which moves the BPMN on. No database lock is held
+  during the cryptography; a second delivery finds the request signed and does nothing;
+- ``signature_reminder`` and ``signing_closed`` (BPMN timers): remind, or expire open requests.
+
+Also the verification report anyone can ask for (``verify_pdf``) and the export of a contract's
+documents.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from engine import Aqd, Conflict
+from engine.services import signature_requests as requests
+from engine.services.accounts import Principal
+from engine.services.inbox import contract_terms
+from engine.worker.handlers import (
+    HandlerResult,
+    OutboxItem,
+    SideEffectError,
+    current_engine,
+    register_handler,
+)
+from signing import documents
+from signing.keys import DevKeySource, key_source
+from signing.pades import SignatureCheck, sign, verify
+
+#: The worker reads contracts as this principal (read-only, every office).
+SYSTEM = Principal(
+    user_id=0,
+    username="system",
+    display_name="Aqd",
+    locale="fr",
+    roles=frozenset({"auditor"}),
+)
+REASONS = {
+    "beneficiary": "Signature du bénéficiaire / إمضاء المنتفع",
+    "employer": "Signature de l'employeur / إمضاء المؤجر",
+    "office": "Approbation et cachet de l'ANETI / مصادقة وختم الوكالة",
+}
+
+
+def keys_for(aqd: Aqd) -> DevKeySource:
+    return key_source(aqd.settings.var_dir)
+
+
+def _public_url(aqd: Aqd) -> str:
+    return aqd.settings.public_url
+
+
+# -- handlers -----------------------------------------------------------------------------------
+
+
+def handle_request(item: OutboxItem) -> HandlerResult:
+    aqd: Aqd = current_engine()
+    if item.contract_id is None:
+        raise SideEffectError("a signature request needs a contract", retryable=False)
+    party = str(item.payload.get("party", ""))
+    round_ = int(item.payload.get("round") or 1)
+    with aqd.session() as s:
+        found = requests.existing(s, item.idempotency_key)
+        if found is not None:
+            return HandlerResult({"request": found.id, "document_sha256": found.document_sha256})
+        rendered = None
+        if requests.document_to_sign(s, item.contract_id, round_) is None:
+            terms = contract_terms(aqd, s, SYSTEM, item.contract_id)
+            rendered = documents.render(terms).pdf  # no transaction open while rendering
+    with aqd.session() as s, s.begin():
+        made = requests.create_request(
+            aqd,
+            s,
+            contract_id=item.contract_id,
+            key=item.idempotency_key,
+            party=party,
+            round_=round_,
+            rendered=rendered,
+            public_url=_public_url(aqd),
+        )
+        return HandlerResult(
+            {"request": made.request.id, "document_sha256": made.request.document_sha256}
+        )
+
+
+def handle_apply(item: OutboxItem) -> HandlerResult:
+    aqd: Aqd = current_engine()
+    request_id = int(item.payload["request"])
+    with aqd.session() as s:
+        job = requests.to_sign(s, request_id)
+    if job.status == "signed":
+        return HandlerResult({"request": request_id, "duplicate": True})
+    if job.status != "consented":
+        raise SideEffectError(f"request {request_id} is {job.status}", retryable=False)
+    keys = keys_for(aqd)
+    problem = _unsafe_to_sign(job.document, job.document_sha256, keys)
+    if problem:
+        with aqd.session() as s, s.begin():
+            requests.record_failed(aqd, s, request_id, problem)
+        return HandlerResult({"request": request_id, "refused": problem})
+    identity = keys.identity(job.party, job.signer_name)
+    signed = sign(
+        job.document,
+        job.party,
+        identity,
+        keys.pki,
+        reason=REASONS.get(job.party, job.party),
+        long_term=job.party == "office",
+    )
+    certificate = str(identity.cert.subject.human_friendly)
+    try:
+        with aqd.session() as s, s.begin():
+            recorded = requests.record_signed(aqd, s, request_id, signed, certificate)
+    except Conflict:
+        recorded = False  # another delivery recorded it first
+    return HandlerResult(
+        {
+            "request": request_id,
+            "party": job.party,
+            "signed_sha256": hashlib.sha256(signed).hexdigest(),
+            "duplicate": not recorded,
+        }
+    )
+
+
+def _unsafe_to_sign(pdf: bytes, bound_sha256: str, keys: DevKeySource) -> str:
+    """Why this document must not be signed ('' if it may)."""
+    if hashlib.sha256(pdf).hexdigest() != bound_sha256:
+        return "the document's bytes differ from the version the signer consented to"
+    for check in verify(pdf, keys.pki):
+        if not check.ok:
+            return f"an earlier signature ({check.field}) does not validate"
+    return ""
+
+
+def handle_reminder(item: OutboxItem) -> HandlerResult:
+    aqd: Aqd = current_engine()
+    if item.contract_id is None:
+        return HandlerResult({"reminded": 0})
+    with aqd.session() as s, s.begin():
+        count = requests.remind(
+            aqd,
+            s,
+            item.contract_id,
+            str(item.payload.get("party", "")),
+            int(item.payload.get("round") or 1),
+            _public_url(aqd),
+        )
+    return HandlerResult({"reminded": count})
+
+
+def handle_closed(item: OutboxItem) -> HandlerResult:
+    aqd: Aqd = current_engine()
+    if item.contract_id is None:
+        return HandlerResult({"closed": 0})
+    with aqd.session() as s, s.begin():
+        count = requests.close_open(
+            aqd, s, item.contract_id, str(item.payload.get("reason", "closed"))
+        )
+    return HandlerResult({"closed": count})
+
+
+def register() -> None:
+    register_handler("signature_request", handle_request)
+    register_handler(requests.APPLY_KIND, handle_apply)
+    register_handler("signature_reminder", handle_reminder)
+    register_handler("signing_closed", handle_closed)
+
+
+# -- verification -------------------------------------------------------------------------------
+
+
+def _check_dict(check: SignatureCheck) -> dict[str, Any]:
+    out = asdict(check)
+    out["signed_at"] = check.signed_at.isoformat() if check.signed_at else None
+    return out
+
+
+def verify_pdf(aqd: Aqd, pdf: bytes) -> dict[str, Any]:
+    """The report anyone gets for a PDF: each signature (signer, time, integrity, trust,
+    coverage/modifications) and whether these exact bytes are a contract document of Aqd."""
+    sha = hashlib.sha256(pdf).hexdigest()
+    try:
+        checks = verify(pdf, keys_for(aqd).pki)
+        error = ""
+    except Exception as exc:  # a damaged or non-PDF upload is a verdict, not a crash
+        checks, error = [], f"{type(exc).__name__}: {exc}"[:300]
+    with aqd.session() as s:
+        matches = requests.find_documents_by_hash(s, sha)
+    signatures = [_check_dict(c) for c in checks]
+    return {
+        "sha256": sha,
+        "size": len(pdf),
+        "signatures": signatures,
+        "valid": bool(signatures) and all(c["ok"] for c in signatures) and not error,
+        "error": error,
+        "matches": matches,
+    }
+
+
+def export_documents(aqd: Aqd, contract_id: int, directory: Path) -> list[Path]:
+    """Write a contract's documents (every rendered and signed version) to ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    with aqd.session() as s:
+        for doc in requests.contract_documents(s, contract_id):
+            path = directory / doc.filename
+            path.write_bytes(doc.content)
+            written.append(path)
+    return written

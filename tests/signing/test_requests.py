@@ -1,0 +1,469 @@
+"""Signature requests and the ceremony, end to end on real pyHanko signatures with the dev CA:
+the BPMN asks each party in turn, the party consents with a one-time code, the worker signs,
+the contract activates; and every way of cheating the ceremony is refused."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, update
+
+from engine import Conflict, InvalidInput, NotPermitted, TooManyAttempts
+from engine.models import (
+    Contract,
+    Document,
+    Event,
+    HumanTask,
+    Notification,
+    SignatureRequest,
+)
+from engine.services import outbox
+from engine.services import signature_requests as requests
+from engine.services.accounts import Principal, create_user, principal_of
+from engine.services.replay import replay_contract
+from signing import service
+from signing.pades import verify
+from tests.conftest import AGREEMENT, World
+
+USERS = {
+    "amira": ("beneficiary", "Amira Ben Salah"),
+    "acme.hr": ("employer", "ACME RH"),
+    "head.tun": ("office_head", "Chef de bureau Tunis"),
+    "counsellor.tun": ("counsellor", "Conseiller Tunis"),
+}
+UA = "Mozilla/5.0 (test)"
+
+
+@pytest.fixture
+def signing_world(world: World, tmp_path: Path) -> World:
+    world.aqd.settings.var_dir = tmp_path  # the dev CA is created here on first use
+    service.register()
+    return world
+
+
+def setup_contract(world: World) -> int:
+    cid = world.start()
+    with world.aqd.session() as s, s.begin():
+        contract = s.get(Contract, cid)
+        assert contract is not None
+        assert contract.beneficiary_id is not None and contract.employer_id is not None
+        for username, (role, name) in USERS.items():
+            create_user(
+                s,
+                username,
+                None,
+                [role],
+                world.clock.now(),
+                display_name=name,
+                office_id=contract.office_id if role in ("office_head", "counsellor") else None,
+                employer_id=contract.employer_id if role == "employer" else None,
+                beneficiary_id=contract.beneficiary_id if role == "beneficiary" else None,
+            )
+    world.complete(cid, "employer_agreement", AGREEMENT)
+    world.complete(cid, "counsellor_validation", {"validation_decision": "validate"})
+    drain(world)
+    return cid
+
+
+def drain(world: World) -> None:
+    for _ in range(20):
+        if outbox.run_once(world.aqd).claimed == 0:
+            return
+    raise AssertionError("the outbox does not settle")
+
+
+def who(world: World, username: str) -> Principal:
+    from engine.models import User
+
+    with world.aqd.session() as s:
+        user = s.scalar(select(User).where(User.username == username))
+        assert user is not None
+        return principal_of(s, user)
+
+
+def mailbox_link(world: World, username: str) -> str:
+    with world.aqd.session() as s:
+        bodies = s.scalars(
+            select(Notification.body)
+            .where(
+                Notification.recipient == username,
+                Notification.template == "signature_requested",
+            )
+            .order_by(Notification.id.desc())
+        ).all()
+    assert bodies, f"no signing link for {username}"
+    found = re.search(r"/sign/([A-Za-z0-9_-]+)", bodies[0])
+    assert found is not None
+    return found.group(1)
+
+
+def ask_code(world: World, token: str, username: str) -> tuple[str, str]:
+    """Send the code; return it (read from the user's mailbox) and the document's hash."""
+    with requests.ceremony(world.aqd) as s:
+        request, code = requests.send_code(world.aqd, s, token, who(world, username))
+        sha = request.document_sha256
+    with world.aqd.session() as s:
+        body = s.scalar(
+            select(Notification.body)
+            .where(Notification.recipient == username, Notification.template == "signature_code")
+            .order_by(Notification.id.desc())
+        )
+    assert body is not None and code in body
+    return code, sha
+
+
+def consent(world: World, token: str, username: str, code: str, sha: str) -> None:
+    with requests.ceremony(world.aqd) as s:
+        requests.consent(
+            world.aqd,
+            s,
+            token,
+            who(world, username),
+            code=code,
+            accepted=True,
+            consent_version=requests.CONSENT_VERSION,
+            document_sha256=sha,
+            client_ip="198.51.100.7",
+            user_agent=UA,
+        )
+
+
+def sign_as(world: World, username: str) -> None:
+    token = mailbox_link(world, username)
+    code, sha = ask_code(world, token, username)
+    consent(world, token, username, code, sha)
+    drain(world)
+
+
+def status(world: World, cid: int) -> str:
+    with world.aqd.session() as s:
+        contract = s.get(Contract, cid)
+        assert contract is not None
+        return contract.status
+
+
+def final_pdf(world: World, cid: int) -> bytes:
+    with world.aqd.session() as s:
+        doc = requests.latest_signed(s, cid)
+        assert doc is not None
+        return doc.content
+
+
+def test_three_parties_sign_in_order_and_the_contract_activates(
+    signing_world: World, tmp_path: Path
+) -> None:
+    world = signing_world
+    cid = setup_contract(world)
+    assert status(world, cid) == "awaiting_signature"
+    # Only the beneficiary's request exists: the employer's comes after her signature.
+    with world.aqd.session() as s:
+        assert [r["party"] for r in requests.requests_of(s, cid)] == ["beneficiary"]
+    sign_as(world, "amira")
+    sign_as(world, "acme.hr")
+    assert status(world, cid) == "awaiting_signature"
+    sign_as(world, "head.tun")
+    assert status(world, cid) == "active"
+
+    pdf = final_pdf(world, cid)
+    checks = verify(pdf, service.keys_for(world.aqd).pki)
+    assert [c.field for c in checks if c.kind == "signature"] == [
+        "beneficiary",
+        "employer",
+        "office",
+    ]
+    assert any(c.kind == "timestamp" for c in checks)  # the seal is B-LTA
+    assert all(c.ok for c in checks), checks
+    assert "Amira Ben Salah" in checks[0].signer
+
+    with world.aqd.session() as s:
+        consented = s.scalars(
+            select(Event.payload).where(
+                Event.contract_id == cid, Event.kind == "signature_consented"
+            )
+        ).all()
+        reqs = requests.requests_of(s, cid)
+    assert [e["party"] for e in consented] == ["beneficiary", "employer", "office"]
+    assert all(
+        e["consent_sha256"] == requests.CONSENT_SHA256
+        and e["ip"] == "198.51.100.7"
+        and e["user_agent"] == UA
+        and e["method"] == "otp:mailbox"
+        for e in consented
+    )
+    # Each party signed exactly the version the previous one produced.
+    assert [r["status"] for r in reqs] == ["signed"] * 3
+    assert reqs[1]["document_id"] == reqs[0]["signed_document_id"]
+    assert reqs[2]["document_id"] == reqs[1]["signed_document_id"]
+    with world.aqd.session() as s:
+        assert replay_contract(world.aqd, s, cid).ok
+
+    # Independent check: poppler's pdfsig trusts every signature against the dev root.
+    nss = tmp_path / "nss"
+    nss.mkdir()
+    root = tmp_path / "root.pem"
+    root.write_bytes(service.keys_for(world.aqd).root_pem)
+    subprocess.run(["certutil", "-N", "-d", f"sql:{nss}", "--empty-password"], check=True)
+    subprocess.run(
+        ["certutil", "-A", "-d", f"sql:{nss}", "-n", "aqd-root", "-t", "CT,C,C", "-i", root],
+        check=True,
+    )
+    signed = tmp_path / "contract.pdf"
+    signed.write_bytes(pdf)
+    report = subprocess.run(
+        ["pdfsig", "-nssdir", f"sql:{nss}", str(signed)],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    assert report.count("Signature is Valid.") == 3, report
+    assert report.count("Certificate is Trusted.") == 3, report
+
+    # The export writes every version, the last one signed by all.
+    written = service.export_documents(world.aqd, cid, tmp_path / "export")
+    assert len(written) == 4 and written[-1].read_bytes() == pdf
+
+
+def test_wrong_party_reused_and_expired_links_are_refused(signing_world: World) -> None:
+    world = signing_world
+    cid = setup_contract(world)
+    token = mailbox_link(world, "amira")
+    for intruder in ("acme.hr", "head.tun", "counsellor.tun"):
+        with pytest.raises(NotPermitted), requests.ceremony(world.aqd) as s:
+            requests.send_code(world.aqd, s, token, who(world, intruder))
+    with world.aqd.session() as s:
+        refused = s.scalars(
+            select(Event.payload).where(Event.contract_id == cid, Event.kind == "signature_refused")
+        ).all()
+    assert [e["reason"] for e in refused] == ["wrong party"] * 3
+
+    code, sha = ask_code(world, token, "amira")
+    consent(world, token, "amira", code, sha)
+    with pytest.raises(Conflict, match="already used"):
+        consent(world, token, "amira", code, sha)
+    drain(world)
+
+    # The employer's link expires after LINK_DAYS.
+    employer_token = mailbox_link(world, "acme.hr")
+    world.clock.advance(days=requests.LINK_DAYS, minutes=1)
+    with pytest.raises(Conflict, match="expired"), requests.ceremony(world.aqd) as s:
+        requests.send_code(world.aqd, s, employer_token, who(world, "acme.hr"))
+    # A link that never existed.
+    with pytest.raises(Exception, match="unknown"), requests.ceremony(world.aqd) as s:
+        requests.open_request(world.aqd, s, "not-a-token", who(world, "acme.hr"))
+
+
+def test_wrong_codes_are_counted_and_then_refused(signing_world: World) -> None:
+    world = signing_world
+    setup_contract(world)
+    token = mailbox_link(world, "amira")
+    code, sha = ask_code(world, token, "amira")
+    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+    for _ in range(requests.MAX_CODE_ATTEMPTS):
+        with pytest.raises(InvalidInput, match="wrong code"):
+            consent(world, token, "amira", wrong, sha)
+    with pytest.raises(TooManyAttempts):
+        consent(world, token, "amira", code, sha)
+    # Without accepting the consent text nothing happens either.
+    code, sha = ask_code(world, token, "amira")
+    with pytest.raises(InvalidInput) as refused, requests.ceremony(world.aqd) as s:
+        requests.consent(
+            world.aqd,
+            s,
+            token,
+            who(world, "amira"),
+            code=code,
+            accepted=False,
+            consent_version=requests.CONSENT_VERSION,
+            document_sha256=sha,
+            client_ip="",
+            user_agent="",
+        )
+    assert "consent" in refused.value.fields
+
+
+def test_a_document_swapped_before_consent_or_before_signing_is_never_signed(
+    signing_world: World,
+) -> None:
+    world = signing_world
+    cid = setup_contract(world)
+    token = mailbox_link(world, "amira")
+    code, sha = ask_code(world, token, "amira")
+    with world.aqd.session() as s:
+        request = s.scalar(select(SignatureRequest).where(SignatureRequest.contract_id == cid))
+        assert request is not None
+        doc_id = request.document_id
+        original = requests.document_of(s, request).content
+    tampered = original.replace(b"/Producer", b"/Producex", 1)
+    assert tampered != original
+
+    # Swapped between the request and the consent: refused at consent.
+    with world.aqd.session() as s, s.begin():
+        s.execute(update(Document).where(Document.id == doc_id).values(content=tampered))
+    with pytest.raises(Conflict, match="document changed"):
+        consent(world, token, "amira", code, sha)
+    # The page showed another hash than the request's: refused too.
+    with world.aqd.session() as s, s.begin():
+        s.execute(update(Document).where(Document.id == doc_id).values(content=original))
+    with pytest.raises(Conflict, match="document changed"):
+        consent(world, token, "amira", code, "0" * 64)
+
+    # Swapped after the consent, before the worker signs: the worker refuses, nothing is
+    # signed, and the counsellor gets the step back for review.
+    consent(world, token, "amira", code, sha)
+    with world.aqd.session() as s, s.begin():
+        s.execute(update(Document).where(Document.id == doc_id).values(content=tampered))
+    drain(world)
+    with world.aqd.session() as s:
+        request = s.scalar(select(SignatureRequest).where(SignatureRequest.contract_id == cid))
+        assert request is not None
+        assert request.status == "failed" and request.signed_document_id is None
+        assert requests.latest_signed(s, cid) is None
+    assert world.task(cid, "review_decline")
+
+
+def test_two_consents_racing_on_one_request_make_one_signature(
+    signing_world: World, db_url: str
+) -> None:
+    world = signing_world
+    cid = setup_contract(world)
+    token = mailbox_link(world, "amira")
+    code, sha = ask_code(world, token, "amira")
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def attempt() -> None:
+        barrier.wait()
+        try:
+            consent(world, token, "amira", code, sha)
+            outcomes.append("ok")
+        except Conflict:
+            outcomes.append("conflict")
+        except Exception as exc:  # SQLite's writer lock may refuse the loser outright
+            outcomes.append(type(exc).__name__)
+
+    threads = [threading.Thread(target=attempt) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert outcomes.count("ok") == 1, outcomes
+    # The worker runs the apply twice (at-least-once delivery): still one signature.
+    with world.aqd.session() as s:
+        [apply_key] = s.scalars(
+            select(SignatureRequest.id).where(SignatureRequest.contract_id == cid)
+        ).all()
+    item = outbox.claim(world.aqd, kinds=[requests.APPLY_KIND])[0]
+    assert outbox.execute(world.aqd, item) == "done"
+    assert outbox.execute(world.aqd, item) == "duplicate"
+    with world.aqd.session() as s:
+        applied = s.scalars(
+            select(Event.id).where(Event.contract_id == cid, Event.kind == "signature_applied")
+        ).all()
+        signed_docs = s.scalars(
+            select(Document.id).where(
+                Document.contract_id == cid, Document.kind == "contract_signed"
+            )
+        ).all()
+    assert len(applied) == 1 and len(signed_docs) == 1, apply_key
+
+
+def test_decline_goes_to_the_counsellor_who_reissues_a_new_document(signing_world: World) -> None:
+    world = signing_world
+    cid = setup_contract(world)
+    sign_as(world, "amira")
+    token = mailbox_link(world, "acme.hr")
+    with pytest.raises(InvalidInput), requests.ceremony(world.aqd) as s:
+        requests.decline(world.aqd, s, token, who(world, "acme.hr"), " ", "", "")
+    with requests.ceremony(world.aqd) as s:
+        requests.decline(
+            world.aqd, s, token, who(world, "acme.hr"), "wrong position title", "10.0.0.1", UA
+        )
+    world.complete(
+        cid,
+        "review_decline",
+        {"decline_decision": "reissue", "correction_note": "title corrected"},
+    )
+    drain(world)
+    with world.aqd.session() as s:
+        reqs = requests.requests_of(s, cid)
+    assert [(r["round"], r["party"], r["status"]) for r in reqs] == [
+        (1, "beneficiary", "signed"),
+        (1, "employer", "declined"),
+        (2, "beneficiary", "open"),
+    ]
+    assert reqs[2]["document_id"] not in (reqs[0]["document_id"], reqs[0]["signed_document_id"])
+    # The old link is dead; the new round is signed by all three.
+    with pytest.raises(Conflict), requests.ceremony(world.aqd) as s:
+        requests.open_request(world.aqd, s, token, who(world, "acme.hr"))
+    for username in ("amira", "acme.hr", "head.tun"):
+        sign_as(world, username)
+    assert status(world, cid) == "active"
+    with world.aqd.session() as s:
+        assert replay_contract(world.aqd, s, cid).ok
+
+
+def test_a_decline_then_reject_refuses_the_contract(signing_world: World) -> None:
+    world = signing_world
+    cid = setup_contract(world)
+    token = mailbox_link(world, "amira")
+    with requests.ceremony(world.aqd) as s:
+        requests.decline(world.aqd, s, token, who(world, "amira"), "found another job", "", "")
+    world.complete(cid, "review_decline", {"decline_decision": "reject"})
+    assert status(world, cid) == "rejected"
+    with world.aqd.session() as s:
+        contract = s.get(Contract, cid)
+        assert contract is not None
+        open_tasks = s.scalars(
+            select(HumanTask.bpmn_id).where(
+                HumanTask.contract_id == cid, HumanTask.status == "ready"
+            )
+        ).all()
+    assert open_tasks == []
+
+
+def test_reminder_then_deadline_closes_the_open_request(signing_world: World) -> None:
+    world = signing_world
+    cid = setup_contract(world)
+    world.clock.advance(days=5, minutes=1)
+    assert world.fire(cid)
+    drain(world)
+    with world.aqd.session() as s:
+        templates = s.scalars(
+            select(Notification.template).where(Notification.recipient == "amira")
+        ).all()
+    assert templates == ["signature_requested", "signature_reminder"]
+    world.clock.advance(days=9)
+    assert world.fire(cid)
+    drain(world)
+    assert status(world, cid) == "expired"
+    with world.aqd.session() as s:
+        assert [r["status"] for r in requests.requests_of(s, cid)] == ["expired"]
+
+
+def test_verification_report_matches_and_detects_tampering(signing_world: World) -> None:
+    world = signing_world
+    cid = setup_contract(world)
+    for username in ("amira", "acme.hr", "head.tun"):
+        sign_as(world, username)
+    pdf = final_pdf(world, cid)
+    report = service.verify_pdf(world.aqd, pdf)
+    assert report["valid"] and len(report["signatures"]) == 4
+    assert report["matches"][0]["kind"] == "contract_signed"
+
+    flipped = bytearray(pdf)
+    flipped[len(pdf) // 3] ^= 0x01
+    bad = service.verify_pdf(world.aqd, bytes(flipped))
+    assert not bad["valid"] and bad["matches"] == []
+
+    # A signature removed: its /Contents zeroed out.
+    start = pdf.index(b"/Contents <") + len(b"/Contents <")
+    end = pdf.index(b">", start)
+    removed = pdf[:start] + b"0" * (end - start) + pdf[end:]
+    assert not service.verify_pdf(world.aqd, removed)["valid"]
+
+    not_pdf = service.verify_pdf(world.aqd, b"hello")
+    assert not not_pdf["valid"] and not_pdf["error"]
