@@ -460,11 +460,14 @@ def verify_contracts_cmd(
         int | None, typer.Option(help="Verify a random sample of this many contracts.")
     ] = None,
     seed: int = 0,
+    processes: Annotated[
+        int, typer.Option(help="Worker processes (replay is CPU-bound: one per core).")
+    ] = 1,
 ) -> None:
     """Replay many contracts (all, or a sample) and report every one that fails."""
     import random
 
-    from engine.services.replay import verify_contracts
+    from engine.services.replay import verify_contracts, verify_contracts_parallel
 
     aqd = _aqd()
 
@@ -481,6 +484,9 @@ def verify_contracts_cmd(
             if done % 100 == 0 or done == total:
                 typer.echo(f"verified {done}/{total}", err=True)
 
+        if processes > 1:
+            url = aqd.db.url.render_as_string(hide_password=False)
+            return verify_contracts_parallel(url, ids, processes).to_dict()
         return verify_contracts(aqd, ids, progress).to_dict()
 
     report = _guard(run)
@@ -579,6 +585,8 @@ def replay_cmd(contract: str) -> None:
 def analytics_steps(
     programme: Annotated[str | None, typer.Option(help="Programme key.")] = None,
     office: Annotated[str | None, typer.Option(help="Office code.")] = None,
+    month: Annotated[str | None, typer.Option(help="One month, YYYY-MM.")] = None,
+    exact: Annotated[bool, typer.Option(help="Read every task, not the rollup.")] = False,
 ) -> None:
     """Per step: counts, median/p90 hours, waiting vs working, SLA breaches (JSON)."""
     from engine.services import analytics
@@ -586,8 +594,25 @@ def analytics_steps(
     aqd = _aqd()
 
     def run() -> Any:
+        scope = analytics.Scope(programme=programme, office=office)
+        if month:
+            scope = analytics.month_scope(month, programme, office)
         with aqd.session() as s:
-            return analytics.step_report(s, analytics.Scope(programme=programme, office=office))
+            return analytics.step_report(s, scope, exact=exact)
+
+    _print(_guard(run))
+
+
+@analytics_app.command("refresh")
+def analytics_refresh() -> None:
+    """Add the tasks completed since the last refresh to the rollup (run it periodically)."""
+    from engine.services import analytics
+
+    aqd = _aqd()
+
+    def run() -> Any:
+        with _transaction(aqd) as s:
+            return analytics.refresh_rollup(s, aqd.clock.now())
 
     _print(_guard(run))
 

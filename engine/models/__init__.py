@@ -1,6 +1,11 @@
 """Persistence models. Only ``engine`` imports them; other packages use the engine façade."""
 
-from engine.models.analytics import BaselineDuration, VerificationRun
+from engine.models.analytics import (
+    BaselineDuration,
+    StepRollup,
+    StepRollupState,
+    VerificationRun,
+)
 from engine.models.auth import ApiToken, LoginThrottle, WebSession
 from engine.models.base import Base
 from engine.models.documents import Document
@@ -40,6 +45,8 @@ __all__ = [
     "ProcessDefinition",
     "ProcessInstance",
     "SignatureRequest",
+    "StepRollup",
+    "StepRollupState",
     "StepTiming",
     "User",
     "UserRole",

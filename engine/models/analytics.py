@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Date, Float, Index, Integer, String
+from sqlalchemy import JSON, Date, Float, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from engine.models.base import Base, BigId, JSONDoc, UTCDateTime
+from engine.models.runtime import HumanTask
 
 
 class BaselineDuration(Base):
@@ -48,3 +49,48 @@ class VerificationRun(Base):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class StepRollup(Base):
+    """Pre-aggregated step durations (issue 8, national volumes): one row per programme, office,
+    step and month (``period`` ``YYYY-MM``) plus one all-time row per step (``period`` ``all``).
+
+    Counts, sums and SLA breaches are exact; durations are kept as sparse log-bucket histograms
+    (``engine.services.analytics.BUCKET_RATIO``) so percentiles of any union of rows stay within
+    2 % of the exact ones. Maintained by ``analytics.refresh_rollup`` (periodic job); rows
+    completed after ``StepRollupState.rolled_up_to`` are read raw and merged at query time.
+    """
+
+    __tablename__ = "step_rollup"
+    __table_args__ = (
+        UniqueConstraint("period", "programme", "office_code", "step", "lane"),
+        Index("ix_step_rollup_scope", "period", "office_code", "programme"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    period: Mapped[str] = mapped_column(String(7))
+    programme: Mapped[str] = mapped_column(String(64))
+    office_code: Mapped[str] = mapped_column(String(32))
+    step: Mapped[str] = mapped_column(String(128))
+    lane: Mapped[str] = mapped_column(String(32))
+    count: Mapped[int] = mapped_column(Integer)
+    total_s: Mapped[float] = mapped_column(Float)
+    with_due: Mapped[int] = mapped_column(Integer)
+    breached: Mapped[int] = mapped_column(Integer)
+    hist_total: Mapped[list[int]] = mapped_column(JSON)
+    hist_waiting: Mapped[list[int]] = mapped_column(JSON)
+    hist_working: Mapped[list[int]] = mapped_column(JSON)
+
+
+class StepRollupState(Base):
+    """Where the rollup stands: every task completed before ``rolled_up_to`` is in it."""
+
+    __tablename__ = "step_rollup_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    rolled_up_to: Mapped[datetime] = mapped_column(UTCDateTime)
+    refreshed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# The rollup's refresh and its raw tail read completed tasks by completion time.
+Index("ix_human_task_completed_at", HumanTask.completed_at)

@@ -12,6 +12,7 @@ exported audit package.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -80,12 +81,18 @@ def event_body(ev: Event | dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def history_of(session: Session, contract_id: int) -> dict[str, Any]:
-    """A contract's full history as plain data (what replay needs, nothing more)."""
+def history_of(
+    session: Session, contract_id: int, definition: ProcessDefinition | None = None
+) -> dict[str, Any]:
+    """A contract's full history as plain data (what replay needs, nothing more).
+
+    ``definition`` may be the contract's definition already loaded (``Aqd.definition`` caches
+    them), so a batch does not read and parse the same specs for every contract."""
     contract = session.get(Contract, contract_id)
     if contract is None:
         raise NotFound(f"contract {contract_id} not found")
-    definition = session.get(ProcessDefinition, contract.definition_id)
+    if definition is None or definition.id != contract.definition_id:
+        definition = session.get(ProcessDefinition, contract.definition_id)
     assert definition is not None
     events = session.scalars(
         select(Event).where(Event.contract_id == contract_id).order_by(Event.seq)
@@ -118,8 +125,15 @@ def history_of(session: Session, contract_id: int) -> dict[str, Any]:
     }
 
 
-def replay_history(history: dict[str, Any], runner: Runner | None = None) -> ReplayReport:
-    """Check the chain, re-execute every event and compare every state hash."""
+def replay_history(
+    history: dict[str, Any],
+    runner: Runner | None = None,
+    specs_of: Callable[[str], Specs] | None = None,
+) -> ReplayReport:
+    """Check the chain, re-execute every event and compare every state hash.
+
+    ``specs_of`` may supply the definition's restored specs (the engine caches them per
+    definition); by default they are restored from the history itself."""
     contract = history["contract"]
     definition = history["definition"]
     events: list[dict[str, Any]] = history["events"]
@@ -137,7 +151,7 @@ def replay_history(history: dict[str, Any], runner: Runner | None = None) -> Rep
 
     state = ContractState(
         number=report.number,
-        specs=spec_for,
+        specs=specs_of or spec_for,
         meta=definition["meta"],
         runner=runner,
         loader=_MemoryLoader(),
@@ -176,8 +190,14 @@ def replay_history(history: dict[str, Any], runner: Runner | None = None) -> Rep
 
 
 def replay_contract(aqd: Any, session: Session, contract_id: int) -> ReplayReport:
-    """Replay a contract stored in the database (``aqd replay``)."""
-    return replay_history(history_of(session, contract_id), aqd.runner)
+    """Replay a contract stored in the database (``aqd replay``), with the engine's cached
+    definition and restored specs (a definition version never changes)."""
+    contract = session.get(Contract, contract_id)
+    if contract is None:
+        raise NotFound(f"contract {contract_id} not found")
+    definition_id = contract.definition_id
+    history = history_of(session, contract_id, aqd.definition(session, definition_id))
+    return replay_history(history, aqd.runner, lambda pid: aqd.specs(session, definition_id, pid))
 
 
 def _aware(at: datetime) -> datetime:
@@ -256,7 +276,7 @@ def verify_contracts(
     report = BatchReport()
     started = time.perf_counter()
     for n, contract_id in enumerate(contract_ids, start=1):
-        with aqd.session() as session:
+        with aqd.read_session() as session:
             result = replay_contract(aqd, session, contract_id)
         report.checked += 1
         if result.ok:
@@ -264,6 +284,7 @@ def verify_contracts(
         else:
             report.failed.append(
                 {
+                    "contract_id": contract_id,
                     "contract": result.number,
                     "first_divergent_seq": result.first_divergent_seq,
                     "problem": result.problems[0],
@@ -271,6 +292,54 @@ def verify_contracts(
             )
         if progress is not None:
             progress(n, len(contract_ids))
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _verify_share(url: str, contract_ids: list[int], out: Any) -> None:
+    from engine.db import dispose_all
+    from engine.services.commands import Aqd
+
+    aqd = Aqd(url)
+    try:
+        out.put(verify_contracts(aqd, contract_ids).to_dict())
+    finally:
+        dispose_all()
+
+
+def verify_contracts_parallel(
+    database_url: str, contract_ids: list[int], processes: int = 2
+) -> BatchReport:
+    """``verify_contracts`` split over ``processes`` worker processes (replay is CPU-bound:
+    one core each), each with its own engine and definition cache; failures in input order."""
+    import multiprocessing
+    import time
+
+    if processes <= 1 or len(contract_ids) < 2 * processes:
+        from engine.services.commands import Aqd
+
+        return verify_contracts(Aqd(database_url), contract_ids)
+    started = time.perf_counter()
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    workers = [
+        ctx.Process(target=_verify_share, args=(database_url, contract_ids[k::processes], queue))
+        for k in range(processes)
+    ]
+    for w in workers:
+        w.start()
+    parts = [queue.get() for _ in workers]
+    for w in workers:
+        w.join()
+        if w.exitcode != 0:
+            raise RuntimeError(f"a verification process exited with {w.exitcode}")
+    order = {n: i for i, n in enumerate(contract_ids)}
+    report = BatchReport(
+        checked=sum(p["checked"] for p in parts),
+        passed=sum(p["passed"] for p in parts),
+        failed=[f for p in parts for f in p["failed"]],
+    )
+    report.failed.sort(key=lambda f: order.get(f.get("contract_id", 0), 0))
     report.seconds = time.perf_counter() - started
     return report
 
