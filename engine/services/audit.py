@@ -1,10 +1,13 @@
 """Audit packages: a contract's whole history in one file anyone can verify offline.
 
 A package is a canonical ZIP (stored, fixed order and timestamps) holding ``history.json``
-(events, the pinned definition, final state hashes: what replay needs), ``manifest.json`` (the
-SHA-256 of every other file, the contract and its chain head) and, as the signing issue adds
-them, the contract's documents. Verification rebuilds the canonical archive from its members
-and compares bytes (any altered byte fails), checks the manifest, then replays the history.
+(events, the pinned definition, final state hashes: what replay needs),
+``verification-report.pdf`` (the replay's verdict at export, in French and Arabic),
+``manifest.json`` (the SHA-256 of every other file, the contract, its chain head and the
+verdict the report states) and, as the signing issue adds them, the contract's documents.
+Verification rebuilds the canonical archive from its members and compares bytes (any altered
+byte fails), checks the manifest, then replays the history and checks that the report's
+stated verdict is the replay's.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from sqlalchemy.orm import Session
 from engine.services.replay import history_of, replay_history
 
 PACKAGE_FORMAT = "aqd-audit-package/1"
+#: The verification report (PDF, French and Arabic) made when the package was exported.
+REPORT = "verification-report.pdf"
 MAX_PACKAGE_BYTES = 200 * 1024 * 1024
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 
@@ -65,9 +70,47 @@ def _json(value: Any) -> bytes:
     return json.dumps(value, ensure_ascii=False, indent=1, sort_keys=False).encode("utf-8")
 
 
+def _verdict(replay: Any) -> dict[str, Any]:
+    """What the package's verification report states (and ``verify_package`` re-checks)."""
+    return {
+        "ok": replay.ok,
+        "events": replay.events,
+        "first_divergent_seq": replay.first_divergent_seq,
+        "problems": list(replay.problems),
+    }
+
+
+def verification_report_pdf(history: dict[str, Any], verdict: dict[str, Any], at: str) -> bytes:
+    """The bilingual verification report (PDF) of a history and its replay's verdict."""
+    from forms.reports import render_pdf
+
+    definition = history["definition"]
+    return render_pdf(
+        "verification.html",
+        v={
+            **verdict,
+            "contract": history["contract"]["number"],
+            "chain_head": history["contract"].get("chain_head", ""),
+            "programme": definition["programme"],
+            "version": definition["version"],
+            "content_hash": definition["content_hash"],
+            "created_at": at,
+            "timeline": [
+                {k: e.get(k, "") for k in ("seq", "kind", "at", "actor", "hash")}
+                for e in history["events"]
+            ],
+        },
+    )
+
+
 def build_package(session: Session, contract_id: int, created_at: datetime) -> bytes:
     history = history_of(session, contract_id)
-    files = {"history.json": _json(history)}
+    verdict = _verdict(replay_history(history))
+    at = created_at.isoformat(timespec="seconds")
+    files = {
+        "history.json": _json(history),
+        REPORT: verification_report_pdf(history, verdict, at),
+    }
     manifest = {
         "format": PACKAGE_FORMAT,
         "contract": history["contract"],
@@ -76,6 +119,7 @@ def build_package(session: Session, contract_id: int, created_at: datetime) -> b
         },
         "events": len(history["events"]),
         "created_at": created_at.isoformat(),
+        "verification": verdict,
         "files": {name: hashlib.sha256(data).hexdigest() for name, data in files.items()},
     }
     files["manifest.json"] = _json(manifest)
@@ -133,4 +177,7 @@ def verify_package(data: bytes) -> PackageReport:
     report.first_divergent_seq = replay.first_divergent_seq
     for problem in replay.problems:
         report.fail(problem)
+    stated = manifest.get("verification")
+    if stated is not None and stated != _verdict(replay):
+        report.fail(f"the package's {REPORT} states another verdict than the replay")
     return report
