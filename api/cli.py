@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from engine.cli import _aqd, app
+from engine.cli import _aqd, _guard, analytics_app, app
 from engine.config import get_settings
 
 
@@ -29,6 +30,28 @@ def serve_cmd(
         f"Aqd is running: http://{host}:{port}/ (API: /docs, health: /healthz, ready: /readyz)"
     )
     uvicorn.run(application, host=host, port=port, log_level="warning")
+
+
+@analytics_app.command("report")
+def analytics_report_cmd(
+    month: Annotated[str, typer.Option(help="The month, YYYY-MM.")],
+    out: Annotated[Path, typer.Option(help="Where to write the PDF.")],
+    programme: Annotated[str | None, typer.Option(help="Programme key.")] = None,
+    office: Annotated[str | None, typer.Option(help="Office code.")] = None,
+) -> None:
+    """The printable monthly report (PDF, French and Arabic) for the steering committee."""
+    from api.reports import monthly_pdf
+    from engine.services import analytics
+
+    aqd = _aqd()
+
+    def run() -> bytes:
+        with aqd.read_session() as s:
+            return monthly_pdf(s, analytics.Scope(programme, office), month, aqd.clock.now())
+
+    pdf = _guard(run)
+    out.write_bytes(pdf)
+    typer.echo(f"wrote {out} ({len(pdf)} bytes)")
 
 
 def main() -> None:

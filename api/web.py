@@ -8,7 +8,7 @@ table in place when it is available. Permission and scope checks are the engine'
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.datastructures import FormData, UploadFile
 
+from api import reports
 from api.auth import (
     ANON_CSRF_COOKIE,
     LANG_COOKIE,
@@ -562,6 +563,26 @@ def build_router() -> APIRouter:
             offices=offices,
             programmes=programmes,
             query=urlencode(params),
+            report_month=(_aqd(request).clock.now().replace(day=1) - timedelta(days=1)).strftime(
+                "%Y-%m"
+            ),
+        )
+
+    @r.get("/analytics/report.pdf")
+    def analytics_report(request: Request, caller: CallerDep) -> Response:
+        """The month's printable report, scoped as the analytics page."""
+        q = request.query_params
+        scope = analytics.scope_for(
+            caller.principal, (q.get("programme") or "")[:64], (q.get("office") or "")[:32]
+        )
+        month = (q.get("month") or "")[:7]
+        aqd = _aqd(request)
+        with aqd.read_session() as s:
+            pdf = reports.monthly_pdf(s, analytics.resolve_scope(s, scope), month, aqd.clock.now())
+        return Response(
+            pdf,
+            media_type="application/pdf",
+            headers={"Content-Disposition": f'attachment; filename="aqd-report-{month}.pdf"'},
         )
 
     @r.get("/analytics.csv")
