@@ -1,7 +1,7 @@
 """The Celery application: JSON only, late acks, time limits, and a beat schedule that polls due
-timers and relays the outbox. The database stays the source of truth: a lost broker message only
-delays work until the next poll (timers re-read ``contract.next_due_at``; the outbox relay
-re-claims rows whose lease expired)."""
+timers, relays the outbox and refreshes the analytics rollup. The database stays the source of
+truth: a lost broker message only delays work until the next poll (timers re-read
+``contract.next_due_at``; the outbox relay re-claims rows whose lease expired)."""
 
 from __future__ import annotations
 
@@ -44,6 +44,7 @@ def make_celery(broker_url: str | None = None) -> Celery:
         beat_schedule={
             "fire-due-timers": {"task": "aqd.timers.run", "schedule": float(settings.timer_poll_s)},
             "relay-outbox": {"task": "aqd.outbox.relay", "schedule": 5.0},
+            "refresh-analytics": {"task": "aqd.analytics.refresh", "schedule": 300.0},
         },
     )
 
@@ -64,6 +65,15 @@ def make_celery(broker_url: str | None = None) -> Celery:
         for item in items:
             outbox_execute.apply_async(args=[item.id], task_id=item.idempotency_key)
         return {"reaped": reaped, "claimed": len(items)}
+
+    @app.task(name="aqd.analytics.refresh")  # type: ignore[untyped-decorator]
+    def analytics_refresh() -> dict[str, Any]:
+        """Roll the steps completed since the last refresh into the analytics rollup."""
+        from engine.services import analytics
+
+        aqd = _aqd()
+        with aqd.session() as session, session.begin():
+            return analytics.refresh_rollup(session, aqd.clock.now())
 
     @app.task(name="aqd.outbox.execute")  # type: ignore[untyped-decorator]
     def outbox_execute(outbox_id: int) -> str:
