@@ -9,6 +9,7 @@ from engine.models.analytics import (
 from engine.models.auth import ApiToken, LoginThrottle, WebSession
 from engine.models.base import Base
 from engine.models.documents import Document
+from engine.models.migration import MigrationBatch, MigrationItem
 from engine.models.modeller import DefinitionDraft
 from engine.models.parties import ROLES, Beneficiary, Employer, Office, User, UserRole
 from engine.models.payments import PayeeAccount, PaymentBatch, PaymentOrder
@@ -36,6 +37,8 @@ __all__ = [
     "Event",
     "HumanTask",
     "LoginThrottle",
+    "MigrationBatch",
+    "MigrationItem",
     "Notification",
     "Office",
     "Outbox",

@@ -270,9 +270,14 @@ class Aqd:
         plan: WritePlan | None = None,
         loader: _Loader | _NoLoader | None = None,
         at: datetime | None = None,
+        definition_id: int | None = None,
     ) -> Recorded:
-        """Run ``action`` on the contract's workflows and write everything in one go."""
+        """Run ``action`` on the contract's workflows and write everything in one go.
+
+        ``definition_id`` is the version the contract runs on after the command, when the
+        command moves it to another one (a migration or its rollback)."""
         at = (at or self.clock.now()).astimezone(UTC)
+        pinned = definition_id or contract.definition_id
         plan = plan or WritePlan()
         seq = contract.last_seq + 1
         revision = contract.revision + 1
@@ -280,10 +285,10 @@ class Aqd:
             loader = _Loader(self, store, contract) if action is not None else _NoLoader()
         state: ContractState | None = None
         if action is not None:
-            definition = self.definition(store.session, contract.definition_id)
+            definition = self.definition(store.session, pinned)
             state = ContractState(
                 number=contract.number,
-                specs=lambda pid: self.specs(store.session, contract.definition_id, pid),
+                specs=lambda pid: self.specs(store.session, pinned, pid),
                 meta=definition.meta,
                 runner=self.runner,
                 loader=loader,
@@ -293,7 +298,7 @@ class Aqd:
                 action(state)
                 result = state.finish()
             state_hash = result.state_hash
-            self._plan_instances(store, contract, state, loader, plan, at, seq)
+            self._plan_instances(store, contract, state, loader, plan, at, seq, pinned)
         else:
             state_hash = EMPTY_HASH
         body = {
@@ -331,6 +336,8 @@ class Aqd:
                 "instance_count": state.instance_count if state else contract.instance_count,
             }
         )
+        if pinned != contract.definition_id:
+            plan.contract["definition_id"] = pinned
         new_ids = store.write(plan)
         puts = store.session.info.setdefault("aqd_cache_puts", [])
         for inst, inst_revision, ready in plan.cache_puts:
@@ -360,10 +367,11 @@ class Aqd:
         plan: WritePlan,
         at: datetime,
         seq: int,
+        definition_id: int,
     ) -> None:
         result = state.result
         runner = self.runner
-        definition = self.definition(store.session, contract.definition_id)
+        definition = self.definition(store.session, definition_id)
         processes = definition.meta["processes"]
         changed_keys = {inst.key for inst in result.changed}
         due_dates = {
@@ -799,6 +807,26 @@ class Aqd:
         kind = "incident_retried" if action == "retry" else "incident_skipped"
         payload = {"key": idempotency_key, "reason": reason.strip()[:500]}
         return self._execute(store, contract, kind, actor, payload, None, plan=plan, at=at)
+
+    # -- migrations of running contracts (engine/services/migration.py) ---------------------------
+
+    def migration_dry_run(self, selection: Any) -> Any:
+        """Per selected contract: can it move to the target version, and why not."""
+        from engine.services import migration
+
+        return migration.dry_run(self, selection)
+
+    def migrate_contracts(self, selection: Any, actor: str, note: str, progress: Any = None) -> Any:
+        """Migrate the selected contracts, one audited command and transaction each."""
+        from engine.services import migration
+
+        return migration.migrate_batch(self, selection, actor, note, progress)
+
+    def rollback_migration(self, batch_id: int, actor: str, reason: str) -> Any:
+        """Roll back a batch's contracts that have not moved since their migration."""
+        from engine.services import migration
+
+        return migration.rollback_batch(self, batch_id, actor, reason)
 
 
 def _task_row(

@@ -22,7 +22,8 @@ from typing import Any, Protocol
 import orjson
 
 from engine.errors import Conflict, InvalidInput, NotFound
-from engine.runtime.serializer import dump, state_hash
+from engine.runtime import migrate as _migrate
+from engine.runtime.serializer import dump, load, state_hash
 from engine.runtime.workflow import Outcome, Runner, Specs, Step
 
 MAX_ROUTED_MESSAGES = 64
@@ -159,6 +160,29 @@ class ContractState:
         for key in keys:
             inst = self.get(key)
             self._absorb(inst, self.runner.fire_timers(inst.wf))
+
+    # -- versions -----------------------------------------------------------------------------
+
+    def switch(self, specs: Callable[[str], Specs], meta: dict[str, Any]) -> None:
+        """Run on another definition version from now on (a migration or its rollback)."""
+        self.specs = specs
+        self.meta = meta
+
+    def migrate(self, key: str, old: Specs, new: Specs) -> _migrate.MigrationCheck:
+        """Move one running instance from ``old`` to ``new`` (its process in each version)."""
+        inst = self.get(key)
+        result = _migrate.apply(inst.wf, old, new)
+        if not result.ok:
+            raise Conflict(f"{key}: " + "; ".join(result.problems))
+        inst.changed = True
+        return result
+
+    def restore(self, key: str, state: bytes, version: str, specs: Specs) -> LiveInstance:
+        """Put an instance back to a state it had (a migration's rollback)."""
+        inst = self.get(key)
+        inst.wf = self.runner.attach(load(state, version, specs.fresh_dicts()))
+        inst.changed = True
+        return inst
 
     # -- routing ------------------------------------------------------------------------------
 

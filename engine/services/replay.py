@@ -12,11 +12,13 @@ exported audit package.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -24,13 +26,15 @@ from engine.errors import EngineError, NotFound
 from engine.models import Contract, Event, ProcessDefinition, ProcessInstance
 from engine.runtime import context
 from engine.runtime.sandbox import Sandbox
-from engine.runtime.serializer import state_hash
+from engine.runtime.serializer import SERIALIZER_VERSION, dump, state_hash
 from engine.runtime.workflow import Runner, Specs
 from engine.services.commands import GENESIS, MAIN
 from engine.services.contract_state import ContractState, LiveInstance, chain_hash
 from engine.services.signatures import SIGNATURE_EVENT_KINDS
 
 HISTORY_FORMAT = "aqd-history/1"
+#: Events that move a contract to another definition version (engine/services/migration.py).
+VERSION_EVENTS = ("contract_migrated", "contract_migration_rolled_back")
 
 
 @dataclass
@@ -94,15 +98,15 @@ def history_of(
     if definition is None or definition.id != contract.definition_id:
         definition = session.get(ProcessDefinition, contract.definition_id)
     assert definition is not None
-    events = session.scalars(
-        select(Event).where(Event.contract_id == contract_id).order_by(Event.seq)
+    events = list(
+        session.scalars(select(Event).where(Event.contract_id == contract_id).order_by(Event.seq))
     )
     instances = session.execute(
         select(ProcessInstance.key, ProcessInstance.state, ProcessInstance.state_hash).where(
             ProcessInstance.contract_id == contract_id
         )
     ).all()
-    return {
+    history: dict[str, Any] = {
         "format": HISTORY_FORMAT,
         "contract": {
             "id": contract.id,
@@ -123,6 +127,103 @@ def history_of(
             for key, state, stored_hash in instances
         },
     }
+    earlier = _earlier_definitions(session, definition, events)
+    if earlier:
+        history["definitions"] = earlier
+    return history
+
+
+def _earlier_definitions(
+    session: Session, current: ProcessDefinition, events: list[Event]
+) -> dict[str, Any]:
+    """The other versions a migrated contract ran on, by content hash (replay needs them)."""
+    hashes: set[str] = set()
+    for ev in events:
+        if ev.kind in VERSION_EVENTS:
+            hashes.update(str(ev.payload[side]["content_hash"]) for side in ("from", "to"))
+    hashes.discard(current.content_hash)
+    if not hashes:
+        return {}
+    found = session.scalars(
+        select(ProcessDefinition).where(
+            ProcessDefinition.programme == current.programme,
+            ProcessDefinition.content_hash.in_(sorted(hashes)),
+        )
+    )
+    return {
+        d.content_hash: {
+            "programme": d.programme,
+            "version": d.version,
+            "content_hash": d.content_hash,
+            "main_process": d.main_process,
+            "meta": d.meta,
+            "specs": d.specs,
+        }
+        for d in sorted(found, key=lambda d: d.version)
+    }
+
+
+_SPECS: dict[str, Specs] = {}
+
+
+def _restored_specs(spec_dicts: dict[str, Any]) -> Specs:
+    """Restored specs, shared by every replay in the process and keyed by the digest of their
+    own bytes (not by a name a history could reuse for other content)."""
+    digest = hashlib.sha256(orjson.dumps(spec_dicts)).hexdigest()
+    found = _SPECS.get(digest)
+    if found is None:
+        if len(_SPECS) > 64:
+            _SPECS.clear()
+        found = _SPECS[digest] = Specs(spec_dicts)
+    return found
+
+
+class _Versions:
+    """The definition a replay runs on, which a migration (or its rollback) switches."""
+
+    def __init__(
+        self, history: dict[str, Any], specs_of: Callable[[str], Specs] | None = None
+    ) -> None:
+        pinned = history["definition"]
+        self.pinned_hash = str(pinned["content_hash"])
+        self.specs_of = specs_of
+        self.by_hash: dict[str, dict[str, Any]] = {
+            **history.get("definitions", {}),
+            self.pinned_hash: pinned,
+        }
+        first = next((e for e in history["events"] if e["kind"] in VERSION_EVENTS), None)
+        self.current = self.by_hash[first["payload"]["from"]["content_hash"]] if first else pinned
+        self._specs: dict[tuple[str, str], Specs] = {}
+        #: Before each migration event, the states of the instances it moved.
+        self.snapshots: dict[int, dict[str, bytes]] = {}
+
+    def spec(self, process_id: str) -> Specs:
+        content_hash = str(self.current["content_hash"])
+        if self.specs_of is not None and content_hash == self.pinned_hash:
+            return self.specs_of(process_id)
+        key = (content_hash, process_id)
+        if key not in self._specs:
+            self._specs[key] = _restored_specs(self.current["specs"][process_id])
+        return self._specs[key]
+
+    def switch(self, state: ContractState, content_hash: str) -> None:
+        self.current = self.by_hash[content_hash]
+        state.switch(self.spec, self.current["meta"])
+
+    def apply(self, state: ContractState, seq: int, kind: str, p: dict[str, Any]) -> None:
+        if kind == "contract_migrated":
+            keys = sorted(p["instances"])
+            self.snapshots[seq] = {k: dump(state.get(k).wf) for k in keys}
+            old = {k: self.spec(state.get(k).process_id) for k in keys}
+            self.switch(state, str(p["to"]["content_hash"]))
+            for key in keys:
+                state.migrate(key, old[key], self.spec(state.get(key).process_id))
+        else:
+            saved = self.snapshots[int(p["migration_seq"])]
+            self.switch(state, str(p["to"]["content_hash"]))
+            for key in p["instances"]:
+                inst = state.get(key)
+                state.restore(key, saved[key], SERIALIZER_VERSION, self.spec(inst.process_id))
 
 
 def replay_history(
@@ -135,24 +236,21 @@ def replay_history(
     ``specs_of`` may supply the definition's restored specs (the engine caches them per
     definition); by default they are restored from the history itself."""
     contract = history["contract"]
-    definition = history["definition"]
     events: list[dict[str, Any]] = history["events"]
     report = ReplayReport(contract_id=int(contract["id"]), number=str(contract["number"]))
     report.events = len(events)
     _check_chain(contract.get("chain_head", ""), events, report)
 
     runner = runner or Runner(Sandbox())
-    specs: dict[str, Specs] = {}
-
-    def spec_for(process_id: str) -> Specs:
-        if process_id not in specs:
-            specs[process_id] = Specs(definition["specs"][process_id])
-        return specs[process_id]
-
+    try:
+        versions = _Versions(history, specs_of)
+    except KeyError as exc:
+        report.fail(None, f"history lacks the definition {exc.args[0]} a migration names")
+        return report
     state = ContractState(
         number=report.number,
-        specs=specs_of or spec_for,
-        meta=definition["meta"],
+        specs=versions.spec,
+        meta=versions.current["meta"],
         runner=runner,
         loader=_MemoryLoader(),
         instance_count=0,
@@ -163,7 +261,10 @@ def replay_history(
         try:
             at = _aware(datetime.fromisoformat(ev["at"]))
             with context.command_context(at, f"{report.number}:{seq}"):
-                _apply(state, definition["main_process"], ev["kind"], ev["payload"])
+                if ev["kind"] in VERSION_EVENTS:
+                    versions.apply(state, seq, ev["kind"], ev["payload"])
+                else:
+                    _apply(state, versions.current["main_process"], ev["kind"], ev["payload"])
                 result = state.finish()
         except EngineError as exc:
             report.fail(seq, f"event {seq} ({ev['kind']}) cannot be re-executed: {exc}")
@@ -389,23 +490,16 @@ def _diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
 def state_at(history: dict[str, Any], seq: int, runner: Runner | None = None) -> dict[str, Any]:
     """The contract as it stood right after event ``seq``: every instance's data, ready steps
     and waits, and what that event changed (a data diff per instance)."""
-    definition = history["definition"]
     events: list[dict[str, Any]] = [e for e in history["events"] if int(e["seq"]) <= seq]
     if not events or int(events[-1]["seq"]) != seq:
         raise NotFound(f"event {seq} not found")
     runner = runner or Runner(Sandbox())
-    specs: dict[str, Specs] = {}
-
-    def spec_for(process_id: str) -> Specs:
-        if process_id not in specs:
-            specs[process_id] = Specs(definition["specs"][process_id])
-        return specs[process_id]
-
+    versions = _Versions(history)
     number = str(history["contract"]["number"])
     state = ContractState(
         number=number,
-        specs=spec_for,
-        meta=definition["meta"],
+        specs=versions.spec,
+        meta=versions.current["meta"],
         runner=runner,
         loader=_MemoryLoader(),
         instance_count=0,
@@ -417,7 +511,10 @@ def state_at(history: dict[str, Any], seq: int, runner: Runner | None = None) ->
         state.begin()
         at = _aware(datetime.fromisoformat(ev["at"]))
         with context.command_context(at, f"{number}:{ev['seq']}"):
-            _apply(state, definition["main_process"], ev["kind"], ev["payload"])
+            if ev["kind"] in VERSION_EVENTS:
+                versions.apply(state, int(ev["seq"]), ev["kind"], ev["payload"])
+            else:
+                _apply(state, versions.current["main_process"], ev["kind"], ev["payload"])
             state.finish()
     after = _snapshot(state, runner)
     changes = {
