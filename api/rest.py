@@ -22,6 +22,7 @@ from engine.services import (
     diagram,
     documents,
     inbox,
+    migration,
     modeller,
     replay,
     verification,
@@ -99,6 +100,31 @@ class DraftBody(BaseModel):
 class DeployBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     note: str = Field(min_length=1, max_length=2000, description="what changed and why")
+
+
+class MigrationSelection(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    programme: str = Field(min_length=1, max_length=64)
+    to_version: int | None = Field(default=None, ge=1, le=100_000, description="default: newest")
+    from_versions: list[Annotated[int, Field(ge=1, le=100_000)]] = Field(
+        default_factory=list, max_length=50
+    )
+    statuses: list[Annotated[str, Field(min_length=1, max_length=32)]] = Field(
+        default_factory=list, max_length=20
+    )
+    numbers: list[Annotated[str, Field(min_length=1, max_length=40)]] = Field(
+        default_factory=list, max_length=10_000
+    )
+    limit: int | None = Field(default=None, ge=1, le=100_000)
+
+
+class MigrationRequest(MigrationSelection):
+    note: str = Field(min_length=1, max_length=2000, description="why (recorded)")
+
+
+class RollbackRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=1, max_length=500)
 
 
 class VerificationRequest(BaseModel):
@@ -395,6 +421,57 @@ def build_router() -> APIRouter:
     ) -> dict[str, Any]:
         """Deploy the programme's drafts as its next version, with a change note."""
         return modeller.deploy_drafts(_aqd(request), caller.principal, programme, body.note)
+
+    @r.post("/migrations/dry-run", responses=errors(401, 403, 404, 422))
+    def migration_dry_run(
+        body: MigrationSelection, caller: CallerDep, request: Request
+    ) -> dict[str, Any]:
+        """Per selected running contract: can it move to the target version (and which new
+        steps lie ahead of it), or why not. Changes nothing (programme managers)."""
+        migration.require_migrator(caller.principal.roles)
+        return _aqd(request).migration_dry_run(migration.Selection(**body.model_dump())).to_dict()
+
+    @r.post("/migrations", status_code=201, responses=errors(401, 403, 404, 409, 422))
+    def migrate(body: MigrationRequest, caller: CallerDep, request: Request) -> dict[str, Any]:
+        """Migrate the selected contracts, one audited command and transaction each; the
+        batch lists the contracts refused and why (programme managers)."""
+        migration.require_migrator(caller.principal.roles)
+        values = body.model_dump()
+        note = values.pop("note")
+        selection = migration.Selection(**values)
+        actor = caller.principal.username
+        return _aqd(request).migrate_contracts(selection, actor, note).to_dict()
+
+    @r.get("/migrations", responses=AUTHED)
+    def migrations(
+        caller: CallerDep, request: Request, programme: SHORT = None
+    ) -> list[dict[str, Any]]:
+        """Migration batches, newest first (programme managers)."""
+        migration.require_migrator(caller.principal.roles)
+        with _aqd(request).read_session() as s:
+            return migration.list_batches(s, programme)
+
+    @r.get("/migrations/{batch_id}", responses=errors(401, 403, 404, 422))
+    def migration_batch(
+        batch_id: Annotated[int, Path(ge=1, le=2**62)], caller: CallerDep, request: Request
+    ) -> dict[str, Any]:
+        """One batch, per contract: migrated, refused (why) or rolled back (programme managers)."""
+        migration.require_migrator(caller.principal.roles)
+        with _aqd(request).read_session() as s:
+            return migration.batch_detail(s, batch_id)
+
+    @r.post("/migrations/{batch_id}/rollback", responses=errors(401, 403, 404, 409, 422))
+    def migration_rollback(
+        batch_id: Annotated[int, Path(ge=1, le=2**62)],
+        body: RollbackRequest,
+        caller: CallerDep,
+        request: Request,
+    ) -> dict[str, Any]:
+        """Put the batch's contracts back on their old version; those whose migrated workflow
+        moved since are listed with why not. 409 if none is left to roll back."""
+        migration.require_migrator(caller.principal.roles)
+        aqd = _aqd(request)
+        return aqd.rollback_migration(batch_id, caller.principal.username, body.reason).to_dict()
 
     @r.post("/verifications", status_code=202, responses=AUTHED)
     def start_verification(

@@ -248,6 +248,86 @@ def contracts_events(contract: str) -> None:
     _print(_guard(run))
 
 
+# -- migrations of running contracts (engine/services/migration.py) ---------------------------
+
+
+@contracts_app.command("migrate")
+def contracts_migrate(
+    programme: str,
+    to_version: Annotated[
+        int | None, typer.Option(help="Target version (default: the newest).")
+    ] = None,
+    from_version: Annotated[
+        list[int] | None, typer.Option(help="Only contracts on this version (repeatable).")
+    ] = None,
+    status: Annotated[
+        list[str] | None, typer.Option(help="Only contracts in this status (repeatable).")
+    ] = None,
+    number: Annotated[
+        list[str] | None, typer.Option(help="Only this contract number (repeatable).")
+    ] = None,
+    limit: Annotated[int | None, typer.Option(help="At most this many contracts.")] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Report per contract; change nothing.")
+    ] = False,
+    note: Annotated[str, typer.Option(help="Why (required to migrate).")] = "",
+    user: Annotated[str, typer.Option(help="Who migrates (recorded).")] = "cli",
+) -> None:
+    """Move running contracts to a new version: --dry-run says, per contract, whether it can
+    (and which new steps lie ahead of it) or why not; without it, each contract is migrated in
+    its own transaction and audited event, and the batch is printed."""
+    from engine.services.migration import Selection
+
+    aqd = _aqd()
+    selection = Selection(
+        programme=programme,
+        to_version=to_version,
+        from_versions=list(from_version or []),
+        statuses=list(status or []),
+        numbers=list(number or []),
+        limit=limit,
+    )
+    if dry_run:
+        _print(_guard(lambda: aqd.migration_dry_run(selection).to_dict()))
+        return
+    result = _guard(lambda: aqd.migrate_contracts(selection, user, note).to_dict())
+    _print(result)
+
+
+@contracts_app.command("migrations")
+def contracts_migrations(
+    batch: Annotated[int | None, typer.Argument(help="Show this batch, per contract.")] = None,
+    programme: str | None = None,
+) -> None:
+    """List migration batches (who, when, why, counts), or show one."""
+    from engine.services import migration
+
+    aqd = _aqd()
+
+    def run() -> Any:
+        with aqd.session() as session:
+            if batch is not None:
+                return migration.batch_detail(session, batch)
+            return migration.list_batches(session, programme)
+
+    _print(_guard(run))
+
+
+@contracts_app.command("rollback-migration")
+def contracts_rollback_migration(
+    batch: int,
+    reason: Annotated[str, typer.Option(help="Why (recorded).")] = "",
+    user: Annotated[str, typer.Option(help="Who rolls back (recorded).")] = "cli",
+) -> None:
+    """Put a batch's contracts back on their old version; a contract whose migrated workflow
+    has moved since (a step completed, a message or timer delivered) is listed with why not."""
+    aqd = _aqd()
+    result = _guard(lambda: aqd.rollback_migration(batch, user, reason).to_dict())
+    _print(result)
+    if result["refused"]:
+        raise typer.Exit(1)
+
+
 # -- tasks -----------------------------------------------------------------------------------
 
 

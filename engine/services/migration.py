@@ -28,7 +28,7 @@ import orjson
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from engine.errors import Conflict, EngineError, InvalidInput, NotFound
+from engine.errors import Conflict, EngineError, InvalidInput, NotFound, NotPermitted
 from engine.models import Contract, Event, MigrationBatch, MigrationItem, ProcessDefinition
 from engine.models import ProcessInstance as Instance
 from engine.runtime import migrate as runtime
@@ -37,6 +37,8 @@ from engine.services.commands import EMPTY_HASH, Aqd, Recorded, _Loader
 from engine.services.contract_state import ContractState
 from engine.services.store import Store
 
+#: Moving running contracts is the programme managers' call (DESIGN.md §5).
+MIGRATORS = frozenset({"programme_manager"})
 MIGRATED = "contract_migrated"
 ROLLED_BACK = "contract_migration_rolled_back"
 #: Contract statuses that no longer run (nothing to migrate).
@@ -128,6 +130,11 @@ def _version_ref(definition: ProcessDefinition) -> dict[str, Any]:
         "version": definition.version,
         "content_hash": definition.content_hash,
     }
+
+
+def require_migrator(roles: frozenset[str] | set[str]) -> None:
+    if not set(roles) & MIGRATORS:
+        raise NotPermitted("migrating running contracts is for programme managers")
 
 
 # -- selection ------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ migrates and will take the renamed step; a contract whose attendance is ready (o
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -411,3 +412,40 @@ def test_thousand_contracts_on_postgresql(pg_url: str, tmp_path: Path) -> None:
         f"next states {next_s:.1f} s, replayed 1000 contracts in "
         f"{time.perf_counter() - t4:.1f} s, total {time.perf_counter() - t0:.1f} s"
     )
+
+
+# -- the command line ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_cli_dry_run_migrate_and_roll_back(world: World, tmp_path: Path) -> None:
+    from tests.test_cli import Cli, refused
+
+    ids = [world.start(), world.start()]
+    world.complete(ids[1], "employer_agreement", AGREEMENT, "employer")
+    folder = civp_v2_folder(tmp_path)
+    cli = Cli(world.url, tmp_path)
+    assert "civp: deployed version 2" in cli("deploy", str(folder)).stdout
+    dry = json.loads(cli("contracts", "migrate", "civp", "--dry-run").stdout)
+    assert (dry["contracts"], dry["can_migrate"], dry["ahead_of_change"]) == (2, 2, 2)
+    assert "a note saying why is required" in refused(cli("contracts", "migrate", "civp", ok=False))
+    assert "no version 9" in refused(
+        cli("contracts", "migrate", "civp", "--to-version", "9", "--dry-run", ok=False)
+    )
+    done = json.loads(
+        cli("contracts", "migrate", "civp", "--note", "decree", "--user", "pm").stdout
+    )
+    assert (done["migrated"], done["refused"]) == (2, [])
+    [batch] = json.loads(cli("contracts", "migrations", "--programme", "civp").stdout)
+    assert (batch["batch"], batch["migrated"], batch["created_by"]) == (done["batch"], 2, "pm")
+    world.aqd.clear_caches()
+    world.complete(ids[1], "counsellor_validation", VALIDATE, "c")
+    back = cli("contracts", "rollback-migration", str(done["batch"]), "--reason", "r", ok=False)
+    assert back.returncode == 1
+    result = json.loads(back.stdout)
+    assert result["rolled_back"] == 1
+    assert "counsellor_validation was completed" in result["refused"][0]["reason"]
+    detail = json.loads(cli("contracts", "migrations", str(done["batch"])).stdout)
+    assert sorted(c["status"] for c in detail["contracts"]) == ["migrated", "rolled_back"]
+    for cid in ids:
+        assert "ok" in cli("replay", str(cid)).stdout.lower()
