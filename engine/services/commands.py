@@ -13,7 +13,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 from uuid import uuid4
 
 from sqlalchemy import Engine, event, select
@@ -41,6 +41,9 @@ from engine.services.contract_state import ContractState, LiveInstance, chain_ha
 from engine.services.facts import start_facts
 from engine.services.signatures import SIGNATURE_EVENT_KINDS
 from engine.services.store import Locked, NewInstance, Store, WritePlan
+
+if TYPE_CHECKING:
+    from engine.services.migration import BatchResult, DryRun, RollbackResult, Selection
 
 GENESIS = "0" * 64
 MAIN = "main"
@@ -810,19 +813,21 @@ class Aqd:
 
     # -- migrations of running contracts (engine/services/migration.py) ---------------------------
 
-    def migration_dry_run(self, selection: Any) -> Any:
+    def migration_dry_run(self, selection: Selection) -> DryRun:
         """Per selected contract: can it move to the target version, and why not."""
         from engine.services import migration
 
         return migration.dry_run(self, selection)
 
-    def migrate_contracts(self, selection: Any, actor: str, note: str, progress: Any = None) -> Any:
+    def migrate_contracts(
+        self, selection: Selection, actor: str, note: str, progress: Any = None
+    ) -> BatchResult:
         """Migrate the selected contracts, one audited command and transaction each."""
         from engine.services import migration
 
         return migration.migrate_batch(self, selection, actor, note, progress)
 
-    def rollback_migration(self, batch_id: int, actor: str, reason: str) -> Any:
+    def rollback_migration(self, batch_id: int, actor: str, reason: str) -> RollbackResult:
         """Roll back a batch's contracts that have not moved since their migration."""
         from engine.services import migration
 
