@@ -191,9 +191,18 @@ class _Checker:
     # -- XML safety ---------------------------------------------------------------------------
 
     def parse_xml(self, file: str, text: str) -> Any:
-        head = text[:4096].upper()
-        if "<!DOCTYPE" in head or "<!ENTITY" in text.upper():
-            self.add(file, "DTDs and entity declarations are not allowed")
+        upper = text.upper()
+        if "<!DOCTYPE" in upper[:4096] or "<!ENTITY" in upper:
+            found = [i for i in (upper.find("<!DOCTYPE"), upper.find("<!ENTITY")) if i >= 0]
+            line = text.count("\n", 0, min(found)) + 1
+            self.problems.append(
+                DefinitionProblem(
+                    file,
+                    "DTDs and entity declarations are not allowed (they can read files or "
+                    "expand without bound)",
+                    line=line,
+                )
+            )
             return None
         parser = etree.XMLParser(
             resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False

@@ -99,6 +99,10 @@ def _trace(frame: FrameType, event: str, arg: object) -> Callable[..., Any] | No
     return _trace
 
 
+#: List methods that make a list longer (see ``_AqdPolicy.visit_Attribute``).
+_GROWERS = frozenset({"append", "extend", "insert"})
+
+
 class _AqdPolicy(RestrictingNodeTransformer):
     """RestrictedPython's policy plus size guards on arithmetic and format specs."""
 
@@ -131,6 +135,70 @@ class _AqdPolicy(RestrictingNodeTransformer):
     def visit_ClassDef(self, node: ast.ClassDef) -> ast.AST:
         self.error(node, "Class definitions are not allowed.")
         return node
+
+    # -- loops that never end (checked before RestrictedPython rewrites the tree) -----------
+
+    def visit_Call(self, node: ast.Call) -> Any:
+        if isinstance(node.func, ast.Attribute):
+            node.func._aqd_called = True  # type: ignore[attr-defined]
+        return super().visit_Call(node)
+
+    def visit_Attribute(self, node: ast.Attribute) -> Any:
+        if node.attr in _GROWERS and not getattr(node, "_aqd_called", False):
+            # ``any(map(items.append, items))`` loops forever inside C code, where the time
+            # limit cannot interrupt it: a list's growing methods may only be called.
+            self.error(node, f'"{node.attr}" may only be called, not passed as a value.')
+        return super().visit_Attribute(node)
+
+    def visit_While(self, node: ast.While) -> Any:
+        endless = isinstance(node.test, ast.Constant) and bool(node.test.value)
+        leaves = any(isinstance(n, ast.Break | ast.Return) for n in ast.walk(node))
+        if endless and not leaves:
+            self.error(node, "This loop never ends (while True without break).")
+        return super().visit_While(node)
+
+    def visit_For(self, node: ast.For) -> Any:
+        self._check_growing(node, [node.iter], node)
+        return super().visit_For(node)
+
+    def _comprehension(self, node: ast.AST) -> None:
+        self._check_growing(node, [g.iter for g in getattr(node, "generators", [])], node)
+
+    def visit_ListComp(self, node: ast.ListComp) -> Any:
+        self._comprehension(node)
+        return super().visit_ListComp(node)
+
+    def visit_SetComp(self, node: ast.SetComp) -> Any:
+        self._comprehension(node)
+        return super().visit_SetComp(node)
+
+    def visit_DictComp(self, node: ast.DictComp) -> Any:
+        self._comprehension(node)
+        return super().visit_DictComp(node)
+
+    def visit_GeneratorExp(self, node: ast.GeneratorExp) -> Any:
+        self._comprehension(node)
+        return super().visit_GeneratorExp(node)
+
+    def _check_growing(self, node: ast.AST, iters: list[ast.expr], scope: ast.AST) -> None:
+        """Refuse a loop that grows the very list it iterates over: it never ends."""
+        names = {i.id for i in iters if isinstance(i, ast.Name)}
+        if not names:
+            return
+        for inner in ast.walk(scope):
+            grown = ""
+            if (
+                isinstance(inner, ast.Call)
+                and isinstance(inner.func, ast.Attribute)
+                and inner.func.attr in _GROWERS
+                and isinstance(inner.func.value, ast.Name)
+            ):
+                grown = inner.func.value.id
+            elif isinstance(inner, ast.AugAssign) and isinstance(inner.target, ast.Name):
+                grown = inner.target.id
+            if grown in names:
+                self.error(node, f'This loop grows "{grown}" while looping over it: it never ends.')
+                return
 
     def visit_Lambda(self, node: ast.Lambda) -> ast.AST:
         return self.node_contents_visit(node)
