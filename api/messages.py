@@ -22,10 +22,14 @@ STATUSES = (
 )  # fmt: skip
 PAYMENT_KINDS = ("stipend", "allowance", "reimbursement", "premium")
 RUN_STATUSES = ("queued", "running", "done", "interrupted")
+MIGRATION_STATUSES = (
+    "running", "done", "migrated", "refused", "rolled_back", "part_rolled_back",
+)  # fmt: skip
 DOCUMENT_KINDS = ("proof",)
 EVENT_KINDS = (
     "contract_started", "task_completed", "task_claimed", "task_released", "task_reassigned",
     "message_received", "timers_fired", "side_effect_recorded",
+    "contract_migrated", "contract_migration_rolled_back",
 )  # fmt: skip
 LANES = ("counsellor", "office_head", "finance", "employer", "beneficiary", "system")
 SECTORS = (
@@ -65,6 +69,7 @@ def dynamic_ids() -> set[str]:
     found |= {f"event:{k}" for k in EVENT_KINDS} | {f"lane:{lane}" for lane in LANES}
     found |= {f"payment:{k}" for k in PAYMENT_KINDS} | {f"run:{s}" for s in RUN_STATUSES}
     found |= {f"document:{k}" for k in DOCUMENT_KINDS}
+    found |= {f"migration:{s}" for s in MIGRATION_STATUSES}
     for programme in (ROOT / "processes").iterdir():
         if not (programme / "programme.json").is_file():
             continue

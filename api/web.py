@@ -38,6 +38,7 @@ from engine.services import (
     analytics,
     documents,
     inbox,
+    migration,
     modeller,
     replay,
     verification,
@@ -56,6 +57,8 @@ SECTORS = (
 )  # fmt: skip
 # Start-form fields the portal fills itself (from the account, the candidate and the date).
 AUTO_FILLED = frozenset({"office", "employer_mf", "beneficiary_cin", "request_date"})
+#: Contract statuses a migration is usually aimed at (the selection form's choices).
+MIGRATABLE_STATUSES = ("requested", "in_review", "awaiting_signature", "active")
 FLASHES = (
     "claimed", "released", "completed", "reassigned", "requested", "registered", "bulk",
 )  # fmt: skip
@@ -525,6 +528,79 @@ def build_router() -> APIRouter:
             current = modeller.source(s, programme, request.query_params.get("file"))
             history = modeller.versions(s, programme)
         return render(request, "modeller.html", caller, current=current, versions=history)
+
+    # -- migrations of running contracts (programme managers) -----------------------------------
+
+    def migrations_page(
+        request: Request, caller: Caller, programme: str, **context: Any
+    ) -> HTMLResponse:
+        migration.require_migrator(caller.principal.roles)
+        with _aqd(request).read_session() as s:
+            history = modeller.versions(s, programme)
+            batches = migration.list_batches(s, programme)
+        return render(
+            request,
+            "migrations.html",
+            caller,
+            programme=programme,
+            versions=history,
+            batches=batches,
+            statuses=MIGRATABLE_STATUSES,
+            **context,
+        )
+
+    def _selection(programme: str, form: FormData) -> migration.Selection:
+        def ints(name: str) -> list[int]:
+            return [_int(str(v), 0) for v in form.getlist(name) if str(v).strip()]
+
+        to = ints("to_version")
+        return migration.Selection(
+            programme=programme,
+            to_version=to[0] if to else None,
+            from_versions=[v for v in ints("from_version") if v],
+            statuses=[str(v) for v in form.getlist("status") if str(v).strip()],
+        )
+
+    @r.get("/modeller/{programme}/migrations")
+    def migrations(programme: str, request: Request, caller: CallerDep) -> Response:
+        return migrations_page(request, caller, programme)
+
+    @r.post("/modeller/{programme}/migrations/dry-run")
+    async def migration_dry_run(programme: str, request: Request, caller: CallerDep) -> Response:
+        migration.require_migrator(caller.principal.roles)
+        selection = _selection(programme, await request.form())
+        report = _aqd(request).migration_dry_run(selection).to_dict()
+        return migrations_page(request, caller, programme, report=report, selection=selection)
+
+    @r.post("/modeller/{programme}/migrations")
+    async def migration_run(programme: str, request: Request, caller: CallerDep) -> Response:
+        migration.require_migrator(caller.principal.roles)
+        form = await request.form()
+        selection = _selection(programme, form)
+        note = str(form.get("note") or "")
+        result = _aqd(request).migrate_contracts(selection, caller.principal.username, note)
+        return redirect(f"/modeller/{quote(programme)}/migrations/{result.batch_id}")
+
+    @r.get("/modeller/{programme}/migrations/{batch_id}")
+    def migration_batch(
+        programme: str, batch_id: int, request: Request, caller: CallerDep
+    ) -> Response:
+        migration.require_migrator(caller.principal.roles)
+        with _aqd(request).read_session() as s:
+            batch = migration.batch_detail(s, batch_id)
+        return migrations_page(request, caller, programme, batch=batch)
+
+    @r.post("/modeller/{programme}/migrations/{batch_id}/rollback")
+    async def migration_rollback(
+        programme: str, batch_id: int, request: Request, caller: CallerDep
+    ) -> Response:
+        migration.require_migrator(caller.principal.roles)
+        form = _form_dict(await request.form())
+        aqd = _aqd(request)
+        result = aqd.rollback_migration(batch_id, caller.principal.username, form.get("reason", ""))
+        with aqd.read_session() as s:
+            batch = migration.batch_detail(s, batch_id)
+        return migrations_page(request, caller, programme, batch=batch, rollback=result.to_dict())
 
     # -- analytics ---------------------------------------------------------------------------------
 

@@ -89,3 +89,39 @@ def test_dry_run_migrate_and_roll_back(web: Web, tmp_path: Path) -> None:
     assert twice.status_code == 409
     assert "no migrated contract" in twice.json()["detail"]
     assert c.post(url, headers=h, json={"reason": ""}).status_code == 422
+
+
+def test_the_modeller_page_migrates_and_rolls_back(web: Web, tmp_path: Path) -> None:
+    from tests.web.conftest import csrf_of
+
+    _v2(web, tmp_path)
+    admin, _ = web.login("admin")
+    assert "migrations-link" not in admin.get("/modeller/civp").text
+    assert admin.get("/modeller/civp/migrations").status_code == 403
+    c, csrf = web.login("manager")
+    assert 'href="/modeller/civp/migrations"' in c.get("/modeller/civp").text
+    page = c.get("/modeller/civp/migrations")
+    assert page.status_code == 200
+    dry = c.post(
+        "/modeller/civp/migrations/dry-run",
+        data={"csrf_token": csrf_of(page.text), "to_version": "2", "from_version": "1"},
+    )
+    assert dry.status_code == 200, dry.text
+    assert 'data-testid="verdict-' in dry.text
+    assert "Simulation" in dry.text or "محاكاة" in dry.text
+    forged = c.post("/modeller/civp/migrations", data={"to_version": "2", "note": "decree"})
+    assert forged.status_code == 403
+    done = c.post(
+        "/modeller/civp/migrations",
+        data={"csrf_token": csrf, "to_version": "2", "from_version": "1", "note": "decree"},
+    )
+    assert done.status_code == 303
+    batch_url = done.headers["location"]
+    batch = c.get(batch_url)
+    assert batch.status_code == 200
+    assert 'data-testid="batch-migrated"' in batch.text
+    back = c.post(f"{batch_url}/rollback", data={"csrf_token": csrf, "reason": "wrong"})
+    assert back.status_code == 200, back.text
+    assert 'data-testid="rollback-result"' in back.text
+    assert 'data-testid="batch-rolled_back"' in back.text
+    assert 'data-testid="batch-migrated"' not in back.text
