@@ -35,11 +35,12 @@ from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import rest, web
+from api import rest, signing_pages, web
 from api.auth import resolve_caller
 from engine import Aqd, EngineError, InvalidInput, TooManyAttempts, Unauthenticated
 from engine.services import outbox
 from engine.services.timers import run_due_timers
+from signing import service as signing_service
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("aqd.access")
@@ -174,8 +175,11 @@ def create_app(aqd: Aqd, run_timers: bool = False, timer_interval_s: float = 15.
         """Prometheus metrics of this process."""
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
+    signing_service.register()
     app.include_router(rest.build_router())
+    app.include_router(signing_pages.build_api_router())
     app.include_router(web.build_router())
+    app.include_router(signing_pages.build_web_router())
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     return app
 

@@ -54,7 +54,37 @@ def analytics_report_cmd(
     typer.echo(f"wrote {out} ({len(pdf)} bytes)")
 
 
+documents_app = typer.Typer(help="Contract documents: the rendered and signed PDFs.")
+app.add_typer(documents_app, name="documents")
+
+
+@documents_app.command("export")
+def documents_export(
+    contract: Annotated[str, typer.Argument(help="Contract number or id")],
+    directory: Annotated[Path, typer.Argument(help="Folder to write the PDFs to")],
+) -> None:
+    """Write every version of a contract's document (signed ones included) to DIRECTORY."""
+    from engine.services import inbox
+    from signing import service
+
+    aqd = _aqd()
+
+    def run() -> list[Path]:
+        with aqd.session() as s:
+            contract_id = inbox.visible_contract(s, service.SYSTEM, contract).id
+        return service.export_documents(aqd, contract_id, directory)
+
+    written = _guard(run)
+    for path in written:
+        typer.echo(str(path))
+    if not written:
+        typer.echo(f"contract {contract} has no document yet", err=True)
+
+
 def main() -> None:
+    from signing import service
+
+    service.register()  # the worker, outbox and demo commands run the signing side effects
     app()
 
 

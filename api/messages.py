@@ -25,11 +25,19 @@ RUN_STATUSES = ("queued", "running", "done", "interrupted")
 MIGRATION_STATUSES = (
     "running", "done", "migrated", "refused", "rolled_back", "part_rolled_back",
 )  # fmt: skip
-DOCUMENT_KINDS = ("proof",)
+DOCUMENT_KINDS = ("proof", "contract", "contract_signed")
+PARTIES = ("beneficiary", "employer", "office")
+SIGNATURE_STATUSES = (
+    "open", "code_sent", "consented", "signed", "declined", "expired", "superseded", "failed",
+)  # fmt: skip
+CHANNELS = ("email", "sms")
 EVENT_KINDS = (
     "contract_started", "task_completed", "task_claimed", "task_released", "task_reassigned",
     "message_received", "timers_fired", "side_effect_recorded",
     "contract_migrated", "contract_migration_rolled_back",
+    "signature_requested", "signature_code_sent", "signature_consented", "signature_applied",
+    "signature_refused", "signature_declined", "signature_link_reissued", "signature_failed",
+    "signatures_closed",
 )  # fmt: skip
 LANES = ("counsellor", "office_head", "finance", "employer", "beneficiary", "system")
 SECTORS = (
@@ -70,6 +78,8 @@ def dynamic_ids() -> set[str]:
     found |= {f"payment:{k}" for k in PAYMENT_KINDS} | {f"run:{s}" for s in RUN_STATUSES}
     found |= {f"document:{k}" for k in DOCUMENT_KINDS}
     found |= {f"migration:{s}" for s in MIGRATION_STATUSES}
+    found |= {f"party:{p}" for p in PARTIES} | {f"channel:{c}" for c in CHANNELS}
+    found |= {f"signature:{s}" for s in SIGNATURE_STATUSES}
     for programme in (ROOT / "processes").iterdir():
         if not (programme / "programme.json").is_file():
             continue

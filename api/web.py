@@ -41,6 +41,7 @@ from engine.services import (
     migration,
     modeller,
     replay,
+    signature_requests,
     verification,
 )
 from engine.services.accounts import SESSION_LIFETIME, Principal
@@ -439,7 +440,8 @@ def build_router() -> APIRouter:
         with aqd.read_session() as s:
             found = inbox.visible_contract(s, caller.principal, ref)
             detail = inbox.contract_detail(s, caller.principal, found, aqd.clock.now())
-        return render(request, "contract.html", caller, contract=detail)
+            signatures = signature_requests.requests_of(s, found.id)
+        return render(request, "contract.html", caller, contract=detail, signatures=signatures)
 
     def history_page(
         request: Request, caller: Caller, ref: str, report: dict[str, Any] | None = None

@@ -23,6 +23,7 @@ class Cli:
             "AQD_DATABASE_URL": url,
             "AQD_CLOCK": "2025-03-03T08:00:00+00:00",
             "AQD_SCRIPT_TIME_LIMIT_MS": "300",
+            "AQD_VAR_DIR": str(tmp),
         }
         self.tmp = tmp
 
@@ -195,12 +196,32 @@ def test_decide_one_case(cli: Cli) -> None:
     )
 
 
+def test_demo_contract_is_signed_by_all_parties(cli: Cli, tmp_path: Path) -> None:
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    cli("deploy", "processes/civp")
+    cli("demo")
+    written = cli("documents", "export", "CIVP-2025-000003", str(tmp_path / "docs")).stdout.split()
+    assert [Path(p).name for p in written] == [
+        "CIVP-2025-000003-r1.pdf",
+        "CIVP-2025-000003-r1-beneficiary.pdf",
+        "CIVP-2025-000003-r1-employer.pdf",
+        "CIVP-2025-000003-r1-office.pdf",
+    ]
+    with Path(written[-1]).open("rb") as fh:
+        fields = [s.field_name for s in PdfFileReader(fh).embedded_signatures]
+    assert fields[:3] == ["beneficiary", "employer", "office"]
+    assert "no document yet" in cli("documents", "export", "1", str(tmp_path / "none")).stderr
+    assert "not found" in cli("documents", "export", "NOPE-1", str(tmp_path), ok=False).stderr
+
+
 def test_export_and_verify_package(cli: Cli, tmp_path: Path) -> None:
     cli("deploy", "processes/civp")
     cli("demo")
     package = tmp_path / "contract-3.zip"
     assert "sha256" in cli("export-package", "3", str(package)).stdout
-    assert "OK, 4 events verified offline" in cli("verify-package", str(package)).stdout
+    # Contract 3 is the demo's active contract: signed by its three parties for real.
+    assert "OK, 27 events verified offline" in cli("verify-package", str(package)).stdout
     data = bytearray(package.read_bytes())
     data[len(data) // 2] ^= 0xFF
     package.write_bytes(bytes(data))

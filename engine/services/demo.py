@@ -53,15 +53,20 @@ class DemoReport:
         )
 
 
-def seed(aqd: Aqd) -> DemoReport:
-    """Create the demo data unless it exists; each contract step is its own transaction."""
+def seed(aqd: Aqd, real_signatures: bool = True) -> DemoReport:
+    """Create the demo data unless it exists; each contract step is its own transaction.
+
+    The active contract of each pilot office is signed for real by its three parties (the
+    ceremony of ``signature_requests`` and the ``signing`` handlers, which must be registered:
+    ``aqd demo`` does). ``real_signatures=False`` answers the signing steps directly instead
+    (the web tests, which reseed for every test; the ceremony is tested in tests/signing)."""
     with aqd.session() as session, session.begin():
         if session.scalar(select(Office.id).where(Office.code == "TUN")) is not None:
             return DemoReport(created=False)
         report = DemoReport(created=True)
         _seed_parties(session, report, aqd)
     for index, (code, *_rest) in enumerate(PILOT_OFFICES):
-        report.contracts += _seed_contracts(aqd, code, index)
+        report.contracts += _seed_contracts(aqd, code, index, real_signatures)
     return report
 
 
@@ -189,7 +194,7 @@ def _complete(aqd: Aqd, contract_id: int, bpmn_id: str, data: dict[str, object],
         aqd.complete_task(session, guid, data, user)
 
 
-def _seed_contracts(aqd: Aqd, code: str, index: int) -> int:
+def _seed_contracts(aqd: Aqd, code: str, index: int, real_signatures: bool) -> int:
     agreement = {
         "agreed": True,
         "position_title": "Assistant(e) administratif(ve)",
@@ -208,9 +213,74 @@ def _seed_contracts(aqd: Aqd, code: str, index: int) -> int:
     _complete(aqd, ids[1], "employer_agreement", agreement, employer_account(code, 1))
     _complete(aqd, ids[2], "employer_agreement", agreement, employer_account(code, 0))
     _complete(aqd, ids[2], "counsellor_validation", {"validation_decision": "validate"}, counsellor)
-    for party in SIGNING_PARTIES:
-        with aqd.session() as session, session.begin():
-            aqd.correlate_message(
-                session, ids[2], "signature_result", signature_result(party), "demo"
-            )
+    _sign(aqd, ids[2], code, real_signatures)
     return len(ids)
+
+
+def _drain(aqd: Aqd) -> None:
+    from engine.services import outbox
+    from engine.worker.handlers import handler_for
+
+    if handler_for("signature_request") is None:
+        raise RuntimeError("the signing handlers are not registered (run `aqd demo`)")
+    for _ in range(20):
+        if outbox.run_once(aqd).claimed == 0:
+            return
+
+
+def _sign(aqd: Aqd, contract_id: int, code: str, real: bool) -> None:
+    """Every party signs the contract, in the programme's order."""
+    from engine.models import Outbox
+    from engine.services import signature_requests as requests
+    from engine.services.accounts import principal_of
+
+    if not real:
+        for party in SIGNING_PARTIES:
+            with aqd.session() as session, session.begin():
+                key = session.scalar(
+                    select(Outbox.idempotency_key).where(
+                        Outbox.contract_id == contract_id,
+                        Outbox.kind == "signature_request",
+                        Outbox.status == "pending",
+                    )
+                )
+                if key is not None:
+                    aqd.record_side_effect(session, key, True, {"party": party})
+                aqd.correlate_message(
+                    session, contract_id, "signature_result", signature_result(party), "demo"
+                )
+        return
+    signers = {
+        "beneficiary": f"beneficiary.{code.lower()}",
+        "employer": employer_account(code, 0),
+        "office": f"head.{code.lower()}",
+    }
+    for party in SIGNING_PARTIES:
+        _drain(aqd)
+        with aqd.session() as session:
+            user = session.scalar(select(User).where(User.username == signers[party]))
+            assert user is not None
+            principal = principal_of(session, user)
+            [pending] = [
+                r
+                for r in requests.pending_for(session, principal)
+                if r["contract_id"] == contract_id
+            ]
+        with requests.ceremony(aqd) as session:
+            _request, token = requests.rotate_link(aqd, session, pending["id"], principal)
+        with requests.ceremony(aqd) as session:
+            _request, one_time = requests.send_code(aqd, session, token, principal)
+        with requests.ceremony(aqd) as session:
+            requests.consent(
+                aqd,
+                session,
+                token,
+                principal,
+                code=one_time,
+                accepted=True,
+                consent_version=requests.CONSENT_VERSION,
+                document_sha256=pending["document_sha256"],
+                client_ip="127.0.0.1",
+                user_agent="aqd demo",
+            )
+    _drain(aqd)

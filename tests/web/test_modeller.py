@@ -119,9 +119,7 @@ def test_edit_validate_diff_deploy_and_run(browser: Browser, live: LiveServer) -
             web.aqd.complete_task(s, guid, data, "test")
     with web.aqd.session() as s, s.begin():
         for party in SIGNING_PARTIES:
-            web.aqd.correlate_message(
-                s, cid, "signature_result", signature_result(party), "test"
-            )
+            web.aqd.correlate_message(s, cid, "signature_result", signature_result(party), "test")
     with web.aqd.session() as s:
         history = replay.history_of(s, cid)
         state = replay.state_at(history, int(history["events"][-1]["seq"]), web.aqd.runner)

@@ -1,0 +1,187 @@
+"""The signing ceremony in the web app and the API: the signer's list, the ceremony page with
+the PDF and its hash, the one-time code in the mailbox, consent, the worker's signature, the
+public verification page; and the refusals as HTTP errors (never 500)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from engine.models import Contract, HumanTask, User
+from engine.services import outbox
+from engine.services.accounts import create_user
+from engine.services.signature_requests import CONSENT_VERSION
+from tests.web.conftest import PASSWORD, Web
+
+
+def drain(web: Web) -> None:
+    for _ in range(20):
+        if outbox.run_once(web.aqd).claimed == 0:
+            return
+
+
+@pytest.fixture
+def awaiting(web: Web, tmp_path: Path) -> int:
+    """The Tunis demo contract waiting for the counsellor, validated: now awaiting the
+    beneficiary's signature. Its job seeker gets an account ``amira.sign``."""
+    web.aqd.settings.var_dir = tmp_path
+    guid = web.ready_task("TUN", "counsellor_validation")
+    with web.aqd.session() as s, s.begin():
+        web.aqd.complete_task(s, guid, {"validation_decision": "validate"}, "counsellor.tun")
+        cid = s.scalar(select(HumanTask.contract_id).where(HumanTask.task_guid == guid))
+        contract = s.get(Contract, cid)
+        assert contract is not None
+        create_user(
+            s,
+            "amira.sign",
+            PASSWORD,
+            ["beneficiary"],
+            web.clock.now(),
+            display_name="أميرة بن صالح",
+            locale="ar",
+            beneficiary_id=contract.beneficiary_id,
+        )
+    drain(web)
+    assert cid is not None
+    return int(cid)
+
+
+def test_the_beneficiary_signs_in_the_browser_flow(web: Web, awaiting: int) -> None:
+    browser, csrf = web.login("amira.sign")
+    listing = browser.get("/me/signatures")
+    assert listing.status_code == 200 and 'dir="rtl"' in listing.text
+    [request_id] = re.findall(r'action="/me/signatures/(\d+)/open"', listing.text)
+    opened = browser.post(f"/me/signatures/{request_id}/open", data={"csrf_token": csrf})
+    assert opened.status_code == 303
+    page_url = opened.headers["location"]
+    token = page_url.rsplit("/", 1)[-1]
+    page = browser.get(page_url)
+    assert page.status_code == 200
+    sha = re.search(r'id="document-sha256">([0-9a-f]{64})<', page.text)
+    assert sha is not None
+    pdf = browser.get(f"{page_url}/document.pdf")
+    assert pdf.headers["content-type"] == "application/pdf" and pdf.content.startswith(b"%PDF")
+
+    # Somebody else signed in cannot use the link.
+    stranger, _ = web.login("employer.tun")
+    assert stranger.get(page_url).status_code == 403
+
+    assert browser.post(f"{page_url}/code", data={"csrf_token": csrf}).status_code == 303
+    mailbox = browser.get("/me/mailbox").text
+    code = re.search(r": (\d{6})$", mailbox, re.M)  # "…the contract CIVP-…: 123456"
+    assert code is not None
+    form = {
+        "csrf_token": csrf,
+        "consent_version": CONSENT_VERSION,
+        "document_sha256": sha.group(1),
+        "code": code.group(1),
+    }
+    refused = browser.post(f"{page_url}/consent", data=form)  # the consent box unticked
+    assert refused.status_code == 422 and 'role="alert"' in refused.text
+    done = browser.post(f"{page_url}/consent", data={**form, "consent": "yes"})
+    assert done.status_code == 303 and done.headers["location"].endswith("notice=signed")
+    assert browser.get(page_url).status_code == 409  # the link is used up
+    drain(web)
+    with web.aqd.session() as s:
+        contract = s.get(Contract, awaiting)
+        assert contract is not None
+        number = contract.number
+    # The employer's turn has come; the beneficiary's list is empty again.
+    assert "/open" not in browser.get("/me/signatures").text
+    employer, _ = web.login("employer2.tun")
+    assert number in employer.get("/me/signatures").text
+    assert token not in employer.get("/me/mailbox").text
+
+    # Anyone (no login) verifies the half-signed PDF on the public page.
+    anonymous = web.client()
+    form_page = anonymous.get("/verify")
+    anon_csrf = re.search(r'name="csrf_token" value="([^"]+)"', form_page.text)
+    assert anon_csrf is not None
+    with web.aqd.session() as s:
+        from engine.services.signature_requests import latest_signed
+
+        signed = latest_signed(s, awaiting)
+        assert signed is not None
+        content = signed.content
+    report = anonymous.post(
+        "/verify",
+        data={"csrf_token": anon_csrf.group(1)},
+        files={"file": ("contract.pdf", content, "application/pdf")},
+    )
+    assert report.status_code == 200
+    assert "✔" in report.text and number in report.text
+
+
+def test_the_api_ceremony_and_its_errors(web: Web, awaiting: int) -> None:
+    me = web.token("amira.sign")
+    c = web.client()
+    [pending] = c.get("/api/v1/signatures", headers=me).json()
+    assert pending["party"] == "beneficiary" and pending["status"] == "open"
+    link = c.post(f"/api/v1/signatures/{pending['id']}/link", headers=me).json()
+    token = link["token"]
+    view = c.get(f"/api/v1/sign/{token}", headers=me).json()
+    assert view["document_sha256"] == pending["document_sha256"]
+    assert "2000-83" in view["consent_text"]["fr"]
+
+    other = web.token("employer.tun")
+    wrong = c.get(f"/api/v1/sign/{token}", headers=other)
+    assert wrong.status_code == 403 and wrong.json()["error"]
+    assert c.post(f"/api/v1/signatures/{pending['id']}/link", headers=other).status_code == 404
+    assert c.get("/api/v1/sign/nope", headers=me).status_code == 404
+
+    assert c.post(f"/api/v1/sign/{token}/code", headers=me).json() == {"sent": True}
+    body = c.get("/api/v1/me/mailbox", headers=me).json()[0]["body"]
+    code = re.search(r": (\d{6})$", body, re.M)
+    assert code is not None
+    consent = {
+        "code": code.group(1),
+        "accepted": True,
+        "consent_version": CONSENT_VERSION,
+        "document_sha256": view["document_sha256"],
+    }
+    bad = c.post(f"/api/v1/sign/{token}/consent", headers=me, json={**consent, "code": "000000"})
+    if code.group(1) != "000000":
+        assert bad.status_code == 422 and bad.json()["fields"] == {"code": "wrong code"}
+    swapped = c.post(
+        f"/api/v1/sign/{token}/consent", headers=me, json={**consent, "document_sha256": "a" * 64}
+    )
+    assert swapped.status_code == 409
+    ok = c.post(f"/api/v1/sign/{token}/consent", headers=me, json=consent)
+    assert ok.status_code == 202, ok.text
+    again = c.post(f"/api/v1/sign/{token}/consent", headers=me, json=consent)
+    assert again.status_code == 409
+    drain(web)
+    with web.aqd.session() as s:
+        number = s.scalar(select(Contract.number).where(Contract.id == awaiting))
+    sigs = c.get(f"/api/v1/contracts/{number}/signatures", headers=me).json()
+    assert [(r["party"], r["status"]) for r in sigs] == [
+        ("beneficiary", "signed"),
+        ("employer", "open"),
+    ]
+    # The employer declines with a reason over the API; the counsellor gets the review task.
+    employer = web.token("employer2.tun")
+    [mine] = c.get("/api/v1/signatures", headers=employer).json()
+    etoken = c.post(f"/api/v1/signatures/{mine['id']}/link", headers=employer).json()["token"]
+    assert c.post(f"/api/v1/sign/{etoken}/decline", headers=employer, json={}).status_code == 422
+    declined = c.post(
+        f"/api/v1/sign/{etoken}/decline", headers=employer, json={"reason": "wrong salary"}
+    )
+    assert declined.status_code == 200
+    with web.aqd.session() as s:
+        review = s.scalar(
+            select(HumanTask.id).where(
+                HumanTask.contract_id == awaiting,
+                HumanTask.bpmn_id == "review_decline",
+                HumanTask.status == "ready",
+            )
+        )
+        assert review is not None
+        assert s.scalar(select(User.id).where(User.username == "amira.sign")) is not None
+
+    verified = c.post("/api/v1/verify", files={"file": ("x.pdf", b"%PDF-1.7 nothing", "x")})
+    assert verified.status_code == 200 and verified.json()["valid"] is False
+    empty = c.post("/api/v1/verify", files={"file": ("x.pdf", b"", "application/pdf")})
+    assert empty.status_code == 422
