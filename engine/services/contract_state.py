@@ -23,7 +23,7 @@ import orjson
 
 from engine.errors import Conflict, InvalidInput, NotFound
 from engine.runtime import migrate as _migrate
-from engine.runtime.serializer import dump, load, state_hash
+from engine.runtime.serializer import dump, state_hash
 from engine.runtime.workflow import Outcome, Runner, Specs, Step
 
 MAX_ROUTED_MESSAGES = 64
@@ -180,7 +180,7 @@ class ContractState:
     def restore(self, key: str, state: bytes, version: str, specs: Specs) -> LiveInstance:
         """Put an instance back to a state it had (a migration's rollback)."""
         inst = self.get(key)
-        inst.wf = self.runner.attach(load(state, version, specs.fresh_dicts()))
+        inst.wf = self.runner.attach(_migrate.load_on(state, version, specs))
         inst.changed = True
         return inst
 

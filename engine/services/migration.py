@@ -33,8 +33,9 @@ from engine.models import Contract, Event, MigrationBatch, MigrationItem, Proces
 from engine.models import ProcessInstance as Instance
 from engine.runtime import migrate as runtime
 from engine.runtime.serializer import SERIALIZER_VERSION, dump
-from engine.services.commands import EMPTY_HASH, Aqd, Recorded, _Loader
-from engine.services.contract_state import ContractState
+from engine.services.commands import EMPTY_HASH, Aqd, Recorded
+from engine.services.commands import _Loader as CommandLoader
+from engine.services.contract_state import ContractState, LiveInstance
 from engine.services.store import Store
 
 #: Moving running contracts is the programme managers' call (DESIGN.md §5).
@@ -280,6 +281,40 @@ def dry_run(aqd: Aqd, selection: Selection) -> DryRun:
 # -- the commands -------------------------------------------------------------------------------
 
 
+class _Loader(CommandLoader):
+    """The command loader, restoring a cold instance from the state the migration already read
+    onto the cached specs (``runtime.load_on``), not by restoring the specs again."""
+
+    def __init__(self, aqd: Aqd, store: Store, contract: Any) -> None:
+        super().__init__(aqd, store, contract)
+        self.states: dict[int, tuple[bytes, str]] = {}
+
+    def stored(self, key: str) -> tuple[bytes, str]:
+        row_id = self.rows[key].id
+        if row_id not in self.states:
+            self.states[row_id] = self.store.state(row_id)
+        return self.states[row_id]
+
+    def load(self, key: str) -> LiveInstance | None:
+        known = self.rows.get(key)
+        if known is None:
+            return super().load(key)
+        hot = self.aqd.cache.take(known.id, known.revision)
+        if hot is not None:
+            wf, ready = hot
+        else:
+            state, version = self.stored(key)
+            specs = self.aqd.specs(
+                self.store.session, self.contract.definition_id, known.process_id
+            )
+            wf = self.aqd.runner.attach(runtime.load_on(state, version, specs))
+            ready = self.aqd.runner.inspect(wf).ready
+        self.ready_before[key] = {t.task_guid: t for t in ready}
+        return LiveInstance(
+            key=key, process_id=known.process_id, wf=wf, row_id=known.id, revision=known.revision
+        )
+
+
 def migrate_contract(
     aqd: Aqd,
     session: Session,
@@ -316,7 +351,7 @@ def migrate_contract(
         raise Conflict("; ".join(problems))
     snapshot: dict[str, dict[str, str]] = {}
     for key in sorted(loader.rows):
-        state, version = store.state(loader.rows[key].id)
+        state, version = loader.stored(key)
         snapshot[key] = {"state": state.decode(), "version": version}
     payload: dict[str, Any] = {
         "batch": batch_id,
