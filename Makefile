@@ -63,6 +63,7 @@ bench: install
 	$(BIN)/python bench/signing.py
 	$(BIN)/python bench/month_end.py
 	$(BIN)/python bench/inbox.py
+	$(BIN)/python bench/analytics.py
 
 compose-check:
 	docker-compose -f docker-compose.yml config --quiet
