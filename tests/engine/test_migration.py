@@ -33,7 +33,12 @@ from engine.models import (
 from engine.services.audit import build_package, verify_package
 from engine.services.definitions import deploy
 from engine.services.migration import Selection, rollback_contract
-from engine.services.replay import replay_contract, verify_contracts_parallel
+from engine.services.replay import (
+    history_of,
+    replay_contract,
+    state_at,
+    verify_contracts_parallel,
+)
 from tests.conftest import AGREEMENT, START, World, _truncate, make_world
 from tests.helpers.migration import NEW_STEP, civp_v2_folder
 
@@ -296,6 +301,43 @@ def test_rollback_restores_the_old_version_until_a_step_completes(
         assert item is not None
         with pytest.raises(Conflict, match="rolled_back in this batch"):
             rollback_contract(world.aqd, s, item.id, "pm", "again")
+
+
+def test_migration_rechecks_each_contract_under_its_lock(world: World, tmp_path: Path) -> None:
+    groups = Groups(world, {"month": 1})
+    month = groups.ids["month"][0]
+    deploy_v2(world, tmp_path)
+    report = world.aqd.migration_dry_run(Selection(programme="civp")).to_dict()
+    assert report["verdicts"][0]["can_migrate"]
+    # Between the dry run and the migration, the month's end comes: attendance is now ready.
+    to_month_end(world, month)
+    assert world.fire(month)
+    result = world.aqd.migrate_contracts(Selection(programme="civp"), "pm", "decree").to_dict()
+    assert result["migrated"] == 0
+    [refused] = result["refused"]
+    assert "ready step attendance" in refused["reason"]
+    assert version_of(world, month) == 1
+    with world.aqd.session() as s:
+        kinds = set(s.scalars(select(Event.kind).where(Event.contract_id == month)))
+    assert "contract_migrated" not in kinds
+    assert replays(world, month)
+
+
+def test_history_viewer_steps_through_a_migration(world: World, tmp_path: Path) -> None:
+    groups = Groups(world, {"validation": 1})
+    cid = groups.ids["validation"][0]
+    deploy_v2(world, tmp_path)
+    world.aqd.migrate_contracts(Selection(programme="civp"), "pm", "decree")
+    world.complete(cid, "counsellor_validation", VALIDATE, "c")
+    with world.aqd.session() as s:
+        history = history_of(s, cid)
+    assert [d["version"] for d in history["definitions"].values()] == [1]
+    kinds = [e["kind"] for e in history["events"]]
+    migrated = kinds.index("contract_migrated") + 1
+    at = state_at(history, migrated, world.aqd.runner)
+    assert at["kind"] == "contract_migrated"
+    after = state_at(history, migrated + 1, world.aqd.runner)
+    assert after["instances"]["main"]["ready"] == [NEW_STEP]
 
 
 def test_bad_selections_are_refused(world: World, tmp_path: Path) -> None:
