@@ -29,14 +29,21 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine.errors import Conflict, EngineError, InvalidInput, NotFound, NotPermitted
-from engine.models import Contract, Event, MigrationBatch, MigrationItem, ProcessDefinition
+from engine.models import (
+    Contract,
+    Event,
+    HumanTask,
+    MigrationBatch,
+    MigrationItem,
+    ProcessDefinition,
+)
 from engine.models import ProcessInstance as Instance
 from engine.runtime import migrate as runtime
 from engine.runtime.serializer import SERIALIZER_VERSION, dump
-from engine.services.commands import EMPTY_HASH, Aqd, Recorded
+from engine.services.commands import EMPTY_HASH, Aqd, Recorded, _user_task_info
 from engine.services.commands import _Loader as CommandLoader
 from engine.services.contract_state import ContractState, LiveInstance
-from engine.services.store import Store
+from engine.services.store import Store, WritePlan
 
 #: Moving running contracts is the programme managers' call (DESIGN.md §5).
 MIGRATORS = frozenset({"programme_manager"})
@@ -82,6 +89,8 @@ class Verdict:
     #: New steps still ahead of the contract (empty: it is past every change).
     ahead: list[str] = field(default_factory=list)
     instances: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Ready steps whose inbox row changes (form, lane, group): task guid -> new values.
+    inbox: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def position(self) -> str:
@@ -100,6 +109,7 @@ class Verdict:
             "reasons": self.reasons,
             "ahead": self.ahead,
             "instances": self.instances,
+            "inbox": self.inbox,
         }
 
 
@@ -262,6 +272,8 @@ def assess(aqd: Aqd, session: Session, contract_id: int, target: ProcessDefiniti
         ahead.update(result.ahead)
         verdict.instances[row.key] = {"process": row.process_id, **result.mapping()}
     verdict.can_migrate = not verdict.reasons
+    if verdict.can_migrate:
+        verdict.inbox = dict(_reprojected(session, contract.id, target))
     verdict.ahead = sorted(ahead) if verdict.can_migrate else []
     return verdict
 
@@ -353,11 +365,14 @@ def migrate_contract(
     for key in sorted(loader.rows):
         state, version = loader.stored(key)
         snapshot[key] = {"state": state.decode(), "version": version}
+    plan = WritePlan()
+    plan.task_updates.extend(_reprojected(session, contract.id, target))
     payload: dict[str, Any] = {
         "batch": batch_id,
         "from": _version_ref(current),
         "to": _version_ref(target),
         "instances": {},
+        "inbox": dict(plan.task_updates),
         "note": note[:500],
     }
 
@@ -372,9 +387,50 @@ def migrate_contract(
             payload["instances"][key] = {"process": pid, **result.mapping()}
 
     recorded = aqd._execute(
-        store, contract, MIGRATED, actor, payload, action, loader=loader, definition_id=target.id
+        store,
+        contract,
+        MIGRATED,
+        actor,
+        payload,
+        action,
+        plan=plan,
+        loader=loader,
+        definition_id=target.id,
     )
     return recorded, orjson.dumps(snapshot), current.id
+
+
+def _reprojected(
+    session: Session, contract_id: int, definition: ProcessDefinition
+) -> list[tuple[str, dict[str, Any]]]:
+    """Inbox rows of the contract's ready steps whose form, lane or group differ in
+    ``definition``: (task guid, the new values). The step itself is the same (same BPMN id)."""
+    processes = definition.meta["processes"]
+    rows = session.execute(
+        select(
+            HumanTask.task_guid,
+            HumanTask.bpmn_id,
+            HumanTask.form_key,
+            HumanTask.lane,
+            HumanTask.candidate_group,
+        )
+        .where(HumanTask.contract_id == contract_id, HumanTask.status == "ready")
+        .order_by(HumanTask.id)
+    ).all()
+    updates = []
+    for row in rows:
+        info = _user_task_info(processes, row.bpmn_id)
+        if not info:
+            continue
+        wanted = {
+            "form_key": info.get("form_key", ""),
+            "lane": info.get("lane") or row.lane,
+            "candidate_group": info.get("candidate_group") or info.get("lane") or row.lane,
+        }
+        changes = {k: v for k, v in wanted.items() if getattr(row, k) != v}
+        if changes:
+            updates.append((str(row.task_guid), changes))
+    return updates
 
 
 def _moved_since(session: Session, contract_id: int, seq: int) -> str:
@@ -433,8 +489,19 @@ def rollback_contract(
             specs = aqd.specs(session, old.id, pid)
             state.restore(key, saved["state"].encode(), saved["version"], specs)
 
+    plan = WritePlan()
+    plan.task_updates.extend(_reprojected(session, contract.id, old))
+    payload["inbox"] = dict(plan.task_updates)
     recorded = aqd._execute(
-        store, contract, ROLLED_BACK, actor, payload, action, loader=loader, definition_id=old.id
+        store,
+        contract,
+        ROLLED_BACK,
+        actor,
+        payload,
+        action,
+        plan=plan,
+        loader=loader,
+        definition_id=old.id,
     )
     item.status = "rolled_back"
     item.rollback_seq = recorded.seq

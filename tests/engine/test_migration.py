@@ -340,6 +340,36 @@ def test_history_viewer_steps_through_a_migration(world: World, tmp_path: Path) 
     assert after["instances"]["main"]["ready"] == [NEW_STEP]
 
 
+def test_a_ready_step_whose_form_changed_gets_the_new_form(world: World, tmp_path: Path) -> None:
+    cid = world.start()
+    folder = civp_v2_folder(tmp_path)
+    bpmn = folder / "civp.bpmn"
+    text = bpmn.read_text(encoding="utf-8")
+    changed = text.replace('value="employer_agreement"', f'value="{NEW_STEP}"', 1)
+    assert changed != text
+    bpmn.write_text(changed, encoding="utf-8")
+    with world.aqd.session() as s, s.begin():
+        deploy(s, folder, world.aqd.sandbox, world.clock, note="new agreement form")
+    [verdict] = world.aqd.migration_dry_run(Selection(programme="civp")).to_dict()["verdicts"]
+    assert list(verdict["inbox"].values()) == [{"form_key": NEW_STEP}]
+
+    def form() -> str:
+        with world.aqd.session() as s:
+            found = s.scalar(
+                select(HumanTask.form_key).where(
+                    HumanTask.contract_id == cid, HumanTask.status == "ready"
+                )
+            )
+        assert found is not None
+        return found
+
+    batch = world.aqd.migrate_contracts(Selection(programme="civp"), "pm", "decree").to_dict()
+    assert form() == NEW_STEP
+    world.aqd.rollback_migration(batch["batch"], "pm", "back")
+    assert form() == "employer_agreement"
+    assert replays(world, cid)
+
+
 def test_bad_selections_are_refused(world: World, tmp_path: Path) -> None:
     world.start()
     with pytest.raises(InvalidInput, match="note"):
