@@ -425,6 +425,7 @@ def _seed(url: str, sizes: dict[str, int], processes: int = 2) -> Groups:
     return groups
 
 
+@pytest.mark.slow
 def test_thousand_contracts_on_postgresql(pg_url: str, tmp_path: Path) -> None:
     _truncate(pg_url)
     world = make_world(pg_url)
