@@ -438,6 +438,9 @@ def _aggregate_sql(
 ) -> tuple[dict[_Key, _Roll], int]:
     rolls: dict[_Key, _Roll] = {}
     tasks = 0
+    # The first refresh of a national database groups tens of millions of (step, bucket)
+    # rows: let this transaction sort them in memory rather than in temporary files.
+    session.execute(text("SET LOCAL work_mem = '256MB'"))
     result = session.execute(
         text(_ROLLUP_SQL), {"start": start, "upto": upto, "log_ratio": _LOG_RATIO}
     )
