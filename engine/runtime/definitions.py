@@ -257,6 +257,13 @@ class _Checker:
         for tag in ("loopCondition", "completionCondition", "loopCardinality"):
             for node in root.iter(_q(BPMN_NS, tag)):
                 self.compile(file, node, node.text, "eval", f"{tag} does not compile")
+        for node in root.iter(_q(BPMN_NS, "dataStore"), _q(BPMN_NS, "dataStoreReference")):
+            self.add(
+                file,
+                "data stores are not supported: keep the data in task data or in the "
+                "programme's own tables",
+                node,
+            )
         for node in root.iter(_q(BPMN_NS, "script")):
             self.compile(file, node, node.text, "exec", "script does not compile")
         for tag in ("preScript", "postScript"):
@@ -403,10 +410,21 @@ class _Checker:
                 (flow.get("targetRef", ""), flow)
             )
         state: dict[str, int] = {}
-
-        def visit(node: str) -> None:
-            state[node] = 1
-            for target, flow in edges.get(node, []):
+        # Depth-first search with an explicit stack: a long chain of steps must not exhaust
+        # Python's recursion limit (a 1,500-step process crashed the recursive version).
+        for first in list(edges):
+            if first in state:
+                continue
+            state[first] = 1
+            stack = [(first, iter(edges.get(first, [])))]
+            while stack:
+                node, todo = stack[-1]
+                step = next(todo, None)
+                if step is None:
+                    state[node] = 2
+                    stack.pop()
+                    continue
+                target, flow = step
                 if state.get(target) == 1:
                     self.add(
                         file,
@@ -416,12 +434,8 @@ class _Checker:
                         flow,
                     )
                 elif target not in state:
-                    visit(target)
-            state[node] = 2
-
-        for node in list(edges):
-            if node not in state:
-                visit(node)
+                    state[target] = 1
+                    stack.append((target, iter(edges.get(target, []))))
 
 
 _FLOW_NODES = frozenset(
@@ -572,6 +586,11 @@ def _raise_spiff(file: str, exc: ValidationException, root: Any) -> None:
         found = root.xpath("//*[@id=$id]", id=element)
         if found:
             line = found[0].sourceline or 0
+    if not element and line and root is not None:
+        # XSD errors carry a line, not an id: name the element written on that line.
+        at_line = [n for n in root.iter() if isinstance(n.tag, str) and n.sourceline == line]
+        if at_line:
+            element = _element_id(at_line[0])
     message = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
     raise DefinitionInvalid(
         [DefinitionProblem(file, message, element=element, line=line)]
