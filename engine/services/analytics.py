@@ -410,19 +410,17 @@ WITH t AS (
     FROM human_task h JOIN office o ON o.id = h.office_id
     WHERE h.status = 'completed' AND h.completed_at >= :start AND h.completed_at < :upto
 ), sums AS (
-    SELECT coalesce(month, 'all') AS period, programme, code, step, lane, count(*) AS n,
+    SELECT month AS period, programme, code, step, lane, count(*) AS n,
            sum(total) AS total_s, count(*) FILTER (WHERE has_due) AS with_due,
            count(*) FILTER (WHERE late) AS breached
-    FROM t GROUP BY GROUPING SETS ((month, programme, code, step, lane),
-                                   (programme, code, step, lane))
+    FROM t GROUP BY month, programme, code, step, lane
 ), buckets AS (
-    SELECT coalesce(month, 'all') AS period, programme, code, step, lane, m, b, count(*) AS n
+    SELECT month AS period, programme, code, step, lane, m, b, count(*) AS n
     FROM (SELECT t.month, t.programme, t.code, t.step, t.lane, v.m,
                  CASE WHEN v.x < 1 THEN -1 ELSE floor(ln(v.x) / :log_ratio)::int END AS b
           FROM t, LATERAL (VALUES (0, t.total), (1, t.waiting), (2, t.working)) v(m, x)
           WHERE v.x IS NOT NULL) u
-    GROUP BY GROUPING SETS ((month, programme, code, step, lane, m, b),
-                            (programme, code, step, lane, m, b))
+    GROUP BY month, programme, code, step, lane, m, b
 )
 SELECT period, programme, code, step, lane, -1 AS m, ARRAY[n, with_due, breached], total_s
 FROM sums
@@ -436,27 +434,48 @@ FROM buckets GROUP BY period, programme, code, step, lane, m
 def _aggregate_sql(
     session: Session, start: datetime, upto: datetime
 ) -> tuple[dict[_Key, _Roll], int]:
+    """Month by month (each month's rows sort in memory; the first refresh of a national
+    database has tens of millions of (step, bucket) rows), the all-time rows summed here."""
     rolls: dict[_Key, _Roll] = {}
     tasks = 0
-    # The first refresh of a national database groups tens of millions of (step, bucket)
-    # rows: let this transaction sort them in memory rather than in temporary files.
     session.execute(text("SET LOCAL work_mem = '256MB'"))
-    result = session.execute(
-        text(_ROLLUP_SQL), {"start": start, "upto": upto, "log_ratio": _LOG_RATIO}
+    first = session.scalar(
+        select(func.min(HumanTask.completed_at)).where(
+            HumanTask.completed_at >= start, HumanTask.completed_at < upto
+        )
     )
-    for period, programme, office, step, lane, m, values, total_s in result:
-        key = (period, programme, office, step, lane)
-        roll = rolls.get(key)
-        if roll is None:
-            roll = rolls[key] = _Roll(lane)
-        if m < 0:
-            roll.count, roll.with_due, roll.breached = values
-            roll.total_s = float(total_s)
-            if period == "all":
+    window = max(start, first) if first is not None else upto
+    while window < upto:
+        month_end = datetime(window.year + window.month // 12, window.month % 12 + 1, 1, tzinfo=UTC)
+        end = min(month_end, upto)
+        result = session.execute(
+            text(_ROLLUP_SQL), {"start": window, "upto": end, "log_ratio": _LOG_RATIO}
+        )
+        for period, programme, office, step, lane, m, values, total_s in result:
+            key = (period, programme, office, step, lane)
+            roll = rolls.get(key)
+            if roll is None:
+                roll = rolls[key] = _Roll(lane)
+            if m < 0:
+                roll.count, roll.with_due, roll.breached = values
+                roll.total_s = float(total_s)
                 tasks += roll.count
-        else:
-            half = len(values) // 2
-            roll.hists[m].update(zip(values[:half], values[half:], strict=True))
+            else:
+                half = len(values) // 2
+                roll.hists[m].update(zip(values[:half], values[half:], strict=True))
+        window = end
+    for (_period, programme, office, step, lane), roll in list(rolls.items()):
+        key = ("all", programme, office, step, lane)
+        total = rolls.get(key)
+        if total is None:
+            total = rolls[key] = _Roll(lane)
+        total.count += roll.count
+        total.total_s += roll.total_s
+        total.with_due += roll.with_due
+        total.breached += roll.breached
+        for into, hist in zip(total.hists, roll.hists, strict=True):
+            for b, n in hist.items():
+                into[b] = into.get(b, 0) + n
     return rolls, tasks
 
 
