@@ -30,6 +30,7 @@ import math
 import random
 import statistics
 import time
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -296,8 +297,21 @@ def flat_percentiles(flat: Sequence[int], qs: Sequence[float]) -> list[float]:
 
 def _merged(flats: list[list[int]], hours: Sequence[float]) -> list[int]:
     """One flat histogram from the rollup rows' and the raw tail's durations."""
-    if len(flats) == 1 and not hours:
-        return flats[0]
+    if len(flats) == 1:
+        if not hours:
+            return flats[0]
+        # the usual case: one all-time row and a few steps completed since the refresh
+        flat = list(flats[0])
+        buckets = flat[0::2]
+        for h in hours:
+            b = bucket_of(h * 3600)
+            i = bisect_left(buckets, b)
+            if i < len(buckets) and buckets[i] == b:
+                flat[2 * i + 1] += 1
+            else:
+                buckets.insert(i, b)
+                flat[2 * i : 2 * i] = [b, 1]
+        return flat
     hist: dict[int, int] = {}
     for flat in flats:
         _merge_flat(hist, flat)
