@@ -370,6 +370,31 @@ def test_a_ready_step_whose_form_changed_gets_the_new_form(world: World, tmp_pat
     assert replays(world, cid)
 
 
+def test_a_running_subprocess_the_new_version_lacks_blocks(world: World, tmp_path: Path) -> None:
+    cid = world.start()
+    folder = civp_v2_folder(tmp_path)
+    bpmn = folder / "civp.bpmn"
+    text = bpmn.read_text(encoding="utf-8")
+    renamed = (
+        text.replace('id="agreement"', 'id="agreement_2026"')
+        .replace('sourceRef="agreement"', 'sourceRef="agreement_2026"')
+        .replace('targetRef="agreement"', 'targetRef="agreement_2026"')
+        .replace(">agreement</bpmn:flowNodeRef>", ">agreement_2026</bpmn:flowNodeRef>")
+    )
+    assert renamed != text
+    bpmn.write_text(renamed, encoding="utf-8")
+    with world.aqd.session() as s, s.begin():
+        deploy(s, folder, world.aqd.sandbox, world.clock, note="agreement reworked")
+    [verdict] = world.aqd.migration_dry_run(Selection(programme="civp")).to_dict()["verdicts"]
+    assert not verdict["can_migrate"]
+    reasons = " | ".join(verdict["reasons"])
+    assert "subprocess agreement is running but the new version has no such subprocess" in reasons
+    assert "the started step agreement" in reasons
+    result = world.aqd.migrate_contracts(Selection(programme="civp"), "pm", "x").to_dict()
+    assert result["migrated"] == 0 and result["refused"][0]["reason"]
+    assert version_of(world, cid) == 1
+
+
 def test_bad_selections_are_refused(world: World, tmp_path: Path) -> None:
     world.start()
     with pytest.raises(InvalidInput, match="note"):
