@@ -30,12 +30,13 @@ import math
 import random
 import statistics
 import time
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
+from itertools import accumulate
 from typing import Any
 
 from sqlalchemy import Float, cast, delete, func, insert, select, text, update
@@ -266,32 +267,19 @@ def bucket_value(bucket: int) -> float:
 def flat_percentiles(flat: Sequence[int], qs: Sequence[float]) -> list[float]:
     """The linear-interpolated percentiles (as ``percentile``) of the values a histogram holds
     (``[bucket, count, bucket, count, ...]`` by increasing bucket), each value read as its
-    bucket's middle (seconds). One pass for all ``qs``."""
-    n = sum(flat[1::2])
+    bucket's middle (seconds)."""
+    cumulative = list(accumulate(flat[1::2]))
+    n = cumulative[-1] if cumulative else 0
     if n == 0:
         return [0.0 for _ in qs]
-    wanted: list[tuple[int, int, bool]] = []  # (rank, index in qs, upper neighbour?)
-    for i, q in enumerate(qs):
-        rank = math.floor(q * (n - 1))
-        wanted.append((rank, i, False))
-        wanted.append((min(rank + 1, n - 1), i, True))
-    wanted.sort()
-    found: dict[tuple[int, bool], float] = {}
-    seen = 0
-    k = 0
-    for j in range(0, len(flat), 2):
-        seen += flat[j + 1]
-        while k < len(wanted) and wanted[k][0] < seen:
-            _rank, which, upper = wanted[k]
-            found[(which, upper)] = bucket_value(flat[j])
-            k += 1
-        if k == len(wanted):
-            break
     out = []
-    for i, q in enumerate(qs):
+    for q in qs:
         pos = q * (n - 1)
-        below, above = found[(i, False)], found[(i, True)]
-        out.append(below + (above - below) * (pos - math.floor(pos)))
+        rank = math.floor(pos)
+        # the value of rank r (from 0) is in the first bucket holding more than r values
+        below = bucket_value(flat[2 * bisect_right(cumulative, rank)])
+        above = bucket_value(flat[2 * bisect_right(cumulative, min(rank + 1, n - 1))])
+        out.append(below + (above - below) * (pos - rank))
     return out
 
 
