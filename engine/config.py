@@ -53,6 +53,21 @@ class Settings(BaseSettings):
         ge=0,
         description="Address-space cap for CLI/worker processes (0: none).",
     )
+    smtp_host: str = Field(
+        default="",
+        description="SMTP server for e-mail notifications (empty: e-mails stay in the mailbox).",
+    )
+    smtp_port: int = Field(default=587, ge=1, le=65535, description="SMTP port.")
+    smtp_user: str = Field(default="", description="SMTP login (empty: no authentication).")
+    smtp_password: str = Field(default="", description="SMTP password.")
+    smtp_from: str = Field(default="Aqd <no-reply@aqd.tn>", description="Sender of e-mails.")
+    smtp_starttls: bool = Field(default=True, description="Upgrade the SMTP connection (TLS).")
+    smtp_timeout_s: float = Field(default=20.0, gt=0, description="SMTP socket timeout.")
+    sms_url: str = Field(
+        default="",
+        description="HTTP SMS gateway (JSON POST; empty: SMS stay in the mailbox).",
+    )
+    sms_token: str = Field(default="", description="Bearer token for the SMS gateway.")
 
 
 @lru_cache(maxsize=1)

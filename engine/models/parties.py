@@ -77,6 +77,9 @@ class User(Base):
     beneficiary_id: Mapped[int | None] = mapped_column(ForeignKey("beneficiary.id"), nullable=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: where notifications go besides the mailbox (set by the user on /me/settings)
+    email: Mapped[str | None] = mapped_column(String(254), nullable=True)
+    phone: Mapped[str | None] = mapped_column(String(20), nullable=True)
 
 
 class UserRole(Base):

@@ -63,3 +63,14 @@ class Notification(Base):
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: ``mailbox`` (delivered by the commit: the mailbox is the channel), ``pending`` →
+    #: ``sending`` (leased by one worker) → ``sent`` | ``failed`` (e-mail or SMS, see
+    #: ``engine/services/delivery.py``)
+    delivery: Mapped[str] = mapped_column(String(12), default="mailbox", server_default="mailbox")
+    #: the text kept once a real adapter sent it (one-time codes and link tokens masked)
+    body_redacted: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: where it was sent (e-mail address or phone number)
+    address: Mapped[str | None] = mapped_column(String(254), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)

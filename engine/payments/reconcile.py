@@ -5,7 +5,8 @@ and record the outcome of its ``payment_order`` side effect with ``Aqd.record_si
 which appends the contract event and delivers the reply the month waits for:
 ``payment_confirmed`` when paid, the order's ``reply_failed`` message (CIVP:
 ``payment_rejected`` → the counsellor's ``fix_payee_account`` task → one re-issued order) when
-rejected. Importing the same file twice changes nothing: a settled order is skipped.
+rejected; the payee's accounts get a ``payment_paid``/``payment_rejected`` notification in the
+same transaction. Importing the same file twice changes nothing: a settled order is skipped.
 
 Formats: ISO 20022 camt.054.001.02 (``iso20022.read_camt054``) or CSV with the header
 ``end_to_end_id,status,reason,bank_ref`` (status ``paid`` or ``rejected``).
@@ -23,6 +24,7 @@ from engine.errors import EngineError, InvalidInput
 from engine.models.payments import PaymentOrder
 from engine.payments.iso20022 import FileInvalid, Result, read_camt054
 from engine.payments.orders import format_millimes
+from engine.services import notifications
 from engine.services.commands import Aqd
 
 SETTLED = ("paid", "rejected", "reissued")
@@ -98,6 +100,7 @@ def apply_result(aqd: Aqd, result: Result, actor: str) -> str:
         if not result.paid:
             outcome["reason"] = order.reject_reason or ""
         aqd.record_side_effect(session, order.idempotency_key, result.paid, outcome, actor=actor)
+        notifications.payment_settled(session, order, now)  # the payee learns it (same commit)
         return order.status
 
 

@@ -37,6 +37,7 @@ from engine.runtime.durations import add_iso_duration
 from engine.runtime.sandbox import Sandbox
 from engine.runtime.serializer import SERIALIZER_VERSION, load
 from engine.runtime.workflow import ReadyTask, Runner, Specs
+from engine.services import notifications
 from engine.services.contract_state import ContractState, LiveInstance, chain_hash
 from engine.services.facts import start_facts
 from engine.services.signatures import SIGNATURE_EVENT_KINDS
@@ -342,6 +343,15 @@ class Aqd:
         if pinned != contract.definition_id:
             plan.contract["definition_id"] = pinned
         new_ids = store.write(plan)
+        if plan.task_inserts:  # the employer's or beneficiary's turn: tell them (same transaction)
+            notifications.tasks_ready(
+                store.session,
+                contract.id,
+                contract.number,
+                plan.task_inserts,
+                at,
+                self.settings.public_url,
+            )
         puts = store.session.info.setdefault("aqd_cache_puts", [])
         for inst, inst_revision, ready in plan.cache_puts:
             if inst.row_id is None:
@@ -672,9 +682,21 @@ class Aqd:
             "previous": task.assignee,
             "reason": reason.strip()[:500],
         }
-        return self._execute(
+        recorded = self._execute(
             store, contract, "task_reassigned", actor, payload, None, plan=plan, at=at
         )
+        if assignee:
+            notifications.task_assigned(
+                session,
+                task_guid,
+                assignee,
+                actor,
+                payload["reason"],
+                recorded.seq,
+                at,
+                self.settings.public_url,
+            )
+        return recorded
 
     def correlate_message(
         self,

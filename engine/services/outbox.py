@@ -27,7 +27,9 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-import engine.payments  # noqa: F401  (registers the payment_order handler for every runner)
+# registers the payment_order and notification.send handlers for every runner
+import engine.payments
+import engine.services.delivery  # noqa: F401
 from engine.errors import EngineError
 from engine.models import Outbox
 from engine.services.commands import Aqd
