@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import rest, signing_pages, web
+from api import notification_pages, rest, signing_pages, web
 from api.auth import resolve_caller
 from engine import Aqd, EngineError, InvalidInput, TooManyAttempts, Unauthenticated
 from engine.services import outbox
@@ -180,6 +180,8 @@ def create_app(aqd: Aqd, run_timers: bool = False, timer_interval_s: float = 15.
     app.include_router(signing_pages.build_api_router())
     app.include_router(web.build_router())
     app.include_router(signing_pages.build_web_router())
+    app.include_router(notification_pages.build_api_router())
+    app.include_router(notification_pages.build_web_router())
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     return app
 
