@@ -17,7 +17,7 @@ _LITERAL = re.compile(r"""\b_\(\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')"""
 _USER_TASK = re.compile(r"<bpmn:(?:userTask|manualTask)\b[^>]*\bid=\"([^\"]+)\"")
 STATUSES = (
     "requested", "in_review", "awaiting_signature", "active", "rejected", "expired", "ended",
-    "terminated", "cancelled", "ready", "completed", "running",
+    "terminated", "suspended", "cancelled", "ready", "completed", "running",
     "ordered", "batched", "sent", "paid", "reissued",
 )  # fmt: skip
 PAYMENT_KINDS = ("stipend", "allowance", "reimbursement", "premium")

@@ -273,8 +273,19 @@ class Runner:
         return merged
 
     def result_data(self, wf: BpmnWorkflow) -> dict[str, Any]:
-        data = wf.data if wf.completed else (wf.last_task.data if wf.last_task else {})
-        return dict(data)
+        """The data of the last completed task; a subprocess's task counts when it completed in
+        a later command than the process's own last task (a suspension recorded inside the
+        running contract's loop), so its ``contract_status`` reaches the contract row."""
+        if wf.completed:
+            return dict(wf.data)
+        last = wf.last_task
+        for sub in wf.subprocesses.values():
+            task = sub.last_task
+            if task is not None and (
+                last is None or task.last_state_change > last.last_state_change
+            ):
+                last = task
+        return dict(last.data) if last is not None else {}
 
 
 def _waiting(wf: BpmnWorkflow) -> tuple[list[str], datetime | None]:
