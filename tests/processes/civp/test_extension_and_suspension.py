@@ -80,7 +80,10 @@ def test_extension_granted_continues_the_months(world: World) -> None:
     world.activate(cid)
     for _ in range(11):
         world.run_month(cid)
-    # a month before the term (31 March 2026) the employer asks for 2 more months
+    # a month before the term (31 March 2026) the employer asks for 13 more months (refused),
+    # then for 2; the contract was requested in March 2025, so D2019-542 still applies to it
+    world.message(cid, "request_extension", {"months": 13, "requested_by": "employer"})
+    assert b'"extension_reason":"TOO_LONG"' in main_state(world, cid)
     world.message(cid, "request_extension", {"months": 2, "requested_by": "employer"})
     assert b'"extension_reason":"OK"' in main_state(world, cid)
     assert contract(world, cid).status == "active"
@@ -92,6 +95,23 @@ def test_extension_granted_continues_the_months(world: World) -> None:
     keys = [key for key, _ in world.orders(cid)]
     assert keys == [MONTH_KEY.format(cid=cid, m=m) for m in range(1, 15)]
     world.complete(cid, "record_outcome", {"outcome": "hired_cdi"}, "counsellor")
+    assert contract(world, cid).status == "ended"
+    replays(world, cid)
+
+
+def test_extension_refused_the_contract_ends_at_its_term(world: World) -> None:
+    cid = world.start(prior_civp_months=12)  # 12 + 12 + 3 > 24 months
+    world.activate(cid)
+    for _ in range(11):
+        world.run_month(cid)
+    world.message(cid, "request_extension", {"months": 3, "requested_by": "counsellor"})
+    assert b'"extension_reason":"DURATION_EXHAUSTED"' in main_state(world, cid)
+    world.run_month(cid)
+    c = contract(world, cid)
+    assert c.next_due_at is None  # no 13th month
+    assert world.task(cid, "record_outcome")
+    assert len(world.orders(cid)) == 12
+    world.complete(cid, "record_outcome", {"outcome": "none"}, "counsellor")
     assert contract(world, cid).status == "ended"
     replays(world, cid)
 
