@@ -336,15 +336,22 @@ def tasks_ready(
     mine = [t for t in tasks if t.get("lane") in PARTY_LANES]
     if not mine:
         return 0
-    contract = session.execute(
-        select(Contract.employer_id, Contract.beneficiary_id).where(Contract.id == contract_id)
-    ).one()
+    accounts: dict[str, list[User]] = {}
     count = 0
     for task in mine:
-        if task["lane"] == "employer":
-            users = party_users(session, employer_id=contract.employer_id)
-        else:
-            users = party_users(session, beneficiary_id=contract.beneficiary_id)
+        lane = task["lane"]
+        if lane not in accounts:  # one query per lane: the contract's party and its accounts
+            party = Contract.employer_id if lane == "employer" else Contract.beneficiary_id
+            column = User.employer_id if lane == "employer" else User.beneficiary_id
+            accounts[lane] = list(
+                session.scalars(
+                    select(User)
+                    .join(Contract, party == column)
+                    .where(Contract.id == contract_id, User.active.is_(True))
+                    .order_by(User.id)
+                )
+            )
+        users = accounts[lane]
         if not users:
             continue
         title_fr, title_ar = _task_titles(task["programme"], task["form_key"], task["name"])
