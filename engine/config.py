@@ -48,6 +48,23 @@ class Settings(BaseSettings):
         default="http://127.0.0.1:8000",
         description="Base URL users reach Aqd at (signing links in notifications).",
     )
+    signing_tsa_url: str | None = Field(
+        default=None,
+        description="RFC 3161 time-stamping service URL (default: the local development TSA).",
+    )
+    signing_seal_p12: Path | None = Field(
+        default=None,
+        description="PKCS#12 file with the agency seal's key and chain (default: the dev CA).",
+    )
+    signing_seal_password: str = Field(default="", description="Password of the seal PKCS#12.")
+    signing_trust_roots: Path | None = Field(
+        default=None,
+        description="PEM file of extra trusted roots (the seal's and the TSA's CA).",
+    )
+    signing_crls: Path | None = Field(
+        default=None,
+        description="PEM file of the extra CAs' CRLs (B-LTA seals embed revocation data).",
+    )
     memory_limit_mb: int = Field(
         default=0,
         ge=0,

@@ -3,8 +3,9 @@
 ``DevKeySource`` is the embedded default: a development CA generated on first run under
 ``<var_dir>/pki/`` (root, intermediate, local TSA, empty CRL; never committed), which issues and
 keeps one certificate per signer (a person for the beneficiary and employer steps, the agency
-seal of the office for the office step). PKCS#12 and PKCS#11 (HSM) sources for production are
-not built yet (docs/signing.md).
+seal of the office for the office step). A deployment can take the agency seal from a PKCS#12
+file (``AQD_SIGNING_SEAL_P12``), trust more roots (``AQD_SIGNING_TRUST_ROOTS``, PEM) and
+time-stamp with an RFC 3161 service (``AQD_SIGNING_TSA_URL``). PKCS#11 (HSM) is not built yet.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from asn1crypto import crl as a_crl
 from asn1crypto import keys as a_keys
@@ -21,6 +23,7 @@ from asn1crypto import x509 as a_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.serialization import pkcs12
 
 from signing.pki import DevPki, Identity, create_dev_pki, issue_signer
 
@@ -66,9 +69,15 @@ def _write(path: Path, data: bytes, secret: bool = False) -> None:
 
 @dataclass
 class DevKeySource:
-    """The development CA, persisted on first use in ``directory``."""
+    """The development CA, persisted on first use in ``directory``, with the deployment's
+    seal, extra roots and time-stamping service when configured."""
 
     directory: Path
+    seal_p12: Path | None = None
+    seal_password: str = ""
+    trust_roots: Path | None = None
+    tsa_url: str | None = None
+    crls: Path | None = None
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -82,8 +91,36 @@ class DevKeySource:
     def pki(self) -> DevPki:
         with self._lock:
             if self._pki is None:
-                self._pki, self._ca_key = self._load_or_create()
+                pki, self._ca_key = self._load_or_create()
+                pki.tsa_url = self.tsa_url or None
+                if self.trust_roots is not None:
+                    pki.extra_roots = [
+                        _asn1_cert(c)
+                        for c in x509.load_pem_x509_certificates(self.trust_roots.read_bytes())
+                    ]
+                if self.seal_p12 is not None:
+                    pki.extra_certs = [_asn1_cert(c) for c in self._p12()[2]]
+                if self.crls is not None:
+                    pki.extra_crls = [
+                        a_crl.CertificateList.load(
+                            x509.load_pem_x509_crl(block).public_bytes(serialization.Encoding.DER)
+                        )
+                        for block in _pem_blocks(self.crls.read_bytes(), b"X509 CRL")
+                    ]
+                self._pki = pki
             return self._pki
+
+    def _p12(self) -> tuple[Any, x509.Certificate, list[x509.Certificate]]:
+        assert self.seal_p12 is not None
+        try:
+            key, cert, chain = pkcs12.load_key_and_certificates(
+                self.seal_p12.read_bytes(), self.seal_password.encode() or None
+            )
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"{self.seal_p12}: cannot read the seal's PKCS#12 ({exc})") from exc
+        if key is None or cert is None:
+            raise ValueError(f"{self.seal_p12}: no key and certificate in this PKCS#12")
+        return key, cert, list(chain)
 
     def _load_or_create(self) -> tuple[DevPki, _PrivateKey]:
         d = self.directory
@@ -128,6 +165,8 @@ class DevKeySource:
 
     def identity(self, party: str, name: str) -> Identity:
         """The signer's certificate and key: issued on first use, then kept on disk."""
+        if party == "office" and self.seal_p12 is not None:
+            return self._seal()
         role = "agency seal" if party == "office" else party
         slug = hashlib.sha256(f"{role}\n{name}".encode()).hexdigest()[:24]
         pki = self.pki
@@ -147,16 +186,58 @@ class DevKeySource:
             self._identities[slug] = found
             return found
 
+    def _seal(self) -> Identity:
+        with self._lock:
+            found = self._identities.get("p12-seal")
+        if found is not None:
+            return found
+        key, cert, _chain = self._p12()
+        found = _identity(
+            cert.subject.rfc4514_string(),
+            cert.public_bytes(serialization.Encoding.PEM),
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            ),
+        )
+        with self._lock:
+            self._identities["p12-seal"] = found
+        return found
 
-_sources: dict[Path, DevKeySource] = {}
+
+def _pem_blocks(data: bytes, label: bytes) -> list[bytes]:
+    begin, end = b"-----BEGIN " + label + b"-----", b"-----END " + label + b"-----"
+    blocks = []
+    for chunk in data.split(begin)[1:]:
+        blocks.append(begin + chunk.split(end)[0] + end + b"\n")
+    return blocks
+
+
+def _asn1_cert(cert: x509.Certificate) -> a_x509.Certificate:
+    return a_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
+
+
+_sources: dict[tuple[Any, ...], DevKeySource] = {}
 _sources_lock = threading.Lock()
 
 
-def key_source(var_dir: Path) -> DevKeySource:
-    """One key source per PKI directory and process."""
+def key_source(
+    var_dir: Path,
+    *,
+    seal_p12: Path | None = None,
+    seal_password: str = "",
+    trust_roots: Path | None = None,
+    tsa_url: str | None = None,
+    crls: Path | None = None,
+) -> DevKeySource:
+    """One key source per configuration and process."""
     directory = (var_dir / "pki").resolve()
+    key = (directory, seal_p12, seal_password, trust_roots, tsa_url, crls)
     with _sources_lock:
-        found = _sources.get(directory)
+        found = _sources.get(key)
         if found is None:
-            found = _sources[directory] = DevKeySource(directory)
+            found = _sources[key] = DevKeySource(
+                directory, seal_p12, seal_password, trust_roots, tsa_url, crls
+            )
         return found

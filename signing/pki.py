@@ -9,7 +9,7 @@ validation gets the (empty) CRL handed over, so signatures validate offline.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from asn1crypto import crl as a_crl
@@ -35,14 +35,22 @@ class Identity:
 
 @dataclass
 class DevPki:
+    """The trust material signing and validation use: the development CA, plus what a
+    deployment adds (``extra_roots``/``extra_certs`` for a seal issued by another CA, a
+    ``tsa_url`` for an RFC 3161 time-stamping service instead of the local TSA)."""
+
     root: Identity
     intermediate: Identity
     tsa: Identity
     crl: a_crl.CertificateList
+    extra_roots: list[a_x509.Certificate] = field(default_factory=list)
+    extra_certs: list[a_x509.Certificate] = field(default_factory=list)
+    extra_crls: list[a_crl.CertificateList] = field(default_factory=list)
+    tsa_url: str | None = None
 
     @property
     def chain(self) -> list[a_x509.Certificate]:
-        return [self.intermediate.cert, self.root.cert]
+        return [self.intermediate.cert, self.root.cert, *self.extra_certs, *self.extra_roots]
 
 
 def _name(common_name: str, unit: str) -> x509.Name:

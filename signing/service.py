@@ -51,7 +51,15 @@ REASONS = {
 
 
 def keys_for(aqd: Aqd) -> DevKeySource:
-    return key_source(aqd.settings.var_dir)
+    s = aqd.settings
+    return key_source(
+        s.var_dir,
+        seal_p12=s.signing_seal_p12,
+        seal_password=s.signing_seal_password,
+        trust_roots=s.signing_trust_roots,
+        tsa_url=s.signing_tsa_url,
+        crls=s.signing_crls,
+    )
 
 
 def _public_url(aqd: Aqd) -> str:
