@@ -4,7 +4,7 @@
 import Modeler from 'bpmn-js/lib/Modeler';
 import { layoutProcess } from 'bpmn-auto-layout';
 
-const MARKERS = ['problem', 'diff-added', 'diff-changed'];
+const MARKERS = ['problem', 'diff-added', 'diff-changed', 'sim-path', 'sim-stop'];
 
 async function start(root) {
   const api = root.dataset.api;
@@ -93,6 +93,82 @@ async function start(root) {
     }
   }
 
+  // Simulation: run sample cases on the draft, list each case's path and decisions, and
+  // highlight the path of the chosen case on the diagram.
+  const sim = root.querySelector('[data-testid="simulation"]');
+  const simStatus = sim.querySelector('[data-testid="simulation-status"]');
+
+  function showPath(run) {
+    clear();
+    // A flow was taken when both its ends ran, its target after its source (a sub-process's
+    // inner steps, which may not be drawn, come between a flow's ends).
+    const first = new Map();
+    run.path.forEach((id, i) => {
+      if (!first.has(id)) first.set(id, i);
+      if (registry.get(id)) canvas.addMarker(id, 'sim-path');
+    });
+    registry.filter((e) => e.type === 'bpmn:SequenceFlow').forEach((flow) => {
+      const from = first.get(flow.source.id);
+      const to = first.get(flow.target.id);
+      if (from !== undefined && to !== undefined && to > from) canvas.addMarker(flow.id, 'sim-path');
+    });
+    (run.waiting_tasks || []).forEach((id) => registry.get(id) && canvas.addMarker(id, 'sim-stop'));
+    root.dataset.simPath = run.path.join(' ');
+  }
+
+  function cell(text, ltr) {
+    const td = document.createElement('td');
+    td.textContent = text;
+    if (ltr) td.dir = 'ltr';
+    return td;
+  }
+
+  async function simulate(cases, drafts = true) {
+    const result = await call('POST', '/simulate', { cases, drafts });
+    const body = sim.querySelector('[data-testid="simulation-results"] tbody');
+    body.replaceChildren();
+    result.cases.forEach((run, i) => {
+      const tr = document.createElement('tr');
+      tr.dataset.testid = 'simulation-case';
+      tr.dataset.status = run.status;
+      tr.appendChild(cell(run.name));
+      const waits = [...(run.waiting_tasks || []), ...(run.waiting_messages || [])];
+      const outcome = sim.dataset[`msg${run.status[0].toUpperCase()}${run.status.slice(1)}`] || run.status;
+      tr.appendChild(cell(run.error ? `${outcome}: ${run.error}`
+        : (waits.length ? `${outcome} · ${sim.dataset.msgWaitsFor} ${waits.join(', ')}` : outcome)));
+      tr.appendChild(cell((run.path || []).join(' → '), true));
+      tr.appendChild(cell((run.decisions || []).map((d) => `${d.decision}: ${Object.entries(d.outputs)
+        .map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(', ')}`).join('\n'), true));
+      const td = document.createElement('td');
+      const button = document.createElement('button');
+      button.type = 'button';
+      button.textContent = sim.dataset.msgShow;
+      button.dataset.testid = 'show-path';
+      button.addEventListener('click', () => showPath(run));
+      td.appendChild(button);
+      tr.appendChild(td);
+      body.appendChild(tr);
+      if (i === 0) showPath(run);
+    });
+    root.dataset.simulated = String(Number(root.dataset.simulated || 0) + 1);
+    return result;
+  }
+
+  sim.querySelector('[data-testid="simulate"]').addEventListener('click', () => {
+    simStatus.textContent = '';
+    let cases;
+    try {
+      cases = JSON.parse(sim.querySelector('#sim-cases').value);
+    } catch (err) {
+      simStatus.textContent = err.message;
+      return;
+    }
+    simulate(cases, sim.querySelector('#sim-drafts').checked).catch((e) => {
+      simStatus.textContent = e.message;
+      if (e.data && e.data.fields) show(Object.entries(e.data.fields).map(([where, message]) => ({ element: (where.match(/\[([^\]]+)\]/) || [])[1] || '', message })));
+    });
+  });
+
   root.querySelector('[data-testid="save"]').addEventListener('click', () => save().catch((e) => { status.textContent = e.message; }));
   root.querySelector('[data-testid="diff"]').addEventListener('click', () => diff().catch((e) => { status.textContent = e.message; }));
   root.querySelector('[data-testid="deploy-form"]').addEventListener('submit', (event) => {
@@ -100,7 +176,7 @@ async function start(root) {
     deploy(root.querySelector('#note').value).catch(() => {});
   });
   if (source.problems && source.problems.length) show(source.problems);
-  window.AqdModeller = { modeler, save, diff, deploy };
+  window.AqdModeller = { modeler, save, diff, deploy, simulate, showPath };
   root.dataset.ready = 'yes';
   void text;
 }
