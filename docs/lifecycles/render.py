@@ -11,6 +11,7 @@ writes ``docs/lifecycles/<process id>.svg``. Run it again after changing a proce
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -54,6 +55,14 @@ def running_as_process(text: str, programme: str) -> str:
     return str(etree.tostring(root, encoding="unicode"))
 
 
+def stable(svg: str) -> str:
+    """bpmn-js names arrow markers randomly: number them in order so a re-render is identical."""
+    names: dict[str, str] = {}
+    for found in re.findall(r'id="(marker-[a-z0-9]+)"', svg):
+        names.setdefault(found, f"marker-{len(names) + 1}")
+    return re.sub(r"marker-[a-z0-9]+", lambda m: names.get(m.group(0), m.group(0)), svg)
+
+
 def processes(programme: str) -> list[tuple[str, dict[str, str]]]:
     folder = ROOT / "processes" / programme
     sources = {p.name: p.read_text(encoding="utf-8") for p in sorted(folder.glob("*.bpmn"))}
@@ -80,7 +89,7 @@ def render(programmes: list[str]) -> list[Path]:
             for process_id, sources in processes(programme):
                 svg = page.evaluate(SHOW, process_xml(sources, process_id))
                 path = OUT / f"{process_id}.svg"
-                path.write_text(svg + "\n", encoding="utf-8")
+                path.write_text(stable(svg) + "\n", encoding="utf-8")
                 written.append(path)
         browser.close()
     return written
