@@ -27,7 +27,9 @@ def package(world: World) -> bytes:
 def test_untouched_package_verifies(package: bytes) -> None:
     report = verify_package(package)
     assert report.ok, report.problems
-    assert report.events == 7 and report.contract.startswith("CIVP-2025-")
+    # start, agreement, validation, 3 x (signature request taken, signed), month end,
+    # attendance, payment
+    assert report.events == 12 and report.contract.startswith("CIVP-2025-")
 
 
 def test_every_changed_byte_fails(package: bytes) -> None:
