@@ -231,6 +231,32 @@ class _Checker:
             elif ns not in ALLOWED_ATTR_NS and ns != SPIFF_NS:
                 self.add(file, f"unknown extension element {{{ns}}}{local}", node)
 
+    # -- references ---------------------------------------------------------------------------
+
+    def check_references(self, file: str, root: Any) -> None:
+        """References by id must name something: SpiffWorkflow ignores a boundary event attached
+        to nothing (its timer would never fire) and fails obscurely on unknown messages."""
+        ids = {str(n.get("id")) for n in root.iter() if isinstance(n.tag, str) and n.get("id")}
+        messages = set()
+        for node in root.iter(_q(BPMN_NS, "message")):
+            if node.get("id"):
+                messages.add(str(node.get("id")))
+            else:
+                self.add(file, "message has no id", node)
+        for node in root.iter(_q(BPMN_NS, "boundaryEvent")):
+            ref = _local_ref(node.get("attachedToRef"))
+            if ref and ref not in ids:
+                self.add(file, f"boundary event is attached to {ref}, which does not exist", node)
+        for node in root.iter(_q(BPMN_NS, "sequenceFlow")):
+            for end in ("sourceRef", "targetRef"):
+                ref = _local_ref(node.get(end))
+                if ref and ref not in ids:
+                    self.add(file, f"sequence flow {end} {ref} does not exist", node)
+        for node in root.iter(f"{{{BPMN_NS}}}*"):
+            ref = _local_ref(node.get("messageRef"))
+            if ref and ref not in messages:
+                self.add(file, f"message {ref} is not declared (bpmn:message)", node)
+
     # -- expressions --------------------------------------------------------------------------
 
     def compile(
@@ -310,6 +336,19 @@ class _Checker:
         self, file: str, process: Any, messages: dict[str, str]
     ) -> ProcessInfo | None:
         pid = process.get("id", "")
+        if not pid:
+            self.add(file, "process has no id", process)
+            return None
+        nameless = [
+            node
+            for node in process.iter(f"{{{BPMN_NS}}}*")
+            if not node.get("id")
+            and etree.QName(node).localname in (*_FLOW_NODES, "sequenceFlow", "lane")
+        ]
+        for node in nameless:
+            self.add(file, f"{etree.QName(node).localname} has no id", node)
+        if nameless:
+            return None
         if process.get("isExecutable") != "true":
             self.add(file, 'process is not executable (set isExecutable="true")', process)
             return None
@@ -449,6 +488,11 @@ _FLOW_NODES = frozenset(
 )  # fmt: skip
 
 
+def _local_ref(ref: str | None) -> str:
+    """A reference attribute's id (BPMN writes them as QNames: ``prefix:id`` or ``id``)."""
+    return (ref or "").strip().rsplit(":", 1)[-1]
+
+
 def _element_id(node: Any) -> str:
     while node is not None:
         if isinstance(node.tag, str) and node.get("id"):
@@ -510,6 +554,7 @@ def compile_bundle(programme: str, sources: dict[str, str], sandbox: Sandbox) ->
             checker.check_dmn(name, root, ns)
         else:
             checker.check_bpmn_expressions(name, root)
+            checker.check_references(name, root)
             messages = {
                 m.get("id", ""): m.get("name", m.get("id", ""))
                 for m in root.iter(_q(BPMN_NS, "message"))

@@ -181,7 +181,13 @@ def diff(session: Session, programme: str, file: str) -> dict[str, Any]:
     if draft is None:
         raise NotFound(f"no draft of {file}")
     before = _elements(definition.sources[file])
-    after = _elements(draft.xml)
+    try:
+        after = _elements(draft.xml)
+    except etree.XMLSyntaxError as exc:  # a draft is kept even when it is not well-formed
+        raise InvalidInput(
+            f"the draft is not well-formed XML (line {exc.lineno}): fix it before comparing",
+            fields={"xml": str(exc.msg)},
+        ) from None
     return {
         "file": file,
         "version": definition.version,

@@ -14,7 +14,7 @@ import pytest
 from lxml import etree
 
 from engine.errors import DefinitionInvalid
-from engine.runtime.definitions import ALLOWED_ATTR_NS, Bundle, compile_bundle
+from engine.runtime.definitions import ALLOWED_ATTR_NS, Bundle, compile_bundle, read_sources
 from engine.runtime.sandbox import Sandbox
 from engine.services.definitions import check_folder
 from tests.conftest import ROOT
@@ -168,3 +168,36 @@ def test_the_cli_refuses_the_corpus_line_by_line() -> None:
     assert all(re.match(r"\w+: [^:]+\.bpmn:\d+ \[[^\]]+\]: ", line) for line in lines), [
         line for line in lines if not re.match(r"\w+: [^:]+\.bpmn:\d+ \[[^\]]+\]: ", line)
     ][:3]
+
+
+CIVP_DIR = ROOT / "processes" / "civp"
+BROKEN = {
+    # a process without an id crashed SpiffWorkflow's own error message (TypeError)
+    "process has no id": ('<bpmn:process id="civp_contract"', "<bpmn:process", "civp_definitions"),
+    # SpiffWorkflow ignored the boundary event silently: the reminder would never fire
+    "attached to nowhere": (
+        'attachedToRef="sign_beneficiary"',
+        'attachedToRef="nowhere"',
+        "remind_beneficiary",
+    ),
+    # SpiffWorkflow answered with its own TypeError
+    "not declared": ('messageRef="msg_signature_result"', 'messageRef="nope"', "sign_beneficiary"),
+    "targetRef primo_x does not exist": (
+        'targetRef="primo"/>',
+        'targetRef="primo_x"/>',
+        "f_init_elig",
+    ),
+    "scriptTask has no id": ('<bpmn:scriptTask id="init"', "<bpmn:scriptTask", "civp_contract"),
+}
+
+
+@pytest.mark.parametrize("message", list(BROKEN))
+def test_broken_references_are_refused_with_their_element(message: str) -> None:
+    _, sources = read_sources(CIVP_DIR)
+    before, after, element = BROKEN[message]
+    assert before in sources["civp.bpmn"]
+    sources["civp.bpmn"] = sources["civp.bpmn"].replace(before, after, 1)
+    with pytest.raises(DefinitionInvalid) as refused:
+        compile_bundle("civp", sources, SANDBOX)
+    found = [p for p in refused.value.problems if message in p.message]
+    assert found and found[0].element == element and found[0].line > 0, refused.value.problems

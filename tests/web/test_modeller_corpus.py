@@ -96,3 +96,11 @@ def test_corpus_drafts_are_checked_and_compared_through_the_api(web: Web) -> Non
         d = c.get("/api/v1/definitions/civp/diff", params={"file": "civp.bpmn"}, headers=headers)
         assert d.status_code == 200, (path.name, d.text)
         assert d.json()["removed"], path.name
+    # a draft that is not even well-formed is kept, and comparing it answers 422 (it was a 500)
+    cut = CORPUS[0].read_text(encoding="utf-8")[:500]
+    r = c.put(
+        "/api/v1/definitions/civp/draft", headers=headers, json={"file": "civp.bpmn", "xml": cut}
+    )
+    assert r.status_code == 200 and "XML syntax error" in r.json()["problems"][0]["message"]
+    d = c.get("/api/v1/definitions/civp/diff", params={"file": "civp.bpmn"}, headers=headers)
+    assert d.status_code == 422 and "not well-formed" in d.json()["detail"]
