@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from signing.pki import DevPki, Identity, create_dev_pki, issue_signer
+from signing.pki import DevPki, Identity, create_dev_pki, issue_signer, to_identity
 
 _PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 
@@ -44,18 +44,10 @@ def _pem_key(key: a_keys.PrivateKeyInfo) -> bytes:
 
 
 def _identity(name: str, cert_pem: bytes, key_pem: bytes) -> Identity:
-    cert = x509.load_pem_x509_certificate(cert_pem)
     key = serialization.load_pem_private_key(key_pem, password=None)
-    der_key = key.private_bytes(
-        serialization.Encoding.DER,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    return Identity(
-        name=name,
-        cert=a_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER)),
-        key=a_keys.PrivateKeyInfo.load(der_key),
-    )
+    if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
+        raise ValueError(f"{name}: only EC and RSA keys sign")
+    return to_identity(x509.load_pem_x509_certificate(cert_pem), key, name)
 
 
 def _write(path: Path, data: bytes, secret: bool = False) -> None:

@@ -64,7 +64,8 @@ def _name(common_name: str, unit: str) -> x509.Name:
     )
 
 
-def _to_asn1(cert: x509.Certificate, key: _PrivateKey, name: str) -> Identity:
+def to_identity(cert: x509.Certificate, key: _PrivateKey, name: str) -> Identity:
+    """A certificate and key from ``cryptography`` in the forms pyHanko wants."""
     der_key = key.private_bytes(
         serialization.Encoding.DER,
         serialization.PrivateFormat.PKCS8,
@@ -167,9 +168,9 @@ def create_dev_pki(now: datetime | None = None) -> tuple[DevPki, dict[str, _Priv
         .sign(inter_key, hashes.SHA256())
     )
     pki = DevPki(
-        root=_to_asn1(root, root_key, "root"),
-        intermediate=_to_asn1(inter, inter_key, "intermediate"),
-        tsa=_to_asn1(tsa, tsa_key, "tsa"),
+        root=to_identity(root, root_key, "root"),
+        intermediate=to_identity(inter, inter_key, "intermediate"),
+        tsa=to_identity(tsa, tsa_key, "tsa"),
         crl=a_crl.CertificateList.load(crl.public_bytes(serialization.Encoding.DER)),
     )
     return pki, {"root": root_key, "intermediate": inter_key}
@@ -195,4 +196,4 @@ def issue_signer(
         now=now,
         days=825,
     )
-    return _to_asn1(cert, key, common_name)
+    return to_identity(cert, key, common_name)
