@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api import web
 from api.auth import CallerDep
-from api.rest import AUTHED
+from api.rest import AUTHED, errors
 from engine import Aqd, InvalidInput
 from engine.services import notifications
 
@@ -72,7 +72,7 @@ def build_api_router() -> APIRouter:
         """Where the caller's notifications are sent besides the mailbox."""
         return Contact(**_read(_aqd(request), caller.principal.user_id))
 
-    @r.put("/me/contact")
+    @r.put("/me/contact", responses=errors(400))
     def set_my_contact(body: Contact, request: Request, caller: CallerDep) -> Contact:
         """Set (or clear, with "") the caller's e-mail address and phone; the phone is stored
         in international form (+216…)."""

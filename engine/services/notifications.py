@@ -462,7 +462,7 @@ def payment_settled(session: Session, order: Any, now: datetime) -> int:
 
 # -- the user's side ------------------------------------------------------------------------------
 
-_EMAIL = re.compile(r"^[^@\s<>\"(),;:]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+_EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 
 
 def normalise_phone(value: str) -> str:
