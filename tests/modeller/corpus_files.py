@@ -33,21 +33,6 @@ def model_elements(root: Any) -> dict[str, str]:
     return out
 
 
-def orphans(root: Any) -> set[str]:
-    """Elements of processes no pool shows, in files whose diagram is a collaboration: bpmn-js
-    neither draws them nor keeps their diagram shapes on save (MIWG B.1.0 and B.2.0)."""
-    if root.find(f"{{{BPMN}}}collaboration") is None:
-        return set()
-    shown = {p.get("processRef") for p in root.iter(f"{{{BPMN}}}participant")}
-    return {
-        str(node.get("id"))
-        for process in root.iter(f"{{{BPMN}}}process")
-        if process.get("id") not in shown
-        for node in process.iter()
-        if isinstance(node.tag, str) and node.get("id")
-    }
-
-
 def di_layout(root: Any) -> dict[str, tuple[str, tuple[float, ...]]]:
     """Each diagram shape's bounds and each edge's waypoints with the plane that holds it, keyed
     by the model element it draws (and its place among the drawings of that element)."""

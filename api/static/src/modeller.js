@@ -15,6 +15,26 @@ async function start(root) {
   const status = root.querySelector('[data-testid="modeller-status"]');
   const problemsEl = root.querySelector('[data-testid="problems"]');
   const modeler = new Modeler({ container: canvasEl, keyboard: { bindTo: document } });
+  // bpmn-js rebuilds every diagram plane from what it draws when it saves (BpmnDiOrdering),
+  // which drops the shapes of elements it cannot draw (e.g. a process no pool shows in a
+  // collaboration diagram, as other tools write them). Put those back after it, so a save keeps
+  // the file's whole layout.
+  let undrawn = [];
+  modeler.on('import.done', () => {
+    const known = modeler.get('elementRegistry');
+    undrawn = [];
+    (modeler.getDefinitions()?.diagrams || []).forEach((diagram) => {
+      (diagram.plane?.planeElement || []).forEach((di) => {
+        if (di.bpmnElement && !known.get(di.bpmnElement.id)) undrawn.push([diagram.plane, di]);
+      });
+    });
+  });
+  modeler.on('saveXML.start', 500, () => {
+    undrawn.forEach(([plane, di]) => {
+      const kept = plane.get('planeElement');
+      if (!kept.includes(di)) kept.push(di);
+    });
+  });
   const source = await (await fetch(`${api}/source?file=${encodeURIComponent(file)}`)).json();
   let xml = source.xml;
   if (!xml.includes('BPMNDiagram')) xml = await layoutProcess(xml);
