@@ -65,6 +65,15 @@ class Settings(BaseSettings):
         default=None,
         description="PEM file of the extra CAs' CRLs (B-LTA seals embed revocation data).",
     )
+    signing_pkcs11_module: Path | None = Field(
+        default=None,
+        description="PKCS#11 module (an HSM's .so) holding the agency seal's key and certificate.",
+    )
+    signing_pkcs11_token: str = Field(default="", description="Label of the seal's token.")
+    signing_pkcs11_pin: str = Field(default="", description="User PIN of the seal's token.")
+    signing_pkcs11_label: str = Field(
+        default="seal", description="Label of the seal's key and certificate on the token."
+    )
     memory_limit_mb: int = Field(
         default=0,
         ge=0,

@@ -5,7 +5,8 @@
 keeps one certificate per signer (a person for the beneficiary and employer steps, the agency
 seal of the office for the office step). A deployment can take the agency seal from a PKCS#12
 file (``AQD_SIGNING_SEAL_P12``), trust more roots (``AQD_SIGNING_TRUST_ROOTS``, PEM) and
-time-stamp with an RFC 3161 service (``AQD_SIGNING_TSA_URL``). PKCS#11 (HSM) is not built yet.
+time-stamp with an RFC 3161 service (``AQD_SIGNING_TSA_URL``), or keep the seal's key in an HSM
+reached through PKCS#11 (``AQD_SIGNING_PKCS11_*``): the key never leaves the device.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
+from pyhanko.config.pkcs11 import TokenCriteria
+from pyhanko.sign import pkcs11 as pkcs11_signing
+from pyhanko.sign import signers
 
 from signing.pki import DevPki, Identity, create_dev_pki, issue_signer, to_identity
 
@@ -59,6 +63,16 @@ def _write(path: Path, data: bytes, secret: bool = False) -> None:
     tmp.replace(path)
 
 
+@dataclass(frozen=True)
+class Pkcs11Seal:
+    """Where the agency seal lives on an HSM: module, token label, PIN, key/cert label."""
+
+    module: Path
+    token: str
+    pin: str
+    label: str = "seal"
+
+
 @dataclass
 class DevKeySource:
     """The development CA, persisted on first use in ``directory``, with the deployment's
@@ -70,12 +84,14 @@ class DevKeySource:
     trust_roots: Path | None = None
     tsa_url: str | None = None
     crls: Path | None = None
+    pkcs11: Pkcs11Seal | None = None
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
         self._pki: DevPki | None = None
         self._ca_key: _PrivateKey | None = None
         self._identities: dict[str, Identity] = {}
+        self._hsm: signers.Signer | None = None
 
     # -- the CA -----------------------------------------------------------------------------
 
@@ -178,6 +194,34 @@ class DevKeySource:
             self._identities[slug] = found
             return found
 
+    def signer_for(self, party: str, name: str) -> Identity | signers.Signer:
+        """What signs for ``party``: a certificate and key, or the HSM's signer for the seal."""
+        if party == "office" and self.pkcs11 is not None:
+            return self._hsm_signer()
+        return self.identity(party, name)
+
+    def _hsm_signer(self) -> signers.Signer:
+        assert self.pkcs11 is not None
+        pki = self.pki  # outside the lock: it takes the lock itself
+        with self._lock:
+            found = self._hsm
+            if found is None:
+                cfg = self.pkcs11
+                try:
+                    session = pkcs11_signing.open_pkcs11_session(
+                        str(cfg.module),
+                        token_criteria=TokenCriteria(label=cfg.token),
+                        user_pin=cfg.pin,
+                    )
+                except Exception as exc:  # the module's own errors name no setting
+                    raise ValueError(
+                        f"PKCS#11 token {cfg.token!r} in {cfg.module}: cannot open ({exc})"
+                    ) from exc
+                found = self._hsm = pkcs11_signing.PKCS11Signer(
+                    session, cert_label=cfg.label, key_label=cfg.label, ca_chain=pki.chain
+                )
+            return found
+
     def _seal(self) -> Identity:
         with self._lock:
             found = self._identities.get("p12-seal")
@@ -222,14 +266,15 @@ def key_source(
     trust_roots: Path | None = None,
     tsa_url: str | None = None,
     crls: Path | None = None,
+    pkcs11: Pkcs11Seal | None = None,
 ) -> DevKeySource:
     """One key source per configuration and process."""
     directory = (var_dir / "pki").resolve()
-    key = (directory, seal_p12, seal_password, trust_roots, tsa_url, crls)
+    key = (directory, seal_p12, seal_password, trust_roots, tsa_url, crls, pkcs11)
     with _sources_lock:
         found = _sources.get(key)
         if found is None:
             found = _sources[key] = DevKeySource(
-                directory, seal_p12, seal_password, trust_roots, tsa_url, crls
+                directory, seal_p12, seal_password, trust_roots, tsa_url, crls, pkcs11
             )
         return found

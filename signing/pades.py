@@ -204,14 +204,16 @@ RESERVED = 24_000
 def sign(
     pdf: bytes,
     field: str,
-    signer: Identity,
+    signer: Identity | signers.Signer,
     pki: DevPki,
     *,
     reason: str,
     location: str = "Tunis",
     long_term: bool = False,
 ) -> bytes:
-    """Sign ``field`` (B-T; ``long_term`` for B-LTA) and return the new revision's bytes."""
+    """Sign ``field`` (B-T; ``long_term`` for B-LTA) and return the new revision's bytes.
+    ``signer`` is a certificate and key (``Identity``) or a pyHanko signer holding its key
+    elsewhere (an HSM through PKCS#11)."""
     meta = signers.PdfSignatureMetadata(
         field_name=field,
         md_algorithm="sha256",
@@ -222,11 +224,16 @@ def sign(
         use_pades_lta=long_term,
         validation_context=_context(pki) if long_term else None,
     )
+    if isinstance(signer, Identity):
+        cms_signer: signers.Signer = _signer(signer, pki)
+        arabic = _has_arabic(signer.name)
+    else:  # a key that never leaves its device (PKCS#11)
+        cms_signer, arabic = signer, False
     pdf_signer = signers.PdfSigner(
         meta,
-        signer=_signer(signer, pki),
+        signer=cms_signer,
         timestamper=_timestamper(pki),
-        stamp_style=_stamp_style() if _has_arabic(signer.name) else None,
+        stamp_style=_stamp_style() if arabic else None,
     )
     out = io.BytesIO()
     try:

@@ -32,8 +32,9 @@ from engine.worker.handlers import (
     register_handler,
 )
 from signing import documents
-from signing.keys import DevKeySource, key_source
+from signing.keys import DevKeySource, Pkcs11Seal, key_source
 from signing.pades import SignatureCheck, sign, verify
+from signing.pki import Identity
 
 #: The worker reads contracts as this principal (read-only, every office).
 SYSTEM = Principal(
@@ -59,6 +60,14 @@ def keys_for(aqd: Aqd) -> DevKeySource:
         trust_roots=s.signing_trust_roots,
         tsa_url=s.signing_tsa_url,
         crls=s.signing_crls,
+        pkcs11=Pkcs11Seal(
+            s.signing_pkcs11_module,
+            s.signing_pkcs11_token,
+            s.signing_pkcs11_pin,
+            s.signing_pkcs11_label,
+        )
+        if s.signing_pkcs11_module is not None
+        else None,
     )
 
 
@@ -114,7 +123,7 @@ def handle_apply(item: OutboxItem) -> HandlerResult:
         with aqd.session() as s, s.begin():
             requests.record_failed(aqd, s, request_id, problem)
         return HandlerResult({"request": request_id, "refused": problem})
-    identity = keys.identity(job.party, job.signer_name)
+    identity = keys.signer_for(job.party, job.signer_name)
     signed = sign(
         job.document,
         job.party,
@@ -123,7 +132,8 @@ def handle_apply(item: OutboxItem) -> HandlerResult:
         reason=REASONS.get(job.party, job.party),
         long_term=job.party == "office",
     )
-    certificate = str(identity.cert.subject.human_friendly)
+    cert = identity.cert if isinstance(identity, Identity) else identity.signing_cert
+    certificate = str(cert.subject.human_friendly) if cert is not None else ""
     try:
         with aqd.session() as s, s.begin():
             recorded = requests.record_signed(aqd, s, request_id, signed, certificate)

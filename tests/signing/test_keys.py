@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -146,3 +147,99 @@ def test_a_pkcs12_seal_from_another_ca_and_an_http_tsa(
     wrong = DevKeySource(tmp_path / "pki", seal_p12=p12, seal_password="nope")
     with pytest.raises(ValueError, match="seal"):
         wrong.identity("office", "x")
+
+
+SOFTHSM = Path("/usr/lib/softhsm/libsofthsm2.so")
+
+
+def test_the_seal_signs_from_an_hsm_over_pkcs11(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SoftHSM stands in for the agency's HSM: its key is written to the token once and only
+    used through PKCS#11 afterwards."""
+    from datetime import UTC, datetime
+
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from signing.keys import Pkcs11Seal
+    from signing.pki import _certificate, _name
+
+    conf = tmp_path / "softhsm2.conf"
+    (tmp_path / "tokens").mkdir()
+    conf.write_text(f"directories.tokendir = {tmp_path / 'tokens'}\nobjectstore.backend = file\n")
+    monkeypatch.setenv("SOFTHSM2_CONF", str(conf))
+    subprocess.run(
+        [
+            "softhsm2-util",
+            "--init-token",
+            "--free",
+            "--label",
+            "aneti-seal",
+            "--pin",
+            "1234",
+            "--so-pin",
+            "5678",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    source = DevKeySource(tmp_path / "pki", pkcs11=Pkcs11Seal(SOFTHSM, "aneti-seal", "1234"))
+    pki = source.pki
+    issuer_key = serialization.load_der_private_key(pki.intermediate.key.dump(), password=None)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    cert = _certificate(
+        _name("ANETI cachet HSM", "agency seal"),
+        key.public_key(),
+        x509.load_der_x509_certificate(pki.intermediate.cert.dump()).subject,
+        issuer_key,  # type: ignore[arg-type]
+        ca=False,
+        now=datetime.now(UTC),
+        days=365,
+    )
+    key_der = tmp_path / "seal.key.der"
+    key_der.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.DER,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        )
+    )
+    cert_der = tmp_path / "seal.cert.der"
+    cert_der.write_bytes(cert.public_bytes(serialization.Encoding.DER))
+    for path, kind in ((key_der, "privkey"), (cert_der, "cert")):
+        subprocess.run(
+            [
+                "pkcs11-tool",
+                "--module",
+                str(SOFTHSM),
+                "--token-label",
+                "aneti-seal",
+                "--login",
+                "--pin",
+                "1234",
+                "--write-object",
+                str(path),
+                "--type",
+                kind,
+                "--id",
+                "01",
+                "--label",
+                "seal",
+            ],
+            check=True,
+            capture_output=True,
+        )
+    key_der.unlink()  # from now on the key exists only on the token
+
+    pdf = add_fields(minimal_pdf("Contrat CIVP"), [Field("office", (220, 60, 380, 130))])
+    hsm = source.signer_for("office", "ignored")
+    assert not isinstance(hsm, Identity)
+    signed = sign(pdf, "office", hsm, pki, reason="seal", long_term=True)
+    checks = verify(signed, pki)
+    assert all(c.ok for c in checks), checks
+    assert "ANETI cachet HSM" in checks[0].signer
+    # Persons still sign with the dev CA's certificates.
+    assert isinstance(source.signer_for("beneficiary", "Amira"), Identity)
+    wrong = DevKeySource(tmp_path / "pki", pkcs11=Pkcs11Seal(SOFTHSM, "aneti-seal", "0000"))
+    with pytest.raises(ValueError, match="PKCS#11 token"):
+        wrong.signer_for("office", "x")
