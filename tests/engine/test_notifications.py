@@ -373,6 +373,32 @@ def test_duplicate_deliveries_send_nothing_more(world: World, smtp: SmtpSink) ->
     assert outbox.run_once(worker).claimed == 0 and len(smtp.messages) == 1
 
 
+def test_two_workers_racing_on_one_delivery_send_one_email(world: World, smtp: SmtpSink) -> None:
+    cid = world.start()
+    add_user(world, "amira", "beneficiary", email_address="amira@example.tn")
+    note_id = send_code(world, cid)
+    workers = [with_smtp(world, smtp), with_smtp(world, smtp)]  # two processes' engines
+    [item] = outbox.claim(workers[0])
+    start = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def run(worker: Aqd) -> None:
+        start.wait()
+        outcomes.append(outbox.execute(worker, item))
+
+    threads = [threading.Thread(target=run, args=(w,)) for w in workers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert len(outcomes) == 2 and "done" in outcomes, outcomes
+    assert len(smtp.messages) == 1
+    assert outbox_row(world, note_id).status == "completed"
+    world.clock.advance(minutes=10)  # whatever the loser put back finds the message sent
+    outbox.run_once(workers[1])
+    assert len(smtp.messages) == 1 and note_of(world, note_id).delivery == "sent"
+
+
 def test_a_message_being_sent_is_not_sent_twice_until_its_lease_expires(
     world: World, smtp: SmtpSink
 ) -> None:
