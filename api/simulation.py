@@ -22,6 +22,12 @@ class SimulationStep(BaseModel):
     data: dict[str, Any] = Field(default_factory=dict, description="the task form's fields")
     message: str | None = Field(default=None, max_length=200, description="a message name")
     payload: Any = Field(default=None, description="the message payload")
+    wait: str | None = Field(
+        default=None,
+        max_length=40,
+        pattern=r"^P(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(\d+H)?(\d+M)?(\d+S)?)?$",
+        description="let this much time pass (ISO 8601, e.g. P5D): due timers fire",
+    )
 
 
 class SimulationCase(BaseModel):
@@ -48,7 +54,7 @@ def build_router() -> APIRouter:
     async def simulate_cases(
         programme: str, body: SimulationRequest, caller: CallerDep, request: Request
     ) -> dict[str, Any]:
-        """Run each case (start data, then scripted task completions and messages) on the
+        """Run each case (start data, then scripted task completions, messages and waits) on the
         programme with its drafts: the path of element ids, the decisions' outputs, where it
         stopped. Programme managers and admins; nothing is stored."""
         aqd: Aqd = request.app.state.aqd

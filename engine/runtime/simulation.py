@@ -13,6 +13,7 @@ from SpiffWorkflow.util.task import TaskState
 
 from engine.errors import EngineError, InvalidInput
 from engine.runtime import context
+from engine.runtime.durations import add_iso_duration
 from engine.runtime.workflow import Outcome, Runner, Specs
 
 SCALARS = (str, int, float, bool, type(None))
@@ -30,7 +31,8 @@ def run_case(
     seed: str,
 ) -> dict[str, Any]:
     """``steps``: ``{"task": bpmn_id, "data": {...}}`` (a person completes a ready task) or
-    ``{"message": name, "payload": ...}`` (a message arrives). ``path`` keeps the BPMN elements
+    ``{"message": name, "payload": ...}`` (a message arrives) or ``{"wait": "P5D"}`` (time
+    passes on the simulated clock and due timers fire). ``path`` keeps the BPMN elements
     of ``elements`` in the order they ran; the case stops at the first error."""
     out: dict[str, Any] = {
         "path": [],
@@ -49,16 +51,29 @@ def run_case(
         out["thrown"] += [t.name for t in outcome.thrown]
 
     wf: BpmnWorkflow | None = None
-    with context.command_context(at, seed):
-        try:
+    now = at
+    try:
+        with context.command_context(now, seed):
             wf, outcome = runner.new(specs, start)
-            record(outcome)
-            for number, step in enumerate(steps, start=1):
+        record(outcome)
+        for number, step in enumerate(steps, start=1):
+            if isinstance(step, dict) and "wait" in step:
+                # time passes on the simulated clock; timers due by then fire
+                try:
+                    now = add_iso_duration(now, str(step["wait"]))
+                except ValueError:
+                    wait = step["wait"]
+                    raise InvalidInput(f"step {number}: wait {wait!r} is not like P5D") from None
+                with context.command_context(now, f"{seed}:{number}"):
+                    record(runner.fire_timers(wf))
+                continue
+            with context.command_context(now, f"{seed}:{number}"):
                 record(_play(runner, wf, step, number, check_task))
-            out["status"] = "completed" if wf.completed else "waiting"
-        except EngineError as exc:
-            out["error"] = exc.message
-            out["element"] = getattr(exc, "element", None) or None
+        out["status"] = "completed" if wf.completed else "waiting"
+    except EngineError as exc:
+        out["error"] = exc.message
+        out["element"] = getattr(exc, "element", None) or None
+    out["ended_on"] = now.date().isoformat()
     if wf is not None:
         inspection = runner.inspect(wf)
         out["waiting_tasks"] = [t.bpmn_id for t in inspection.ready]

@@ -49,7 +49,8 @@ def simulate(
     """Run ``cases`` on the programme's newest version, with its saved drafts when ``drafts``.
 
     A case: ``{"name", "data": start-form fields (and start facts such as employer_record),
-    "steps": [{"task": id, "data": {...}} | {"message": name, "payload": ...}]}``.
+    "steps": [{"task": id, "data": {...}} | {"message": name, "payload": ...} |
+    {"wait": "P5D"}]}``.
     """
     require_editor(principal)
     if not isinstance(cases, list) or not cases:

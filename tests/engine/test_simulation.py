@@ -82,6 +82,7 @@ def test_a_civp_draft_on_sample_cases(world: World) -> None:
             ],
         ),
         _case("a step that is not ready", [signed[1]]),
+        _case("never signed", [*signed[:2], {"wait": "P6D"}, {"wait": "P9D"}]),
     ]
     result = simulation.simulate(world.aqd, MANAGER, "civp", cases)
     assert result["drafts"] == ["civp.bpmn"] and result["version"] == 1
@@ -139,6 +140,17 @@ def test_a_civp_draft_on_sample_cases(world: World) -> None:
     assert stuck["path"][-1] == "agreement_start" and stuck["waiting_tasks"] == [
         "employer_agreement"
     ]
+
+    # time passes on the simulated clock: the reminder after 5 days, the deadline after 14
+    late = runs["never signed"]
+    assert late["status"] == "completed" and late["ended_on"] == "2025-03-18"
+    assert late["thrown"] == ["signature_request", "signature_reminder", "signing_closed"]
+    reminder, deadline = (
+        late["path"].index("remind_beneficiary"),
+        late["path"].index("sign_deadline"),
+    )
+    assert late["path"].index("request_beneficiary") < reminder < deadline
+    assert late["data"]["contract_status"] == "expired" and "activate" not in late["path"]
 
     assert _rows(world) == before  # nothing was started, logged or queued
 
