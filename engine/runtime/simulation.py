@@ -61,7 +61,7 @@ def run_case(
                 # time passes on the simulated clock; timers due by then fire
                 try:
                     now = add_iso_duration(now, str(step["wait"]))
-                except ValueError:
+                except (ValueError, OverflowError):  # not a duration, or past the year 9999
                     wait = step["wait"]
                     raise InvalidInput(f"step {number}: wait {wait!r} is not like P5D") from None
                 with context.command_context(now, f"{seed}:{number}"):

@@ -151,6 +151,9 @@ def test_a_civp_draft_on_sample_cases(world: World) -> None:
     )
     assert late["path"].index("request_beneficiary") < reminder < deadline
     assert late["data"]["contract_status"] == "expired" and "activate" not in late["path"]
+    for wait in ("P", "P99999999999D", "soon"):
+        odd = simulation.simulate(world.aqd, MANAGER, "civp", [_case("odd", [{"wait": wait}])])
+        assert "is not like P5D" in odd["cases"][0]["error"], wait
 
     assert _rows(world) == before  # nothing was started, logged or queued
 
