@@ -100,3 +100,13 @@ def test_simulating_cases_on_the_modeller_page(browser: Browser, live: LiveServe
     assert (root.get_attribute("data-sim-path") or "").endswith("mark_ineligible end_ineligible")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "modeller-simulation.png"), full_page=True)
+
+    page.get_by_test_id("lang-ar").click()
+    expect(root).to_have_attribute("data-ready", "yes", timeout=20_000)
+    expect(page.get_by_test_id("simulation")).to_contain_text("المحاكاة")
+    page.locator("#sim-cases").fill(json.dumps(CASES[1:]))
+    page.get_by_role("button", name="تشغيل المحاكاة").click()
+    expect(page.get_by_test_id("simulation-case")).to_contain_text("انتهت")
+    expect(page.locator('.djs-element.sim-path[data-element-id="mark_ineligible"]')).to_have_count(
+        1
+    )
