@@ -201,3 +201,42 @@ def test_broken_references_are_refused_with_their_element(message: str) -> None:
         compile_bundle("civp", sources, SANDBOX)
     found = [p for p in refused.value.problems if message in p.message]
     assert found and found[0].element == element and found[0].line > 0, refused.value.problems
+
+
+def test_the_corpus_covers_what_issue_7_asks_for() -> None:
+    """Camunda Modeler 7 files, bpmn.io examples, pools, message flows, data objects, event
+    sub-processes, collapsed sub-processes, text annotations and groups."""
+    found: dict[str, set[str]] = {}
+    di = "{http://www.omg.org/spec/BPMN/20100524/DI}BPMNShape"
+    for path in CORPUS:
+        root = etree.parse(str(path)).getroot()
+        features = set()
+        exporter = root.get("exporter", "")
+        if "Camunda Modeler" in exporter and root.nsmap.get("camunda"):
+            features.add("camunda modeler 7")
+        if path.name.startswith("bpmnio-"):
+            features.add("bpmn.io example")
+        for tag in ("participant", "messageFlow", "dataObject", "textAnnotation", "group"):
+            if root.find(f".//{{{BPMN}}}{tag}") is not None:
+                features.add(tag)
+        if any(s.get("triggeredByEvent") == "true" for s in root.iter(f"{{{BPMN}}}subProcess")):
+            features.add("event sub-process")
+        collapsed = {s.get("bpmnElement") for s in root.iter(di) if s.get("isExpanded") == "false"}
+        if any(s.get("id") in collapsed for s in root.iter(f"{{{BPMN}}}subProcess")):
+            features.add("collapsed sub-process")
+        for feature in features:
+            found.setdefault(feature, set()).add(path.name)
+    wanted = {
+        "camunda modeler 7": 5,
+        "bpmn.io example": 5,
+        "participant": 5,
+        "messageFlow": 5,
+        "dataObject": 3,
+        "event sub-process": 3,
+        "collapsed sub-process": 3,
+        "textAnnotation": 3,
+        "group": 2,
+    }
+    assert {k: len(found.get(k, ())) >= n for k, n in wanted.items()} == dict.fromkeys(
+        wanted, True
+    ), {k: sorted(v) for k, v in found.items()}
