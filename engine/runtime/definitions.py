@@ -44,6 +44,7 @@ ALLOWED_ATTR_NS = {
     "http://www.omg.org/spec/DD/20100524/DC",
     "http://www.omg.org/spec/DD/20100524/DI",
     "http://www.w3.org/2001/XMLSchema-instance",
+    "http://www.w3.org/XML/1998/namespace",  # xml:lang, xml:space: XML itself, not extensions
     "https://www.omg.org/spec/DMN/20191111/DMNDI/",
     "http://www.omg.org/spec/DMN/20180521/DMNDI/",
     *DMN_NAMESPACES,

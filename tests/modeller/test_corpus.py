@@ -59,6 +59,8 @@ def test_each_file_deploys_or_is_refused_element_by_element(path: Path) -> None:
         bundle = check_folder(path, SANDBOX)  # what ``aqd deploy FILE`` runs
     except DefinitionInvalid as exc:
         unlocated = _problems_are_located(exc)
+        # xml:lang (ARIS, Signavio) is XML itself, not a vendor extension
+        unlocated += [str(p) for p in exc.problems if "XML/1998/namespace" in p.message]
     else:
         assert isinstance(bundle, Bundle)
     assert unlocated == []
