@@ -29,6 +29,7 @@ from engine.errors import Conflict, InvalidInput, NotFound, NotPermitted, TooMan
 from engine.models import (
     Contract,
     Document,
+    Notification,
     Outbox,
     ProcessDefinition,
     SignatureRequest,
@@ -374,11 +375,25 @@ def send_code(
         session,
         contract.id,
         "signature_code_sent",
-        {"request": request.id, "party": request.party, "method": "otp:mailbox", "n": sent},
+        {
+            "request": request.id,
+            "party": request.party,
+            "method": _code_method(session, request.idempotency_key, sent),
+            "n": sent,
+        },
         principal.username,
     )
     session.refresh(request)
     return request, code
+
+
+def _code_method(session: Session, key: str, n: int) -> str:
+    """How the n-th one-time code of a request reached the signer (``otp:sms``,
+    ``otp:email`` or ``otp:mailbox``)."""
+    channel = session.scalar(
+        select(Notification.channel).where(Notification.idempotency_key == f"{key}:code:{n}")
+    )
+    return f"otp:{channel or 'mailbox'}"
 
 
 def consent(
@@ -458,7 +473,7 @@ def consent(
             "document_sha256": request.document_sha256,
             "consent_version": CONSENT_VERSION,
             "consent_sha256": CONSENT_SHA256,
-            "method": "otp:mailbox",
+            "method": _code_method(session, request.idempotency_key, request.codes_sent),
             "ip": client_ip[:64],
             "user_agent": user_agent[:300],
             "at": now.isoformat(),
