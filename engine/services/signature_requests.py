@@ -531,6 +531,30 @@ def decline(
         signature_result(request.party, "declined", decline_reason=reason.strip()[:1000]),
         principal.username,
     )
+    counsellors = session.scalars(
+        select(User)
+        .join(UserRole, UserRole.user_id == User.id)
+        .where(
+            UserRole.role == "counsellor",
+            User.office_id == contract.office_id,
+            User.active.is_(True),
+        )
+    )
+    for user in counsellors:
+        notify(
+            session,
+            key=f"{request.idempotency_key}:declined:{user.username}",
+            recipient=user.username,
+            locale=user.locale,
+            template="signature_declined",
+            params={
+                "contract": contract.number,
+                "party": request.party,
+                "reason": reason.strip()[:1000],
+            },
+            now=aqd.clock.now(),
+            contract_id=contract.id,
+        )
     session.refresh(request)
     return request
 
@@ -664,6 +688,20 @@ def record_signed(
         signature_result(request.party, "signed", document_sha256=digest),
         "worker",
     )
+    if request.party == SIGNING_PARTIES[-1]:  # the last signature: tell every party
+        link = f"{aqd.settings.public_url.rstrip('/')}/contracts/{contract.number}"
+        for party in SIGNING_PARTIES:
+            for user in signers(session, contract, party):
+                notify(
+                    session,
+                    key=f"{request.idempotency_key}:signed:{user.username}",
+                    recipient=user.username,
+                    locale=user.locale,
+                    template="contract_signed",
+                    params={"contract": contract.number, "link": f"{link}/documents/signed.pdf"},
+                    now=now,
+                    contract_id=contract.id,
+                )
     return True
 
 

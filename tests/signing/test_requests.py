@@ -200,6 +200,10 @@ def test_three_parties_sign_in_order_and_the_contract_activates(
     assert reqs[2]["document_id"] == reqs[1]["signed_document_id"]
     with world.aqd.session() as s:
         assert replay_contract(world.aqd, s, cid).ok
+        told = s.scalars(
+            select(Notification.recipient).where(Notification.template == "contract_signed")
+        ).all()
+    assert sorted(told) == ["acme.hr", "amira", "head.tun"]
 
     # Independent check: poppler's pdfsig trusts every signature against the dev root.
     nss = tmp_path / "nss"
@@ -382,6 +386,14 @@ def test_decline_goes_to_the_counsellor_who_reissues_a_new_document(signing_worl
         requests.decline(
             world.aqd, s, token, who(world, "acme.hr"), "wrong position title", "10.0.0.1", UA
         )
+    with world.aqd.session() as s:
+        told = s.scalars(
+            select(Notification.body).where(
+                Notification.recipient == "counsellor.tun",
+                Notification.template == "signature_declined",
+            )
+        ).all()
+    assert len(told) == 1 and "wrong position title" in told[0]
     world.complete(
         cid,
         "review_decline",
