@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hmac
 import secrets
+import threading
+import time
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -49,6 +51,46 @@ def _bearer(request: Request) -> str | None:
     return None
 
 
+class _TokenCache:
+    """Bearer tokens seen in the last few seconds, for read-only requests: an API client
+    polling its inbox costs no token query. Writes always check the token in the database
+    (and refresh this cache), and a revocation here evicts at once; another server process
+    notices a revoked token, a deactivated account or new roles within ``TTL``."""
+
+    TTL = 5.0  # seconds of wall time (the engine's clock may be frozen)
+    MAX = 10_000
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._seen: dict[str, tuple[Principal, float]] = {}
+
+    def get(self, token: str) -> Principal | None:
+        key = accounts.digest(token)
+        with self._lock:
+            found = self._seen.get(key)
+        if found is None or time.monotonic() - found[1] > self.TTL:
+            return None
+        return found[0]
+
+    def put(self, token: str, principal: Principal) -> None:
+        with self._lock:
+            if len(self._seen) >= self.MAX:
+                self._seen.clear()
+            self._seen[accounts.digest(token)] = (principal, time.monotonic())
+
+    def evict(self, token: str) -> None:
+        with self._lock:
+            self._seen.pop(accounts.digest(token), None)
+
+
+_tokens = _TokenCache()
+
+
+def forget_token(token: str) -> None:
+    """Called when a token is revoked in this process."""
+    _tokens.evict(token)
+
+
 def resolve_caller(request: Request) -> Caller | None:
     """The authenticated caller, or None; raises Unauthenticated for a bad bearer token."""
     cached: Caller | None = getattr(request.state, "caller", None)
@@ -58,9 +100,17 @@ def resolve_caller(request: Request) -> Caller | None:
     now = aqd.clock.now()
     token = _bearer(request)
     caller: Caller | None = None
+    if token is not None and request.method in SAFE_METHODS:
+        principal = _tokens.get(token)
+        if principal is not None:
+            caller = Caller(principal, "token", secret=token)
+            request.state.caller = caller
+            return caller
     with aqd.read_session() as session:
         if token is not None:
-            caller = Caller(accounts.token_principal(session, token, now), "token", secret=token)
+            principal = accounts.token_principal(session, token, now)
+            _tokens.put(token, principal)
+            caller = Caller(principal, "token", secret=token)
         else:
             secret = request.cookies.get(SESSION_COOKIE)
             if secret:

@@ -10,11 +10,12 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Literal
 
+import orjson
 from fastapi import APIRouter, File, Form, Path, Query, Request, Response, UploadFile
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from api.auth import CallerDep, client_ip
+from api.auth import CallerDep, client_ip, forget_token
 from engine import Aqd
 from engine.services import (
     accounts,
@@ -165,6 +166,16 @@ def _recorded(rec: Any) -> dict[str, Any]:
     }
 
 
+class FastJSON(Response):
+    """JSON by orjson, straight from the engine's dicts (dates in ISO 8601): FastAPI's generic
+    encoder walks every value in Python and costs more than the inbox query itself."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, default=str)
+
+
 def build_router() -> APIRouter:
     r = APIRouter(prefix="/api/v1", tags=["api"], responses=errors(400, 422))
 
@@ -180,6 +191,7 @@ def build_router() -> APIRouter:
         """Revoke the bearer token used for this call (any role)."""
         if caller.via == "token":
             accounts.revoke_token(_aqd(request), caller.secret)
+            forget_token(caller.secret)
         return Response(status_code=204)
 
     @r.get("/me", responses=AUTHED)
@@ -187,7 +199,7 @@ def build_router() -> APIRouter:
         """The caller, their roles and scope (any role)."""
         return caller.principal.to_dict()
 
-    @r.get("/tasks", responses=AUTHED)
+    @r.get("/tasks", responses=AUTHED, response_class=FastJSON)
     def tasks(
         caller: CallerDep,
         request: Request,
@@ -200,7 +212,7 @@ def build_router() -> APIRouter:
         sort: inbox.Sort = "due",
         page: PAGE = 1,
         per_page: PER_PAGE = 50,
-    ) -> dict[str, Any]:
+    ) -> Response:
         """The caller's inbox: office staff see their office's lanes, employers and beneficiaries
         their own contracts' steps."""
         aqd = _aqd(request)
@@ -208,7 +220,7 @@ def build_router() -> APIRouter:
             programme, step, due_before, overdue, assigned, q, sort, page, per_page
         )
         with aqd.read_session() as s:
-            return inbox.inbox(s, caller.principal, f, aqd.clock.now()).to_dict()
+            return FastJSON(inbox.inbox(s, caller.principal, f, aqd.clock.now()).to_dict())
 
     @r.get("/tasks/{guid}", responses=errors(401, 403, 404, 422))
     def task(
