@@ -731,8 +731,11 @@ def difference_in_differences(
 
     effect, naive = estimate(groups)
     rng = random.Random(seed)  # noqa: S311 (bootstrap resampling, reproducible on purpose)
+    # national volumes: resample at most REPORT_BOOTSTRAP_CASES per group (a wider interval,
+    # never a narrower one); the estimate above uses every case
+    sampled = {k: _capped(v, seed) for k, v in groups.items()}
     boots = [
-        estimate({k: _resample(rng, v) for k, v in groups.items()})[0] for _ in range(resamples)
+        estimate({k: _resample(rng, v) for k, v in sampled.items()})[0] for _ in range(resamples)
     ]
     return {
         "time_saved": Interval(
@@ -807,7 +810,11 @@ def evidence(
         }
         if samples["d"]:
             row["digital_median_hours"] = round(statistics.median(samples["d"]), 2)
-            row["reduction"] = median_reduction(samples["b"], samples["d"], resamples).to_dict()
+            point = median_reduction(samples["b"], samples["d"], resamples=1).estimate
+            interval = median_reduction(
+                _capped(samples["b"], 1), _capped(samples["d"], 2), resamples
+            )
+            row["reduction"] = Interval(point, interval.low, interval.high).to_dict()
         steps.append(row)
     go_lives = [o.go_live for o in offices.values() if o.pilot and o.go_live]
     result: dict[str, Any] = {"programme": programme, "steps": steps}
