@@ -4,10 +4,12 @@ A package is a canonical ZIP (stored, fixed order and timestamps) holding ``hist
 (events, the pinned definition, final state hashes: what replay needs),
 ``verification-report.pdf`` (the replay's verdict at export, in French and Arabic),
 ``manifest.json`` (the SHA-256 of every other file, the contract, its chain head and the
-verdict the report states) and, as the signing issue adds them, the contract's documents.
-Verification rebuilds the canonical archive from its members and compares bytes (any altered
-byte fails), checks the manifest, then replays the history and checks that the report's
-stated verdict is the replay's.
+verdict the report states) and ``documents/`` (every document of the contract: uploaded proofs,
+the rendered contract and each signed version). Verification rebuilds the canonical archive
+from its members and compares bytes (any altered byte fails), checks the manifest, checks that
+every document's SHA-256 is one the hash-chained events recorded (so a document cannot be
+swapped even together with its manifest line), then replays the history and checks that the
+report's stated verdict is the replay's.
 """
 
 from __future__ import annotations
@@ -15,20 +17,24 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine.models import Document
 from engine.services.replay import history_of, replay_history
 
 PACKAGE_FORMAT = "aqd-audit-package/1"
 #: The verification report (PDF, French and Arabic) made when the package was exported.
 REPORT = "verification-report.pdf"
 MAX_PACKAGE_BYTES = 200 * 1024 * 1024
+_SHA256 = re.compile("[0-9a-f]{64}")
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
@@ -103,6 +109,24 @@ def verification_report_pdf(history: dict[str, Any], verdict: dict[str, Any], at
     )
 
 
+def _safe(filename: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", filename)[:100] or "document"
+
+
+def _hashes_in(value: Any) -> set[str]:
+    """Every SHA-256 (64 hex digits) mentioned anywhere in the events."""
+    found: set[str] = set()
+    if isinstance(value, dict):
+        for item in value.values():
+            found |= _hashes_in(item)
+    elif isinstance(value, list):
+        for item in value:
+            found |= _hashes_in(item)
+    elif isinstance(value, str) and _SHA256.fullmatch(value):
+        found.add(value)
+    return found
+
+
 def build_package(session: Session, contract_id: int, created_at: datetime) -> bytes:
     history = history_of(session, contract_id)
     verdict = _verdict(replay_history(history))
@@ -111,6 +135,13 @@ def build_package(session: Session, contract_id: int, created_at: datetime) -> b
         "history.json": _json(history),
         REPORT: verification_report_pdf(history, verdict, at),
     }
+    documents = []
+    for doc in session.scalars(
+        select(Document).where(Document.contract_id == contract_id).order_by(Document.id)
+    ):
+        name = f"documents/{doc.id:06d}-{_safe(doc.filename)}"
+        files[name] = doc.content
+        documents.append({"file": name, "kind": doc.kind, "sha256": doc.sha256})
     manifest = {
         "format": PACKAGE_FORMAT,
         "contract": history["contract"],
@@ -120,6 +151,7 @@ def build_package(session: Session, contract_id: int, created_at: datetime) -> b
         "events": len(history["events"]),
         "created_at": created_at.isoformat(),
         "verification": verdict,
+        "documents": documents,
         "files": {name: hashlib.sha256(data).hexdigest() for name, data in files.items()},
     }
     files["manifest.json"] = _json(manifest)
@@ -168,6 +200,10 @@ def verify_package(data: bytes) -> PackageReport:
         report.fail(f"{name} is listed in the manifest but missing")
     if manifest.get("contract") != history.get("contract"):
         report.fail("manifest and history name different contracts or chain heads")
+    recorded = _hashes_in(history.get("events", []))
+    for name in sorted(n for n in members if n.startswith("documents/")):
+        if hashlib.sha256(members[name]).hexdigest() not in recorded:
+            report.fail(f"{name} is not a document the contract's events recorded")
     try:
         replay = replay_history(history)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:

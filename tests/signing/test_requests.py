@@ -479,3 +479,35 @@ def test_verification_report_matches_and_detects_tampering(signing_world: World)
 
     not_pdf = service.verify_pdf(world.aqd, b"hello")
     assert not not_pdf["valid"] and not_pdf["error"]
+
+
+def test_the_audit_package_carries_the_signed_documents(signing_world: World) -> None:
+    import hashlib
+    import io
+    import json
+    import zipfile
+
+    from engine.services.audit import build_package, canonical_zip, verify_package
+
+    world = signing_world
+    cid = setup_contract(world)
+    for username in ("amira", "acme.hr", "head.tun"):
+        sign_as(world, username)
+    with world.aqd.session() as s:
+        package = build_package(s, cid, world.clock.now())
+    report = verify_package(package)
+    assert report.ok, report.problems
+    with zipfile.ZipFile(io.BytesIO(package)) as archive:
+        members = {i.filename: archive.read(i) for i in archive.infolist()}
+    docs = sorted(n for n in members if n.startswith("documents/"))
+    assert len(docs) == 4 and members[docs[-1]] == final_pdf(world, cid)
+    assert service.verify_pdf(world.aqd, members[docs[-1]])["valid"]
+
+    # Swap a signed version for another PDF and fix the manifest: the events still pin it.
+    manifest = json.loads(members["manifest.json"])
+    forged = members[docs[0]].replace(b"/Producer", b"/Producex", 1)
+    members[docs[0]] = forged
+    manifest["files"][docs[0]] = hashlib.sha256(forged).hexdigest()
+    members["manifest.json"] = json.dumps(manifest).encode()
+    problems = verify_package(canonical_zip(members)).problems
+    assert any("not a document the contract's events recorded" in p for p in problems), problems
