@@ -19,7 +19,7 @@ from starlette.datastructures import UploadFile as StarletteUpload
 from api import web
 from api.auth import CallerDep, OptionalCallerDep, client_ip
 from api.rest import AUTHED, errors
-from engine import Aqd, InvalidInput
+from engine import Aqd, InvalidInput, NotFound
 from engine.services import inbox, notifications
 from engine.services import signature_requests as requests
 from signing import service
@@ -243,6 +243,25 @@ def build_web_router() -> APIRouter:
             except InvalidInput as exc:
                 return web.render(request, "verify.html", caller, 422, report=None, error=exc)
         report = await run_in_threadpool(service.verify_pdf, _aqd(request), content)
+        return web.render(request, "verify.html", caller, report=report)
+
+    @r.get("/contracts/{ref}/documents/{document_id}/verify")
+    def verify_stored(ref: str, document_id: int, request: Request, caller: CallerDep) -> Response:
+        """The same report as /verify, for a document Aqd holds (auditors, the parties)."""
+        aqd = _aqd(request)
+        with aqd.read_session() as s:
+            contract = inbox.visible_contract(s, caller.principal, ref)
+            content = next(
+                (
+                    d.content
+                    for d in requests.contract_documents(s, contract.id)
+                    if d.id == document_id
+                ),
+                None,
+            )
+        if content is None:
+            raise NotFound(f"document {document_id} not found")
+        report = service.verify_pdf(aqd, content)
         return web.render(request, "verify.html", caller, report=report)
 
     @r.get("/contracts/{ref}/documents/signed.pdf")

@@ -114,6 +114,15 @@ def test_the_beneficiary_signs_in_the_browser_flow(web: Web, awaiting: int) -> N
     assert report.status_code == 200
     assert "✔" in report.text and number in report.text
 
+    # The auditor sees the signatures on the contract page and verifies the stored version.
+    auditor, _ = web.login("auditor")
+    page = auditor.get(f"/contracts/{number}").text
+    assert 'data-testid="signatures"' in page
+    [link] = re.findall(r'href="(/contracts/\d+/documents/\d+/verify)"', page)
+    checked = auditor.get(link)
+    assert checked.status_code == 200 and "✔" in checked.text
+    assert stranger.get(link).status_code == 404  # another company's contract
+
 
 def test_the_api_ceremony_and_its_errors(web: Web, awaiting: int) -> None:
     me = web.token("amira.sign")
