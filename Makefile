@@ -34,7 +34,15 @@ $(VENDOR)/modeller.js: api/static/src/modeller.js $(VENDOR)/viewer.js
 	node_modules/.bin/esbuild api/static/src/modeller.js --bundle --format=iife --minify \
 	  --log-level=warning --outfile=$@
 
-install: $(BIN)/.installed $(VENDOR)/htmx.min.js $(VENDOR)/viewer.js $(VENDOR)/modeller.js
+# The decision-table editor (dmn-js Modeler) and dmn-js's styles and font.
+$(VENDOR)/dmn.js: api/static/src/dmn.js $(VENDOR)/htmx.min.js
+	node_modules/.bin/esbuild api/static/src/dmn.js --bundle --format=iife --minify \
+	  --log-level=warning --outfile=$@
+	mkdir -p $(VENDOR)/dmn
+	cp -r node_modules/dmn-js/dist/assets/*.css node_modules/dmn-js/dist/assets/dmn-font $(VENDOR)/dmn/
+
+install: $(BIN)/.installed $(VENDOR)/htmx.min.js $(VENDOR)/viewer.js $(VENDOR)/modeller.js \
+  $(VENDOR)/dmn.js
 
 ## Install, migrate the embedded SQLite database, deploy processes/, seed demo data, start Aqd.
 run: install

@@ -47,6 +47,8 @@ ALLOWED_ATTR_NS = {
     "http://www.w3.org/XML/1998/namespace",  # xml:lang, xml:space: XML itself, not extensions
     "https://www.omg.org/spec/DMN/20191111/DMNDI/",
     "http://www.omg.org/spec/DMN/20180521/DMNDI/",
+    "http://www.omg.org/spec/DMN/20180521/DC/",  # DRD shapes' bounds, as dmn-js writes them
+    "http://www.omg.org/spec/DMN/20180521/DI/",
     *DMN_NAMESPACES,
 }
 #: The spiffworkflow extension elements the engine executes or uses as metadata.

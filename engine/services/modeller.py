@@ -27,6 +27,10 @@ _DI_NAMESPACES = (
     "http://www.omg.org/spec/BPMN/20100524/DI",
     "http://www.omg.org/spec/DD/20100524/DI",
     "http://www.omg.org/spec/DD/20100524/DC",
+    "https://www.omg.org/spec/DMN/20191111/DMNDI/",  # a decision table's DRD layout (dmn-js)
+    "http://www.omg.org/spec/DMN/20180521/DMNDI/",
+    "http://www.omg.org/spec/DMN/20180521/DC/",
+    "http://www.omg.org/spec/DMN/20180521/DI/",
 )
 
 
