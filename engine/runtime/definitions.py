@@ -315,7 +315,21 @@ class _Checker:
                 inputs.append((text.text or "").strip() if text is not None else "")
                 if text is not None:
                     self.compile(file, text, text.text, "eval", "input expression does not compile")
+            # A UNIQUE table evaluates its rules in order and takes the first match, so a rule
+            # whose input entries repeat an earlier rule's can never match: a mistake to show.
+            earlier: dict[tuple[str, ...], str] = {}
             for rule in table.iter(_q(ns, "rule")):
+                entries = tuple(
+                    " ".join(_entry_text(e, ns).split()) for e in rule.iter(_q(ns, "inputEntry"))
+                )
+                if policy == "UNIQUE" and entries in earlier:
+                    self.add(
+                        file,
+                        f"rule never matches: rule {earlier[entries]} above it has the same "
+                        "input entries (UNIQUE takes the first match)",
+                        rule,
+                    )
+                earlier.setdefault(entries, str(rule.get("id", "")))
                 for column, entry in enumerate(rule.iter(_q(ns, "inputEntry"))):
                     source = _entry_text(entry, ns)
                     if source and column < len(inputs):

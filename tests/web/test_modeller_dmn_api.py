@@ -1,6 +1,6 @@
 """Decision-table drafts through the modeller's API: a DRD layout (DMNDI, written by dmn-js
 when the DRD is edited) is not a change, an edited output is; an unsupported hit policy is a
-problem on its table."""
+problem on its table, and so is a rule that repeats an earlier rule's input entries."""
 
 from __future__ import annotations
 
@@ -57,3 +57,31 @@ def test_an_unsupported_hit_policy_is_a_problem_on_its_table(web: Web) -> None:
     problems = _save(web, edited)
     assert [p["element"] for p in problems] == ["civp_beneficiary_eligibility_table"]
     assert "hit policy FIRST is not supported" in str(problems[0]["message"])
+
+
+def test_a_rule_an_earlier_rule_shadows_is_a_problem_on_that_rule(web: Web) -> None:
+    # Rule 4 with rule 3's input entries ("-" is an empty cell, as dmn-js shows it).
+    edited = (
+        DMN.replace(
+            '<inputEntry id="rule_4_in_2">\n          <text>"OTHER"</text>',
+            '<inputEntry id="rule_4_in_2">\n          <text>? in ("HIGHER_ED", "BTS")</text>',
+        )
+        .replace(
+            '<inputEntry id="rule_4_in_3">\n          <text></text>',
+            '<inputEntry id="rule_4_in_3">\n          <text>False</text>',
+        )
+        .replace(
+            '<inputEntry id="rule_4_in_5">\n          <text>False</text>',
+            '<inputEntry id="rule_4_in_5">\n          <text>-</text>',
+        )
+    )
+    assert edited.count('? in ("HIGHER_ED", "BTS")') == 2
+    problems = _save(web, edited)
+    assert [p["element"] for p in problems] == ["rule_4"]
+    assert "rule never matches: rule rule_3 above it" in str(problems[0]["message"])
+    # As a COLLECT table both rules apply: no problem.
+    collect = edited.replace(
+        '<decisionTable id="civp_beneficiary_eligibility_table">',
+        '<decisionTable id="civp_beneficiary_eligibility_table" hitPolicy="COLLECT">',
+    )
+    assert _save(web, collect) == []

@@ -10,6 +10,7 @@ const KINDS = [
   ['DMN output entry does not compile', 'msgOutputEntry'],
   ['input expression does not compile', 'msgInputExpression'],
   ['hit policy', 'msgHitPolicy'],
+  ['rule never matches', 'msgNeverMatches'],
 ];
 
 async function start(root) {
