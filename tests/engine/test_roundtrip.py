@@ -67,7 +67,12 @@ def test_every_step_survives_save_and_restore() -> None:
         wf = roundtrip(wf, main, runner)
     start = next(t for t in outcome.thrown if t.name == "civp_month_start")
     wf = roundtrip(wf, main, runner)
-    assert runner.inspect(wf).waiting_messages == ["civp_term_reached", "terminate_contract"]
+    assert runner.inspect(wf).waiting_messages == [
+        "civp_term_reached",
+        "request_extension",
+        "suspend_contract",
+        "terminate_contract",
+    ]
 
     with context.command_context(at, "M:1"):
         month_wf, _ = runner.new(month, {**start.payload, "contract_number": "CIVP-TEST"})
