@@ -15,11 +15,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
@@ -233,25 +233,50 @@ def create_request(
     programme = session.scalar(
         select(ProcessDefinition.programme).where(ProcessDefinition.id == contract.definition_id)
     )
-    for user in signers(session, contract, party):
-        notify(
+    _notify_all(
+        session,
+        signers(session, contract, party),
+        key=f"{key}:link",
+        template="signature_requested",
+        params={
+            "contract": contract.number,
+            "programme": (programme or "").upper(),
+            "party": party,
+            "expires": request.expires_at.date().isoformat(),
+            "link": f"{public_url.rstrip('/')}/sign/{token}",
+            "sha256": document.sha256,
+        },
+        now=now,
+        contract_id=contract_id,
+    )
+    return Requested(request, token)
+
+
+def _notify_all(
+    session: Session,
+    users: Iterable[User],
+    *,
+    key: str,
+    template: str,
+    params: dict[str, Any],
+    now: datetime,
+    contract_id: int,
+) -> int:
+    """One message per user, each in their language; returns how many were new."""
+    sent = 0
+    for user in users:
+        if notify(
             session,
-            key=f"{key}:link:{user.username}",
+            key=f"{key}:{user.username}",
             recipient=user.username,
             locale=user.locale,
-            template="signature_requested",
-            params={
-                "contract": contract.number,
-                "programme": (programme or "").upper(),
-                "party": party,
-                "expires": request.expires_at.date().isoformat(),
-                "link": f"{public_url.rstrip('/')}/sign/{token}",
-                "sha256": document.sha256,
-            },
+            template=template,
+            params=params,
             now=now,
             contract_id=contract_id,
-        )
-    return Requested(request, token)
+        ):
+            sent += 1
+    return sent
 
 
 def _by_token(session: Session, token: str) -> tuple[SignatureRequest, Contract]:
@@ -540,21 +565,19 @@ def decline(
             User.active.is_(True),
         )
     )
-    for user in counsellors:
-        notify(
-            session,
-            key=f"{request.idempotency_key}:declined:{user.username}",
-            recipient=user.username,
-            locale=user.locale,
-            template="signature_declined",
-            params={
-                "contract": contract.number,
-                "party": request.party,
-                "reason": reason.strip()[:1000],
-            },
-            now=aqd.clock.now(),
-            contract_id=contract.id,
-        )
+    _notify_all(
+        session,
+        counsellors,
+        key=f"{request.idempotency_key}:declined",
+        template="signature_declined",
+        params={
+            "contract": contract.number,
+            "party": request.party,
+            "reason": reason.strip()[:1000],
+        },
+        now=aqd.clock.now(),
+        contract_id=contract.id,
+    )
     session.refresh(request)
     return request
 
@@ -690,18 +713,16 @@ def record_signed(
     )
     if request.party == SIGNING_PARTIES[-1]:  # the last signature: tell every party
         link = f"{aqd.settings.public_url.rstrip('/')}/contracts/{contract.number}"
-        for party in SIGNING_PARTIES:
-            for user in signers(session, contract, party):
-                notify(
-                    session,
-                    key=f"{request.idempotency_key}:signed:{user.username}",
-                    recipient=user.username,
-                    locale=user.locale,
-                    template="contract_signed",
-                    params={"contract": contract.number, "link": f"{link}/documents/signed.pdf"},
-                    now=now,
-                    contract_id=contract.id,
-                )
+        everyone = [u for party in SIGNING_PARTIES for u in signers(session, contract, party)]
+        _notify_all(
+            session,
+            everyone,
+            key=f"{request.idempotency_key}:signed",
+            template="contract_signed",
+            params={"contract": contract.number, "link": f"{link}/documents/signed.pdf"},
+            now=now,
+            contract_id=contract.id,
+        )
     return True
 
 
@@ -764,24 +785,19 @@ def remind(
     if request is None or contract is None or request.status not in OPEN:
         return 0
     now = aqd.clock.now()
-    count = 0
-    for user in signers(session, contract, party):
-        if notify(
-            session,
-            key=f"{request.idempotency_key}:reminder:{user.username}",
-            recipient=user.username,
-            locale=user.locale,
-            template="signature_reminder",
-            params={
-                "contract": contract.number,
-                "party": party,
-                "link": f"{public_url.rstrip('/')}/me/signatures",
-            },
-            now=now,
-            contract_id=contract_id,
-        ):
-            count += 1
-    return count
+    return _notify_all(
+        session,
+        signers(session, contract, party),
+        key=f"{request.idempotency_key}:reminder",
+        template="signature_reminder",
+        params={
+            "contract": contract.number,
+            "party": party,
+            "link": f"{public_url.rstrip('/')}/me/signatures",
+        },
+        now=now,
+        contract_id=contract_id,
+    )
 
 
 # -- reads --------------------------------------------------------------------------------------
