@@ -30,12 +30,12 @@ $(VENDOR)/viewer.js: api/static/src/viewer.js $(VENDOR)/htmx.min.js
 	cp -r node_modules/bpmn-js/dist/assets/diagram-js.css node_modules/bpmn-js/dist/assets/bpmn-js.css \
 	  node_modules/bpmn-js/dist/assets/bpmn-font $(VENDOR)/bpmn/
 
-$(VENDOR)/modeller.js: api/static/src/modeller.js $(VENDOR)/viewer.js
+$(VENDOR)/modeller.js: api/static/src/modeller.js api/static/src/drafts.js $(VENDOR)/viewer.js
 	node_modules/.bin/esbuild api/static/src/modeller.js --bundle --format=iife --minify \
 	  --log-level=warning --outfile=$@
 
 # The decision-table editor (dmn-js Modeler) and dmn-js's styles and font.
-$(VENDOR)/dmn.js: api/static/src/dmn.js $(VENDOR)/htmx.min.js
+$(VENDOR)/dmn.js: api/static/src/dmn.js api/static/src/drafts.js $(VENDOR)/htmx.min.js
 	node_modules/.bin/esbuild api/static/src/dmn.js --bundle --format=iife --minify \
 	  --log-level=warning --outfile=$@
 	mkdir -p $(VENDOR)/dmn

@@ -3,6 +3,7 @@
 // modeller), problems listed next to the table and marked on their cells, a diff against the
 // deployed version, and deployment with a change note. Bundled by esbuild at install time.
 import DmnModeler from 'dmn-js/lib/Modeler';
+import { draftClient } from './drafts';
 
 // Engine problem messages (English, as `aqd deploy` prints them) → the page's translated label.
 const KINDS = [
@@ -95,25 +96,7 @@ async function start(root) {
     root.dataset.problems = String(problems.length);
   }
 
-  async function call(method, path, body) {
-    const response = await fetch(`${api}${path}`, {
-      method,
-      headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': csrf },
-      body: body ? JSON.stringify(body) : undefined,
-    });
-    const data = await response.json();
-    if (!response.ok) throw Object.assign(new Error(data.detail || response.statusText), { data });
-    return data;
-  }
-
-  async function save() {
-    const { xml } = await modeler.saveXML({ format: true });
-    const result = await call('PUT', '/draft', { file, xml });
-    show(result.problems);
-    status.textContent = result.problems.length ? root.dataset.msgProblems : root.dataset.msgSaved;
-    root.dataset.saved = String(Number(root.dataset.saved || 0) + 1);
-    return result;
-  }
+  const { call, save, deploy } = draftClient(root, modeler, show);
 
   async function diff() {
     const d = await call('GET', `/diff?file=${encodeURIComponent(file)}`);
@@ -134,19 +117,6 @@ async function start(root) {
       `+${d.added.length} ~${d.changed.length} -${d.removed.length}`;
     root.dataset.diff = JSON.stringify(d);
     return d;
-  }
-
-  async function deploy(note) {
-    try {
-      const result = await call('POST', '/deploy', { note });
-      status.textContent = `${root.dataset.msgDeployed} ${result.version}`;
-      root.dataset.deployed = String(result.version);
-      return result;
-    } catch (err) {
-      status.textContent = err.message;
-      if (err.data && err.data.fields) root.dataset.deployError = JSON.stringify(err.data.fields);
-      throw err;
-    }
   }
 
   root.querySelector('[data-testid="save"]').addEventListener('click', () => save().catch((e) => { status.textContent = e.message; }));

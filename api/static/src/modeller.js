@@ -3,6 +3,7 @@
 // version, and deployment with a change note. Bundled by esbuild at install time; no CDN.
 import Modeler from 'bpmn-js/lib/Modeler';
 import { layoutProcess } from 'bpmn-auto-layout';
+import { draftClient } from './drafts';
 
 const MARKERS = ['problem', 'diff-added', 'diff-changed', 'sim-path', 'sim-stop'];
 
@@ -68,25 +69,7 @@ async function start(root) {
     root.dataset.problems = String(problems.length);
   }
 
-  async function call(method, path, body) {
-    const response = await fetch(`${api}${path}`, {
-      method,
-      headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': csrf },
-      body: body ? JSON.stringify(body) : undefined,
-    });
-    const data = await response.json();
-    if (!response.ok) throw Object.assign(new Error(data.detail || response.statusText), { data });
-    return data;
-  }
-
-  async function save() {
-    const { xml: edited } = await modeler.saveXML({ format: true });
-    const result = await call('PUT', '/draft', { file, xml: edited });
-    show(result.problems);
-    status.textContent = result.problems.length ? root.dataset.msgProblems : root.dataset.msgSaved;
-    root.dataset.saved = String(Number(root.dataset.saved || 0) + 1);
-    return result;
-  }
+  const { call, save, deploy } = draftClient(root, modeler, show);
 
   async function diff() {
     const d = await call('GET', `/diff?file=${encodeURIComponent(file)}`);
@@ -98,19 +81,6 @@ async function start(root) {
       (d.removed.length ? ` (${d.removed.join(', ')})` : '');
     root.dataset.diff = JSON.stringify(d);
     return d;
-  }
-
-  async function deploy(note) {
-    try {
-      const result = await call('POST', '/deploy', { note });
-      status.textContent = `${root.dataset.msgDeployed} ${result.version}`;
-      root.dataset.deployed = String(result.version);
-      return result;
-    } catch (err) {
-      status.textContent = err.message;
-      if (err.data && err.data.fields) root.dataset.deployError = JSON.stringify(err.data.fields);
-      throw err;
-    }
   }
 
   // Simulation: run sample cases on the draft, list each case's path and decisions, and
