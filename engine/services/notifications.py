@@ -29,7 +29,8 @@ from sqlalchemy.orm import Session
 
 from engine import forms_bridge
 from engine.errors import InvalidInput
-from engine.models import Contract, HumanTask, Notification, Outbox, User
+from engine.models import Contract, HumanTask, Notification, User
+from engine.services.store import enqueue
 
 SEND_KIND = "notification.send"
 LOCALES = ("fr", "ar")
@@ -276,19 +277,14 @@ def notify(
     if note_id is None:  # a concurrent transaction wrote it first
         return None
     if sending:
-        session.add(
-            Outbox(
-                contract_id=contract_id,
-                kind=SEND_KIND,
-                payload={"notification": note_id, "template": template, "channel": channel},
-                idempotency_key=f"notification:{note_id}",
-                status="pending",
-                attempts=0,
-                available_at=now,
-                created_at=now,
-            )
+        enqueue(
+            session,
+            contract_id=contract_id,
+            kind=SEND_KIND,
+            key=f"notification:{note_id}",
+            payload={"notification": note_id, "template": template, "channel": channel},
+            now=now,
         )
-        session.flush()
     return int(note_id)
 
 

@@ -30,7 +30,6 @@ from engine.models import (
     Contract,
     Document,
     Notification,
-    Outbox,
     ProcessDefinition,
     SignatureRequest,
     User,
@@ -39,6 +38,7 @@ from engine.models import (
 from engine.services.accounts import Principal
 from engine.services.notifications import notify
 from engine.services.signatures import SIGNING_PARTIES, signature_result
+from engine.services.store import enqueue
 
 if TYPE_CHECKING:
     from engine.services.commands import Aqd
@@ -505,19 +505,14 @@ def consent(
         },
         principal.username,
     )
-    session.add(
-        Outbox(
-            contract_id=contract.id,
-            kind=APPLY_KIND,
-            payload={"request": request.id},
-            idempotency_key=f"{APPLY_KIND}:{request.id}",
-            status="pending",
-            attempts=0,
-            available_at=now,
-            created_at=now,
-        )
+    enqueue(
+        session,
+        contract_id=contract.id,
+        kind=APPLY_KIND,
+        key=f"{APPLY_KIND}:{request.id}",
+        payload={"request": request.id},
+        now=now,
     )
-    session.flush()
     session.refresh(request)
     return request
 

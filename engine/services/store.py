@@ -10,6 +10,7 @@ round trips to save). Only the rows a command changed are written (DESIGN.md inv
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -181,6 +182,32 @@ _RECORDSETS = {
 
 _JSONB = {("process_instance", "waiting_messages"), ("outbox", "payload"), ("outbox", "result")}
 _JSON = {("event", "payload")}
+
+
+def enqueue(
+    session: Session,
+    *,
+    contract_id: int | None,
+    kind: str,
+    key: str,
+    payload: dict[str, Any],
+    now: datetime,
+) -> None:
+    """Queue a side effect a service (not the BPMN) decided on, in the caller's transaction; the
+    outbox runner executes it after commit like any other (DESIGN.md invariant 2)."""
+    session.add(
+        Outbox(
+            contract_id=contract_id,
+            kind=kind,
+            payload=payload,
+            idempotency_key=key,
+            status="pending",
+            attempts=0,
+            available_at=now,
+            created_at=now,
+        )
+    )
+    session.flush()
 
 
 def _adapt(table: str, column: str, value: Any) -> Any:
