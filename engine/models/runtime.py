@@ -95,7 +95,7 @@ class HumanTask(Base):
 
     __tablename__ = "human_task"
     __table_args__ = (
-        Index("ix_human_task_inbox", "office_id", "status", "due_at"),
+        Index("ix_human_task_inbox", "office_id", "status", "lane", "due_at", "id"),
         Index("ix_human_task_assignee", "assignee", "status"),
     )
 
