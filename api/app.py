@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import notification_pages, rest, signing_pages, simulation, web
+from api import modeller_catalog, notification_pages, rest, signing_pages, simulation, web
 from api.auth import resolve_caller
 from engine import Aqd, EngineError, InvalidInput, TooManyAttempts, Unauthenticated
 from engine.services import outbox
@@ -178,6 +178,7 @@ def create_app(aqd: Aqd, run_timers: bool = False, timer_interval_s: float = 15.
     signing_service.register()
     app.include_router(rest.build_router())
     app.include_router(simulation.build_router())
+    app.include_router(modeller_catalog.build_router())
     app.include_router(signing_pages.build_api_router())
     app.include_router(web.build_router())
     app.include_router(signing_pages.build_web_router())

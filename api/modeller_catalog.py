@@ -1,0 +1,96 @@
+"""``GET /api/v1/definitions/{programme}/catalog``: what the modeller's properties panel offers
+in its lists — the programme's forms (``forms/schemas/<programme>/``), the decisions of its DMN
+files (drafts included, so a decision added in a draft can be called at once) and the roles a
+lane may name. Labels come in Arabic and French; the page picks its language."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request
+from lxml import etree
+from sqlalchemy import select
+
+from api.auth import CallerDep
+from api.i18n import LOCALES, catalog
+from api.rest import errors
+from engine import Aqd
+from engine.models import DefinitionDraft
+from engine.runtime.definitions import DMN_NAMESPACES, KNOWN_LANES
+from engine.services import modeller
+from forms import registry as form_registry
+
+#: Lanes may also group what no person works (script tasks, events): the "system" lane.
+ROLES = (*sorted(KNOWN_LANES), "system")
+_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+
+
+def forms(programme: str) -> list[dict[str, Any]]:
+    """Form keys a user task of ``programme`` may name, with each form's title."""
+    folder = form_registry.SCHEMAS / programme
+    if not folder.is_dir():
+        return []
+    found = []
+    for path in sorted(folder.glob("*.schema.json")):
+        key = path.name.removesuffix(".schema.json")
+        try:
+            schema = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            schema = {}
+        title = str(schema.get("title", key)) if isinstance(schema, dict) else key
+        title_ar = str(schema.get("x-title-ar", title)) if isinstance(schema, dict) else key
+        found.append({"key": key, "label": {"fr": title, "ar": title_ar}})
+    return found
+
+
+def decisions(sources: dict[str, str]) -> list[dict[str, str]]:
+    """Decision ids (and names) of the DMN files; a draft that does not parse is skipped."""
+    found = []
+    for name in sorted(sources):
+        if not name.endswith(".dmn") or "<!DOCTYPE" in sources[name][:4096].upper():
+            continue
+        try:
+            root = etree.fromstring(sources[name].encode("utf-8"), _PARSER)
+        except etree.XMLSyntaxError:
+            continue
+        for ns in DMN_NAMESPACES:
+            for node in root.iter(f"{{{ns}}}decision"):
+                if node.get("id"):
+                    found.append(
+                        {"id": node.get("id", ""), "name": node.get("name", ""), "file": name}
+                    )
+    return found
+
+
+def roles() -> list[dict[str, Any]]:
+    return [
+        {"id": role, "label": {loc: catalog(loc).get(f"lane:{role}", role) for loc in LOCALES}}
+        for role in ROLES
+    ]
+
+
+def build_router() -> APIRouter:
+    r = APIRouter(prefix="/api/v1", tags=["api"], responses=errors(400, 422))
+
+    @r.get("/definitions/{programme}/catalog", responses=errors(401, 403, 404, 422))
+    def definition_catalog(programme: str, caller: CallerDep, request: Request) -> dict[str, Any]:
+        """Forms, decisions and lane roles the modeller's properties panel lists (programme
+        managers and admins)."""
+        modeller.require_editor(caller.principal)
+        aqd: Aqd = request.app.state.aqd
+        with aqd.read_session() as s:
+            definition = modeller.newest(s, programme)
+            sources = dict(definition.sources)
+            for draft in s.scalars(
+                select(DefinitionDraft).where(DefinitionDraft.programme == programme)
+            ):
+                sources[draft.file] = draft.xml
+        return {
+            "programme": definition.programme,
+            "forms": forms(definition.programme),
+            "decisions": decisions(sources),
+            "roles": roles(),
+        }
+
+    return r
