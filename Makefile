@@ -30,7 +30,10 @@ $(VENDOR)/viewer.js: api/static/src/viewer.js $(VENDOR)/htmx.min.js
 	cp -r node_modules/bpmn-js/dist/assets/diagram-js.css node_modules/bpmn-js/dist/assets/bpmn-js.css \
 	  node_modules/bpmn-js/dist/assets/bpmn-font $(VENDOR)/bpmn/
 
-$(VENDOR)/modeller.js: api/static/src/modeller.js api/static/src/drafts.js $(VENDOR)/viewer.js
+# The modeller, with its properties panel (api/static/src/properties/; its CSS is bundled into
+# $(VENDOR)/modeller.css next to the script).
+$(VENDOR)/modeller.js: api/static/src/modeller.js api/static/src/drafts.js \
+  $(wildcard api/static/src/properties/*) $(VENDOR)/viewer.js
 	node_modules/.bin/esbuild api/static/src/modeller.js --bundle --format=iife --minify \
 	  --log-level=warning --outfile=$@
 

@@ -4,6 +4,8 @@
 import Modeler from 'bpmn-js/lib/Modeler';
 import { layoutProcess } from 'bpmn-auto-layout';
 import { draftClient } from './drafts';
+import { propertiesPanel } from './properties/panel';
+import './properties/panel.css';
 
 const MARKERS = ['problem', 'diff-added', 'diff-changed', 'sim-path', 'sim-stop'];
 
@@ -40,6 +42,16 @@ async function start(root) {
   let xml = source.xml;
   if (!xml.includes('BPMNDiagram')) xml = await layoutProcess(xml);
   await modeler.importXML(xml);
+  // The properties panel: what Aqd executes on the selected element (forms, due dates, roles,
+  // messages, timers, conditions, decisions), with the catalog of the programme's forms,
+  // decisions and roles; its labels come from the page, in the page's language.
+  const catalog = await (await fetch(`${api}/catalog`)).json();
+  const panel = propertiesPanel(modeler, {
+    container: root.querySelector('[data-testid="properties-panel"]'),
+    text: JSON.parse(root.querySelector('#properties-text').textContent),
+    lang: document.documentElement.lang || 'fr',
+    catalog: { forms: catalog.forms || [], decisions: catalog.decisions || [], roles: catalog.roles || [] },
+  });
   const canvas = modeler.get('canvas');
   const overlays = modeler.get('overlays');
   const registry = modeler.get('elementRegistry');
@@ -53,6 +65,7 @@ async function start(root) {
 
   function show(problems) {
     clear();
+    panel.setProblems(problems);
     for (const p of problems) {
       const li = document.createElement('li');
       li.textContent = `${p.element ? p.element + ': ' : ''}${p.message}`;
@@ -166,7 +179,7 @@ async function start(root) {
     deploy(root.querySelector('#note').value).catch(() => {});
   });
   if (source.problems && source.problems.length) show(source.problems);
-  window.AqdModeller = { modeler, save, diff, deploy, simulate, showPath };
+  window.AqdModeller = { modeler, save, diff, deploy, simulate, showPath, panel };
   root.dataset.ready = 'yes';
   void text;
 }

@@ -1,0 +1,226 @@
+"""The modeller's properties panel in a real browser: a programme manager selects CIVP's
+counsellor task and changes its form and due date, makes a gateway's default flow conditional,
+sets the signature deadline's timer, saves; the saved draft holds exactly the extension
+elements and expressions the engine reads and passes the deploy checks. A due date that is not
+an ISO 8601 duration is refused in the panel and not written; undo reverts an edit. In Arabic
+the panel reads right to left, beside the diagram on the left."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lxml import etree
+from playwright.sync_api import Browser, Page, expect
+
+from engine.runtime.definitions import compile_bundle
+from engine.services import modeller
+from tests.web.test_browser import ARTIFACTS, LiveServer, browser, live, sign_in  # noqa: F401
+
+BPMN = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"
+SPIFF = "{http://spiffworkflow.org/bpmn/schema/1.0/core}"
+XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
+
+
+def open_civp(page: Page, server: LiveServer) -> None:
+    page.goto(f"{server.url}/modeller/civp")
+    expect(page.locator("[data-modeller]")).to_have_attribute("data-ready", "yes", timeout=20_000)
+
+
+def select(page: Page, element_id: str) -> None:
+    """Click the element on the canvas; the panel follows the selection."""
+    page.locator(
+        f'.djs-element.djs-shape[data-element-id="{element_id}"], '
+        f'.djs-element.djs-connection[data-element-id="{element_id}"]'
+    ).first.click(force=True)
+    expect(page.get_by_test_id("properties-panel")).to_have_attribute("data-element", element_id)
+
+
+def saved_xml(page: Page) -> str:
+    """The in-memory diagram as bpmn-js would save it (not yet sent to the server)."""
+    result: Any = page.evaluate(
+        "async () => (await window.AqdModeller.modeler.saveXML({ format: true })).xml"
+    )
+    return str(result)
+
+
+def node(root: Any, element_id: str) -> Any:
+    found = root.xpath("//*[@id=$id]", id=element_id)
+    assert len(found) == 1, element_id
+    return found[0]
+
+
+def properties(task: Any) -> list[tuple[str, str]]:
+    return [(p.get("name"), p.get("value")) for p in task.iter(f"{SPIFF}property")]
+
+
+def test_edit_what_aqd_executes_save_and_deploy_check(browser: Browser, live: LiveServer) -> None:  # noqa: F811
+    page = sign_in(browser, live, "manager")
+    open_civp(page, live)
+    panel = page.get_by_test_id("properties-panel")
+
+    # A user task: its form, due date and role (lane).
+    select(page, "record_outcome")
+    expect(panel.get_by_label("Formulaire")).to_have_value("record_outcome")
+    expect(panel.get_by_label("Échéance (durée ISO 8601)")).to_have_value("P30D")
+    expect(panel.get_by_label("Rôle (couloir)")).to_have_value("counsellor")
+    panel.get_by_label("Formulaire").select_option("documents_check")
+
+    due = panel.get_by_label("Échéance (durée ISO 8601)")
+    due.fill("7 days")
+    due.press("Enter")
+    expect(due).to_have_attribute("aria-invalid", "true")
+    expect(panel.get_by_role("alert")).to_contain_text("durée ISO 8601")
+    assert 'value="P30D"' in saved_xml(page) and "7 days" not in saved_xml(page)
+    due.fill("P10D")
+    due.press("Tab")
+    expect(panel.get_by_label("Échéance (durée ISO 8601)")).not_to_have_attribute(
+        "aria-invalid", "true"
+    )
+    expect(panel.get_by_role("alert")).to_have_count(0)
+    expect(panel.get_by_label("Échéance (durée ISO 8601)")).to_have_value("P10D")
+
+    # Undo and redo go through bpmn-js's command stack: one panel edit is one step.
+    page.evaluate("() => window.AqdModeller.modeler.get('commandStack').undo()")
+    expect(panel.get_by_label("Échéance (durée ISO 8601)")).to_have_value("P30D")
+    page.evaluate("() => window.AqdModeller.modeler.get('commandStack').redo()")
+    expect(panel.get_by_label("Échéance (durée ISO 8601)")).to_have_value("P10D")
+
+    # A gateway's default flow becomes a conditional flow.
+    select(page, "f_rejected")
+    default = panel.get_by_label("Flux par défaut de la passerelle")
+    expect(default).to_be_checked()
+    expect(panel.get_by_label("Condition (expression Python)")).to_be_disabled()
+    default.uncheck()
+    condition = panel.get_by_label("Condition (expression Python)")
+    expect(condition).to_be_enabled()
+    condition.fill('validation_decision != "validate"')
+    condition.press("Tab")
+
+    # The signature deadline: a fixed duration typed as is is written as the string evaluated.
+    select(page, "sign_deadline")
+    expect(panel.get_by_label("Type de minuterie")).to_have_value("timeDuration")
+    timer = panel.get_by_label("Expression de la minuterie")
+    expect(timer).to_have_value('params["signature_deadline"]')
+    timer.fill("P10D")
+    timer.press("Enter")
+    expect(panel.get_by_label("Expression de la minuterie")).to_have_value('"P10D"')
+
+    root = page.locator("[data-modeller]")
+    page.get_by_test_id("save").click()
+    expect(root).to_have_attribute("data-saved", "1")
+    expect(root).to_have_attribute("data-problems", "0")
+
+    # The draft as the server keeps it.
+    source = page.request.get(f"{live.url}/api/v1/definitions/civp/source?file=civp.bpmn").json()
+    assert source["draft"] is True and source["problems"] == []
+    tree = etree.fromstring(source["xml"].encode())
+    task = node(tree, "record_outcome")
+    assert properties(task) == [("formKey", "documents_check"), ("dueIn", "P10D")]
+    ext = task.find(f"{BPMN}extensionElements")
+    assert [child.tag for child in ext] == [f"{SPIFF}properties"]
+    assert node(tree, "gw_decision").get("default") is None
+    expression = node(tree, "f_rejected").find(f"{BPMN}conditionExpression")
+    assert expression.text == 'validation_decision != "validate"'
+    assert expression.get(XSI_TYPE) == "bpmn:tFormalExpression"
+    duration = node(tree, "sign_deadline_timer").find(f"{BPMN}timeDuration")
+    assert duration.text == '"P10D"'
+    # Untouched extension elements are kept as they were.
+    assert node(tree, "primo").findtext(f".//{SPIFF}calledDecisionId") == "civp_is_primo"
+    assert node(tree, "sign_beneficiary").findtext(f".//{SPIFF}messageVariable") == "signature"
+
+    # The deploy checks pass on the programme with this draft, and the engine reads the values.
+    web = live.web
+    with web.aqd.read_session() as s:
+        sources = dict(modeller.newest(s, "civp").sources)
+    bundle = compile_bundle("civp", {**sources, "civp.bpmn": source["xml"]}, web.aqd.sandbox)
+    counsellor = bundle.processes["civp_contract"].user_tasks["record_outcome"]
+    assert counsellor["form_key"] == "documents_check" and counsellor["due_in"] == "P10D"
+    assert counsellor["lane"] == "counsellor"
+
+
+def test_panel_edits_messages_decisions_and_lanes(browser: Browser, live: LiveServer) -> None:  # noqa: F811
+    page = sign_in(browser, live, "manager")
+    open_civp(page, live)
+    panel = page.get_by_test_id("properties-panel")
+
+    select(page, "eligibility")  # a business rule task calls a decision of the programme
+    decision = panel.get_by_label("Table de décision appelée")
+    expect(decision).to_have_value("civp_beneficiary_eligibility")
+    decision.select_option("civp_extension")
+
+    select(page, "start_first_month")  # a throw event: its message and payload
+    expect(panel.get_by_label("Message", exact=True)).to_have_value("msg_month_start")
+    panel.get_by_label("Nom du nouveau message").fill("civp_month_begins")
+    panel.get_by_test_id("create-message").click()
+    expect(panel.get_by_label("Message", exact=True)).to_have_value("msg_civp_month_begins")
+    payload = panel.get_by_label("Contenu du message (expression)")
+    payload.fill('{"period": 1}')
+    payload.press("Tab")
+
+    select(page, "record_outcome")  # the user task moves to the office head's lane
+    panel.get_by_label("Rôle (couloir)").select_option("office_head")
+    expect(panel.get_by_label("Rôle (couloir)")).to_have_value("office_head")
+
+    select(page, "f_eligible")  # an invalid id is refused, a valid one renames the flow
+    ident = panel.get_by_label("Identifiant", exact=True)
+    ident.fill("f eligible")
+    ident.press("Enter")
+    expect(ident).to_have_attribute("aria-invalid", "true")
+    ident.fill("f_is_eligible")
+    ident.press("Enter")
+    expect(panel).to_have_attribute("data-element", "f_is_eligible")
+
+    tree = etree.fromstring(saved_xml(page).encode())
+    assert node(tree, "eligibility").findtext(f".//{SPIFF}calledDecisionId") == "civp_extension"
+    message = node(tree, "msg_civp_month_begins")
+    assert message.tag == f"{BPMN}message" and message.get("name") == "civp_month_begins"
+    definition = node(tree, "start_first_month_def")
+    assert definition.get("messageRef") == "msg_civp_month_begins"
+    assert definition.findtext(f".//{SPIFF}messagePayload") == '{"period": 1}'
+    # CIVP's main process had no office head lane: one is added to its lane set.
+    lanes = node(tree, "civp_lanes").findall(f"{BPMN}lane")
+    refs = {lane.get("name"): [r.text for r in lane.iter(f"{BPMN}flowNodeRef")] for lane in lanes}
+    assert refs["office_head"] == ["record_outcome"] and refs["counsellor"] == []
+    assert node(tree, "gw_eligible").findall(f"{BPMN}outgoing")[0].text == "f_is_eligible"
+
+    # Every edit is one undo step: five undos restore the deployed meaning.
+    for _ in range(5):
+        page.evaluate("() => window.AqdModeller.modeler.get('commandStack').undo()")
+    tree = etree.fromstring(saved_xml(page).encode())
+    assert node(tree, "eligibility").findtext(f".//{SPIFF}calledDecisionId") == (
+        "civp_beneficiary_eligibility"
+    )
+    assert not tree.xpath("//*[@id='msg_civp_month_begins']")
+    assert node(tree, "start_first_month_def").get("messageRef") == "msg_month_start"
+    assert tree.xpath("//*[@id='f_eligible']")
+
+
+def test_arabic_panel_is_right_to_left(browser: Browser, live: LiveServer) -> None:  # noqa: F811
+    page = sign_in(browser, live, "manager")
+    open_civp(page, live)
+    page.get_by_test_id("lang-ar").click()
+    expect(page.locator("html")).to_have_attribute("dir", "rtl")
+    expect(page.locator("[data-modeller]")).to_have_attribute("data-ready", "yes", timeout=20_000)
+    select(page, "record_outcome")
+    panel = page.get_by_test_id("properties-panel")
+    expect(panel.get_by_role("heading", level=2)).to_have_text("الخصائص")
+    form = panel.get_by_label("الاستمارة")
+    expect(form).to_have_value("record_outcome")
+    due = panel.get_by_label("الأجل (مدة ISO 8601)")
+    expect(due).to_have_value("P30D")
+    expect(due).to_have_attribute("dir", "ltr")  # a code-like value is typed left to right
+    assert panel.evaluate("e => getComputedStyle(e).direction") == "rtl"
+    label = panel.locator('label[for="prop-form"]')
+    assert label.evaluate("e => getComputedStyle(e).direction") == "rtl"
+    # The panel sits left of the diagram, its labels start on the right.
+    canvas_box = page.locator(".modeller-canvas").bounding_box()
+    panel_box = panel.bounding_box()
+    label_box = label.bounding_box()
+    assert canvas_box is not None and panel_box is not None and label_box is not None
+    assert panel_box["x"] + panel_box["width"] <= canvas_box["x"] + 1
+    assert label_box["x"] + label_box["width"] > panel_box["x"] + panel_box["width"] - 40
+    due.fill("7 أيام")
+    due.press("Enter")
+    expect(panel.get_by_role("alert")).to_contain_text("ISO 8601")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "modeller-properties-ar.png"), full_page=True)
