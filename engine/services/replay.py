@@ -99,13 +99,57 @@ def history_of(
         definition = session.get(ProcessDefinition, contract.definition_id)
     assert definition is not None
     events = list(
-        session.scalars(select(Event).where(Event.contract_id == contract_id).order_by(Event.seq))
-    )
-    instances = session.execute(
-        select(ProcessInstance.key, ProcessInstance.state, ProcessInstance.state_hash).where(
-            ProcessInstance.contract_id == contract_id
+        session.execute(
+            select(*_EVENT_COLUMNS).where(Event.contract_id == contract_id).order_by(Event.seq)
         )
-    ).all()
+    )
+    instances = list(
+        session.execute(
+            select(*_INSTANCE_COLUMNS).where(ProcessInstance.contract_id == contract_id)
+        )
+    )
+    return _history(session, contract, definition, events, instances)
+
+
+#: What replay reads of each event and stored instance (columns, not ORM objects: a batch
+#: reads thousands of rows and needs no identity map).
+_EVENT_COLUMNS = (
+    Event.contract_id,
+    Event.seq,
+    Event.kind,
+    Event.actor,
+    Event.at,
+    Event.payload,
+    Event.state_hash,
+    Event.prev_hash,
+    Event.hash,
+)
+_INSTANCE_COLUMNS = (
+    ProcessInstance.contract_id,
+    ProcessInstance.key,
+    ProcessInstance.state,
+    ProcessInstance.state_hash,
+)
+
+
+def _definition_dict(d: ProcessDefinition) -> dict[str, Any]:
+    return {
+        "programme": d.programme,
+        "version": d.version,
+        "content_hash": d.content_hash,
+        "main_process": d.main_process,
+        "meta": d.meta,
+        "specs": d.specs,
+    }
+
+
+def _history(
+    session: Session,
+    contract: Any,
+    definition: ProcessDefinition,
+    events: list[Any],
+    instances: list[Any],
+) -> dict[str, Any]:
     history: dict[str, Any] = {
         "format": HISTORY_FORMAT,
         "contract": {
@@ -113,18 +157,11 @@ def history_of(
             "number": contract.number,
             "chain_head": contract.chain_head,
         },
-        "definition": {
-            "programme": definition.programme,
-            "version": definition.version,
-            "content_hash": definition.content_hash,
-            "main_process": definition.main_process,
-            "meta": definition.meta,
-            "specs": definition.specs,
-        },
+        "definition": _definition_dict(definition),
         "events": [{**event_body(e), "prev_hash": e.prev_hash, "hash": e.hash} for e in events],
         "instances": {
-            key: {"state_hash": stored_hash, "bytes_hash": state_hash(bytes(state))}
-            for key, state, stored_hash in instances
+            i.key: {"state_hash": i.state_hash, "bytes_hash": state_hash(bytes(i.state))}
+            for i in instances
         },
     }
     earlier = _earlier_definitions(session, definition, events)
@@ -133,8 +170,50 @@ def history_of(
     return history
 
 
+def load_histories(
+    aqd: Any, session: Session, contract_ids: list[int]
+) -> dict[int, tuple[int, dict[str, Any]]]:
+    """The histories of many contracts in three queries (contracts, their events, their
+    stored instances), with each definition from the engine's cache; a missing contract is
+    absent from the result. Each history comes with its definition's id (for the engine's
+    cached specs); it is the same plain data as ``history_of``, so the same checks."""
+    if not contract_ids:
+        return {}
+    ids = sorted(set(contract_ids))
+    contracts = session.execute(
+        select(Contract.id, Contract.number, Contract.chain_head, Contract.definition_id).where(
+            Contract.id.in_(ids)
+        )
+    ).all()
+    events: dict[int, list[Any]] = {c.id: [] for c in contracts}
+    for row in session.execute(
+        select(*_EVENT_COLUMNS)
+        .where(Event.contract_id.in_(ids))
+        .order_by(Event.contract_id, Event.seq)
+    ):
+        events[row.contract_id].append(row)
+    instances: dict[int, list[Any]] = {c.id: [] for c in contracts}
+    for row in session.execute(
+        select(*_INSTANCE_COLUMNS).where(ProcessInstance.contract_id.in_(ids))
+    ):
+        instances[row.contract_id].append(row)
+    return {
+        c.id: (
+            c.definition_id,
+            _history(
+                session,
+                c,
+                aqd.definition(session, c.definition_id),
+                events[c.id],
+                instances[c.id],
+            ),
+        )
+        for c in contracts
+    }
+
+
 def _earlier_definitions(
-    session: Session, current: ProcessDefinition, events: list[Event]
+    session: Session, current: ProcessDefinition, events: list[Any]
 ) -> dict[str, Any]:
     """The other versions a migrated contract ran on, by content hash (replay needs them)."""
     hashes: set[str] = set()
@@ -150,17 +229,7 @@ def _earlier_definitions(
             ProcessDefinition.content_hash.in_(sorted(hashes)),
         )
     )
-    return {
-        d.content_hash: {
-            "programme": d.programme,
-            "version": d.version,
-            "content_hash": d.content_hash,
-            "main_process": d.main_process,
-            "meta": d.meta,
-            "specs": d.specs,
-        }
-        for d in sorted(found, key=lambda d: d.version)
-    }
+    return {d.content_hash: _definition_dict(d) for d in sorted(found, key=lambda d: d.version)}
 
 
 _SPECS: dict[str, Specs] = {}
@@ -366,74 +435,167 @@ class BatchReport:
         }
 
 
+#: Contracts whose histories one batch reads (three queries per batch).
+BATCH_SIZE = 200
+
+
+def _snapshot_session(aqd: Any) -> Session:
+    """A session whose reads share one snapshot (on PostgreSQL a repeatable-read, read-only
+    transaction): a batch's contracts, events and stored states are read as of one moment, so
+    a command committing between its queries cannot look like a divergence."""
+    session: Session = aqd.session()
+    if session.get_bind().dialect.name == "postgresql":
+        session.connection(
+            execution_options={"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
+        )
+    return session
+
+
+def verify_batch(aqd: Any, contract_ids: list[int]) -> list[ReplayReport | None]:
+    """Replay the given contracts, their histories read in one snapshot; one report per id,
+    in order (None for a contract that does not exist)."""
+    with _snapshot_session(aqd) as session:
+        histories = load_histories(aqd, session, contract_ids)
+        out: list[ReplayReport | None] = []
+        for contract_id in contract_ids:
+            found = histories.get(contract_id)
+            if found is None:
+                out.append(None)
+                continue
+            definition_id, history = found
+
+            def specs_of(pid: str, definition_id: int = definition_id) -> Specs:
+                return aqd.specs(session, definition_id, pid)  # type: ignore[no-any-return]
+
+            out.append(replay_history(history, aqd.runner, specs_of))
+        session.rollback()
+    return out
+
+
+def _chunks(ids: list[int], size: int) -> list[list[int]]:
+    return [ids[i : i + size] for i in range(0, len(ids), size)]
+
+
+def _tally(report: BatchReport, contract_id: int, result: ReplayReport | None) -> None:
+    report.checked += 1
+    if result is None:
+        report.failed.append(
+            {
+                "contract_id": contract_id,
+                "contract": str(contract_id),
+                "first_divergent_seq": None,
+                "problem": "contract not found",
+            }
+        )
+    elif result.ok:
+        report.passed += 1
+    else:
+        report.failed.append(
+            {
+                "contract_id": contract_id,
+                "contract": result.number,
+                "first_divergent_seq": result.first_divergent_seq,
+                "problem": result.problems[0],
+            }
+        )
+
+
 def verify_contracts(
     aqd: Any,
     contract_ids: list[int],
     progress: Any = None,
+    batch_size: int = BATCH_SIZE,
 ) -> BatchReport:
-    """Replay each contract (one read transaction each) and summarise the failures."""
+    """Replay each contract, reading histories ``batch_size`` contracts at a time, and
+    summarise the failures (a contract that does not exist is one)."""
     import time
 
     report = BatchReport()
     started = time.perf_counter()
-    for n, contract_id in enumerate(contract_ids, start=1):
-        with aqd.read_session() as session:
-            result = replay_contract(aqd, session, contract_id)
-        report.checked += 1
-        if result.ok:
-            report.passed += 1
-        else:
-            report.failed.append(
-                {
-                    "contract_id": contract_id,
-                    "contract": result.number,
-                    "first_divergent_seq": result.first_divergent_seq,
-                    "problem": result.problems[0],
-                }
-            )
-        if progress is not None:
-            progress(n, len(contract_ids))
+    for chunk in _chunks(list(contract_ids), batch_size):
+        for contract_id, result in zip(chunk, verify_batch(aqd, chunk), strict=True):
+            _tally(report, contract_id, result)
+            if progress is not None:
+                progress(report.checked, len(contract_ids))
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _verify_share(url: str, contract_ids: list[int], out: Any) -> None:
+#: Contracts per unit of work handed to a verification process: small enough that the
+#: processes finish together on a machine other work slows unevenly.
+PARALLEL_CHUNK = 50
+
+
+def _verify_chunks(aqd: Any, todo: Any, out: Any) -> None:
+    """Take chunks from ``todo`` until a None, verifying each; put one report at the end."""
+    report = BatchReport()
+    while True:
+        chunk = todo.get()
+        if chunk is None:
+            break
+        for contract_id, result in zip(chunk, verify_batch(aqd, chunk), strict=True):
+            _tally(report, contract_id, result)
+    out.put(report.to_dict())
+
+
+def _verify_worker(url: str, todo: Any, out: Any) -> None:
     from engine.db import dispose_all
     from engine.services.commands import Aqd
 
     aqd = Aqd(url)
     try:
-        out.put(verify_contracts(aqd, contract_ids).to_dict())
+        _verify_chunks(aqd, todo, out)
     finally:
         dispose_all()
 
 
 def verify_contracts_parallel(
-    database_url: str, contract_ids: list[int], processes: int = 2
+    database_url: str,
+    contract_ids: list[int],
+    processes: int = 2,
+    chunk_size: int = PARALLEL_CHUNK,
 ) -> BatchReport:
-    """``verify_contracts`` split over ``processes`` worker processes (replay is CPU-bound:
-    one core each), each with its own engine and definition cache; failures in input order."""
+    """``verify_contracts`` over ``processes`` processes (replay is CPU-bound: one core each):
+    this one and ``processes - 1`` spawned workers, each with its own engine and definition
+    cache, taking chunks of contracts from one queue so they finish together even when the
+    machine slows one of them; failures in input order."""
     import multiprocessing
+    import queue
     import time
 
-    if processes <= 1 or len(contract_ids) < 2 * processes:
-        from engine.services.commands import Aqd
+    from engine.services.commands import Aqd
 
+    if processes <= 1 or len(contract_ids) < 2 * chunk_size:
         return verify_contracts(Aqd(database_url), contract_ids)
     started = time.perf_counter()
     ctx = multiprocessing.get_context("spawn")
-    queue = ctx.Queue()
+    todo, out = ctx.Queue(), ctx.Queue()
+    for chunk in _chunks(list(contract_ids), chunk_size):
+        todo.put(chunk)
+    for _ in range(processes):
+        todo.put(None)
     workers = [
-        ctx.Process(target=_verify_share, args=(database_url, contract_ids[k::processes], queue))
-        for k in range(processes)
+        ctx.Process(target=_verify_worker, args=(database_url, todo, out))
+        for _ in range(processes - 1)
     ]
     for w in workers:
         w.start()
-    parts = [queue.get() for _ in workers]
-    for w in workers:
-        w.join()
-        if w.exitcode != 0:
-            raise RuntimeError(f"a verification process exited with {w.exitcode}")
+    try:
+        _verify_chunks(Aqd(database_url), todo, out)
+        parts: list[dict[str, Any]] = []
+        while len(parts) < processes:
+            try:
+                parts.append(out.get(timeout=1.0))
+            except queue.Empty:
+                dead = [w.exitcode for w in workers if w.exitcode not in (None, 0)]
+                if dead:
+                    raise RuntimeError(f"a verification process exited with {dead[0]}") from None
+        for w in workers:
+            w.join()
+    finally:
+        for w in workers:
+            if w.is_alive():
+                w.terminate()
     order = {n: i for i, n in enumerate(contract_ids)}
     report = BatchReport(
         checked=sum(p["checked"] for p in parts),

@@ -21,11 +21,13 @@ from engine.errors import InvalidInput, NotFound, NotPermitted
 from engine.models import Contract, Office, VerificationRun
 from engine.services.accounts import Principal
 from engine.services.commands import Aqd
-from engine.services.replay import replay_contract
+from engine.services.replay import verify_batch
 
 MAX_CONTRACTS = 100_000
 STALE_AFTER = timedelta(minutes=5)
 PROGRESS_EVERY_S = 1.0
+#: Contracts whose histories are read together (three queries), between progress writes.
+CHUNK = 50
 AUDITORS = frozenset({"auditor", "programme_manager", "admin"})
 
 
@@ -112,22 +114,31 @@ def execute_run(aqd: Aqd, run_id: int) -> dict[str, Any]:
         run.started_at = run.started_at or aqd.clock.now()
         run.updated_at = aqd.clock.now()
     last_write = time.monotonic()
-    for n, contract_id in enumerate(ids, start=1):
-        with aqd.read_session() as session:
-            try:
-                result = replay_contract(aqd, session, contract_id)
-                ok, number = result.ok, result.number
-                problem = result.problems[0] if result.problems else ""
-                seq = result.first_divergent_seq
-            except NotFound:
-                ok, number, problem, seq = False, str(contract_id), "contract deleted", None
-        checked += 1
-        if ok:
-            passed += 1
-        else:
-            failed.append({"contract": number, "first_divergent_seq": seq, "problem": problem})
-        if n == len(ids) or time.monotonic() - last_write >= PROGRESS_EVERY_S:
-            _progress(aqd, run_id, checked, passed, failed, done=n == len(ids))
+    for start in range(0, len(ids), CHUNK):
+        chunk = ids[start : start + CHUNK]
+        for contract_id, result in zip(chunk, verify_batch(aqd, chunk), strict=True):
+            checked += 1
+            if result is None:
+                failed.append(
+                    {
+                        "contract": str(contract_id),
+                        "first_divergent_seq": None,
+                        "problem": "contract deleted",
+                    }
+                )
+            elif result.ok:
+                passed += 1
+            else:
+                failed.append(
+                    {
+                        "contract": result.number,
+                        "first_divergent_seq": result.first_divergent_seq,
+                        "problem": result.problems[0],
+                    }
+                )
+        done = start + CHUNK >= len(ids)
+        if done or time.monotonic() - last_write >= PROGRESS_EVERY_S:
+            _progress(aqd, run_id, checked, passed, failed, done=done)
             last_write = time.monotonic()
     if not ids:
         _progress(aqd, run_id, checked, passed, failed, done=True)

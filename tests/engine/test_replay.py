@@ -11,7 +11,12 @@ from sqlalchemy.orm import Session
 from engine.models import Contract, Event, ProcessInstance
 from engine.runtime.serializer import state_hash
 from engine.services.contract_state import chain_hash
-from engine.services.replay import event_body, replay_contract
+from engine.services.replay import (
+    event_body,
+    replay_contract,
+    verify_contracts,
+    verify_contracts_parallel,
+)
 from tests.conftest import AGREEMENT, World
 
 
@@ -145,3 +150,54 @@ def test_report_names_first_divergent_event(world: World) -> None:
     ok, first, _ = verify(world, cid)
     assert not ok
     assert first == 3
+
+
+# -- batches: histories read many contracts at a time, the same checks --------------------------
+
+
+def _batch(world: World, size: int) -> list[int]:
+    """A busy contract (third) among contracts with one or two events."""
+    ids = []
+    for n in range(size - 1):
+        ids.append(world.start())
+        if n % 2:
+            world.complete(ids[-1], "employer_agreement", AGREEMENT, "employer")
+    ids.insert(2, busy_contract(world))
+    return ids
+
+
+@pytest.mark.parametrize("tamper", ["event payload with rebuilt chain", "stored state"])
+def test_batch_names_the_altered_contract_and_its_event(world: World, tamper: str) -> None:
+    ids = _batch(world, 4)
+    with world.aqd.session() as s, s.begin():
+        TAMPERS[tamper][0](s, ids[2])
+    world.aqd.clear_caches()
+    report = verify_contracts(world.aqd, [*ids, 999_999], batch_size=2)
+    assert (report.checked, report.passed) == (5, 3)
+    altered, missing = report.failed
+    assert altered["contract_id"] == ids[2]
+    assert TAMPERS[tamper][1] in altered["problem"]
+    assert altered["first_divergent_seq"] == (3 if tamper.startswith("event") else None)
+    assert missing == {
+        "contract_id": 999_999,
+        "contract": "999999",
+        "first_divergent_seq": None,
+        "problem": "contract not found",
+    }
+    with world.aqd.session() as s:
+        one = replay_contract(world.aqd, s, ids[2])
+    assert one.problems[0] == altered["problem"]
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_parallel_batch_shares_the_work_and_keeps_the_order(world: World) -> None:
+    ids = _batch(world, 8)
+    with world.aqd.session() as s, s.begin():
+        _edit_actor(s, ids[4])
+        _edit_payload_and_rechain(s, ids[2])
+    report = verify_contracts_parallel(world.url, ids, processes=2, chunk_size=1)
+    assert (report.checked, report.passed) == (8, 6)
+    assert [(f["contract_id"], f["first_divergent_seq"]) for f in report.failed] == [
+        (ids[2], 3),
+        (ids[4], 2),
+    ]
