@@ -77,6 +77,7 @@ def test_edit_what_aqd_executes_save_and_deploy_check(browser: Browser, live: Li
         "aria-invalid", "true"
     )
     expect(panel.get_by_role("alert")).to_have_count(0)
+    expect(panel.get_by_label("Rôle (couloir)")).to_be_focused()  # Tab moved on, as typed
     expect(panel.get_by_label("Échéance (durée ISO 8601)")).to_have_value("P10D")
 
     # Undo and redo go through bpmn-js's command stack: one panel edit is one step.
@@ -104,6 +105,8 @@ def test_edit_what_aqd_executes_save_and_deploy_check(browser: Browser, live: Li
     timer.fill("P10D")
     timer.press("Enter")
     expect(panel.get_by_label("Expression de la minuterie")).to_have_value('"P10D"')
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "modeller-properties-fr.png"))
 
     root = page.locator("[data-modeller]")
     page.get_by_test_id("save").click()
@@ -156,6 +159,8 @@ def test_panel_edits_messages_decisions_and_lanes(browser: Browser, live: LiveSe
     payload = panel.get_by_label("Contenu du message (expression)")
     payload.fill('{"period": 1}')
     payload.press("Tab")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "modeller-properties-message.png"))
 
     select(page, "record_outcome")  # the user task moves to the office head's lane
     panel.get_by_label("Rôle (couloir)").select_option("office_head")

@@ -38,6 +38,7 @@ export function propertiesPanel(modeler, { container, text, lang, catalog }) {
   let current = null;
   let problems = [];
   let pending = false;
+  let scriptsOpen = false;
 
   // One labelled field: the label names the control, hint and error describe it; an invalid
   // value is shown in the field, flagged, and not written.
@@ -159,7 +160,7 @@ export function propertiesPanel(modeler, { container, text, lang, catalog }) {
       validate: (v) => (!v || (MESSAGE_NAME.test(v) && !messages.some((m) => m.name === v)) ? null : t('error.messageName')),
     });
     create.appendChild(h('button', {
-      type: 'button', 'data-testid': 'create-message', text: t('button.createMessage'),
+      type: 'button', id: 'prop-create-message', 'data-testid': 'create-message', text: t('button.createMessage'),
       onclick: () => {
         const v = nameInput.value.trim();
         const errorEl = create.querySelector('.prop-error');
@@ -227,7 +228,10 @@ export function propertiesPanel(modeler, { container, text, lang, catalog }) {
     }
     const pre = spiffText(bo, 'preScript');
     const post = spiffText(bo, 'postScript');
-    const details = h('details', { open: Boolean(pre || post) }, h('summary', { text: t('section.scripts') }),
+    const details = h('details', {
+      open: Boolean(pre || post) || scriptsOpen,
+      ontoggle: (e) => { scriptsOpen = e.target.open; },
+    }, h('summary', { id: 'prop-scripts-toggle', text: t('section.scripts') }),
       field('prop-prescript', t('field.preScript'), area(pre), {
         commit: (v) => changed(pre, v.trim()) && edit.setText(element, bo, 'preScript', v.trim()),
       }),
@@ -248,15 +252,12 @@ export function propertiesPanel(modeler, { container, text, lang, catalog }) {
 
   function render() {
     pending = false;
-    const element = current && registry.get(current.id) === current ? current : null;
+    const selected = current && registry.get(current.id) === current ? current : null;
     const focused = document.activeElement && container.contains(document.activeElement) ? document.activeElement.id : '';
     const body = [h('h2', { id: 'properties-heading', text: t('panel.title') })];
-    if (!element || element.type === 'label') {
-      body.push(h('p', { class: 'prop-hint', text: t('panel.empty') }));
-      container.replaceChildren(...body);
-      container.dataset.element = '';
-      return;
-    }
+    // Nothing selected: the diagram's process (or collaboration) itself.
+    const element = selected && selected.type !== 'label' ? selected : modeler.get('canvas').getRootElement();
+    if (element !== selected) body.push(h('p', { class: 'prop-hint', text: t('panel.empty') }));
     const bo = element.businessObject;
     const type = bo.$type.replace(/^bpmn:/, '');
     body.push(h('p', { class: 'prop-type' }, text[`type.${type}`] || type, ' ', h('code', { dir: 'ltr', text: element.id })));
@@ -282,10 +283,12 @@ export function propertiesPanel(modeler, { container, text, lang, catalog }) {
     }
   }
 
+  // Re-render after the browser has moved the focus (a Tab that commits a field moves on to
+  // the next one), then give the focus back to the control with the same id.
   function later() {
     if (pending) return;
     pending = true;
-    Promise.resolve().then(render);
+    setTimeout(render, 0);
   }
 
   eventBus.on('selection.changed', ({ newSelection }) => {
