@@ -201,3 +201,36 @@ def test_parallel_batch_shares_the_work_and_keeps_the_order(world: World) -> Non
         (ids[2], 3),
         (ids[4], 2),
     ]
+
+
+def test_fast_serialisation_is_byte_for_byte_dump(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from engine.runtime import serializer
+    from engine.services import replay
+
+    checked = []
+
+    def both(wf: object) -> bytes:
+        fast = serializer.fast_dump(wf)
+        assert fast == serializer.dump(wf)
+        checked.append(len(fast))
+        return fast
+
+    monkeypatch.setattr(replay, "fast_dump", both)
+    cid = busy_contract(world)
+    assert verify(world, cid)[0]
+    assert len(checked) > 10
+
+
+def test_a_wrong_fast_serialisation_falls_back_to_dump(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from engine.services import replay
+
+    monkeypatch.setattr(replay, "fast_dump", lambda wf: b"not the state")
+    cid = busy_contract(world)
+    assert verify(world, cid) == (True, None, [])
+    with world.aqd.session() as s, s.begin():
+        _edit_payload_and_rechain(s, cid)
+    assert verify(world, cid)[:2] == (False, 3)
