@@ -14,6 +14,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from engine.runtime.definitions import compile_bundle
 from engine.services import modeller
+from tests.modeller.corpus_files import CORPUS
 from tests.web.test_browser import ARTIFACTS, LiveServer, browser, live, sign_in  # noqa: F401
 
 BPMN = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"
@@ -229,3 +230,38 @@ def test_arabic_panel_is_right_to_left(browser: Browser, live: LiveServer) -> No
     expect(panel.get_by_role("alert")).to_contain_text("ISO 8601")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "modeller-properties-ar.png"), full_page=True)
+
+
+RENDER_ALL = """async (xml) => {
+  const { modeler, panel } = window.AqdModeller;
+  if (xml) await modeler.importXML(xml);
+  const selection = modeler.get('selection');
+  const errors = [];
+  let shown = 0;
+  for (const element of modeler.get('elementRegistry').getAll()) {
+    try {
+      selection.select(element.type === 'label' ? element.labelTarget : element);
+      panel.render();
+      shown += 1;
+    } catch (err) {
+      errors.push(`${element.id}: ${err.message}`);
+    }
+  }
+  selection.select(null);
+  return { errors, shown, edits: modeler.get('commandStack')._stack.length };
+}"""
+
+
+def test_panel_opens_on_every_element(browser: Browser, live: LiveServer) -> None:  # noqa: F811
+    """Robustness: the panel opens on every element of CIVP and of the files other tools wrote
+    (tests/modeller/corpus), without an error and without changing the diagram."""
+    page = sign_in(browser, live, "manager")
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    open_civp(page, live)
+    for path in [None, *CORPUS]:
+        result = page.evaluate(RENDER_ALL, path.read_text(encoding="utf-8") if path else None)
+        name = path.name if path else "civp.bpmn"
+        assert result["shown"] > 1 and not result["errors"], (name, result["errors"][:5])
+        assert result["edits"] == 0, name
+    assert not errors
