@@ -17,7 +17,9 @@ async function start(root) {
   const canvasEl = root.querySelector('.modeller-canvas');
   const status = root.querySelector('[data-testid="modeller-status"]');
   const problemsEl = root.querySelector('[data-testid="problems"]');
-  const modeler = new Modeler({ container: canvasEl, keyboard: { bindTo: document } });
+  // The keyboard (Ctrl+Z, Ctrl+Y, Delete…) acts when the diagram has the focus; bpmn-js 18 binds
+  // it to the canvas itself (a `bindTo` option is refused with a console error).
+  const modeler = new Modeler({ container: canvasEl });
   // bpmn-js rebuilds every diagram plane from what it draws when it saves (BpmnDiOrdering),
   // which drops the shapes of elements it cannot draw (e.g. a process no pool shows in a
   // collaboration diagram, as other tools write them). Put those back after it, so a save keeps
