@@ -15,6 +15,7 @@ from playwright.sync_api import Browser, Page, expect
 from engine.runtime.definitions import compile_bundle
 from engine.services import modeller
 from tests.modeller.corpus_files import CORPUS
+from tests.web.conftest import Web
 from tests.web.test_browser import ARTIFACTS, LiveServer, browser, live, sign_in  # noqa: F401
 
 BPMN = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"
@@ -267,3 +268,38 @@ def test_panel_opens_on_every_element(browser: Browser, live: LiveServer) -> Non
         assert result["shown"] > 1 and not result["errors"], (name, result["errors"][:5])
         assert result["edits"] == 0, name
     assert not errors
+
+
+def test_catalog_lists_forms_decisions_and_roles(web: Web) -> None:
+    """What the panel's lists offer: CIVP's forms with their titles, its decisions (a draft's
+    too), the lane roles; for programme managers and admins only."""
+    c = web.client()
+    manager = web.token("manager")
+    r = c.get("/api/v1/definitions/civp/catalog", headers=manager)
+    assert r.status_code == 200, r.text
+    catalog = r.json()
+    forms = {f["key"]: f["label"] for f in catalog["forms"]}
+    assert forms["employer_agreement"] == {"fr": "Accord de l'employeur", "ar": "موافقة المؤجر"}
+    assert "record_outcome" in forms and "salary_proof" not in forms  # a KARAMA form
+    decisions = {d["id"]: d["file"] for d in catalog["decisions"]}
+    assert decisions["civp_is_primo"] == "civp_primo.dmn" and len(decisions) == 4
+    roles = {role["id"]: role["label"] for role in catalog["roles"]}
+    assert roles["counsellor"] == {"ar": "المستشار", "fr": "le conseiller"} and "system" in roles
+    with web.aqd.read_session() as s:
+        dmn = modeller.newest(s, "civp").sources["civp_extension.dmn"]
+    draft = dmn.replace('id="civp_extension"', 'id="civp_extension_2026"')
+    saved = c.put(
+        "/api/v1/definitions/civp/draft",
+        headers=manager,
+        json={"file": "civp_extension.dmn", "xml": draft},
+    )
+    assert saved.status_code == 200, saved.text
+    ids = {
+        d["id"]
+        for d in c.get("/api/v1/definitions/civp/catalog", headers=manager).json()["decisions"]
+    }
+    assert "civp_extension_2026" in ids and "civp_extension" not in ids
+    assert (
+        c.get("/api/v1/definitions/civp/catalog", headers=web.token("head.tun")).status_code == 403
+    )
+    assert c.get("/api/v1/definitions/nope/catalog", headers=manager).status_code == 404

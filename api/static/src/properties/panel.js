@@ -195,7 +195,8 @@ export function propertiesPanel(modeler, { container, text, lang, catalog }) {
     const types = TIMER_TYPES.map((k) => [k, t(`timer.${k}`)]);
     return section(t('section.timer'),
       field('prop-timer-type', t('field.timerType'), select(types, type), {
-        commit: (v) => v !== type && exprInput.value.trim() && edit.setTimer(element, v, exprInput.value),
+        validate: (v) => (v !== type && !exprInput.value.trim() ? t('error.timer') : null),
+        commit: (v) => v !== type && edit.setTimer(element, v, exprInput.value),
       }),
       field('prop-timer', t('field.timer'), exprInput, {
         hint: t('hint.timer'),
