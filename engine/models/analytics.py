@@ -9,7 +9,8 @@ from sqlalchemy import JSON, Date, Float, Index, Integer, String, UniqueConstrai
 from sqlalchemy.orm import Mapped, mapped_column
 
 from engine.models.base import Base, BigId, JSONDoc, UTCDateTime
-from engine.models.runtime import HumanTask
+from engine.models.payments import PaymentOrder
+from engine.models.runtime import HumanTask, StepTiming
 
 
 class BaselineDuration(Base):
@@ -94,3 +95,56 @@ class StepRollupState(Base):
 
 # The rollup's refresh and its raw tail read completed tasks by completion time.
 Index("ix_human_task_completed_at", HumanTask.completed_at)
+
+
+class LeadTimeRollup(Base):
+    """Pre-aggregated lead times (issue 8): from a contract's request to a milestone
+    (``signed``: all parties signed and the contract activated; ``first_payment``: its first
+    payment order paid), one row per programme, office and month the milestone was reached
+    (``period`` ``YYYY-MM``) plus one all-time row (``all``).
+
+    Counts and sums are exact; lead times are log-bucket histograms of seconds, as in
+    ``StepRollup``. Maintained by ``analytics.refresh_lead_times``; milestones reached after
+    ``LeadTimeRollupState.rolled_up_to`` are read raw and merged at query time.
+    """
+
+    __tablename__ = "lead_time_rollup"
+    __table_args__ = (
+        UniqueConstraint("period", "programme", "office_code", "milestone"),
+        Index("ix_lead_time_rollup_scope", "period", "office_code", "programme"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    period: Mapped[str] = mapped_column(String(7))
+    programme: Mapped[str] = mapped_column(String(64))
+    office_code: Mapped[str] = mapped_column(String(32))
+    milestone: Mapped[str] = mapped_column(String(16))
+    count: Mapped[int] = mapped_column(Integer)
+    total_s: Mapped[float] = mapped_column(Float)
+    hist: Mapped[list[int]] = mapped_column(JSON)
+
+
+class LeadTimeRollupState(Base):
+    """Where the lead-time rollup stands: every milestone reached before ``rolled_up_to``."""
+
+    __tablename__ = "lead_time_rollup_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    rolled_up_to: Mapped[datetime] = mapped_column(UTCDateTime)
+    refreshed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# Milestones by the time they were reached: the activation step of every programme
+# (``activate``) and paid payment orders. Partial indexes: a few rows of big tables.
+Index(
+    "ix_step_timing_activate",
+    StepTiming.started_at,
+    postgresql_where=StepTiming.bpmn_id == "activate",
+    sqlite_where=StepTiming.bpmn_id == "activate",
+)
+Index(
+    "ix_payment_order_paid",
+    PaymentOrder.settled_at,
+    postgresql_where=PaymentOrder.status == "paid",
+    sqlite_where=PaymentOrder.status == "paid",
+)

@@ -1,0 +1,258 @@
+"""Lead times (request → signed contract, request → first payment) on a generated data set
+whose durations are known exactly, against the rollup and through the real engine."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from engine.models import Contract, Office, PaymentOrder, StepTiming
+from engine.services import analytics
+from engine.services.analytics import Scope
+from tests.conftest import World
+
+T0 = datetime(2025, 1, 6, 8, 0, tzinfo=UTC)
+#: office → (days to signed, days to the first paid order)
+DAYS = {"TUN": (10, 40), "KEF": (20, 55)}
+
+
+class Seeder:
+    """Contracts, activation step timings and payment orders written directly."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        with world.aqd.session() as s, s.begin():
+            offices = {o.code: o.id for o in s.scalars(select(Office))}
+            if "KEF" not in offices:
+                kef = Office(code="KEF", name_fr="Le Kef", name_ar="الكاف", governorate="Le Kef")
+                s.add(kef)
+                s.flush()
+                offices["KEF"] = kef.id
+            self.offices = offices
+            self.definition = s.scalar(select(Contract.definition_id).limit(1))
+        if self.definition is None:
+            self.definition = _definition_of(world)
+        with world.aqd.session() as s:
+            self.n = s.scalar(select(func.count()).select_from(Contract)) or 0
+
+    def contract(
+        self,
+        office: str,
+        requested: datetime,
+        signed_after: timedelta | None,
+        paid_after: timedelta | None = None,
+        programme: str = "civp",
+        also_activated_after: timedelta | None = None,
+        rejected_after: timedelta | None = None,
+        ordered_after: timedelta | None = None,
+    ) -> int:
+        self.n += 1
+        with self.world.aqd.session() as s, s.begin():
+            c = Contract(
+                number=f"LT-{self.n:05d}",
+                programme=programme,
+                definition_id=self.definition,
+                office_id=self.offices[office],
+                status="active",
+                started_at=requested,
+            )
+            s.add(c)
+            s.flush()
+            for n, after in enumerate((signed_after, also_activated_after)):
+                if after is not None:
+                    s.add(
+                        StepTiming(
+                            contract_id=c.id,
+                            instance_id=0,
+                            event_seq=5 + n,
+                            task_guid=f"lt-{c.id}-{n}",
+                            bpmn_id=analytics.ACTIVATION_STEP,
+                            spec_type="ScriptTask",
+                            started_at=requested + after,
+                            duration_us=10,
+                        )
+                    )
+            for month, (status, after) in enumerate(
+                (("rejected", rejected_after), ("paid", paid_after), ("ordered", ordered_after)),
+                start=1,
+            ):
+                if after is not None:
+                    s.add(_order(c, office, month, status, requested + after))
+            return c.id
+
+
+def _definition_of(world: World) -> int:
+    cid = world.start()
+    with world.aqd.session() as s:
+        found = s.scalar(select(Contract.definition_id).where(Contract.id == cid))
+    assert found is not None
+    return found
+
+
+def _order(c: Contract, office: str, month: int, status: str, at: datetime) -> PaymentOrder:
+    key = f"payment:{c.number}:{month}:beneficiary:allowance"
+    return PaymentOrder(
+        idempotency_key=key,
+        end_to_end_id=f"E2E{c.id:08d}{month:02d}",
+        contract_id=c.id,
+        contract_number=c.number,
+        programme=c.programme,
+        office_code=office,
+        period=at.strftime("%Y-%m"),
+        contract_month=month,
+        payee_kind="beneficiary",
+        payee_name="B",
+        kind="allowance",
+        amount_millimes=200_000,
+        status=status,
+        ordered_at=at - timedelta(days=3),
+        settled_at=at if status in ("paid", "rejected") else None,
+    )
+
+
+def seed(world: World, first: datetime, count: int) -> Seeder:
+    """``count`` contracts per office, one requested every 12 hours from ``first``, each signed
+    and first paid exactly ``DAYS[office]`` days after its request."""
+    seeder = Seeder(world)
+    for i in range(count):
+        for office, (signed, paid) in DAYS.items():
+            seeder.contract(
+                office,
+                first + timedelta(hours=12 * i),
+                timedelta(days=signed),
+                timedelta(days=paid),
+            )
+    return seeder
+
+
+def by_key(rows: list[dict[str, Any]]) -> dict[tuple[Any, ...], dict[str, Any]]:
+    return {(r["programme"], r["office"], r["period"], r["milestone"]): r for r in rows}
+
+
+def test_exact_lead_times_are_the_known_durations(world: World) -> None:
+    seeder = seed(world, T0, 20)
+    # Only the first activation counts; a rejected order is not a payment, nor is one that
+    # is only ordered; a contract not signed yet has no lead time.
+    seeder.contract(
+        "TUN",
+        T0,
+        timedelta(days=10),
+        paid_after=timedelta(days=40),
+        also_activated_after=timedelta(days=90),
+        rejected_after=timedelta(days=35),
+    )
+    seeder.contract("TUN", T0, timedelta(days=10), ordered_after=timedelta(days=38))
+    seeder.contract("KEF", T0, None)
+    with world.aqd.session() as s:
+        rows = by_key(analytics.lead_time_report(s, Scope()))
+    assert set(rows) == {("civp", office, None, m) for office in DAYS for m in analytics.MILESTONES}
+    for office, (signed, paid) in DAYS.items():
+        s_row, p_row = (
+            rows[("civp", office, None, "signed")],
+            rows[("civp", office, None, "first_payment")],
+        )
+        extra = 2 if office == "TUN" else 0
+        assert s_row["count"] == 20 + extra
+        assert p_row["count"] == 20 + (1 if office == "TUN" else 0)
+        for name in ("median_days", "p90_days", "mean_days"):
+            assert s_row[name] == signed
+            assert p_row[name] == paid
+
+
+def test_periods_offices_and_programmes(world: World) -> None:
+    seeder = seed(world, T0, 10)
+    # Signed in February: 5 days in karama (KEF).
+    for i in range(4):
+        seeder.contract(
+            "KEF",
+            datetime(2025, 2, 1, tzinfo=UTC) + timedelta(days=i),
+            timedelta(days=5),
+            programme="karama",
+        )
+    with world.aqd.session() as s:
+        month = analytics.lead_time_report(s, analytics.month_scope("2025-02"))
+        karama = analytics.lead_time_report(s, Scope(programme="karama"), by_office=False)
+        monthly = analytics.lead_time_report(s, Scope(office="KEF"), by_month=True)
+    # January requests (Jan 6 to 10) are signed in January (+10 and +20 days), first paid in
+    # February (TUN, +40) and March (KEF, +55).
+    assert {(r["programme"], r["office"], r["milestone"]) for r in month} == {
+        ("civp", "TUN", "first_payment"),
+        ("karama", "KEF", "signed"),
+    }
+    assert [(r["office"], r["count"], r["median_days"]) for r in karama] == [(None, 4, 5.0)]
+    periods = {(r["programme"], r["period"], r["milestone"]): r["count"] for r in monthly}
+    assert periods == {
+        ("civp", "2025-01", "signed"): 10,
+        ("civp", "2025-03", "first_payment"): 10,
+        ("karama", "2025-02", "signed"): 4,
+    }
+
+
+def test_rollup_and_tail_match_the_exact_report(world: World) -> None:
+    seed(world, T0, 30)
+    with world.aqd.session() as s, s.begin():
+        done = analytics.refresh_rollup(s, T0 + timedelta(days=45))
+    # every contract signed; TUN's first ten paid (requested by T0 + 4.5 days, paid 40 later)
+    assert done["lead_times"]["contracts"] == 2 * 30 + 10
+    # then more contracts, reaching their milestones after the refresh (the raw tail)
+    seed(world, T0 + timedelta(days=40), 15)
+    with world.aqd.session() as s:
+        scopes = (Scope(), Scope(office="KEF"), analytics.month_scope("2025-02"))
+        for scope in scopes:
+            for by_month in (False, True):
+                fast = by_key(analytics.lead_time_report(s, scope, by_month=by_month))
+                exact = by_key(analytics.lead_time_report(s, scope, by_month=by_month, exact=True))
+                assert set(fast) == set(exact), scope
+                for key, want in exact.items():
+                    got = fast[key]
+                    assert got["count"] == want["count"], key
+                    assert got["mean_days"] == pytest.approx(want["mean_days"], abs=0.011)
+                    for name in ("median_days", "p90_days"):
+                        assert abs(got[name] - want[name]) <= 0.0199 * want[name] + 0.0101
+    with world.aqd.session() as s, s.begin():
+        again = analytics.refresh_rollup(s, T0 + timedelta(days=200))
+        assert again["lead_times"]["contracts"] == 45 * 2 * 2 - 70
+        assert analytics.refresh_rollup(s, T0 + timedelta(days=200))["lead_times"]["contracts"] == 0
+    with world.aqd.session() as s:
+        total = {
+            r["office"]: r["count"]
+            for r in analytics.lead_time_report(s, Scope())
+            if r["milestone"] == "first_payment"
+        }
+    assert total == {"TUN": 45, "KEF": 45}
+
+
+def test_signed_through_the_engine(world: World) -> None:
+    cid = world.start()
+    world.clock.advance(days=3)
+    world.complete(cid, "employer_agreement", _agreement(), "employer")
+    world.clock.advance(days=4, hours=12)
+    world.complete(cid, "counsellor_validation", {"validation_decision": "validate"}, "c")
+    world.sign_all(cid)
+    with world.aqd.session() as s:
+        assert (
+            s.scalar(
+                select(func.count()).select_from(StepTiming).where(StepTiming.bpmn_id == "activate")
+            )
+            == 1
+        )
+        rows = analytics.lead_time_report(s, Scope())
+    assert [(r["milestone"], r["count"], r["median_days"]) for r in rows] == [("signed", 1, 7.5)]
+
+
+def _agreement() -> dict[str, object]:
+    from tests.conftest import AGREEMENT
+
+    return dict(AGREEMENT)
+
+
+def test_scope_window_by_day(world: World) -> None:
+    seed(world, T0, 4)
+    with world.aqd.session() as s:
+        rows = analytics.lead_time_report(
+            s, Scope(since=date(2025, 1, 16), until=date(2025, 1, 16))
+        )
+    assert [(r["office"], r["milestone"], r["count"]) for r in rows] == [("TUN", "signed", 2)]
