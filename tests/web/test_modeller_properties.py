@@ -166,7 +166,16 @@ def test_panel_edits_messages_decisions_and_lanes(browser: Browser, live: LiveSe
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "modeller-properties-message.png"))
 
-    select(page, "record_outcome")  # the user task moves to the office head's lane
+    # Without a pointer: the element list selects a step inside the agreement sub-process.
+    chooser = panel.get_by_label("Élément", exact=True)
+    chooser.focus()
+    chooser.select_option("employer_agreement")
+    expect(panel).to_have_attribute("data-element", "employer_agreement")
+    expect(panel.get_by_label("Rôle (couloir)")).to_have_value("employer")
+    expect(panel.get_by_label("Élément", exact=True)).to_be_focused()  # the list keeps it
+    panel.get_by_label("Élément", exact=True).select_option("record_outcome")
+    expect(panel).to_have_attribute("data-element", "record_outcome")
+    # The user task moves to the office head's lane.
     panel.get_by_label("Rôle (couloir)").select_option("office_head")
     expect(panel.get_by_label("Rôle (couloir)")).to_have_value("office_head")
 

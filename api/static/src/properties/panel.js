@@ -251,6 +251,23 @@ export function propertiesPanel(modeler, { container, text, lang, catalog }) {
     }));
   }
 
+  // Choosing an element from a list selects it on the canvas (and shows its diagram, for a
+  // step inside a collapsed sub-process): the diagram without a pointer.
+  function chooser(element) {
+    const kinds = (e) => text[`type.${e.businessObject.$type.replace(/^bpmn:/, '')}`] || e.businessObject.$type;
+    // Labels and the drill-down planes of sub-processes stand for another element: left out.
+    const options = registry.filter((e) => e.type !== 'label' && e.businessObject && e.businessObject.id === e.id)
+      .map((e) => [e.id, `${e.businessObject.name || e.id} · ${kinds(e)} (${e.id})`]);
+    return field('prop-element', t('field.element'), select(options, element.id), {
+      commit: (v) => {
+        const target = registry.get(v);
+        if (!target || target === element) return;
+        modeler.get('canvas').scrollToElement(target);
+        modeler.get('selection').select(target);
+      },
+    });
+  }
+
   function render() {
     pending = false;
     const selected = current && registry.get(current.id) === current ? current : null;
@@ -259,6 +276,7 @@ export function propertiesPanel(modeler, { container, text, lang, catalog }) {
     // Nothing selected: the diagram's process (or collaboration) itself.
     const element = selected && selected.type !== 'label' ? selected : modeler.get('canvas').getRootElement();
     if (element !== selected) body.push(h('p', { class: 'prop-hint', text: t('panel.empty') }));
+    body.push(chooser(element));
     const bo = element.businessObject;
     const type = bo.$type.replace(/^bpmn:/, '');
     body.push(h('p', { class: 'prop-type' }, text[`type.${type}`] || type, ' ', h('code', { dir: 'ltr', text: element.id })));
