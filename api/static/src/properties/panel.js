@@ -253,19 +253,26 @@ export function propertiesPanel(modeler, { container, text, lang, catalog }) {
 
   // Choosing an element from a list selects it on the canvas (and shows its diagram, for a
   // step inside a collapsed sub-process): the diagram without a pointer.
+  let chooserField = null;
   function chooser(element) {
+    // Built once per change of the diagram (not per selection): a file has hundreds of elements.
+    if (chooserField) {
+      chooserField.querySelector('select').value = element.id;
+      return chooserField;
+    }
     const kinds = (e) => text[`type.${e.businessObject.$type.replace(/^bpmn:/, '')}`] || e.businessObject.$type;
     // Labels and the drill-down planes of sub-processes stand for another element: left out.
     const options = registry.filter((e) => e.type !== 'label' && e.businessObject && e.businessObject.id === e.id)
       .map((e) => [e.id, `${e.businessObject.name || e.id} · ${kinds(e)} (${e.id})`]);
-    return field('prop-element', t('field.element'), select(options, element.id), {
+    chooserField = field('prop-element', t('field.element'), select(options, element.id), {
       commit: (v) => {
         const target = registry.get(v);
-        if (!target || target === element) return;
+        if (!target || target === current) return;
         modeler.get('canvas').scrollToElement(target);
         modeler.get('selection').select(target);
       },
     });
+    return chooserField;
   }
 
   function render() {
@@ -314,8 +321,8 @@ export function propertiesPanel(modeler, { container, text, lang, catalog }) {
     current = newSelection.length === 1 ? newSelection[0] : null;
     later();
   });
-  eventBus.on('commandStack.changed', later);
-  eventBus.on('import.done', () => { current = null; later(); });
+  eventBus.on('commandStack.changed', () => { chooserField = null; later(); });
+  eventBus.on('import.done', () => { current = null; chooserField = null; later(); });
   render();
 
   return {
