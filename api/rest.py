@@ -373,6 +373,26 @@ def build_router() -> APIRouter:
         with _aqd(request).read_session() as s:
             return analytics.step_report(s, analytics.resolve_scope(s, scope))
 
+    @r.get("/analytics/lead-times", responses=AUTHED)
+    def analytics_lead_times(
+        caller: CallerDep,
+        request: Request,
+        programme: SHORT = None,
+        office: SHORT = None,
+        month: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")] = None,
+        by_month: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Days from request to signed contract and to first payment (count, median, p90,
+        mean) per programme and office, for all time or one month (``YYYY-MM``), optionally
+        per month; scoped as ``/analytics/steps``."""
+        scope = analytics.scope_for(caller.principal, programme, office)
+        if month:
+            scope = analytics.month_scope(month, scope.programme, scope.office)
+        with _aqd(request).read_session() as s:
+            return analytics.lead_time_report(
+                s, analytics.resolve_scope(s, scope), by_month=by_month
+            )
+
     @r.get("/analytics/evidence", responses=AUTHED)
     def analytics_evidence(
         caller: CallerDep,

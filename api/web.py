@@ -629,6 +629,7 @@ def build_router() -> APIRouter:
         with _aqd(request).read_session() as s:
             offices = inbox.offices(s)
             programmes = inbox.programmes_open_for_requests(s, _aqd(request).clock.now())
+            lead_times = analytics.lead_time_table(analytics.lead_time_report(s, scope))
         params = {k: v for k, v in request.query_params.items() if v}
         return render(
             request,
@@ -636,6 +637,17 @@ def build_router() -> APIRouter:
             caller,
             rows=rows,
             longest=longest,
+            lead_times=lead_times,
+            longest_lead=max(
+                (
+                    float(line[m]["median_days"])
+                    for line in lead_times
+                    for m in analytics.MILESTONES
+                    if line[m]
+                ),
+                default=0.0,
+            )
+            or 1.0,
             scope=scope,
             evidence=evidence,
             offices=offices,
@@ -670,6 +682,22 @@ def build_router() -> APIRouter:
             analytics.steps_csv(rows),
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": 'attachment; filename="aqd-steps.csv"'},
+        )
+
+    @r.get("/analytics/lead-times.csv")
+    def analytics_lead_times_csv(request: Request, caller: CallerDep) -> Response:
+        q = request.query_params
+        scope = analytics.scope_for(
+            caller.principal, (q.get("programme") or "")[:64], (q.get("office") or "")[:32]
+        )
+        with _aqd(request).read_session() as s:
+            rows = analytics.lead_time_report(
+                s, analytics.resolve_scope(s, scope), by_month=q.get("by_month") == "1"
+            )
+        return Response(
+            analytics.lead_times_csv(rows),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="aqd-lead-times.csv"'},
         )
 
     # -- employers ---------------------------------------------------------------------------------

@@ -1051,10 +1051,11 @@ def _milestone_rows(
     scope: Scope,
     lo: datetime | None,
     hi: datetime | None,
+    stream: bool = False,
 ) -> Any:
     """``(programme, office, reached_at, requested_at)`` of every contract that reached
     ``milestone`` for the first time in ``[lo, hi)`` (and in ``scope``'s programme and
-    office)."""
+    office); ``stream`` reads them in batches (a server-side cursor: in a transaction)."""
     # Literal constants, not parameters, so PostgreSQL matches the partial indexes.
     m: Any
     e: Any
@@ -1088,7 +1089,7 @@ def _milestone_rows(
         stmt = stmt.where(Contract.programme == scope.programme)
     if scope.office:
         stmt = stmt.where(Office.code == scope.office)
-    return session.execute(stmt.execution_options(yield_per=20_000))
+    return session.execute(stmt.execution_options(yield_per=20_000) if stream else stmt)
 
 
 def _lead_seconds(reached: datetime, requested: datetime) -> float:
@@ -1121,7 +1122,7 @@ def refresh_lead_times(session: Session, now: datetime) -> dict[str, Any]:
     reached_count = 0
     for milestone in MILESTONES:
         for programme, office, reached, requested in _milestone_rows(
-            session, milestone, Scope(), start, upto
+            session, milestone, Scope(), start, upto, stream=True
         ):
             reached_count += 1
             seconds = _lead_seconds(reached, requested)

@@ -78,3 +78,115 @@ def test_baseline_upload_then_evidence_on_the_page(web: Web) -> None:
     ar, _csrf = web.login("head.bar")  # the demo's Ben Arous staff use Arabic
     assert 'dir="rtl"' in ar.get("/analytics").text
     assert ar.get("/analytics").text.count("آجال المعالجة") >= 1
+
+
+def _signed_and_paid(web: Web, office: str, count: int, signed_days: int, paid_days: int) -> None:
+    """``count`` contracts of a programme the demo does not have ("leadtest"), each signed
+    ``signed_days`` and first paid ``paid_days`` after its request."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import select
+
+    from engine.models import Contract, Office, PaymentOrder, StepTiming
+
+    requested = datetime(2025, 2, 3, 9, 0, tzinfo=UTC)
+    with web.aqd.session() as s, s.begin():
+        office_id = s.scalar(select(Office.id).where(Office.code == office))
+        definition = s.scalar(select(Contract.definition_id).limit(1))
+        assert office_id is not None and definition is not None
+        for i in range(count):
+            c = Contract(
+                number=f"LEAD-{office}-{i}",
+                programme="leadtest",
+                definition_id=definition,
+                office_id=office_id,
+                status="active",
+                started_at=requested + timedelta(hours=i),
+            )
+            s.add(c)
+            s.flush()
+            s.add(
+                StepTiming(
+                    contract_id=c.id,
+                    instance_id=0,
+                    event_seq=9,
+                    task_guid=f"lead-{c.id}",
+                    bpmn_id="activate",
+                    spec_type="ScriptTask",
+                    started_at=c.started_at + timedelta(days=signed_days),
+                    duration_us=1,
+                )
+            )
+            s.add(
+                PaymentOrder(
+                    idempotency_key=f"payment:{c.number}:1:beneficiary:allowance",
+                    end_to_end_id=f"LEAD{c.id:010d}",
+                    contract_id=c.id,
+                    contract_number=c.number,
+                    programme="leadtest",
+                    office_code=office,
+                    period="2025-03",
+                    contract_month=1,
+                    payee_kind="beneficiary",
+                    payee_name="B",
+                    kind="allowance",
+                    amount_millimes=1000,
+                    status="paid",
+                    ordered_at=c.started_at,
+                    settled_at=c.started_at + timedelta(days=paid_days),
+                )
+            )
+
+
+def test_lead_times_on_the_page_in_csv_and_the_api(web: Web) -> None:
+    _signed_and_paid(web, "TUN", 3, signed_days=12, paid_days=40)
+    _signed_and_paid(web, "GAF", 2, signed_days=5, paid_days=33)
+    c = web.client()
+    manager = web.token("manager")
+    rows = c.get(
+        "/api/v1/analytics/lead-times", headers=manager, params={"programme": "leadtest"}
+    ).json()
+    assert [(r["office"], r["milestone"], r["count"], r["median_days"]) for r in rows] == [
+        ("GAF", "signed", 2, 5.0),
+        ("GAF", "first_payment", 2, 33.0),
+        ("TUN", "signed", 3, 12.0),
+        ("TUN", "first_payment", 3, 40.0),
+    ]
+    monthly = c.get(
+        "/api/v1/analytics/lead-times",
+        headers=manager,
+        params={"programme": "leadtest", "month": "2025-02"},
+    ).json()
+    assert [(r["office"], r["milestone"]) for r in monthly] == [
+        ("GAF", "signed"),
+        ("TUN", "signed"),
+    ]
+    head = web.token("head.tun")
+    own = c.get("/api/v1/analytics/lead-times", headers=head, params={"office": "GAF"}).json()
+    assert {r["office"] for r in own} == {"TUN"}
+    assert (
+        c.get("/api/v1/analytics/lead-times", headers=web.token("counsellor.tun")).status_code
+        == 403
+    )
+
+    browser, _ = web.login("manager")
+    page = browser.get("/analytics", params={"programme": "leadtest"})
+    assert page.status_code == 200
+    assert page.text.count('data-testid="lead-time-row"') == 2
+    assert (
+        "12 j" in page.text
+        and "40 j" in page.text
+        and "De la demande au contrat signé" in page.text
+    )
+    exported = browser.get("/analytics/lead-times.csv", params={"programme": "leadtest"})
+    assert exported.headers["content-type"].startswith("text/csv")
+    table = list(csv.DictReader(io.StringIO(exported.text)))
+    assert [(r["office"], r["milestone"], r["median_days"]) for r in table] == [
+        ("GAF", "signed", "5.0"),
+        ("GAF", "first_payment", "33.0"),
+        ("TUN", "signed", "12.0"),
+        ("TUN", "first_payment", "40.0"),
+    ]
+    ar, _csrf = web.login("head.bar")
+    arabic = ar.get("/analytics").text
+    assert "الآجال الإجمالية" in arabic and "من الطلب إلى العقد الممضى" in arabic
