@@ -683,9 +683,38 @@ def analytics_steps(
     _print(_guard(run))
 
 
+@analytics_app.command("lead-times")
+def analytics_lead_times(
+    programme: Annotated[str | None, typer.Option(help="Programme key.")] = None,
+    office: Annotated[str | None, typer.Option(help="Office code.")] = None,
+    month: Annotated[str | None, typer.Option(help="One month, YYYY-MM.")] = None,
+    by_month: Annotated[bool, typer.Option(help="One row per month reached.")] = False,
+    exact: Annotated[bool, typer.Option(help="Read every contract, not the rollup.")] = False,
+    csv: Annotated[bool, typer.Option(help="CSV instead of JSON.")] = False,
+) -> None:
+    """Days from request to signed contract and to first payment: count, median, p90, mean."""
+    from engine.services import analytics
+
+    aqd = _aqd()
+
+    def run() -> Any:
+        scope = analytics.Scope(programme=programme, office=office)
+        if month:
+            scope = analytics.month_scope(month, programme, office)
+        with aqd.session() as s:
+            return analytics.lead_time_report(s, scope, exact=exact, by_month=by_month)
+
+    rows = _guard(run)
+    if csv:
+        typer.echo(analytics.lead_times_csv(rows), nl=False)
+    else:
+        _print(rows)
+
+
 @analytics_app.command("refresh")
 def analytics_refresh() -> None:
-    """Add the tasks completed since the last refresh to the rollup (run it periodically)."""
+    """Add the tasks completed and the milestones reached since the last refresh to the
+    rollups (run it periodically)."""
     from engine.services import analytics
 
     aqd = _aqd()
