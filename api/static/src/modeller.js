@@ -47,7 +47,8 @@ async function start(root) {
   // The properties panel: what Aqd executes on the selected element (forms, due dates, roles,
   // messages, timers, conditions, decisions), with the catalog of the programme's forms,
   // decisions and roles; its labels come from the page, in the page's language.
-  const catalog = await (await fetch(`${api}/catalog`)).json();
+  // Without the catalog (an error answer) the panel still edits, with empty lists.
+  const catalog = await fetch(`${api}/catalog`).then((r) => (r.ok ? r.json() : {})).catch(() => ({}));
   const panel = propertiesPanel(modeler, {
     container: root.querySelector('[data-testid="properties-panel"]'),
     text: JSON.parse(root.querySelector('#properties-text').textContent),
