@@ -212,6 +212,17 @@ def test_panel_edits_messages_decisions_and_lanes(browser: Browser, live: LiveSe
     assert node(tree, "start_first_month_def").get("messageRef") == "msg_month_start"
     assert tree.xpath("//*[@id='f_eligible']")
 
+    # A user task without a form: the save's problem is marked on the diagram and listed in
+    # the panel, for that element.
+    select(page, "record_outcome")
+    panel.get_by_label("Formulaire").select_option("")
+    page.get_by_test_id("save").click()
+    root = page.locator("[data-modeller]")
+    expect(root).to_have_attribute("data-saved", "1")
+    expect(root).not_to_have_attribute("data-problems", "0")
+    expect(page.locator('.djs-element.problem[data-element-id="record_outcome"]')).to_have_count(1)
+    expect(panel.locator(".prop-problems")).to_contain_text("formKey")
+
 
 def test_arabic_panel_is_right_to_left(browser: Browser, live: LiveServer) -> None:  # noqa: F811
     page = sign_in(browser, live, "manager")
