@@ -11,17 +11,22 @@ It works in a scratch PostgreSQL database beside the one in the URL
    engine's ordinary commands (start, employer agreement, counsellor validation, signature
    message: 4 commands and 4 chained events each), in ``--procs`` processes. Then every one is
    verified (``engine.services.replay.verify_contracts``: hash chain, replay against the
-   pinned definition, every state hash, stored states) by ``--procs`` processes
-   (``verify_contracts_parallel``) and by one process, as ``aqd verify-contracts`` does.
+   pinned definition, every state hash, stored states; histories read 200 contracts at a
+   time) by ``--procs`` processes (``verify_contracts_parallel``: this one and ``--procs - 1``
+   workers taking 50-contract chunks from a queue) and by one process, as
+   ``aqd verify-contracts`` does.
 2. **Dashboard.** ``--rows`` completed tasks (the rows the step report reads: ``human_task``
    with ready/claimed/completed/due times) are inserted with ``generate_series`` over 100
    offices, 5 programmes, 8 steps each and 24 months (log-normal waiting and working times,
    SLAs on some steps), with their contracts and workflow rows; then the rollup is built
    (``analytics.refresh_rollup``), leaving the last day's tasks in the raw tail that the
-   queries merge. Each dashboard query (``analytics.step_report`` for the scopes the analytics
-   page, ``/api/v1/analytics/steps`` and the monthly report ask for) runs 5 times warm; its
-   median is reported. One office's report is also computed exactly from its raw rows to
-   measure the rollup's largest percentile difference.
+   queries merge. Each contract is also signed (an ``activate`` step timing, ~3 weeks after
+   its request) and first paid (a paid payment order, ~5 weeks later) unless that falls after
+   the last task, and the same refresh builds the lead-time rollup. Each dashboard query
+   (``analytics.step_report`` for the scopes the analytics page, ``/api/v1/analytics/steps``
+   and the monthly report ask for, and ``analytics.lead_time_report`` for the page's and the
+   API's lead times) runs 5 times warm; its median is reported. One office's reports are also
+   computed exactly from its raw rows to measure the rollups' largest percentile difference.
 
 The last line is one JSON object with ``timing_rows``, ``slowest_dashboard_query_ms`` and
 ``verify_contracts_per_s`` (plus the per-query times, the rollup build time and the one-process
@@ -126,19 +131,29 @@ def create_contracts(url: str, contracts: int, procs: int) -> float:
     return time.perf_counter() - started
 
 
+def _cpu() -> float:
+    return sum(
+        u.ru_utime + u.ru_stime
+        for u in (
+            resource.getrusage(resource.RUSAGE_SELF),
+            resource.getrusage(resource.RUSAGE_CHILDREN),
+        )
+    )
+
+
 def verify(url: str, procs: int, single_sample: int) -> dict[str, Any]:
     aqd = Aqd(url, settings=Settings(database_url=url))
     with aqd.read_session() as s:
         ids = list(s.scalars(select(Contract.id).where(Contract.programme == "civp")))
         ids = [i for i in ids if i is not None]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    before = _cpu()
     started = time.perf_counter()
     report = verify_contracts_parallel(url, ids, processes=procs)
     parallel_s = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    # CPU the verifying processes used (their start-up included, PostgreSQL's not): what the
-    # rate would be with ``procs`` cores to themselves, on a machine shared with other work.
-    cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    # CPU the verifying processes used (this one is one of them; the workers' start-up
+    # included, PostgreSQL's not): what the rate would be with ``procs`` cores to themselves,
+    # on a machine shared with other work.
+    cpu_s = _cpu() - before
     assert report.checked == len(ids), report.to_dict()
     assert report.passed == len(ids), report.failed[:3]
     single = verify_contracts(aqd, ids[:single_sample])
@@ -264,11 +279,51 @@ def seed_timings(url: str, rows: int) -> float:
         )
         for _, definition_sql in indexes:
             conn.execute(definition_sql)
+        seed_milestones(conn, params)
         conn.commit()
     with psycopg.connect(dsn_of(url), autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE human_task")
         conn.execute("ANALYZE")
     return time.perf_counter() - started
+
+
+#: log-normal days from request to signed contract, and from signing to the first payment
+_DAYS = "exp(%s * sqrt(-2 * ln(1 - random())) * cos(2 * pi() * random()))"
+
+
+def seed_milestones(conn: Any, params: dict[str, Any]) -> None:
+    """Every seeded contract signed (an ``activate`` step timing) about 3 weeks after its
+    request and first paid (a paid payment order) about 5 weeks later, unless that is after
+    the last task completed (not reached yet, as in a live database)."""
+    conn.execute(
+        f"""
+        INSERT INTO step_timing (contract_id, instance_id, event_seq, task_guid, bpmn_id,
+            spec_type, started_at, duration_us)
+        SELECT id, id - %(base)s + %(ibase)s, 5, 'bench-activate-' || id, 'activate',
+               'ScriptTask', signed, 50
+        FROM (SELECT c.id, c.started_at + (4 + 16 * {_DAYS % 0.5}) * interval '1 day' AS signed
+              FROM contract c WHERE c.id > %(base)s) m
+        WHERE signed < (SELECT max(completed_at) FROM human_task)
+        """,
+        params,
+    )
+    conn.execute(
+        f"""
+        INSERT INTO payment_order (idempotency_key, end_to_end_id, contract_id,
+            contract_number, programme, office_code, period, contract_month, payee_kind,
+            payee_name, kind, amount_millimes, currency, status, ordered_at, settled_at)
+        SELECT 'payment:' || c.number || ':1:beneficiary:allowance', 'BENCH' || c.id, c.id,
+               c.number, c.programme, o.code, to_char(p.paid, 'YYYY-MM'), 1, 'beneficiary',
+               'B', 'allowance', 200000, 'TND', 'paid', p.paid - interval '3 days', p.paid
+        FROM (SELECT s.contract_id,
+                     s.started_at + (25 + 10 * {_DAYS % 0.4}) * interval '1 day' AS paid
+              FROM step_timing s
+              WHERE s.bpmn_id = 'activate' AND s.contract_id > %(base)s) p
+        JOIN contract c ON c.id = p.contract_id JOIN office o ON o.id = c.office_id
+        WHERE p.paid < (SELECT max(completed_at) FROM human_task)
+        """,
+        params,
+    )
 
 
 def timed(fn: Any, runs: int = 5) -> tuple[float, Any]:
@@ -331,6 +386,35 @@ def dashboard(url: str) -> dict[str, Any]:
         out[f"{name}_ms"] = round(ms, 1)
         out[f"{name}_rows"] = len(result)
         print(f"{name}: {ms:.1f} ms, {len(result)} rows", flush=True)
+
+    def lead(scope: analytics.Scope, **kw: Any) -> list[dict[str, Any]]:
+        with aqd.read_session() as s:
+            return analytics.lead_time_report(s, scope, **kw)
+
+    lead_queries: dict[str, tuple[analytics.Scope, dict[str, Any]]] = {
+        "lead_times_all": (analytics.Scope(), {}),
+        "lead_times_programme": (analytics.Scope(programme="civp"), {}),
+        "lead_times_month": (analytics.month_scope(month), {}),
+        "lead_times_office_by_month": (analytics.Scope(office="O007"), {"by_month": True}),
+        "lead_times_programme_by_month": (
+            analytics.Scope(programme="karama"),
+            {"by_month": True, "by_office": False},
+        ),
+    }
+    for name, (scope, kw) in lead_queries.items():
+        ms, result = timed(lambda scope=scope, kw=kw: lead(scope, **kw))
+        out[f"{name}_ms"] = round(ms, 1)
+        out[f"{name}_rows"] = len(result)
+        print(f"{name}: {ms:.1f} ms, {len(result)} rows", flush=True)
+    lead_exact = lead(analytics.Scope(office="O007"), exact=True)
+    lead_fast = {(r["programme"], r["milestone"]): r for r in lead(analytics.Scope(office="O007"))}
+    lead_worst = 0.0
+    for r in lead_exact:
+        f = lead_fast[(r["programme"], r["milestone"])]
+        assert f["count"] == r["count"], (f, r)
+        for k in ("median_days", "p90_days"):
+            if r[k]:
+                lead_worst = max(lead_worst, (abs(f[k] - r[k]) - 0.01) / r[k])
     exact_ms, exact = timed(lambda: report(analytics.Scope(office="O007"), exact=True), runs=1)
     fast = {(r["programme"], r["step"]): r for r in report(analytics.Scope(office="O007"))}
     worst = 0.0
@@ -351,6 +435,8 @@ def dashboard(url: str) -> dict[str, Any]:
         "slowest_dashboard_query_ms": max(v for k, v in out.items() if k.endswith("_ms")),
         "exact_office_report_ms": round(exact_ms, 1),
         "rollup_max_percentile_error": round(worst, 4),
+        "lead_time_contracts": built["lead_times"]["contracts"],
+        "lead_time_rollup_max_percentile_error": round(lead_worst, 4),
     }
 
 
