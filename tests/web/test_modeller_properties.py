@@ -289,6 +289,26 @@ def test_panel_opens_on_every_element(browser: Browser, live: LiveServer) -> Non
         assert result["edits"] == 0, name
     assert not errors
 
+    # A file that draws its lanes: a task's role is shown (moving the task changes it), and the
+    # lane itself is selected to change the role its name gives.
+    page.evaluate(
+        "(xml) => window.AqdModeller.modeler.importXML(xml)",
+        (CORPUS[0].parent / "miwg-reference-C.1.0.bpmn").read_text(encoding="utf-8"),
+    )
+    panel = page.get_by_test_id("properties-panel")
+    chooser = panel.get_by_label("Élément", exact=True)
+    chooser.select_option("approveInvoice")
+    expect(panel.locator("output#prop-role")).to_have_text("Approver")
+    expect(panel.locator("#prop-role-hint")).to_contain_text("couloir est dessiné")
+    chooser.select_option("Approver")
+    role = panel.get_by_label("Rôle (couloir)")
+    expect(role).to_have_value("Approver")
+    role.select_option("office_head")
+    tree = etree.fromstring(saved_xml(page).encode())
+    assert node(tree, "Approver").get("name") == "office_head"
+    chooser.select_option("approveInvoice")
+    expect(panel.locator("output#prop-role")).to_have_text("le chef de bureau (office_head)")
+
 
 def test_catalog_lists_forms_decisions_and_roles(web: Web) -> None:
     """What the panel's lists offer: CIVP's forms with their titles, its decisions (a draft's
