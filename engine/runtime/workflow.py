@@ -7,9 +7,11 @@ step timings, ready human tasks, thrown events, waiting messages and the next ti
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 import orjson
 from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow
@@ -207,8 +209,6 @@ class Runner:
     # -- inspection -----------------------------------------------------------------------------
 
     def _ready_task(self, wf: BpmnWorkflow, task_guid: str) -> Task:
-        from uuid import UUID
-
         try:
             task = wf.get_task_from_id(UUID(task_guid))
         except (ValueError, KeyError, WorkflowException):
@@ -272,12 +272,21 @@ class Runner:
             merged = dict(wf.last_task.data)
         return merged
 
-    def result_data(self, wf: BpmnWorkflow) -> dict[str, Any]:
-        """The data of the last completed task; a subprocess's task counts when it completed in
-        a later command than the process's own last task (a suspension recorded inside the
-        running contract's loop), so its ``contract_status`` reaches the contract row."""
+    def result_data(self, wf: BpmnWorkflow, ran: Sequence[str] = ()) -> dict[str, Any]:
+        """The data of the last completed task, so that a ``contract_status`` set inside a
+        subprocess (a suspension recorded inside the running contract's loop) reaches the
+        contract row.
+
+        ``ran`` lists the ids of the tasks this command completed, in order: the last of them
+        still in the tree is the newest. Without it (or when none is left), the newest of the
+        process's and its subprocesses' last tasks by state-change time; a frozen clock gives
+        them all the same time, which is why the command's own order comes first."""
         if wf.completed:
             return dict(wf.data)
+        for guid in reversed(ran):
+            found = _find_task(wf, UUID(guid))
+            if found is not None:
+                return dict(found.data)
         last = wf.last_task
         for sub in wf.subprocesses.values():
             task = sub.last_task
@@ -286,6 +295,15 @@ class Runner:
             ):
                 last = task
         return dict(last.data) if last is not None else {}
+
+
+def _find_task(wf: BpmnWorkflow, task_id: UUID) -> Task | None:
+    if task_id in wf.tasks:
+        return wf.tasks[task_id]
+    for sub in wf.subprocesses.values():
+        if task_id in sub.tasks:
+            return sub.tasks[task_id]
+    return None
 
 
 def _waiting(wf: BpmnWorkflow) -> tuple[list[str], datetime | None]:

@@ -442,7 +442,8 @@ class Aqd:
                 if guid not in after and guid != completed_task:
                     plan.task_updates.append((guid, {"status": "cancelled", "completed_at": at}))
             if inst.key == MAIN:
-                data = runner.result_data(wf)
+                ran = [step.task_guid for key, step in result.steps if key == inst.key]
+                data = runner.result_data(wf, ran)
                 status = data.get("contract_status")
                 if isinstance(status, str) and status and status != contract.status:
                     plan.contract["status"] = status[:32]
