@@ -20,6 +20,7 @@ from engine import Aqd
 from engine.services import (
     accounts,
     analytics,
+    contract_actions,
     diagram,
     documents,
     inbox,
@@ -313,6 +314,37 @@ def build_router() -> APIRouter:
         with aqd.read_session() as s:
             found = inbox.visible_contract(s, caller.principal, ref)
             return inbox.contract_detail(s, caller.principal, found, aqd.clock.now())
+
+    @r.get("/contracts/{ref}/actions", responses=errors(401, 403, 404, 422))
+    def contract_actions_list(ref: str, caller: CallerDep, request: Request) -> dict[str, Any]:
+        """What the caller may do to this contract now — suspend, resume, end early, ask for an
+        extension — each with its form's JSON Schema (Arabic and French labels)."""
+        aqd = _aqd(request)
+        with aqd.read_session() as s:
+            found = inbox.visible_contract(s, caller.principal, ref)
+            return {
+                "contract_id": found.id,
+                "status": found.status,
+                "revision": found.revision,
+                "actions": contract_actions.available(s, caller.principal, found),
+            }
+
+    @r.post("/contracts/{ref}/actions/{key}", responses=errors(401, 403, 404, 409, 422))
+    def contract_action(
+        ref: str,
+        key: Annotated[str, Path(max_length=40)],
+        body: CompleteRequest,
+        caller: CallerDep,
+        request: Request,
+    ) -> dict[str, Any]:
+        """Take one of the contract's actions (``GET .../actions`` lists them): 403 when the
+        caller is not the party who may, 409 when the contract does not accept it now or moved
+        since ``expected_revision``, 422 with field errors when the form is wrong."""
+        return _recorded(
+            contract_actions.perform(
+                _aqd(request), caller.principal, ref, key, body.data, body.expected_revision
+            )
+        )
 
     @r.get("/contracts/{ref}/state", responses=errors(401, 403, 404, 422))
     def contract_state(

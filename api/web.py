@@ -31,11 +31,12 @@ from api.auth import (
 )
 from api.forms_render import coerce, fields_of
 from api.i18n import LOCALES, Translator, normalise, translator
-from engine import Aqd, EngineError, InvalidInput, NotFound, NotPermitted
+from engine import Aqd, Conflict, EngineError, InvalidInput, NotFound, NotPermitted
 from engine.config import get_settings
 from engine.services import (
     accounts,
     analytics,
+    contract_actions,
     documents,
     inbox,
     migration,
@@ -62,6 +63,7 @@ AUTO_FILLED = frozenset({"office", "employer_mf", "beneficiary_cin", "request_da
 MIGRATABLE_STATUSES = ("requested", "in_review", "awaiting_signature", "active")
 FLASHES = (
     "claimed", "released", "completed", "reassigned", "requested", "registered", "bulk",
+    "action_done",
 )  # fmt: skip
 
 
@@ -434,14 +436,74 @@ def build_router() -> APIRouter:
             request, "contracts.html", caller, page=page, q=q, base_query=urlencode(params)
         )
 
-    @r.get("/contracts/{ref}")
-    def contract_page(ref: str, request: Request, caller: CallerDep) -> Response:
+    def contract_view(
+        request: Request,
+        caller: Caller,
+        ref: str,
+        status_code: int = 200,
+        failed: str | None = None,
+        values: dict[str, Any] | None = None,
+        error: EngineError | None = None,
+    ) -> HTMLResponse:
         aqd = _aqd(request)
         with aqd.read_session() as s:
             found = inbox.visible_contract(s, caller.principal, ref)
             detail = inbox.contract_detail(s, caller.principal, found, aqd.clock.now())
+            detail["revision"] = found.revision
             signatures = signature_requests.requests_of(s, found.id)
-        return render(request, "contract.html", caller, contract=detail, signatures=signatures)
+            offered = contract_actions.available(s, caller.principal, found)
+        t: Translator = translator(locale_of(request, caller))
+        actions = [
+            {
+                **a,
+                "title": t.label(a["form"], a["key"]),
+                "open": a["key"] == failed,
+                "error": error if a["key"] == failed else None,
+                "fields": fields_of(
+                    a["form"],
+                    t,
+                    values if a["key"] == failed else None,
+                    error.fields if error is not None and a["key"] == failed else None,
+                ),
+            }
+            for a in offered
+        ]
+        return render(
+            request,
+            "contract.html",
+            caller,
+            status_code,
+            contract=detail,
+            signatures=signatures,
+            actions=actions,
+            action_error=error if failed and failed not in {a["key"] for a in offered} else None,
+        )
+
+    @r.get("/contracts/{ref}")
+    def contract_page(ref: str, request: Request, caller: CallerDep) -> Response:
+        return contract_view(request, caller, ref)
+
+    @r.post("/contracts/{ref}/actions/{key}")
+    async def contract_action(ref: str, key: str, request: Request, caller: CallerDep) -> Response:
+        """Suspend, resume, end early or ask to extend a contract (its lifecycle messages)."""
+        action = contract_actions.BY_KEY.get(key)
+        if action is None:
+            raise NotFound(f"no contract action {key!r}")
+        async with request.form() as raw:
+            form = _form_dict(raw)
+        schema = contract_actions.action_form(action)
+        data = coerce(schema, form)
+        revision = _int(form.get("expected_revision"), -1)
+        aqd = _aqd(request)
+        try:
+            contract_actions.perform(
+                aqd, caller.principal, ref, key, data, revision if revision >= 0 else None
+            )
+        except (InvalidInput, Conflict) as exc:
+            return contract_view(
+                request, caller, ref, exc.status_code, failed=key, values=data, error=exc
+            )
+        return redirect(f"/contracts/{quote(ref)}?flash=action_done")
 
     def history_page(
         request: Request, caller: Caller, ref: str, report: dict[str, Any] | None = None
