@@ -211,6 +211,9 @@ def test_panel_edits_messages_decisions_and_lanes(browser: Browser, live: LiveSe
     assert not tree.xpath("//*[@id='msg_civp_month_begins']")
     assert node(tree, "start_first_month_def").get("messageRef") == "msg_month_start"
     assert tree.xpath("//*[@id='f_eligible']")
+    lanes = node(tree, "civp_lanes").findall(f"{BPMN}lane")
+    assert [lane.get("name") for lane in lanes] == ["counsellor", "system"]
+    assert [r.text for r in lanes[0].iter(f"{BPMN}flowNodeRef")] == ["record_outcome"]
 
     # A user task without a form: the save's problem is marked on the diagram and listed in
     # the panel, for that element.
