@@ -57,7 +57,8 @@ export function propertiesPanel(modeler, { container, text, lang, catalog }) {
         errorEl.hidden = !error;
         control.setAttribute('aria-invalid', error ? 'true' : 'false');
         box.classList.toggle('invalid', Boolean(error));
-        if (!error) commit(value);
+        if (error) errorEl.scrollIntoView({ block: 'nearest' });
+        else commit(value);
       };
       control.addEventListener('change', run);
       if (control.tagName === 'INPUT' && control.type === 'text') {
