@@ -75,9 +75,11 @@ def _document(aqd: Aqd, token: str, caller: Any) -> bytes:
         return requests.document_of(s, request).content
 
 
-def _send_code(aqd: Aqd, token: str, caller: Any) -> None:
+def _send_code(aqd: Aqd, token: str, caller: Any) -> str:
+    """Send a code; returns the channel it went by (sms, email or mailbox)."""
     with requests.ceremony(aqd) as s:
-        requests.send_code(aqd, s, token, caller.principal)
+        request, _code = requests.send_code(aqd, s, token, caller.principal)
+        return requests.code_channel(s, request)
 
 
 def _consent(aqd: Aqd, token: str, caller: Any, body: ConsentBody, ip: str, ua: str) -> int:
@@ -183,8 +185,9 @@ def build_web_router() -> APIRouter:
 
     @r.post("/sign/{token}/code")
     def ceremony_code(token: str, request: Request, caller: CallerDep) -> Response:
-        _send_code(_aqd(request), token, caller)
-        return web.redirect(f"/sign/{quote(token)}?notice=code_sent")
+        channel = _send_code(_aqd(request), token, caller)
+        notice = "code_sent" if channel == "mailbox" else f"code_sent_{channel}"
+        return web.redirect(f"/sign/{quote(token)}?notice={notice}")
 
     @r.post("/sign/{token}/consent")
     async def ceremony_consent(token: str, request: Request, caller: CallerDep) -> Response:
@@ -298,10 +301,10 @@ def build_api_router() -> APIRouter:
         return _view(_aqd(request), token, caller)
 
     @r.post("/sign/{token}/code", responses=errors(401, 403, 404, 409, 422, 429))
-    def sign_code(token: str, request: Request, caller: CallerDep) -> dict[str, bool]:
-        """Send a one-time code to the signer's mailbox (never in this response)."""
-        _send_code(_aqd(request), token, caller)
-        return {"sent": True}
+    def sign_code(token: str, request: Request, caller: CallerDep) -> dict[str, Any]:
+        """Send a one-time code to the signer by SMS, e-mail or their Aqd mailbox, as their
+        contact details allow (never in this response); ``channel`` says which."""
+        return {"sent": True, "channel": _send_code(_aqd(request), token, caller)}
 
     @r.post("/sign/{token}/consent", status_code=202, responses=errors(401, 403, 404, 409, 429))
     def sign_consent(

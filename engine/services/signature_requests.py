@@ -412,6 +412,12 @@ def send_code(
     return request, code
 
 
+def code_channel(session: Session, request: SignatureRequest) -> str:
+    """How the latest one-time code of ``request`` was sent: ``sms``, ``email`` or
+    ``mailbox`` (so the page tells the signer where to look)."""
+    return _code_method(session, request.idempotency_key, request.codes_sent).removeprefix("otp:")
+
+
 def _code_method(session: Session, key: str, n: int) -> str:
     """How the n-th one-time code of a request reached the signer (``otp:sms``,
     ``otp:email`` or ``otp:mailbox``)."""

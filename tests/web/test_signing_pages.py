@@ -141,7 +141,8 @@ def test_the_api_ceremony_and_its_errors(web: Web, awaiting: int) -> None:
     assert c.post(f"/api/v1/signatures/{pending['id']}/link", headers=other).status_code == 404
     assert c.get("/api/v1/sign/nope", headers=me).status_code == 404
 
-    assert c.post(f"/api/v1/sign/{token}/code", headers=me).json() == {"sent": True}
+    sent = c.post(f"/api/v1/sign/{token}/code", headers=me).json()
+    assert sent == {"sent": True, "channel": "mailbox"}
     body = c.get("/api/v1/me/mailbox", headers=me).json()[0]["body"]
     code = re.search(r": (\d{6})$", body, re.M)
     assert code is not None
@@ -194,3 +195,22 @@ def test_the_api_ceremony_and_its_errors(web: Web, awaiting: int) -> None:
     assert verified.status_code == 200 and verified.json()["valid"] is False
     empty = c.post("/api/v1/verify", files={"file": ("x.pdf", b"", "application/pdf")})
     assert empty.status_code == 422
+
+
+def test_the_page_says_where_the_code_went(web: Web, awaiting: int) -> None:
+    """A signer with a phone number gets the code by SMS and the page says so (not "mailbox")."""
+    with web.aqd.session() as s, s.begin():
+        user = s.scalar(select(User).where(User.username == "amira.sign"))
+        assert user is not None
+        user.phone = "+21698123456"
+    me = web.token("amira.sign")
+    c = web.client()
+    [pending] = c.get("/api/v1/signatures", headers=me).json()
+    token = c.post(f"/api/v1/signatures/{pending['id']}/link", headers=me).json()["token"]
+    browser, csrf = web.login("amira.sign")
+    r = browser.post(f"/sign/{token}/code", data={"csrf_token": csrf})
+    assert r.status_code == 303 and r.headers["location"].endswith("notice=code_sent_sms")
+    page = browser.get(r.headers["location"]).text
+    assert "إرسالية قصيرة" in page and "/me/mailbox" not in page.split("<main", 1)[1]
+    again = c.post(f"/api/v1/sign/{token}/code", headers=me).json()
+    assert again == {"sent": True, "channel": "sms"}
