@@ -57,6 +57,24 @@ ELIGIBILITY_CASES = [
         False,
         "PROGRAMME_REPEALED",
     ),
+    (
+        "foreign BTS holder: nationality first",
+        {"nationality": "OTHER", "diploma_level": "BTS"},
+        False,
+        "NATIONALITY",
+    ),
+    (
+        "unregistered BTS holder: registration first",
+        {"registered_at_office": False, "diploma_level": "BTS"},
+        False,
+        "NOT_REGISTERED",
+    ),
+    (
+        "BTS holder unemployed for 1 year: diploma first",
+        {"diploma_level": "BTS", "unemployed_since": "2017-09-01"},
+        False,
+        "DIPLOMA",
+    ),
 ]
 
 

@@ -48,6 +48,26 @@ CASES: list[tuple[str, datetime, dict[str, Any], bool, str]] = [
     ("rate 0, cooling-off 13 months", AFTER, record(2, 0, 13), True, "COOLING_OFF_DONE"),
     ("rate 0, last end 1 month ago", AFTER, record(4, 0, 1), False, "INSERTION_RATE"),
     ("before décret 2023-461: no rate rule", BEFORE, record(3, 0, 1), True, "RATE_OK"),
+    ("rate 1/3, last end exactly 12 months ago", AFTER, record(3, 1, 12), True, "COOLING_OFF_DONE"),
+    ("rate 1/3, last end 11 months ago", AFTER, record(3, 1, 11), False, "INSERTION_RATE"),
+    ("rate 0, never ended: no cooling-off", AFTER, record(2, 0, 0), False, "INSERTION_RATE"),
+    ("every contract inserted", AFTER, record(4, 4, 0), True, "RATE_OK"),
+    ("rate 0.4999", AFTER, record(10000, 4999, 2), False, "INSERTION_RATE"),
+    ("one contract, inserted, ended this month", AFTER, record(1, 1, 0), True, "RATE_OK"),
+    (
+        "8 June 2023, the last day without the rule",
+        datetime(2023, 6, 8, tzinfo=UTC),
+        record(2, 0, 1),
+        True,
+        "RATE_OK",
+    ),
+    (
+        "9 June 2023, the rule's first day",
+        datetime(2023, 6, 9, tzinfo=UTC),
+        record(2, 0, 1),
+        False,
+        "INSERTION_RATE",
+    ),
 ]
 
 

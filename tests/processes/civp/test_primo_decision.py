@@ -24,6 +24,13 @@ CASES = [
     (0, 36, True),
     (30, 30, False),
     (23, 40, False),
+    (24, 37, False),
+    (0, 37, False),
+    (24, 35, True),
+    (23, 36, True),
+    (1, 1, True),
+    (36, 36, False),
+    (25, 36, False),
 ]
 
 

@@ -28,6 +28,39 @@ CASES = [
     ("resigned (other reason)", {"job_loss_reason": "OTHER"}, False, "JOB_LOSS_REASON"),
     ("non-permanent, exactly 3 years", {**NON_PERMANENT, "years_in_last_firm": 3}, True, "OK"),
     ("non-permanent, 2 years", {**NON_PERMANENT, "years_in_last_firm": 2}, False, "SENIORITY"),
+    ("laid off for technical reasons", {"job_loss_reason": "TECHNICAL"}, True, "OK"),
+    ("non-permanent, 4 years", {**NON_PERMANENT, "years_in_last_firm": 4}, True, "OK"),
+    (
+        "non-permanent, hired this year",
+        {**NON_PERMANENT, "years_in_last_firm": 0},
+        False,
+        "SENIORITY",
+    ),
+    ("permanent, one year in the firm", {"years_in_last_firm": 1}, True, "OK"),
+    (
+        "non-permanent, firm closed, exactly 3 years",
+        {**NON_PERMANENT, "job_loss_reason": "CLOSURE", "years_in_last_firm": 3},
+        True,
+        "OK",
+    ),
+    (
+        "foreign and resigned: nationality first",
+        {"nationality": "OTHER", "job_loss_reason": "OTHER"},
+        False,
+        "NATIONALITY",
+    ),
+    (
+        "unregistered and resigned: registration first",
+        {"registered_at_office": False, "job_loss_reason": "OTHER"},
+        False,
+        "NOT_REGISTERED",
+    ),
+    (
+        "resigned non-permanent, 1 year: job loss reason first",
+        {**NON_PERMANENT, "job_loss_reason": "OTHER", "years_in_last_firm": 1},
+        False,
+        "JOB_LOSS_REASON",
+    ),
 ]
 
 

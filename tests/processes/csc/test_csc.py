@@ -33,6 +33,33 @@ CASES = [
     ("host is a company", {"host_type": "COMPANY"}, False, "HOST_TYPE"),
     ("foreign national", {"nationality": "OTHER"}, False, "NATIONALITY"),
     ("not registered", {"registered_at_office": False}, False, "NOT_REGISTERED"),
+    ("BTS in an association", {"diploma_level": "BTS"}, True, "OK"),
+    ("graduate in a professional body", {"host_type": "PROFESSIONAL_ORG"}, True, "OK"),
+    ("graduated 8 years ago", {"years_since_diploma": 8}, True, "OK"),
+    (
+        "foreign and unregistered: nationality first",
+        {"nationality": "OTHER", "registered_at_office": False},
+        False,
+        "NATIONALITY",
+    ),
+    (
+        "unregistered, no diploma: registration first",
+        {"registered_at_office": False, "diploma_level": "OTHER"},
+        False,
+        "NOT_REGISTERED",
+    ),
+    (
+        "no diploma, company host: diploma first",
+        {"diploma_level": "OTHER", "host_type": "COMPANY"},
+        False,
+        "DIPLOMA",
+    ),
+    (
+        "recent graduate, company host: recency first",
+        {"years_since_diploma": 0, "host_type": "COMPANY"},
+        False,
+        "TOO_RECENT",
+    ),
 ]
 
 
@@ -68,3 +95,33 @@ def test_twelve_months_of_allowance(world: World) -> None:
         c = s.get(Contract, cid)
         assert c is not None and (c.status, c.outcome) == ("ended", "none")
         assert replay_contract(world.aqd, s, cid).ok
+
+
+@pytest.mark.parametrize(
+    ("diploma_date", "request_date", "status"),
+    [
+        ("2024-03-01", "2025-03-01", "in_review"),  # exactly one year
+        ("2024-03-02", "2025-03-01", "rejected"),
+        # 365 days, a leap day between: still a day before the first anniversary
+        ("2023-03-02", "2024-03-01", "rejected"),
+        ("2023-03-01", "2024-03-01", "in_review"),
+    ],
+)
+def test_one_year_since_the_diploma_through_the_engine(
+    world: World, diploma_date: str, request_date: str, status: str
+) -> None:
+    world.deploy("csc")
+    request: dict[str, object] = {
+        "office": "TUN",
+        "employer_mf": "1234567A",
+        "beneficiary_cin": "12345678",
+        "nationality": "TN",
+        "diploma_level": "HIGHER_ED",
+        "diploma_date": diploma_date,
+        "host_type": "ASSOCIATION",
+        "request_date": request_date,
+    }
+    cid = world.start_programme("csc", request)
+    with world.aqd.session() as s:
+        c = s.get(Contract, cid)
+        assert c is not None and c.status == status

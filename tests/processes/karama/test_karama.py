@@ -31,6 +31,49 @@ CASES = [
     ("exactly 12 CNSS quarters", {"cnss_quarters_since_diploma": 12}, True, "OK"),
     ("13 CNSS quarters", {"cnss_quarters_since_diploma": 13}, False, "WORK_HISTORY"),
     ("subsidised before at this firm", {"prior_subsidy_same_firm": True}, False, "PRIOR_SUBSIDY"),
+    (
+        "exactly 2 years and exactly 12 quarters",
+        {"years_since_diploma": 2, "cnss_quarters_since_diploma": 12},
+        True,
+        "OK",
+    ),
+    ("graduated 10 years ago", {"years_since_diploma": 10}, True, "OK"),
+    (
+        "BTS holder with 13 quarters",
+        {"diploma_level": "BTS", "cnss_quarters_since_diploma": 13},
+        False,
+        "WORK_HISTORY",
+    ),
+    (
+        "foreign and unregistered: nationality first",
+        {"nationality": "OTHER", "registered_at_office": False},
+        False,
+        "NATIONALITY",
+    ),
+    (
+        "unregistered, no diploma: registration first",
+        {"registered_at_office": False, "diploma_level": "OTHER"},
+        False,
+        "NOT_REGISTERED",
+    ),
+    (
+        "no diploma, graduated this year: diploma first",
+        {"diploma_level": "OTHER", "years_since_diploma": 0},
+        False,
+        "DIPLOMA",
+    ),
+    (
+        "recent, 20 quarters: recency first",
+        {"years_since_diploma": 1, "cnss_quarters_since_diploma": 20},
+        False,
+        "TOO_RECENT",
+    ),
+    (
+        "13 quarters and subsidised before: work history first",
+        {"cnss_quarters_since_diploma": 13, "prior_subsidy_same_firm": True},
+        False,
+        "WORK_HISTORY",
+    ),
 ]
 REQUEST: dict[str, object] = {
     "office": "TUN",
@@ -77,3 +120,24 @@ def test_recent_graduate_is_refused(world: World) -> None:
     with world.aqd.session() as s:
         c = s.get(Contract, cid)
         assert c is not None and c.status == "rejected"
+
+
+@pytest.mark.parametrize(
+    ("diploma_date", "request_date", "status"),
+    [
+        ("2023-03-01", "2025-03-01", "in_review"),  # exactly 2 years
+        ("2023-03-02", "2025-03-01", "rejected"),  # 2 years but a day
+        # 730 days, a leap day between: still a day before the second anniversary
+        ("2022-03-01", "2024-02-29", "rejected"),
+        ("2022-03-01", "2024-03-01", "in_review"),
+    ],
+)
+def test_two_years_since_the_diploma_through_the_engine(
+    world: World, diploma_date: str, request_date: str, status: str
+) -> None:
+    world.deploy("karama")
+    request = {**REQUEST, "diploma_date": diploma_date, "request_date": request_date}
+    cid = world.start_programme("karama", request)
+    with world.aqd.session() as s:
+        c = s.get(Contract, cid)
+        assert c is not None and c.status == status
