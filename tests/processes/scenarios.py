@@ -161,7 +161,11 @@ PARTY = {"office": "TUN", "employer_mf": "1234567A", "beneficiary_cin": "1234567
 IN_2025 = datetime(2025, 3, 3, 8, 0, tzinfo=UTC)
 OUTCOME_FORM = {o: {"outcome": o} for o in OUTCOMES}
 NOT_PRIMO = {"months_worked_continuous": 25, "months_worked_total": 25}
-REPEALED = "CIDES is repealed by décret 2019-542 (1 June 2019)"
+NO_PLACEMENT = (
+    "CIDES ends at a mandatory-hire gate: the firm hires (CDI/CDD) or is sanctioned "
+    "(D2009-349; PROGRAMMES.md §7.3); form hire_outcome offers neither placed_elsewhere nor "
+    "self_employed"
+)
 
 PROGRAMMES: dict[str, Programme] = {
     p.key: p
@@ -340,12 +344,7 @@ PROGRAMMES: dict[str, Programme] = {
                 "hired_cdd": {"outcome": "hired_cdd", "hire_date": "2019-10-01"},
                 "none": {"outcome": "none", "non_hire_reason": "Baisse d'activité"},
             },
-            not_outcomes={
-                o: "CIDES ends at a mandatory-hire gate: the firm hires (CDI/CDD) or is "
-                "sanctioned (D2009-349; PROGRAMMES.md §7.3), so form hire_outcome offers no "
-                f"{o}"
-                for o in ("placed_elsewhere", "self_employed")
-            },
+            not_outcomes=dict.fromkeys(("placed_elsewhere", "self_employed"), NO_PLACEMENT),
             refusals=(
                 Refusal(
                     "PROGRAMME_REPEALED",

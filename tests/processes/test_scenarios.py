@@ -1,13 +1,14 @@
 """Scenario table: every path of every programme's lifecycle, walked through the real engine on
 the fake clock (issue 3, "What it must show").
 
-``TABLE`` has one row per path and one column per programme. A cell is either walked (the path
-runs and asserts statuses, reason codes, tasks, outbox rows, payment amounts, events) or marked
-not applicable with the reason; a not-applicable cell still runs a test, which checks that the
-engine refuses the path or that the model does not have it. Refusals expand to one cell per
-reason code of each eligibility table, outcomes to one cell per outcome of ``record_outcome``.
-Amounts are computed here from each programme's ``parameters.json``
-(``tests/processes/scenarios.py``), never copied from the process.
+The table has one row per path (``PATHS``) and one column per programme (``PROGRAMMES``);
+``TABLE`` lists its cells, one test each. A cell is either walked (the path runs and asserts
+statuses, reason codes, tasks, outbox rows, payment amounts, events) or marked not applicable
+with the reason; a not-applicable cell still runs a test, which checks that the engine refuses
+the path or that the model does not have it. Refusals expand to one cell per reason code of each
+eligibility table, outcomes to one cell per outcome of ``record_outcome``. Amounts are computed
+from each programme's ``parameters.json`` (``tests/processes/scenarios.py``), never copied from
+the process. ``python -m tests.processes.test_scenarios`` prints the table.
 """
 
 from __future__ import annotations
@@ -358,15 +359,11 @@ def outcome(world: World, p: Programme, value: str) -> None:
     else:
         closed(world, cid, "ended")
     if p.key == "civp":  # the outcome feeds the employer's insertion rate (décret 2023-461)
-        world.clock.set(world.clock.now() + timedelta(days=1))
-        today = world.clock.now().date()
-        again = world.start(request_date=today.isoformat(), start_date=None)
-        with world.aqd.session() as s:
-            record = history_of(s, again)["events"][0]["payload"]["data"]["employer_record"]
+        record = next_request_record(world)
         inserted = 0 if value == "none" else 1
-        assert (record["completed"], record["inserted"]) == (1, inserted)
-        expected = "rejected" if value == "none" else "in_review"  # INSERTION_RATE, no cooling
-        assert contract(world, again).status == expected
+        # none: rate 0 and no cooling-off year yet, so the firm's next request is refused
+        status = "rejected" if value == "none" else "in_review"
+        assert (record["completed"], record["inserted"], record["status"]) == (1, inserted, status)
 
 
 def suspension(world: World, p: Programme, _: str) -> None:
@@ -399,6 +396,36 @@ def early_termination(world: World, p: Programme, _: str) -> None:
     data = main_data(world, cid)
     assert (data["termination_reason"], data["outcome"]) == ("employer_closed", "none")
     replays(world, cid)
+
+
+def hired_before_the_term(world: World, p: Programme, _: str) -> None:
+    """The beneficiary is hired in month 3: the contract ends early with that outcome, the
+    running month is not paid, and (CIVP) the early hire counts as an insertion."""
+    cid = active(world, p)
+    for _ in range(2):
+        world.run_month(cid, task=p.month_task, data=p.month_data)
+    world.clock.set(world.clock.now() + timedelta(days=5))
+    hired = {"reason": "beneficiary_hired", "outcome": "hired_cdd"}
+    world.message(cid, "terminate_contract", hired)
+    c = closed(world, cid, "terminated")
+    assert c.outcome == "hired_cdd" and c.ended_at is not None
+    assert [r.payload["period"] for r in outbox(world, cid, "payment_order")] == [1, 2]
+    if p.key == "civp":
+        record = next_request_record(world)
+        assert (record["completed"], record["inserted"]) == (1, 1)
+    replays(world, cid)
+
+
+def next_request_record(world: World) -> dict[str, object]:
+    """The employer's CIVP record as a request made the next day sees it."""
+    world.clock.set(world.clock.now() + timedelta(days=1))
+    today = world.clock.now().date()
+    again = world.start(request_date=today.isoformat(), start_date=None)
+    with world.aqd.session() as s:
+        data = history_of(s, again)["events"][0]["payload"]["data"]
+    record: dict[str, object] = data["employer_record"]
+    record["status"] = contract(world, again).status
+    return record
 
 
 def extension_granted(world: World, p: Programme, _: str) -> None:
@@ -472,6 +499,7 @@ PATHS: dict[str, Walk] = {
     "suspension and resumption": suspension,
     "suspension longer than the maximum": suspension_too_long,
     "early termination mid-term": early_termination,
+    "hired before the term": hired_before_the_term,
     "extension granted": extension_granted,
     "extension refused": extension_refused,
     "outcome": outcome,
@@ -547,3 +575,28 @@ def test_the_table_has_every_path_for_every_programme() -> None:
         paths = {path for k, path, _ in TABLE if k == key}
         assert paths == set(PATHS), key
     assert len(PROGRAMMES) == 5
+
+
+def render_table() -> str:
+    """The table in Markdown: a row per path, a column per programme."""
+    keys = list(PROGRAMMES)
+    lines = ["| path | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
+    for path in PATHS:
+        row = [path]
+        for key in keys:
+            p = PROGRAMMES[key]
+            args = [a for k, pa, a in TABLE if k == key and pa == path]
+            walked = [a for a in args if not not_applicable(p, path, a)]
+            skipped = [a for a in args if not_applicable(p, path, a)]
+            cell = ", ".join(walked) if any(walked) else ("walked" if walked else "")
+            if skipped:
+                why = not_applicable(p, path, skipped[0])
+                which = f" ({', '.join(skipped)})" if any(skipped) else ""
+                cell = (cell + "; " if cell else "") + f"n/a{which}: {why}"
+            row.append(cell)
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(render_table())
