@@ -35,7 +35,15 @@ from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import modeller_catalog, notification_pages, rest, signing_pages, simulation, web
+from api import (
+    modeller_catalog,
+    notification_pages,
+    oidc,
+    rest,
+    signing_pages,
+    simulation,
+    web,
+)
 from api.auth import resolve_caller
 from engine import Aqd, EngineError, InvalidInput, TooManyAttempts, Unauthenticated
 from engine.services import outbox
@@ -181,6 +189,7 @@ def create_app(aqd: Aqd, run_timers: bool = False, timer_interval_s: float = 15.
     app.include_router(modeller_catalog.build_router())
     app.include_router(signing_pages.build_api_router())
     app.include_router(web.build_router())
+    app.include_router(oidc.build_router())
     app.include_router(signing_pages.build_web_router())
     app.include_router(notification_pages.build_api_router())
     app.include_router(notification_pages.build_web_router())

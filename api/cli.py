@@ -32,6 +32,30 @@ def serve_cmd(
     uvicorn.run(application, host=host, port=port, log_level="warning")
 
 
+@app.command("dev-idp")
+def dev_idp_cmd(
+    host: str = "127.0.0.1",
+    port: int = 9000,
+    client_id: str = "aqd",
+    client_secret: str = "dev",  # noqa: S107 (the local provider only)
+    redirect: Annotated[
+        str, typer.Option(help="Aqd's callback URL (its public URL + /login/oidc/callback).")
+    ] = "http://127.0.0.1:8000/login/oidc/callback",
+) -> None:
+    """Run a local OpenID Connect provider for development (never in production)."""
+    import uvicorn
+
+    from api.dev_idp import DevIdentityProvider
+
+    idp = DevIdentityProvider(f"http://{host}:{port}", {client_id: (client_secret, (redirect,))})
+    typer.echo(
+        f"Development identity provider: http://{host}:{port}/ — start Aqd with "
+        f"AQD_OIDC_ISSUER=http://{host}:{port} AQD_OIDC_CLIENT_ID={client_id} "
+        f"AQD_OIDC_CLIENT_SECRET={client_secret}"
+    )
+    uvicorn.run(idp.app(), host=host, port=port, log_level="warning")
+
+
 @analytics_app.command("report")
 def analytics_report_cmd(
     month: Annotated[str, typer.Option(help="The month, YYYY-MM.")],

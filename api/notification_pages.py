@@ -12,7 +12,7 @@ from api import web
 from api.auth import CallerDep
 from api.rest import AUTHED, errors
 from engine import Aqd, InvalidInput
-from engine.services import notifications
+from engine.services import accounts, notifications
 
 
 class Contact(BaseModel):
@@ -47,7 +47,17 @@ def build_web_router() -> APIRouter:
     def settings_page(request: Request, caller: CallerDep) -> Response:
         values = _read(_aqd(request), caller.principal.user_id)
         saved = request.query_params.get("saved") == "1"
-        return web.render(request, "settings.html", caller, values=values, saved=saved)
+        with _aqd(request).read_session() as s:
+            linked = accounts.oidc_linked(s, caller.principal)
+        return web.render(
+            request,
+            "settings.html",
+            caller,
+            values=values,
+            saved=saved,
+            identity_linked=linked,
+            notice=request.query_params.get("notice", ""),
+        )
 
     @r.post("/me/settings")
     async def save_settings(request: Request, caller: CallerDep) -> Response:

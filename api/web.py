@@ -119,6 +119,7 @@ def render(
             "csrf_token": csrf,
             "flash": flash if flash in FLASHES else None,
             "path": request.url.path,
+            "oidc_enabled": bool(_aqd(request).settings.oidc_issuer),
             "full_path": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
             **context,
         },

@@ -48,6 +48,14 @@ class Settings(BaseSettings):
         default="http://127.0.0.1:8000",
         description="Base URL users reach Aqd at (signing links in notifications).",
     )
+    oidc_issuer: str | None = Field(
+        default=None,
+        description="OpenID Connect issuer of the national identity provider (its discovery "
+        "document is <issuer>/.well-known/openid-configuration); unset: password login only.",
+    )
+    oidc_client_id: str = Field(default="", description="Aqd's client id at the provider.")
+    oidc_client_secret: str = Field(default="", description="Aqd's client secret there.")
+    oidc_scopes: str = Field(default="openid profile", description="Scopes Aqd asks for.")
     signing_tsa_url: str | None = Field(
         default=None,
         description="RFC 3161 time-stamping service URL (default: the local development TSA).",

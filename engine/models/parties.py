@@ -80,6 +80,10 @@ class User(Base):
     #: where notifications go besides the mailbox (set by the user on /me/settings)
     email: Mapped[str | None] = mapped_column(String(254), nullable=True)
     phone: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    #: the national identity provider's ``sub`` for this user, once they linked it (OIDC)
+    oidc_subject: Mapped[str | None] = mapped_column(
+        String(255), nullable=True, unique=True, index=True
+    )
 
 
 class UserRole(Base):

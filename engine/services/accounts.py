@@ -19,7 +19,14 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from engine.errors import Conflict, InvalidInput, TooManyAttempts, Unauthenticated
+from engine.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    NotPermitted,
+    TooManyAttempts,
+    Unauthenticated,
+)
 from engine.models import (
     ApiToken,
     Beneficiary,
@@ -254,6 +261,40 @@ def set_locale(aqd: Aqd, principal: Principal, locale: str) -> None:
         user = session.get(User, principal.user_id)
         if user is not None:
             user.locale = locale
+
+
+# -- national digital identity (OpenID Connect) ---------------------------------------------------
+
+
+def principal_by_oidc_subject(aqd: Aqd, subject: str) -> Principal:
+    """The active user whose account is linked to this identity-provider subject."""
+    with aqd.session() as session:
+        user = session.scalar(select(User).where(User.oidc_subject == subject))
+        if user is None or not user.active:
+            raise NotPermitted(
+                "no Aqd account is linked to this identity: sign in with your password and "
+                "link it in your settings, or ask your employment office"
+            )
+        return principal_of(session, user)
+
+
+def link_oidc_subject(aqd: Aqd, principal: Principal, subject: str | None) -> None:
+    """Link (or, with ``None``, unlink) the signed-in user's account to an identity."""
+    with aqd.session() as session, session.begin():
+        if subject is not None:
+            taken = session.scalar(
+                select(User.id).where(User.oidc_subject == subject, User.id != principal.user_id)
+            )
+            if taken is not None:
+                raise Conflict("this identity is already linked to another Aqd account")
+        user = session.get(User, principal.user_id)
+        if user is None:
+            raise NotFound("this account no longer exists")
+        user.oidc_subject = subject
+
+
+def oidc_linked(session: Session, principal: Principal) -> bool:
+    return session.scalar(select(User.oidc_subject).where(User.id == principal.user_id)) is not None
 
 
 # -- accounts -------------------------------------------------------------------------------
