@@ -190,13 +190,18 @@ class OidcClient:
         raise OidcError("the ID token cannot be verified")  # pragma: no cover
 
 
-_clients: dict[int, OidcClient] = {}
+_clients: dict[tuple[str, ...], OidcClient] = {}
 
 
 def client_for(aqd: Aqd) -> OidcClient:
-    found = _clients.get(id(aqd))
+    """The relying party for these settings (one per configuration, keeping its caches)."""
+    s = aqd.settings
+    if not s.oidc_issuer:
+        raise NotFound("sign-in with the national identity is not configured")
+    key = (s.oidc_issuer, s.oidc_client_id, s.oidc_client_secret, s.oidc_scopes, s.public_url)
+    found = _clients.get(key)
     if found is None:
-        found = _clients[id(aqd)] = OidcClient(aqd.settings)
+        found = _clients[key] = OidcClient(s)
     return found
 
 
@@ -271,11 +276,7 @@ def build_router() -> APIRouter:
                 secret, _csrf = accounts.open_session(
                     aqd, principal, client_ip(request), request.headers.get("user-agent", "")
                 )
-                response = web.redirect(
-                    web.safe_next(flow.get("next"), web.home_of(principal))
-                    if flow.get("next")
-                    else web.home_of(principal)
-                )
+                response = web.redirect(web.safe_next(flow.get("next"), web.home_of(principal)))
                 web._set_session_cookie(response, secret)
                 response.set_cookie(
                     LANG_COOKIE, principal.locale, samesite="lax", secure=web._secure()
