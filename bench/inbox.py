@@ -336,6 +336,8 @@ def main() -> None:
         if seeded:
             raise SystemExit("the database holds another size; run without --reuse")
         seed(url, args.contracts, args.tasks, args.offices)
+    else:
+        upgrade(url)  # a reused database gets the migrations added since it was seeded
     with aqd.session() as s:
         open_tasks = s.scalar(
             select(func.count()).select_from(HumanTask).where(HumanTask.status == "ready")
