@@ -20,12 +20,20 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import Connection, select
 
 from engine import Aqd, FrozenClock, InvalidInput, Settings
 from engine.db import get_engine
 from engine.migrate import upgrade
-from engine.models import Base, Contract, HumanTask, ProcessDefinition
+from engine.models import (
+    Base,
+    Beneficiary,
+    Contract,
+    Employer,
+    HumanTask,
+    Office,
+    ProcessDefinition,
+)
 from engine.services.replay import history_of, replay_contract
 from tests.conftest import ROOT, START, World, _truncate, make_world
 from tests.processes.scenarios import (
@@ -52,6 +60,7 @@ Walk = Callable[[World, Programme, str], None]
 
 
 KEPT = ("office", "employer", "beneficiary", "process_definition")  # the world, deployed
+#: (parents first: rows are deleted in the reverse order)
 
 
 def deploy_all(world: World) -> None:
@@ -74,14 +83,41 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def pg_world(pg_url: str) -> tuple[str, list[int]]:
-    """The worker's PostgreSQL database with the test world and the five programmes deployed
-    once; returns its URL and the deployed definitions."""
-    _truncate(pg_url)
-    deploy_all(make_world(pg_url))
-    with get_engine(pg_url).connect() as conn:
-        kept = list(conn.scalars(select(ProcessDefinition.id)))
-    return pg_url, kept
+def pg_kept() -> dict[str, set[tuple[object, ...]]]:
+    """The rows of the worker's PostgreSQL world, as ``kept_rows`` reads them."""
+    return {}
+
+
+def kept_rows(conn: Connection) -> dict[str, set[tuple[object, ...]]]:
+    queries = {
+        "process_definition": select(ProcessDefinition.id, ProcessDefinition.content_hash),
+        "office": select(Office.id, Office.code),
+        "employer": select(Employer.id, Employer.matricule_fiscal),
+        "beneficiary": select(Beneficiary.id, Beneficiary.cin),
+    }
+    return {name: {tuple(row) for row in conn.execute(q)} for name, q in queries.items()}
+
+
+def pg_world(url: str, kept: dict[str, set[tuple[object, ...]]]) -> World:
+    """The worker's PostgreSQL database emptied with DELETE but for the world's rows (on a few
+    rows per table, a tenth of the conftest's TRUNCATE, which rewrites every table's files).
+    Other modules' tests on this worker truncate it: the world is then built again."""
+    tables = {t.name: t for t in Base.metadata.sorted_tables}
+    with get_engine(url).begin() as conn:
+        for table in reversed(Base.metadata.sorted_tables):
+            if table.name not in KEPT:
+                conn.execute(table.delete())
+        for name in reversed(KEPT):
+            ids = [row[0] for row in kept.get(name, ())]
+            conn.execute(tables[name].delete().where(tables[name].c.id.not_in(ids)))
+        intact = bool(kept) and kept_rows(conn) == kept
+    if not intact:
+        _truncate(url)
+        deploy_all(make_world(url))
+        with get_engine(url).connect() as conn:
+            kept.clear()
+            kept.update(kept_rows(conn))
+    return fresh_world(url)
 
 
 def fresh_world(url: str) -> World:
@@ -93,17 +129,10 @@ def fresh_world(url: str) -> World:
 @pytest.fixture(params=["postgresql", "sqlite"])
 def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
     """The conftest's world (office, employer, beneficiary; here with every programme
-    deployed) on both databases. SQLite: a copy of a template file. PostgreSQL: the worker's
-    database emptied with DELETE but for the world's rows (on a few rows per table, a tenth of
-    the conftest's TRUNCATE, which rewrites every table's files)."""
+    deployed) on both databases. SQLite: a copy of a template file. PostgreSQL: see
+    ``pg_world``."""
     if request.param == "postgresql":
-        url, kept = request.getfixturevalue("pg_world")
-        with get_engine(url).begin() as conn:
-            for table in reversed(Base.metadata.sorted_tables):
-                if table.name not in KEPT:
-                    conn.execute(table.delete())
-            conn.execute(delete(ProcessDefinition).where(ProcessDefinition.id.not_in(kept)))
-        yield fresh_world(url)
+        yield pg_world(request.getfixturevalue("pg_url"), request.getfixturevalue("pg_kept"))
         return
     template: Path = request.getfixturevalue("sqlite_template")
     for file in template.parent.glob(f"{template.name}*"):
