@@ -8,10 +8,12 @@ from typing import Any
 
 import pytest
 
+from engine.models import Contract
 from engine.runtime.decisions import decide
 from engine.runtime.definitions import read_sources
 from engine.runtime.sandbox import Sandbox
-from tests.conftest import ROOT
+from engine.services.replay import history_of
+from tests.conftest import ROOT, World
 
 BASE: dict[str, Any] = {
     "nationality": "TN",
@@ -122,3 +124,21 @@ def test_unknown_decision_is_a_clear_error(sources: dict[str, str]) -> None:
 
     with pytest.raises(NotFound, match="decisions: civp_beneficiary_eligibility"):
         decide(sources, "nope", {}, Sandbox(), datetime(2025, 3, 1, tzinfo=UTC))
+
+
+def test_disabled_beneficiary_without_diploma_through_the_engine(world: World) -> None:
+    """Below the minimum schooling but disabled: eligible (exempt), and paid the non-graduate
+    stipend plus the disability top-up (D2019-542: 150 + 50)."""
+    cid = world.start(diploma_level="OTHER", schooling_ok=False, disabled=True)
+    world.activate(cid)
+    world.run_month(cid)
+    with world.aqd.session() as s:
+        c = s.get(Contract, cid)
+        assert c is not None and c.status == "active"
+        params = history_of(s, cid)["events"][0]["payload"]["data"]["params"]
+    expected = params["stipend_other"] + params["disability_topup"]
+    assert world.orders(cid)[0][1] == f"{expected:.3f}" == "200.000"
+    refused = world.start(diploma_level="OTHER", schooling_ok=False)
+    with world.aqd.session() as s:
+        c = s.get(Contract, refused)
+        assert c is not None and c.status == "rejected"
