@@ -48,6 +48,11 @@ class Settings(BaseSettings):
         default="http://127.0.0.1:8000",
         description="Base URL users reach Aqd at (signing links in notifications).",
     )
+    holidays_file: Path | None = Field(
+        default=None,
+        description="Public holidays for deadlines in working days (dueInWorkingDays); "
+        "default: engine/data/holidays_tn.json.",
+    )
     oidc_issuer: str | None = Field(
         default=None,
         description="OpenID Connect issuer of the national identity provider (its discovery "

@@ -27,6 +27,7 @@ from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 from engine.errors import DefinitionInvalid, DefinitionProblem, SandboxViolation
 from engine.runtime.sandbox import Sandbox
 from engine.runtime.serializer import SERIALIZER
+from engine.runtime.workdays import MAX_WORKING_DAYS
 from forms import registry as form_registry
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -410,11 +411,23 @@ class _Checker:
             due = props.get("dueIn", "")
             if due and not _ISO_DURATION.match(due):
                 self.add(file, f"dueIn {due!r} is not an ISO 8601 duration like P3D", task)
+            working = props.get("dueInWorkingDays", "").strip()
+            if working and not (working.isdigit() and 1 <= int(working) <= MAX_WORKING_DAYS):
+                self.add(
+                    file,
+                    f"dueInWorkingDays {working!r} is not a whole number of working days "
+                    f"from 1 to {MAX_WORKING_DAYS}",
+                    task,
+                )
+                working = ""
+            if working and due:
+                self.add(file, "a task is due in dueIn or in dueInWorkingDays, not both", task)
             info.user_tasks[tid] = {
                 "name": task.get("name", tid),
                 "lane": lane,
                 "form_key": form_key,
                 "due_in": due,
+                "due_working_days": int(working) if working else 0,
                 "candidate_group": props.get("candidateGroup", lane),
             }
         return info

@@ -36,6 +36,7 @@ from engine.runtime import context
 from engine.runtime.durations import add_iso_duration
 from engine.runtime.sandbox import Sandbox
 from engine.runtime.serializer import SERIALIZER_VERSION, load
+from engine.runtime.workdays import calendar
 from engine.runtime.workflow import ReadyTask, Runner, Specs
 from engine.services import notifications
 from engine.services.contract_state import ContractState, LiveInstance, chain_hash
@@ -866,6 +867,14 @@ def _task_row(
 ) -> dict[str, Any]:
     info = _user_task_info(processes, task.bpmn_id)
     due_in = info.get("due_in", "")
+    working_days = int(info.get("due_working_days") or 0)
+    due_at = (
+        calendar(get_settings().holidays_file).due_after(at, working_days)
+        if working_days
+        else add_iso_duration(at, due_in)
+        if due_in
+        else None
+    )
     return {
         "contract_id": contract.id,
         "instance_id": instance_id,
@@ -879,7 +888,7 @@ def _task_row(
         "form_key": info.get("form_key", ""),
         "status": "ready",
         "assignee": None,
-        "due_at": add_iso_duration(at, due_in) if due_in else None,
+        "due_at": due_at,
         "ready_at": at,
         "claimed_at": None,
         "completed_at": None,

@@ -79,7 +79,8 @@ def test_edit_what_aqd_executes_save_and_deploy_check(browser: Browser, live: Li
         "aria-invalid", "true"
     )
     expect(panel.get_by_role("alert")).to_have_count(0)
-    expect(panel.get_by_label("Rôle (couloir)")).to_be_focused()  # Tab moved on, as typed
+    # Tab moved on, as typed
+    expect(panel.get_by_label("Ou échéance en jours ouvrables")).to_be_focused()
     expect(panel.get_by_label("Échéance (durée ISO 8601)")).to_have_value("P10D")
 
     # Undo and redo go through bpmn-js's command stack: one panel edit is one step.
@@ -109,6 +110,26 @@ def test_edit_what_aqd_executes_save_and_deploy_check(browser: Browser, live: Li
     timer.fill("P10D")
     timer.press("Enter")
     expect(panel.get_by_label("Expression de la minuterie")).to_have_value('"P10D"')
+    # The counsellor's validation falls due in working days instead of a duration.
+    # (inside the agreement sub-process: chosen from the panel's element list)
+    panel.get_by_label("Élément", exact=True).select_option("counsellor_validation")
+    expect(panel).to_have_attribute("data-element", "counsellor_validation")
+    days = panel.get_by_label("Ou échéance en jours ouvrables")
+    days.fill("3")
+    days.press("Enter")
+    expect(days).to_have_attribute("aria-invalid", "true")  # the duration P3D is still set
+    expect(panel.get_by_role("alert")).to_contain_text("pas les deux")
+    duration_field = panel.get_by_label("Échéance (durée ISO 8601)")
+    duration_field.fill("")
+    duration_field.press("Enter")
+    days = panel.get_by_label("Ou échéance en jours ouvrables")
+    days.fill("400")
+    days.press("Enter")
+    expect(panel.get_by_role("alert")).to_contain_text("de 1 à 90")
+    days.fill("3")
+    days.press("Enter")
+    expect(panel.get_by_label("Ou échéance en jours ouvrables")).to_have_value("3")
+    expect(panel.get_by_role("alert")).to_have_count(0)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "modeller-properties-fr.png"))
 
@@ -143,6 +164,12 @@ def test_edit_what_aqd_executes_save_and_deploy_check(browser: Browser, live: Li
     counsellor = bundle.processes["civp_contract"].user_tasks["record_outcome"]
     assert counsellor["form_key"] == "documents_check" and counsellor["due_in"] == "P10D"
     assert counsellor["lane"] == "counsellor"
+    assert properties(node(tree, "counsellor_validation")) == [
+        ("formKey", "counsellor_validation"),
+        ("dueInWorkingDays", "3"),
+    ]
+    validation = bundle.processes["civp_contract"].user_tasks["counsellor_validation"]
+    assert (validation["due_in"], validation["due_working_days"]) == ("", 3)
 
 
 def test_panel_edits_messages_decisions_and_lanes(browser: Browser, live: LiveServer) -> None:  # noqa: F811

@@ -118,6 +118,7 @@ export function propertiesPanel(modeler, { container, text, lang, catalog }) {
     const bo = element.businessObject;
     const formKey = spiffProperty(bo, 'formKey');
     const dueIn = spiffProperty(bo, 'dueIn');
+    const dueDays = spiffProperty(bo, 'dueInWorkingDays');
     const lane = laneOf(bo);
     const forms = [['', t('option.none')], ...catalog.forms.map((f) => [f.key, `${label(f.label)} (${f.key})`])];
     const out = [
@@ -126,8 +127,16 @@ export function propertiesPanel(modeler, { container, text, lang, catalog }) {
       }),
       field('prop-due', t('field.dueIn'), input(dueIn, { dir: 'ltr', placeholder: 'P3D' }), {
         hint: t('hint.dueIn'),
-        validate: (v) => (v.trim() && !ISO_DURATION.test(v.trim()) ? t('error.dueIn') : null),
+        validate: (v) => (v.trim() && !ISO_DURATION.test(v.trim()) ? t('error.dueIn')
+          : v.trim() && dueDays ? t('error.dueBoth') : null),
         commit: (v) => changed(dueIn, v.trim()) && edit.setProperty(element, 'dueIn', v.trim()),
+      }),
+      field('prop-due-days', t('field.dueInWorkingDays'), input(dueDays, { dir: 'ltr', inputmode: 'numeric', placeholder: '3' }), {
+        hint: t('hint.dueInWorkingDays'),
+        validate: (v) => (v.trim() && !(/^\d+$/.test(v.trim()) && +v.trim() >= 1 && +v.trim() <= 90)
+          ? t('error.dueInWorkingDays')
+          : v.trim() && dueIn ? t('error.dueBoth') : null),
+        commit: (v) => changed(dueDays, v.trim()) && edit.setProperty(element, 'dueInWorkingDays', v.trim()),
       }),
     ];
     if (lane && registry.get(lane.id)) {
