@@ -133,9 +133,12 @@ class Specs:
 class Runner:
     """Creates, advances and inspects workflows under the sandboxed script engine."""
 
-    def __init__(self, sandbox: Sandbox) -> None:
+    def __init__(self, sandbox: Sandbox, record_decisions: bool = False) -> None:
         self.sandbox = sandbox
         self.script_engine = ScriptEngine(sandbox)
+        #: With ``record_decisions``, each DMN decision evaluated is appended here (inputs,
+        #: matched rules, outputs) — for the auditor's history, never on the command path.
+        self.decisions: list[dict[str, Any]] | None = [] if record_decisions else None
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -189,8 +192,12 @@ class Runner:
     def _advance(self, wf: BpmnWorkflow, outcome: Outcome) -> None:
         marks: dict[Any, tuple[datetime, float]] = {}
 
+        decisions = self.decisions
+
         def will(task: Task) -> None:
             marks[task.id] = (context.now(), time.perf_counter())
+            if decisions is not None and hasattr(task.task_spec, "dmnEngine"):
+                decisions.append(_decision(task))
 
         def did(task: Task) -> None:
             started, t0 = marks.pop(task.id, (context.now(), time.perf_counter()))
@@ -295,6 +302,57 @@ class Runner:
             ):
                 last = task
         return dict(last.data) if last is not None else {}
+
+
+def _plain(value: Any) -> Any:
+    """A JSON value (dates and other objects as text) for the history page and the API."""
+    return orjson.loads(orjson.dumps(value, default=str))
+
+
+def _decision(task: Task) -> dict[str, Any]:
+    """A business rule task about to run: its decision's inputs as evaluated on the task's
+    data, the rules that match (with their annotation, which cites the legal basis) and the
+    outputs — the same evaluation SpiffWorkflow is about to make (pure, sandboxed)."""
+    engine = task.task_spec.dmnEngine
+    table = engine.decision_table
+    scripts = task.workflow.script_engine
+    inputs = []
+    for column in table.inputs:
+        try:
+            value = _plain(scripts.evaluate(task, column.expression))
+        except Exception as exc:  # shown to the auditor; the run itself reports the error
+            value = f"(error: {exc})"
+        inputs.append(
+            {
+                "label": column.label or column.name or "",
+                "expression": column.expression,
+                "value": value,
+            }
+        )
+    try:
+        matched = engine.decide(task)
+        outputs = _plain(engine.result(task))
+    except Exception as exc:  # the same: the run reports it
+        return {
+            "step": task.task_spec.bpmn_id,
+            "decision": table.id,
+            "inputs": inputs,
+            "matched": [],
+            "outputs": {},
+            "error": str(exc).splitlines()[0],
+        }
+    return {
+        "step": task.task_spec.bpmn_id,
+        "name": task.task_spec.bpmn_name or "",
+        "decision": table.id,
+        "table": table.name or "",
+        "hit_policy": str(table.hit_policy),
+        "inputs": inputs,
+        "matched": [
+            {"rule": r.id, "row": r.row_number, "description": r.description or ""} for r in matched
+        ],
+        "outputs": outputs,
+    }
 
 
 def _find_task(wf: BpmnWorkflow, task_id: UUID) -> Task | None:

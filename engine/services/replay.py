@@ -686,7 +686,10 @@ def state_at(history: dict[str, Any], seq: int, runner: Runner | None = None) ->
     events: list[dict[str, Any]] = [e for e in history["events"] if int(e["seq"]) <= seq]
     if not events or int(events[-1]["seq"]) != seq:
         raise NotFound(f"event {seq} not found")
-    runner = runner or Runner(Sandbox())
+    # A private runner that records the DMN decisions of the chosen event (the shared one
+    # serves other requests).
+    runner = Runner(runner.sandbox if runner is not None else Sandbox(), record_decisions=True)
+    decisions: list[dict[str, Any]] = runner.decisions if runner.decisions is not None else []
     versions = _Versions(history)
     number = str(history["contract"]["number"])
     state = ContractState(
@@ -701,6 +704,7 @@ def state_at(history: dict[str, Any], seq: int, runner: Runner | None = None) ->
     for ev in events:
         if int(ev["seq"]) == seq:
             before = _snapshot(state, runner)
+        decisions.clear()  # keep only the chosen (last) event's decisions
         state.begin()
         at = _aware(datetime.fromisoformat(ev["at"]))
         with context.command_context(at, f"{number}:{ev['seq']}"):
@@ -724,4 +728,5 @@ def state_at(history: dict[str, Any], seq: int, runner: Runner | None = None) ->
         "payload": event["payload"],
         "instances": after,
         "changes": changes,
+        "decisions": list(decisions),
     }

@@ -108,3 +108,30 @@ def test_batch_verification_runs_in_the_background(web: Web) -> None:
     browser, _ = web.login("auditor")
     page = browser.get("/verifications")
     assert page.status_code == 200 and f'id="run-{run_id}"' in page.text
+
+
+def test_history_shows_each_decision_with_its_inputs_rule_and_legal_basis(web: Web) -> None:
+    """The request's event evaluated the eligibility tables: the auditor sees each decision's
+    inputs, the rule that matched (with the decree it cites) and its outputs; an event that
+    ran no decision shows none."""
+    contract = _active_contract(web)
+    auditor, _ = web.login("auditor")
+    page = auditor.get(f"/contracts/{contract.id}/history", params={"at": 1})
+    assert page.status_code == 200
+    assert page.text.count('data-testid="decision"') == 3 and "Règle appliquée" in page.text
+    assert "D2019-542" in page.text and "D2023-461 art.11" in page.text
+    state = web.client().get(
+        f"/api/v1/contracts/{contract.id}/state", params={"at": 1}, headers=web.token("auditor")
+    )
+    decisions = {d["step"]: d for d in state.json()["decisions"]}
+    assert set(decisions) == {"primo", "eligibility", "employer_eligibility"}
+    eligibility = decisions["eligibility"]
+    inputs = {i["label"]: i["value"] for i in eligibility["inputs"]}
+    assert inputs["nationality"] == "TN" and inputs["is_primo"] is True
+    [rule] = eligibility["matched"]
+    assert rule["description"] == "D2019-542" and rule["row"] >= 1
+    assert eligibility["outputs"]["eligible"] is True
+    assert eligibility["outputs"]["legal_basis"] == rule["description"]
+    # The employer's agreement (event 2) ran no decision table.
+    later = auditor.get(f"/contracts/{contract.id}/history", params={"at": 2})
+    assert 'data-testid="decision"' not in later.text
