@@ -624,6 +624,14 @@ def render_table() -> str:
                 cell = (cell + "; " if cell else "") + f"n/a{which}: {why}"
             row.append(cell)
         lines.append("| " + " | ".join(row) + " |")
+    monthly = [
+        "; ".join(f"{pay.payee} {pay.kind} {pay.amount} TND" for pay in p.monthly())
+        + f", months 1-{p.months()}"
+        for p in PROGRAMMES.values()
+    ]
+    lines.append("| orders each month (full term) | " + " | ".join(monthly) + " |")
+    direct = [p.paid_directly for p in PROGRAMMES.values()]
+    lines.append("| paid between the parties, not ordered | " + " | ".join(direct) + " |")
     return "\n".join(lines)
 
 
