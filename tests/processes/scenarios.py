@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -42,7 +42,7 @@ class Refusal:
     code the decision table must give, and an optional setup (facts in the database)."""
 
     reason: str
-    changes: dict[str, object] = field(default_factory=dict)
+    changes: Mapping[str, object] = field(default_factory=dict)
     setup: Setup | None = None
     on: datetime | None = None  # when the request is made, if not the programme's clock
 
@@ -67,7 +67,7 @@ class Programme:
     payments: Callable[[dict[str, Any], dict[str, object]], list[Payment]]
     paid_directly: str  # what the parties pay each other outside Aqd (not payment orders)
     outcome_task: str
-    outcomes: dict[str, dict[str, object]]  # outcome -> form data recording it
+    outcomes: Mapping[str, Mapping[str, object]]  # outcome -> form data recording it
     refusals: tuple[Refusal, ...]
     eligibility_tables: tuple[tuple[str, str], ...]  # (dmn file, reason output name)
     extension: str | None = None  # None: the programme extends; else why it does not
@@ -409,16 +409,18 @@ def deployed(world: World, programme: str) -> bool:
 def start(
     world: World,
     p: Programme,
+    changes: Mapping[str, object] | None = None,
     on: datetime | None = None,
-    variant: dict[str, object] | None = None,
-    **changes: object,
+    variant: Mapping[str, object] | None = None,
 ) -> int:
+    """Request a contract: the programme's eligible request with ``changes``, made ``on``
+    (default: the programme's clock), under ``variant`` parameters if given."""
     world.clock.set(on or p.clock)
     if variant:
         deploy_variant(world, p, **variant)
     elif not deployed(world, p.key):
         world.deploy(p.key)
-    return world.start_programme(p.key, {**p.request, **changes})
+    return world.start_programme(p.key, {**p.request, **(changes or {})})
 
 
 def agree(world: World, p: Programme, cid: int, decision: dict[str, object]) -> None:
@@ -431,9 +433,13 @@ VALIDATE: dict[str, object] = {"validation_decision": "validate"}
 
 
 def active(
-    world: World, p: Programme, variant: dict[str, object] | None = None, **changes: object
+    world: World,
+    p: Programme,
+    changes: Mapping[str, object] | None = None,
+    variant: Mapping[str, object] | None = None,
 ) -> int:
-    cid = start(world, p, variant=variant, **changes)
+    """A contract requested, agreed, validated and signed by every party."""
+    cid = start(world, p, changes, variant=variant)
     agree(world, p, cid, VALIDATE)
     world.sign_all(cid)
     assert contract(world, cid).status == "active"

@@ -178,7 +178,7 @@ def closed(world: World, cid: int, status: str) -> Contract:
 # -- the paths ---------------------------------------------------------------------------------
 
 
-def eligible(world: World, p: Programme, _: str) -> None:
+def eligible(world: World, p: Programme, _arg: str) -> None:
     cid = start(world, p)
     c = contract(world, cid)
     assert (c.status, c.number) == ("in_review", f"{p.key.upper()}-{p.clock.year}-{cid:06d}")
@@ -194,7 +194,7 @@ def ineligible(world: World, p: Programme, reason: str) -> None:
     refusal = next(r for r in p.refusals if r.reason == reason)
     if refusal.setup:
         refusal.setup(world)
-    cid = start(world, p, refusal.on, **refusal.changes)
+    cid = start(world, p, refusal.changes, on=refusal.on)
     closed(world, cid, "rejected")
     assert main_data(world, cid)["rejection_reason"] == reason
     assert events(world, cid) == ["contract_started"]
@@ -202,7 +202,7 @@ def ineligible(world: World, p: Programme, reason: str) -> None:
     replays(world, cid)
 
 
-def employer_declines_agreement(world: World, p: Programme, _: str) -> None:
+def employer_declines_agreement(world: World, p: Programme, _arg: str) -> None:
     """The employer refuses the agreement (message ``decline_agreement``) instead of agreeing;
     the contract is refused with EMPLOYER_DECLINED and the employer's reason is kept."""
     cid = start(world, p)
@@ -218,7 +218,7 @@ def employer_declines_agreement(world: World, p: Programme, _: str) -> None:
     replays(world, cid)
 
 
-def employer_declines_signature(world: World, p: Programme, _: str) -> None:
+def employer_declines_signature(world: World, p: Programme, _arg: str) -> None:
     """The employer declines to sign the offer: the counsellor reviews and rejects."""
     cid = start(world, p)
     agree(world, p, cid, VALIDATE)
@@ -236,7 +236,7 @@ def employer_declines_signature(world: World, p: Programme, _: str) -> None:
     replays(world, cid)
 
 
-def counsellor_returns_then_approves(world: World, p: Programme, _: str) -> None:
+def counsellor_returns_then_approves(world: World, p: Programme, _arg: str) -> None:
     cid = start(world, p)
     agree(world, p, cid, {"validation_decision": "return", "return_reason": "Pièce CNSS manquante"})
     assert contract(world, cid).status == "in_review"
@@ -252,7 +252,7 @@ def counsellor_returns_then_approves(world: World, p: Programme, _: str) -> None
     replays(world, cid)
 
 
-def counsellor_rejects(world: World, p: Programme, _: str) -> None:
+def counsellor_rejects(world: World, p: Programme, _arg: str) -> None:
     cid = start(world, p)
     agree(world, p, cid, {"validation_decision": "reject", "reject_code": "DOCUMENTS_MISSING"})
     closed(world, cid, "rejected")
@@ -261,7 +261,7 @@ def counsellor_rejects(world: World, p: Programme, _: str) -> None:
     replays(world, cid)
 
 
-def signature_expires(world: World, p: Programme, _: str) -> None:
+def signature_expires(world: World, p: Programme, _arg: str) -> None:
     """Nobody signs: a reminder after ``signature_reminder``, expiry at ``signature_deadline``."""
     params = p.params()
     reminder, deadline = days(params["signature_reminder"]), days(params["signature_deadline"])
@@ -291,8 +291,7 @@ def signature_expires(world: World, p: Programme, _: str) -> None:
 def run_term(world: World, p: Programme, months: int | None = None) -> int:
     """An active contract run to its term: every month's task done and payment confirmed;
     ``months`` runs a variant of the programme whose term is that many months."""
-    variant = {"contract_months": months} if months else None
-    cid = active(world, p, variant)
+    cid = active(world, p, variant={"contract_months": months} if months else None)
     for _ in range(months or p.months()):
         world.run_month(cid, task=p.month_task, data=p.month_data)
     c = contract(world, cid)
@@ -301,7 +300,7 @@ def run_term(world: World, p: Programme, months: int | None = None) -> int:
     return cid
 
 
-def full_term(world: World, p: Programme, _: str) -> None:
+def full_term(world: World, p: Programme, _arg: str) -> None:
     """Every month of the term pays each party exactly the amount its parameters give."""
     cid = run_term(world, p)
     number = contract(world, cid).number
@@ -333,7 +332,7 @@ def full_term(world: World, p: Programme, _: str) -> None:
     ]
     assert actual == expected
     outcome = "hired_cdi"
-    world.complete(cid, p.outcome_task, p.outcomes[outcome], "counsellor")
+    world.complete(cid, p.outcome_task, dict(p.outcomes[outcome]), "counsellor")
     c = contract(world, cid)
     assert (c.status, c.outcome) == ("ended", outcome)
     if p.key == "cides":  # the integration premium, to the employer, a year after the hire
@@ -372,7 +371,7 @@ def outcome(world: World, p: Programme, value: str) -> None:
         assert contract(world, cid).status == "active"
         assert ready(world, cid) == [p.outcome_task]
         return
-    world.complete(cid, p.outcome_task, p.outcomes[value], "counsellor")
+    world.complete(cid, p.outcome_task, dict(p.outcomes[value]), "counsellor")
     c = contract(world, cid)
     assert (c.status, c.outcome) == ("ended", value) and c.ended_at is not None
     assert len(outbox(world, cid, "payment_order")) == 1
@@ -395,7 +394,7 @@ def outcome(world: World, p: Programme, value: str) -> None:
         assert (record["completed"], record["inserted"], record["status"]) == (1, inserted, status)
 
 
-def suspension(world: World, p: Programme, _: str) -> None:
+def suspension(world: World, p: Programme, _arg: str) -> None:
     cid = active(world, p)
     suspend_and_resume(world, cid, p.month_task, p.month_data)
     (pay,) = p.monthly()
@@ -403,13 +402,13 @@ def suspension(world: World, p: Programme, _: str) -> None:
     assert amounts == [str(pay.amount)] * 2
 
 
-def suspension_too_long(world: World, p: Programme, _: str) -> None:
+def suspension_too_long(world: World, p: Programme, _arg: str) -> None:
     cid = active(world, p)
     suspend_too_long(world, cid)
     assert main_data(world, cid)["termination_reason"] == "SUSPENSION_EXCEEDED"
 
 
-def early_termination(world: World, p: Programme, _: str) -> None:
+def early_termination(world: World, p: Programme, _arg: str) -> None:
     """Terminated in month 4: months 1-3 were paid, nothing after, even once months pass."""
     cid = active(world, p)
     for _ in range(3):
@@ -427,7 +426,7 @@ def early_termination(world: World, p: Programme, _: str) -> None:
     replays(world, cid)
 
 
-def hired_before_the_term(world: World, p: Programme, _: str) -> None:
+def hired_before_the_term(world: World, p: Programme, _arg: str) -> None:
     """The beneficiary is hired in month 3: the contract ends early with that outcome, the
     running month is not paid, and (CIVP) the early hire counts as an insertion."""
     cid = active(world, p)
@@ -457,7 +456,7 @@ def next_request_record(world: World) -> dict[str, object]:
     return record
 
 
-def extension_granted(world: World, p: Programme, _: str) -> None:
+def extension_granted(world: World, p: Programme, _arg: str) -> None:
     if p.extension:
         return extension_absent(world, p)
     cid = active(world, p)
@@ -474,7 +473,7 @@ def extension_granted(world: World, p: Programme, _: str) -> None:
     assert [(r.payload["period"], r.payload["amount"]) for r in orders] == [
         (m, str(pay.amount)) for m in range(1, months + 3)
     ]
-    world.complete(cid, p.outcome_task, p.outcomes["hired_cdd"], "counsellor")
+    world.complete(cid, p.outcome_task, dict(p.outcomes["hired_cdd"]), "counsellor")
     closed(world, cid, "ended")
     data = main_data(world, cid)
     assert (data["extension_reason"], data["extension_months"], data["end_date"]) == (
@@ -485,10 +484,10 @@ def extension_granted(world: World, p: Programme, _: str) -> None:
     replays(world, cid)
 
 
-def extension_refused(world: World, p: Programme, _: str) -> None:
+def extension_refused(world: World, p: Programme, _arg: str) -> None:
     if p.extension:
         return extension_absent(world, p)
-    cid = active(world, p, prior_civp_months=12)  # 12 + 12 + 3 > 24 months
+    cid = active(world, p, {"prior_civp_months": 12})  # 12 + 12 + 3 > 24 months
     months = p.months()
     for _ in range(months - 1):
         world.run_month(cid, task=p.month_task, data=p.month_data)
@@ -497,7 +496,7 @@ def extension_refused(world: World, p: Programme, _: str) -> None:
     assert contract(world, cid).next_due_at is None
     assert ready(world, cid) == [p.outcome_task]
     assert len(outbox(world, cid, "payment_order")) == months
-    world.complete(cid, p.outcome_task, p.outcomes["none"], "counsellor")
+    world.complete(cid, p.outcome_task, dict(p.outcomes["none"]), "counsellor")
     closed(world, cid, "ended")
     data = main_data(world, cid)
     assert (data["extension_reason"], data["extension_months"]) == ("DURATION_EXHAUSTED", 0)
