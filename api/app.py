@@ -47,10 +47,13 @@ from api import (
 from api.auth import resolve_caller
 from engine import Aqd, EngineError, InvalidInput, TooManyAttempts, Unauthenticated
 from engine.services import outbox
+from engine.services.escalations import escalate_overdue
 from engine.services.timers import run_due_timers
 from signing import service as signing_service
 
 log = logging.getLogger(__name__)
+#: The embedded server escalates overdue tasks this often (the scheduler: every 15 minutes).
+ESCALATE_EVERY_S = 300.0
 access_log = logging.getLogger("aqd.access")
 STATIC = Path(__file__).resolve().parent / "static"
 
@@ -80,9 +83,13 @@ def create_app(aqd: Aqd, run_timers: bool = False, timer_interval_s: float = 15.
     stop = threading.Event()
 
     def timer_loop() -> None:
+        escalated = 0.0
         while not stop.wait(timer_interval_s):
             try:
                 run_due_timers(aqd)
+                if time.monotonic() - escalated >= ESCALATE_EVERY_S:
+                    escalate_overdue(aqd)
+                    escalated = time.monotonic()
                 outbox.run_once(aqd)
             except Exception:  # keep polling; the error is logged with its traceback
                 log.exception("timer or outbox poll failed")

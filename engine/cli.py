@@ -375,6 +375,15 @@ def tasks_claim(
     typer.echo("released" if release else "claimed")
 
 
+@tasks_app.command("escalate")
+def tasks_escalate() -> None:
+    """Tell who must act about every task past its due date (once per task)."""
+    from engine.services.escalations import escalate_overdue
+
+    result = _guard(lambda: escalate_overdue(_aqd()))
+    typer.echo(f"{result.tasks} overdue tasks escalated, {result.notices} notices queued")
+
+
 @tasks_app.command("complete")
 def tasks_complete(
     task: str,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -110,6 +111,9 @@ def test_full_cli_session(cli: Cli) -> None:
     assert shown["status"] == "in_review"
     events = json.loads(cli("contracts", "events", contract_id).stdout)
     assert [e["kind"] for e in events] == ["contract_started", "task_claimed", "task_completed"]
+    first = cli("tasks", "escalate").stdout
+    assert re.fullmatch(r"\d+ overdue tasks escalated, \d+ notices queued\n", first), first
+    assert cli("tasks", "escalate").stdout.startswith("0 overdue tasks escalated")
 
 
 def test_refusals_are_one_line(cli: Cli, tmp_path: Path) -> None:

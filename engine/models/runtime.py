@@ -97,6 +97,7 @@ class HumanTask(Base):
     __table_args__ = (
         Index("ix_human_task_inbox", "office_id", "status", "lane", "due_at", "id"),
         Index("ix_human_task_assignee", "assignee", "status"),
+        Index("ix_human_task_overdue", "status", "escalated_at", "due_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -117,6 +118,8 @@ class HumanTask(Base):
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     completed_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    #: when the overdue task was escalated (engine/services/escalations.py); once per task
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class StepTiming(Base):

@@ -118,6 +118,20 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
             "افتحوها: {link}",
         ),
     },
+    "task_overdue": {
+        "fr": (
+            "En retard : « {task_fr} » du contrat {contract}",
+            "L'étape « {task_fr} » du contrat {contract} ({programme}) devait être faite au "
+            "plus tard le {due}. Elle attend toujours ({who_fr}).\n"
+            "Ouvrez-la : {link}",
+        ),
+        "ar": (
+            "تأخير: «{task_ar}» في العقد {contract}",
+            "كان يجب إنجاز مرحلة «{task_ar}» من العقد {contract} ({programme}) في أجل أقصاه "
+            "{due}. وهي ما تزال في الانتظار ({who_ar}).\n"
+            "افتحوها: {link}",
+        ),
+    },
     "payment_paid": {
         "fr": (
             "Contrat {contract} : paiement du mois {month} effectué",
@@ -291,7 +305,7 @@ def notify(
 # -- triggers -------------------------------------------------------------------------------------
 
 
-def _task_titles(programme: str, form_key: str, fallback: str) -> tuple[str, str]:
+def task_titles(programme: str, form_key: str, fallback: str) -> tuple[str, str]:
     """The task's title in French and Arabic (its form's ``title`` / ``x-title-ar``)."""
     try:
         schema = forms_bridge.schema(programme, form_key)
@@ -350,7 +364,7 @@ def tasks_ready(
         users = accounts[lane]
         if not users:
             continue
-        title_fr, title_ar = _task_titles(task["programme"], task["form_key"], task["name"])
+        title_fr, title_ar = task_titles(task["programme"], task["form_key"], task["name"])
         due = task.get("due_at")
         for user in users:
             if notify(
@@ -397,7 +411,7 @@ def task_assigned(
     if user is None or found is None:
         return None
     task, number = found
-    title_fr, title_ar = _task_titles(task.programme, task.form_key, task.name)
+    title_fr, title_ar = task_titles(task.programme, task.form_key, task.name)
     by = session.scalar(select(User.display_name).where(User.username == actor)) or actor
     return notify(
         session,

@@ -45,6 +45,7 @@ def make_celery(broker_url: str | None = None) -> Celery:
             "fire-due-timers": {"task": "aqd.timers.run", "schedule": float(settings.timer_poll_s)},
             "relay-outbox": {"task": "aqd.outbox.relay", "schedule": 5.0},
             "refresh-analytics": {"task": "aqd.analytics.refresh", "schedule": 300.0},
+            "escalate-overdue": {"task": "aqd.tasks.escalate", "schedule": 900.0},
         },
     )
 
@@ -74,6 +75,14 @@ def make_celery(broker_url: str | None = None) -> Celery:
         aqd = _aqd()
         with aqd.session() as session, session.begin():
             return analytics.refresh_rollup(session, aqd.clock.now())
+
+    @app.task(name="aqd.tasks.escalate")  # type: ignore[untyped-decorator]
+    def tasks_escalate() -> dict[str, Any]:
+        """Escalate the tasks that became overdue (each once; safe on several schedulers)."""
+        from engine.services.escalations import escalate_overdue
+
+        result = escalate_overdue(_aqd())
+        return {"tasks": result.tasks, "notices": result.notices}
 
     @app.task(name="aqd.outbox.execute")  # type: ignore[untyped-decorator]
     def outbox_execute(outbox_id: int) -> str:

@@ -62,6 +62,8 @@ SAMPLE: dict[str, Any] = {
     "amount": 200,
     "kind": "stipend",
     "bank_ref": "R1",
+    "who_fr": "l'employeur",
+    "who_ar": "المؤجر",
 }
 ARABIC = re.compile("[\u0600-\u06ff]")
 
