@@ -1,11 +1,12 @@
-"""Lifecycle actions on a running contract: suspend, resume, terminate early, ask for an extension.
+"""Lifecycle actions on a contract: refuse the offer, suspend, resume, end early, extend.
 
 Each action sends one of the lifecycle messages every programme's process catches
-(``suspend_contract``, ``resume_contract``, ``terminate_contract``, ``request_extension``) as
-one command, after checking who asks and what they filled in:
+(``decline_agreement``, ``suspend_contract``, ``resume_contract``, ``terminate_contract``,
+``request_extension``) as one command, after checking who asks and what they filled in:
 
-* **who** — office staff of the contract's office may do everything; the employer may end its
-  own contract or ask for an extension; the beneficiary may end their own contract;
+* **who** — office staff of the contract's office may suspend, resume, end or extend; the
+  employer may refuse the offer instead of agreeing, end its own contract or ask for an
+  extension; the beneficiary may end their own contract;
 * **when** — the action is offered only while the contract's process waits for its message
   (``process_instance.waiting_messages``, kept by every command), so a contract that is still
   in review, already suspended or past its term never shows it; the engine checks it again
@@ -55,6 +56,7 @@ ACTIONS: tuple[Action, ...] = (
     Action("resume", "resume_contract", "office", "resume_contract"),
     Action("extend", "request_extension", "office", "request_extension"),
     Action("terminate", "terminate_contract", "office", "terminate_by_office"),
+    Action("employer_decline", "decline_agreement", "employer", "decline_agreement"),
     Action("employer_extend", "request_extension", "employer", "request_extension"),
     Action("employer_terminate", "terminate_contract", "employer", "terminate_by_employer"),
     Action(

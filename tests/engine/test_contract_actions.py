@@ -60,10 +60,11 @@ def last_event(world: World, cid: int) -> Event:
         return e
 
 
-def test_nothing_is_offered_before_activation(world: World) -> None:
+def test_before_activation_the_employer_may_only_refuse_the_offer(world: World) -> None:
     cid = world.start()
     assert keys(world, office_staff(world), cid) == []
-    assert keys(world, employer(world), cid) == []
+    assert keys(world, employer(world), cid) == ["employer_decline"]
+    assert keys(world, beneficiary(world), cid) == []
     with pytest.raises(Conflict, match="does not accept terminate_contract"):
         contract_actions.perform(
             world.aqd, employer(world), cid, "employer_terminate", {"reason": "employer_closed"}
@@ -229,3 +230,25 @@ def test_scope_wrong_party_stale_revision_and_unknown_action(world: World) -> No
     with pytest.raises(NotFound):
         contract_actions.perform(world.aqd, office_staff(world), cid, "delete", {})
     assert contract(world, cid).status == "active"
+
+
+def test_the_employer_refuses_the_offer(world: World) -> None:
+    cid = world.start()
+    with pytest.raises(InvalidInput) as info:
+        contract_actions.perform(world.aqd, employer(world), cid, "employer_decline", {})
+    assert "reason" in " ".join(info.value.fields)
+    contract_actions.perform(
+        world.aqd, employer(world), cid, "employer_decline", {"reason": "Poste supprimé"}
+    )
+    c = contract(world, cid)
+    assert c.status == "rejected"
+    sent = last_event(world, cid).payload["payload"]
+    assert sent == {"reason": "Poste supprimé", "requested_by": "employer", "by": "acme"}
+    assert keys(world, employer(world), cid) == []
+    with world.aqd.session() as s:
+        from engine.models import HumanTask
+
+        open_tasks = s.scalars(
+            select(HumanTask).where(HumanTask.contract_id == cid, HumanTask.status == "ready")
+        ).all()
+    assert open_tasks == []
