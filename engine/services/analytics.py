@@ -41,14 +41,11 @@ from typing import Any
 
 from sqlalchemy import (
     Float,
-    and_,
     cast,
     delete,
-    exists,
     func,
     insert,
     literal_column,
-    or_,
     select,
     text,
     update,
@@ -1069,17 +1066,22 @@ def _milestone_rows(
         at, other_at = m.settled_at, e.settled_at
         mine = m.status == literal_column("'paid'")
         theirs = e.status == literal_column("'paid'")
-    earlier = select(e.id).where(
-        e.contract_id == m.contract_id,
-        theirs,
-        or_(other_at < at, and_(other_at == at, e.id < m.id)),
+    # The contract's first milestone row, as a correlated subquery: PostgreSQL runs it per
+    # row found (an index lookup by contract), where NOT EXISTS became a hash anti-join over
+    # every milestone ever reached (0.5 s per query at a million contracts).
+    first = (
+        select(e.id)
+        .where(e.contract_id == m.contract_id, theirs)
+        .order_by(other_at, e.id)
+        .limit(1)
+        .scalar_subquery()
     )
     stmt = (
         select(Contract.programme, func.coalesce(Office.code, ""), at, Contract.started_at)
         .select_from(m)
         .join(Contract, Contract.id == m.contract_id)
         .outerjoin(Office, Office.id == Contract.office_id)
-        .where(mine, ~exists(earlier))
+        .where(mine, m.id == first)
     )
     if lo is not None:
         stmt = stmt.where(at >= lo)
