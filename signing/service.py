@@ -24,6 +24,7 @@ from engine import Aqd, Conflict
 from engine.services import signature_requests as requests
 from engine.services.accounts import Principal
 from engine.services.inbox import contract_terms
+from engine.services.replay import DOCUMENT_VALIDATORS
 from engine.worker.handlers import (
     HandlerResult,
     OutboxItem,
@@ -191,6 +192,24 @@ def register() -> None:
     register_handler(requests.APPLY_KIND, handle_apply)
     register_handler("signature_reminder", handle_reminder)
     register_handler("signing_closed", handle_closed)
+    DOCUMENT_VALIDATORS["contract_signed"] = signed_document_problem
+
+
+def signed_document_problem(aqd: Aqd, pdf: bytes) -> str | None:
+    """Why a stored signed version of a contract does not validate (None if it does): a
+    contract's verification runs this on each of its signed PDFs."""
+    try:
+        checks = verify(pdf, keys_for(aqd).pki)
+    except Exception as exc:  # a damaged file is a verdict, not a crash
+        return f"its signatures cannot be read ({type(exc).__name__})"
+    if not checks:
+        return "it carries no signature"
+    bad = [c for c in checks if not c.ok]
+    if bad:
+        c = bad[0]
+        why = "altered" if not c.intact else "not valid" if not c.valid else "not trusted"
+        return f"signature {c.field} ({c.signer or c.kind}) is {why}"
+    return None
 
 
 # -- verification -------------------------------------------------------------------------------

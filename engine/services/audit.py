@@ -28,13 +28,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.models import Document
-from engine.services.replay import history_of, replay_history
+from engine.services.replay import hashes_in, history_of, replay_history
 
 PACKAGE_FORMAT = "aqd-audit-package/1"
 #: The verification report (PDF, French and Arabic) made when the package was exported.
 REPORT = "verification-report.pdf"
 MAX_PACKAGE_BYTES = 200 * 1024 * 1024
-_SHA256 = re.compile("[0-9a-f]{64}")
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
@@ -113,20 +112,6 @@ def _safe(filename: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", filename)[:100] or "document"
 
 
-def _hashes_in(value: Any) -> set[str]:
-    """Every SHA-256 (64 hex digits) mentioned anywhere in the events."""
-    found: set[str] = set()
-    if isinstance(value, dict):
-        for item in value.values():
-            found |= _hashes_in(item)
-    elif isinstance(value, list):
-        for item in value:
-            found |= _hashes_in(item)
-    elif isinstance(value, str) and _SHA256.fullmatch(value):
-        found.add(value)
-    return found
-
-
 def build_package(session: Session, contract_id: int, created_at: datetime) -> bytes:
     history = history_of(session, contract_id)
     verdict = _verdict(replay_history(history))
@@ -200,7 +185,7 @@ def verify_package(data: bytes) -> PackageReport:
         report.fail(f"{name} is listed in the manifest but missing")
     if manifest.get("contract") != history.get("contract"):
         report.fail("manifest and history name different contracts or chain heads")
-    recorded = _hashes_in(history.get("events", []))
+    recorded = hashes_in(history.get("events", []))
     for name in sorted(n for n in members if n.startswith("documents/")):
         if hashlib.sha256(members[name]).hexdigest() not in recorded:
             report.fail(f"{name} is not a document the contract's events recorded")

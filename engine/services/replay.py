@@ -13,17 +13,18 @@ exported audit package.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine.errors import EngineError, NotFound
-from engine.models import Contract, Event, ProcessDefinition, ProcessInstance
+from engine.models import Contract, Document, Event, ProcessDefinition, ProcessInstance
 from engine.runtime import context
 from engine.runtime.sandbox import Sandbox
 from engine.runtime.serializer import SERIALIZER_VERSION, dump, fast_dump, state_hash
@@ -391,14 +392,103 @@ def replay_history(
 
 
 def replay_contract(aqd: Any, session: Session, contract_id: int) -> ReplayReport:
-    """Replay a contract stored in the database (``aqd replay``), with the engine's cached
-    definition and restored specs (a definition version never changes)."""
+    """Replay a contract stored in the database (``aqd replay``, the contract's **Verify**),
+    with the engine's cached definition and restored specs (a definition version never
+    changes), then check its stored documents, signatures included."""
     contract = session.get(Contract, contract_id)
     if contract is None:
         raise NotFound(f"contract {contract_id} not found")
     definition_id = contract.definition_id
     history = history_of(session, contract_id, aqd.definition(session, definition_id))
-    return replay_history(history, aqd.runner, lambda pid: aqd.specs(session, definition_id, pid))
+    report = replay_history(history, aqd.runner, lambda pid: aqd.specs(session, definition_id, pid))
+    rows = document_rows(session, [contract_id], with_content=True).get(contract_id, [])
+    check_documents(rows, history["events"], report, validate_with=aqd)
+    return report
+
+
+# -- documents -------------------------------------------------------------------------------------
+
+_SHA256 = re.compile("[0-9a-f]{64}")
+
+#: Validators of a document kind's bytes (signed PDFs), registered by signing/ — the only part
+#: that reads PAdES: each returns None when the document is valid, else what is wrong.
+DOCUMENT_VALIDATORS: dict[str, Callable[[Any, bytes], str | None]] = {}
+
+
+def hashes_in(value: Any) -> set[str]:
+    """Every SHA-256 (64 hex digits) mentioned anywhere in a JSON value."""
+    found: set[str] = set()
+    if isinstance(value, dict):
+        for item in value.values():
+            found |= hashes_in(item)
+    elif isinstance(value, list):
+        for item in value:
+            found |= hashes_in(item)
+    elif isinstance(value, str) and _SHA256.fullmatch(value):
+        found.add(value)
+    return found
+
+
+@dataclass
+class DocumentRow:
+    id: int
+    kind: str
+    sha256: str  # as stored beside the bytes
+    actual: str  # of the bytes as they are now
+    content: bytes | None
+
+
+def document_rows(
+    session: Session, contract_ids: list[int], with_content: bool
+) -> dict[int, list[DocumentRow]]:
+    """The stored documents of these contracts with the SHA-256 of their bytes as they are now
+    (PostgreSQL hashes them itself when the bytes are not needed here)."""
+    out: dict[int, list[DocumentRow]] = {}
+    if not contract_ids:
+        return out
+    in_db = not with_content and session.get_bind().dialect.name == "postgresql"
+    digest = func.encode(func.sha256(Document.content), "hex") if in_db else Document.content
+    rows = session.execute(
+        select(Document.contract_id, Document.id, Document.kind, Document.sha256, digest)
+        .where(Document.contract_id.in_(contract_ids))
+        .order_by(Document.contract_id, Document.id)
+    ).all()
+    for contract_id, doc_id, kind, sha, value in rows:
+        content = None if in_db else bytes(value)
+        actual = str(value) if in_db else hashlib.sha256(content or b"").hexdigest()
+        keep = content if with_content else None
+        out.setdefault(contract_id, []).append(DocumentRow(doc_id, kind, sha, actual, keep))
+    return out
+
+
+def check_documents(
+    rows: list[DocumentRow],
+    events: list[dict[str, Any]],
+    report: ReplayReport,
+    validate_with: Any = None,
+) -> None:
+    """Each stored document must be bytes an event recorded (its SHA-256 in the hash-chained
+    log) — an altered one fails at that event — and, given the engine (``validate_with``), its
+    signatures must hold (``DOCUMENT_VALIDATORS``)."""
+    first: dict[str, int] = {}
+    for ev in events:
+        for sha in hashes_in(ev["payload"]):
+            first.setdefault(sha, int(ev["seq"]))
+    for doc in rows:
+        seq = first.get(doc.sha256)
+        if seq is None:
+            report.fail(None, f"document {doc.id} ({doc.kind}) is recorded by no event")
+        elif doc.actual != doc.sha256:
+            report.fail(
+                seq,
+                f"document {doc.id} ({doc.kind}) was altered: its bytes no longer match the "
+                f"SHA-256 recorded by event {seq}",
+            )
+        elif validate_with is not None and doc.content is not None:
+            validator = DOCUMENT_VALIDATORS.get(doc.kind)
+            problem = validator(validate_with, doc.content) if validator else None
+            if problem:
+                report.fail(seq, f"document {doc.id} ({doc.kind}): {problem}")
 
 
 def _aware(at: datetime) -> datetime:
@@ -487,6 +577,7 @@ def verify_batch(aqd: Any, contract_ids: list[int]) -> list[ReplayReport | None]
     in order (None for a contract that does not exist)."""
     with _snapshot_session(aqd) as session:
         histories = load_histories(aqd, session, contract_ids)
+        documents = document_rows(session, list(histories), with_content=False)
         out: list[ReplayReport | None] = []
         for contract_id in contract_ids:
             found = histories.get(contract_id)
@@ -498,7 +589,9 @@ def verify_batch(aqd: Any, contract_ids: list[int]) -> list[ReplayReport | None]
             def specs_of(pid: str, definition_id: int = definition_id) -> Specs:
                 return aqd.specs(session, definition_id, pid)  # type: ignore[no-any-return]
 
-            out.append(replay_history(history, aqd.runner, specs_of))
+            report = replay_history(history, aqd.runner, specs_of)
+            check_documents(documents.get(contract_id, []), history["events"], report)
+            out.append(report)
         session.rollback()
     return out
 

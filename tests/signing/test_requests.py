@@ -511,3 +511,60 @@ def test_the_audit_package_carries_the_signed_documents(signing_world: World) ->
     members["manifest.json"] = json.dumps(manifest).encode()
     problems = verify_package(canonical_zip(members)).problems
     assert any("not a document the contract's events recorded" in p for p in problems), problems
+
+
+def test_contract_verification_checks_its_stored_documents(signing_world: World) -> None:
+    """Verify replays the events and checks every stored document: bytes altered in the
+    database fail at the event that recorded them; a document swapped with a matching hash
+    column is recorded by no event; the signatures of each signed version are validated; the
+    batch verification (hashes computed by the database) catches the alteration too."""
+    from engine.models import Document, Event
+    from engine.services.replay import verify_contracts
+
+    world = signing_world
+    cid = setup_contract(world)
+    for username in ("amira", "acme.hr", "head.tun"):
+        sign_as(world, username)
+    with world.aqd.session() as s:
+        assert replay_contract(world.aqd, s, cid).ok
+        doc = requests.latest_signed(s, cid)
+        assert doc is not None
+        doc_id, original, sha = doc.id, doc.content, doc.sha256
+        recorded = min(
+            e.seq
+            for e in s.scalars(select(Event).where(Event.contract_id == cid))
+            if sha in str(e.payload)
+        )
+
+    def store(content: bytes, digest: str | None = None) -> None:
+        values: dict[str, object] = {"content": content}
+        if digest is not None:
+            values["sha256"] = digest
+        with world.aqd.session() as s, s.begin():
+            s.execute(update(Document).where(Document.id == doc_id).values(**values))
+
+    flipped = bytearray(original)
+    flipped[len(flipped) // 2] ^= 0x01
+    store(bytes(flipped))
+    with world.aqd.session() as s:
+        report = replay_contract(world.aqd, s, cid)
+    assert not report.ok and report.first_divergent_seq == recorded
+    assert f"document {doc_id} (contract_signed) was altered" in report.problems[0]
+    batch = verify_contracts(world.aqd, [cid])
+    assert batch.failed and batch.failed[0]["first_divergent_seq"] == recorded
+
+    import hashlib
+
+    store(bytes(flipped), hashlib.sha256(bytes(flipped)).hexdigest())  # hash column rewritten
+    with world.aqd.session() as s:
+        report = replay_contract(world.aqd, s, cid)
+    assert not report.ok and "recorded by no event" in report.problems[0]
+
+    store(original, sha)
+    with world.aqd.session() as s:
+        assert replay_contract(world.aqd, s, cid).ok
+    # The signature check verification runs on each signed version, on its own.
+    assert service.signed_document_problem(world.aqd, original) is None
+    problem = service.signed_document_problem(world.aqd, bytes(flipped))
+    assert problem is not None
+    assert "is altered" in problem or "cannot be read" in problem, problem
