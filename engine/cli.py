@@ -683,13 +683,19 @@ def analytics_steps(
     aqd = _aqd()
 
     def run() -> Any:
-        scope = analytics.Scope(programme=programme, office=office)
-        if month:
-            scope = analytics.month_scope(month, programme, office)
+        scope = _analytics_scope(programme, office, month)
         with aqd.session() as s:
             return analytics.step_report(s, scope, exact=exact)
 
     _print(_guard(run))
+
+
+def _analytics_scope(programme: str | None, office: str | None, month: str | None) -> Any:
+    from engine.services import analytics
+
+    if month:
+        return analytics.month_scope(month, programme, office)
+    return analytics.Scope(programme=programme, office=office)
 
 
 @analytics_app.command("lead-times")
@@ -707,9 +713,7 @@ def analytics_lead_times(
     aqd = _aqd()
 
     def run() -> Any:
-        scope = analytics.Scope(programme=programme, office=office)
-        if month:
-            scope = analytics.month_scope(month, programme, office)
+        scope = _analytics_scope(programme, office, month)
         with aqd.session() as s:
             return analytics.lead_time_report(s, scope, exact=exact, by_month=by_month)
 

@@ -22,7 +22,7 @@ from sqlalchemy import select, update
 
 from engine.models import Contract, HumanTask, User, UserRole
 from engine.services.commands import Aqd
-from engine.services.notifications import PARTY_LANES, notify, party_users, task_titles
+from engine.services.notifications import PARTY_LANES, notify, party_users, task_params
 
 #: Who is waited for, as the notice says it (French, Arabic).
 _WAITING_ON = {
@@ -98,7 +98,15 @@ def _escalate_batch(aqd: Aqd, batch: int, run: EscalationRun) -> int:
                         select(User).where(User.username == task.assignee, User.active.is_(True))
                     )
                     users += [assignee] if assignee is not None else []
-            title_fr, title_ar = task_titles(task.programme, task.form_key, task.name)
+            params = task_params(
+                number,
+                task.programme,
+                task.form_key,
+                task.name,
+                task.task_guid,
+                public_url,
+                task.due_at,
+            )
             who_fr, who_ar = _WAITING_ON[waiting_on]
             if task.assignee and waiting_on == "office":
                 who_fr, who_ar = f"{who_fr}, {task.assignee}", f"{who_ar}، {task.assignee}"
@@ -109,16 +117,7 @@ def _escalate_batch(aqd: Aqd, batch: int, run: EscalationRun) -> int:
                     recipient=user.username,
                     locale=user.locale,
                     template="task_overdue",
-                    params={
-                        "contract": number,
-                        "programme": task.programme.upper(),
-                        "task_fr": title_fr,
-                        "task_ar": title_ar,
-                        "due": task.due_at.date().isoformat() if task.due_at else "—",
-                        "who_fr": who_fr,
-                        "who_ar": who_ar,
-                        "link": public_url.rstrip("/") + f"/tasks/{task.task_guid}",
-                    },
+                    params={**params, "who_fr": who_fr, "who_ar": who_ar},
                     now=now,
                     contract_id=task.contract_id,
                     contact=(user.email, user.phone),

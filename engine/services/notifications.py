@@ -315,6 +315,28 @@ def task_titles(programme: str, form_key: str, fallback: str) -> tuple[str, str]
     return title_fr, str(schema.get("x-title-ar") or title_fr)
 
 
+def task_params(
+    number: str,
+    programme: str,
+    form_key: str,
+    name: str,
+    task_guid: str,
+    public_url: str,
+    due: datetime | None = None,
+) -> dict[str, Any]:
+    """What every task notice says: the contract, the task's title in both languages, its due
+    date and the link to it."""
+    title_fr, title_ar = task_titles(programme, form_key, name)
+    return {
+        "contract": number,
+        "programme": programme.upper(),
+        "task_fr": title_fr,
+        "task_ar": title_ar,
+        "due": due.date().isoformat() if isinstance(due, datetime) else "—",
+        "link": _link(public_url, f"/tasks/{task_guid}"),
+    }
+
+
 def _link(public_url: str, path: str) -> str:
     return public_url.rstrip("/") + path
 
@@ -364,8 +386,15 @@ def tasks_ready(
         users = accounts[lane]
         if not users:
             continue
-        title_fr, title_ar = task_titles(task["programme"], task["form_key"], task["name"])
-        due = task.get("due_at")
+        params = task_params(
+            number,
+            task["programme"],
+            task["form_key"],
+            task["name"],
+            task["task_guid"],
+            public_url,
+            task.get("due_at"),
+        )
         for user in users:
             if notify(
                 session,
@@ -373,14 +402,7 @@ def tasks_ready(
                 recipient=user.username,
                 locale=user.locale,
                 template="task_ready",
-                params={
-                    "contract": number,
-                    "programme": task["programme"].upper(),
-                    "task_fr": title_fr,
-                    "task_ar": title_ar,
-                    "due": due.date().isoformat() if isinstance(due, datetime) else "—",
-                    "link": _link(public_url, f"/tasks/{task['task_guid']}"),
-                },
+                params=params,
                 now=now,
                 contract_id=contract_id,
                 contact=(user.email, user.phone),
@@ -411,23 +433,15 @@ def task_assigned(
     if user is None or found is None:
         return None
     task, number = found
-    title_fr, title_ar = task_titles(task.programme, task.form_key, task.name)
     by = session.scalar(select(User.display_name).where(User.username == actor)) or actor
+    params = task_params(number, task.programme, task.form_key, task.name, task_guid, public_url)
     return notify(
         session,
         key=f"task_assigned:{task_guid}:{seq}:{assignee}",
         recipient=assignee,
         locale=user.locale,
         template="task_assigned",
-        params={
-            "contract": number,
-            "programme": task.programme.upper(),
-            "task_fr": title_fr,
-            "task_ar": title_ar,
-            "actor": by,
-            "reason": reason or "—",
-            "link": _link(public_url, f"/tasks/{task_guid}"),
-        },
+        params={**params, "actor": by, "reason": reason or "—"},
         now=now,
         contract_id=task.contract_id,
         contact=(user.email, user.phone),
