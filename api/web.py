@@ -310,6 +310,11 @@ def build_router() -> APIRouter:
                 if p.has("office_head") and p.office_id is not None
                 else []
             )
+            found = inbox.visible_contract(s, p, detail["contract"]["id"])
+            # The employer may refuse the offer instead of filling the agreement.
+            can_decline = any(
+                a["key"] == "employer_decline" for a in contract_actions.available(s, p, found)
+            )
         t: Translator = translator(locale_of(request, caller))
         task = detail["task"]
         form_fields = (
@@ -332,6 +337,7 @@ def build_router() -> APIRouter:
             fields=form_fields,
             error=error,
             team=team,
+            can_decline=can_decline,
         )
 
     @r.get("/tasks/{guid}")
@@ -458,7 +464,7 @@ def build_router() -> APIRouter:
             {
                 **a,
                 "title": t.label(a["form"], a["key"]),
-                "open": a["key"] == failed,
+                "open": a["key"] == (failed or request.query_params.get("open")),
                 "error": error if a["key"] == failed else None,
                 "fields": fields_of(
                     a["form"],

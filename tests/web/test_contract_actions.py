@@ -5,6 +5,8 @@ not accept an action is a 409 — never a 500."""
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import select
 
 from engine.models import Contract, Event, User
@@ -142,3 +144,25 @@ def test_api_lists_and_takes_actions_with_clear_errors(web: Web) -> None:
         f"{url}/employer_terminate", headers=employer, json={"data": {"reason": "employer_closed"}}
     )
     assert r.status_code == 409 and r.json()["error"] == "conflict"
+
+
+def test_the_employer_refuses_the_offer_from_its_agreement_task(web: Web) -> None:
+    guid = web.ready_task("TUN", "employer_agreement")
+    employer, csrf = web.login("employer.tun")
+    task = employer.get(f"/tasks/{guid}")
+    assert task.status_code == 200
+    link = re.search(r'href="(/contracts/(\d+)\?open=employer_decline[^"]*)"', task.text)
+    assert link is not None, "the agreement page offers to refuse the offer"
+    cid = int(link.group(2))
+    page = employer.get(link.group(1).replace("&amp;", "&"))
+    assert re.search(r'<details id="action-employer_decline" open', page.text)
+    done = employer.post(
+        f"/contracts/{cid}/actions/employer_decline",
+        data={"csrf_token": csrf, "reason": "Le poste a été supprimé"},
+    )
+    assert done.status_code == 303
+    assert status(web, cid) == "rejected"
+    # Counsellors see no such link on their own tasks.
+    counsellor, _ = web.login("counsellor.tun")
+    validation = web.ready_task("TUN", "counsellor_validation")
+    assert 'data-testid="decline-offer"' not in counsellor.get(f"/tasks/{validation}").text
