@@ -201,12 +201,13 @@ AGREEMENT = {
 }
 
 
-def make_world(url: str, cache_size: int = 2000) -> World:
+def make_world(url: str, cache_size: int = 2000, programmes: tuple[str, ...] = ("civp",)) -> World:
     clock = FrozenClock(START)
     settings = Settings(database_url=url, script_time_limit_ms=500, workflow_cache_size=cache_size)
     aqd = Aqd(url, clock=clock, settings=settings)
     with aqd.session() as s, s.begin():
-        deploy(s, ROOT / "processes" / "civp", aqd.sandbox, clock, actor="test")
+        for programme in programmes:
+            deploy(s, ROOT / "processes" / programme, aqd.sandbox, clock, actor="test")
         office = Office(
             code="TUN", name_fr="Tunis", name_ar="تونس", governorate="Tunis", pilot=True
         )

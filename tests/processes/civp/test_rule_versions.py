@@ -11,11 +11,10 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from engine import Aqd, FrozenClock, Settings
-from engine.models import Beneficiary, Employer, Office, ProcessDefinition, ProcessInstance
+from engine.models import ProcessDefinition, ProcessInstance
 from engine.services.definitions import deploy
 from engine.services.replay import replay_contract
-from tests.conftest import ROOT, START, World
+from tests.conftest import ROOT, World, make_world
 from tests.processes.scenarios import contract, main_data
 
 NEW_RULE = "2025-10-01"
@@ -39,25 +38,7 @@ def rules_of_2019(tmp_path: Path) -> Path:
 
 def bare_world(url: str) -> World:
     """The conftest's world without any programme deployed."""
-    clock = FrozenClock(START)
-    settings = Settings(database_url=url, script_time_limit_ms=500)
-    aqd = Aqd(url, clock=clock, settings=settings)
-    with aqd.session() as s, s.begin():
-        office = Office(code="TUN", name_fr="Tunis", name_ar="تونس", governorate="Tunis")
-        s.add(office)
-        s.flush()
-        s.add(
-            Employer(
-                name="ACME",
-                matricule_fiscal="1234567A",
-                cnss_number="123",
-                sector="informatique",
-                governorate="Tunis",
-                office_id=office.id,
-            )
-        )
-        s.add(Beneficiary(cin="12345678", first_name="Amira", last_name="B", office_id=office.id))
-    return World(aqd=aqd, clock=clock, url=url)
+    return make_world(url, programmes=())
 
 
 def extension(world: World, cid: int) -> bytes:
