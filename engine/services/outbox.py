@@ -11,7 +11,12 @@
 * **await**: a handler whose effect has a late outcome (a bank transfer) returns
   ``awaiting``; the row waits in status ``awaiting`` (neither claimed nor reaped) until the
   outcome is recorded with ``record_side_effect`` (the payments reconciliation);
-* **reap**: a row whose lease expired (its worker died) goes back to ``pending``.
+* **reap**: a row whose lease expired (its worker died) goes back to ``pending``;
+* **batch** (``run_once``): the claimed rows are grouped by kind; a kind with a batch handler
+  (``payment_order``) runs its rows together: the handler's writes and the ``awaiting`` marks
+  of the rows it handed over commit in **one transaction**; the rows it leaves (rejections,
+  re-issues, …) go through ``execute`` one by one, and if the batch fails its transaction rolls
+  back and every row goes through ``execute``, so one bad row never blocks the others.
 
 Delivery is at least once; handlers are idempotent on the business key and the result is
 recorded once, so the effect happens exactly once.
@@ -24,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import case, literal, select, update
 from sqlalchemy.orm import Session
 
 # registers the payment_order and notification.send handlers for every runner
@@ -36,6 +41,7 @@ from engine.services.commands import Aqd
 from engine.worker.handlers import (
     OutboxItem,
     SideEffectError,
+    batch_handler_for,
     engine_context,
     handled_kinds,
     handler_for,
@@ -45,6 +51,7 @@ log = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=5)  # default of AQD_OUTBOX_LEASE_S
 MAX_ATTEMPTS = 8
+BATCH_MAX = 500  # rows per batch transaction (keeps a multi-row INSERT under the bind limits)
 
 
 @dataclass
@@ -146,6 +153,53 @@ def _await(aqd: Aqd, item: OutboxItem, result: dict[str, Any], run: OutboxRun) -
     return "awaiting"
 
 
+def execute_batch(aqd: Aqd, items: list[OutboxItem], run: OutboxRun | None = None) -> OutboxRun:
+    """Run claimed side effects of one kind through its batch handler (one transaction: the
+    handler's writes and the ``awaiting`` marks), then the items it left through ``execute``.
+    A failing batch rolls back and every item goes through ``execute``: nothing is lost."""
+    run = run or OutboxRun()
+    kinds = {item.kind for item in items}
+    batch = batch_handler_for(items[0].kind) if len(kinds) == 1 else None
+    if batch is None:
+        for item in items:
+            execute(aqd, item, run)
+        return run
+    handed: dict[int, dict[str, Any]] = {}
+    marked: set[int] = set()
+    try:
+        with aqd.session() as session, session.begin():
+            with engine_context(aqd):
+                outcome = batch(session, list(items))
+            handed = {i.id: outcome.awaiting[i.id] for i in items if i.id in outcome.awaiting}
+            marked = _mark_awaiting(session, handed)
+    except Exception:
+        log.exception("a batch of %d %s failed: running them one by one", len(items), kinds)
+        handed, marked = {}, set()
+    run.awaiting += len(marked)
+    run.duplicates += len(handed) - len(marked)  # another delivery got there first
+    for item in items:
+        if item.id not in handed:
+            execute(aqd, item, run)
+    return run
+
+
+def _mark_awaiting(session: Session, results: dict[int, dict[str, Any]]) -> set[int]:
+    """Mark the still-dispatched rows among ``results`` awaiting, each with its result, in one
+    statement; return the ids marked (a row no longer dispatched was done by another delivery)."""
+    if not results:
+        return set()
+    table: Any = Outbox.__table__
+    ids = sorted(results)
+    value = case({oid: literal(results[oid], table.c.result.type) for oid in ids}, value=table.c.id)
+    done = session.execute(
+        update(table)
+        .where(table.c.id.in_(ids), table.c.status == "dispatched")
+        .values(status="awaiting", lease_until=None, last_error=None, result=value)
+        .returning(table.c.id)
+    )
+    return set(done.scalars())
+
+
 def _record(aqd: Aqd, item: OutboxItem, ok: bool, result: dict[str, Any], run: OutboxRun) -> str:
     try:
         with aqd.session() as session, session.begin():
@@ -217,6 +271,14 @@ def run_once(aqd: Aqd, limit: int = 50) -> OutboxRun:
     reap(aqd)
     items = claim(aqd, limit)
     run.claimed = len(items)
+    by_kind: dict[str, list[OutboxItem]] = {}
     for item in items:
-        execute(aqd, item, run)
+        by_kind.setdefault(item.kind, []).append(item)
+    for kind, group in by_kind.items():
+        if batch_handler_for(kind) is None:
+            for item in group:
+                execute(aqd, item, run)
+            continue
+        for start in range(0, len(group), BATCH_MAX):
+            execute_batch(aqd, group[start : start + BATCH_MAX], run)
     return run

@@ -10,6 +10,20 @@ adapter's ``payment_order``) reaches the database through :func:`current_engine`
 Some effects have a late outcome (a bank transfer is known only when the bank's result file is
 reconciled): such a handler returns ``HandlerResult(awaiting=True)``; the outbox row then waits
 in status ``awaiting`` until the outcome is recorded with ``Aqd.record_side_effect``.
+
+**Batch handlers** (optional, per kind): when the runner claims many rows of one kind at once
+(``outbox.run_once``), a kind whose handler has a batch form registered with
+:func:`register_batch_handler` runs them together: the runner opens **one transaction**, calls
+``batch(session, items)``, which writes the adapter's own tables for all of them in that session
+(never committing it) and returns a :class:`BatchOutcome` naming the items it handed over
+(``awaiting``, with each item's result); the runner marks those outbox rows ``awaiting`` in the
+same transaction and commits, so the effects and the marks commit together or not at all. Every
+item the batch did not take (``awaiting`` has no entry for it: the cases the batch leaves to the
+per-item handler, such as a rejection) is then run through the per-item handler, one by one. If
+the batch raises, its transaction rolls back and every item goes through the per-item handler:
+a batch is only a faster path, never a different outcome. A batch handler is the batch form of
+one per-item handler (``handler=`` when registering): replacing the kind's per-item handler
+turns the batch form off (:func:`batch_handler_for` returns None).
 """
 
 from __future__ import annotations
@@ -19,7 +33,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 
 @dataclass(frozen=True)
@@ -53,9 +70,20 @@ class SideEffectError(Exception):
         self.retryable = retryable
 
 
+@dataclass
+class BatchOutcome:
+    """What a batch handler did: ``awaiting`` maps the outbox id of each item it handed over in
+    the runner's transaction to its result (stored on the row, as ``HandlerResult.result`` with
+    ``awaiting=True``). Items without an entry go to the per-item handler after the commit."""
+
+    awaiting: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+
 Handler = Callable[[OutboxItem], HandlerResult]
+BatchHandler = Callable[["Session", list[OutboxItem]], BatchOutcome]
 
 _handlers: dict[str, Handler] = {}
+_batch_handlers: dict[str, tuple[BatchHandler, Handler]] = {}
 _lock = threading.Lock()
 
 
@@ -71,6 +99,25 @@ def unregister_handler(kind: str) -> None:
 
 def handler_for(kind: str) -> Handler | None:
     return _handlers.get(kind)
+
+
+def register_batch_handler(kind: str, batch: BatchHandler, *, handler: Handler) -> None:
+    """Register ``batch`` as the batch form of ``handler`` (the per-item handler of ``kind``)."""
+    with _lock:
+        _batch_handlers[kind] = (batch, handler)
+
+
+def unregister_batch_handler(kind: str) -> None:
+    with _lock:
+        _batch_handlers.pop(kind, None)
+
+
+def batch_handler_for(kind: str) -> BatchHandler | None:
+    """The batch handler of ``kind``, if one is registered for its current per-item handler."""
+    entry = _batch_handlers.get(kind)
+    if entry is None or _handlers.get(kind) is not entry[1]:
+        return None
+    return entry[0]
 
 
 def handled_kinds() -> list[str]:
