@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
-from uuid import UUID
 
 import orjson
 from SpiffWorkflow.bpmn import BpmnWorkflow
@@ -30,7 +29,7 @@ from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import (
 from SpiffWorkflow.bpmn.util.diff import SpecDiff
 from SpiffWorkflow.util.task import TaskState
 
-from engine.runtime.serializer import SERIALIZER, SERIALIZER_VERSION, load
+from engine.runtime.serializer import SERIALIZER
 from engine.runtime.workflow import Specs
 
 _STATE_NAMES = {
@@ -257,24 +256,9 @@ def apply(wf: BpmnWorkflow, old: Specs, new: Specs) -> MigrationCheck:
     return result
 
 
-_WORKFLOW_CONVERTER = SERIALIZER.registry.convert_from_dict["BpmnWorkflow"].args[0].__self__
-
-
 def load_on(state: bytes, version: str, specs: Specs) -> BpmnWorkflow:
-    """Restore a stored workflow onto already restored specs (``serializer.load`` restores the
-    specs from their dict form every time, which costs most of a load). Specs are never changed
-    by running a workflow, so workflows may share them, as new workflows already do."""
-    if version != SERIALIZER_VERSION:
-        return load(state, version, specs.fresh_dicts())
-    dct = orjson.loads(state)
-    conv = _WORKFLOW_CONVERTER
-    wf = BpmnWorkflow(specs.spec, specs.subprocess_specs, deserializing=True)
-    wf.tasks = conv.mapping_from_dict(dct["tasks"], UUID, workflow=wf)
-    wf.task_tree = wf.tasks.get(UUID(dct["root"]))
-    conv.set_default_attributes(wf, dct)
-    conv.subprocesses_from_dict(dct["subprocesses"], wf)
-    wf.bpmn_events = SERIALIZER.registry.restore(dct.pop("bpmn_events", []))
-    return wf
+    """A stored workflow restored onto already restored specs (``Specs.restore``)."""
+    return specs.restore(state, version)
 
 
 def step_ids(state: bytes) -> set[str]:

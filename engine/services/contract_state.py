@@ -23,7 +23,7 @@ import orjson
 
 from engine.errors import Conflict, InvalidInput, NotFound
 from engine.runtime import migrate as _migrate
-from engine.runtime.serializer import dump, state_hash
+from engine.runtime.serializer import fast_dump, state_hash
 from engine.runtime.workflow import Outcome, Runner, Specs, Step
 
 MAX_ROUTED_MESSAGES = 64
@@ -214,14 +214,19 @@ class ContractState:
 
     # -- finishing ----------------------------------------------------------------------------
 
-    def finish(self) -> CommandResult:
-        """Serialize changed workflows and compute the command's resulting state hash."""
+    def finish(self, serialize: Callable[[Any], bytes] | None = None) -> CommandResult:
+        """Serialize changed workflows and compute the command's resulting state hash.
+
+        ``fast_dump`` writes exactly ``dump``'s bytes (SpiffWorkflow's own ``to_dict``),
+        about twice as fast; replay double-checks with ``dump`` before it reports a
+        difference."""
+        serialize = serialize or fast_dump
         digest = hashlib.sha256()
         for key in sorted(self.instances):
             inst = self.instances[key]
             if not inst.changed:
                 continue
-            inst.state = dump(inst.wf)
+            inst.state = serialize(inst.wf)
             inst.hash = state_hash(inst.state)
             digest.update(f"{key}={inst.hash};".encode())
             self.result.changed.append(inst)

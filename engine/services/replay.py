@@ -27,7 +27,7 @@ from engine.errors import EngineError, NotFound
 from engine.models import Contract, Document, Event, ProcessDefinition, ProcessInstance
 from engine.runtime import context
 from engine.runtime.sandbox import Sandbox
-from engine.runtime.serializer import SERIALIZER_VERSION, dump, fast_dump, state_hash
+from engine.runtime.serializer import SERIALIZER_VERSION, dump, state_hash
 from engine.runtime.workflow import Runner, Specs
 from engine.services.commands import GENESIS, MAIN
 from engine.services.contract_state import ContractState, LiveInstance, chain_hash
@@ -65,27 +65,13 @@ class ReplayReport:
 
 
 class _ReplayState(ContractState):
-    """``ContractState`` whose ``finish`` hashes ``fast_dump`` bytes (the same bytes as
-    ``dump``, faster). ``canonical_finish`` recomputes with ``dump``: replay calls it before
-    it reports a difference, so the fast path cannot turn a pass into a failure, and a pass
-    still means the replayed bytes hash to the recorded state hash."""
-
-    def finish(self) -> Any:
-        digest = hashlib.sha256()
-        for key in sorted(self.instances):
-            inst = self.instances[key]
-            if not inst.changed:
-                continue
-            inst.state = fast_dump(inst.wf)
-            inst.hash = state_hash(inst.state)
-            digest.update(f"{key}={inst.hash};".encode())
-            self.result.changed.append(inst)
-        self.result.state_hash = digest.hexdigest()
-        return self.result
+    """``ContractState`` that can recompute its hashes with ``dump``: ``finish`` hashes
+    ``fast_dump`` bytes (the same bytes, faster) and replay calls ``canonical_finish`` before
+    it reports a difference, so the fast path cannot turn a pass into a failure."""
 
     def canonical_finish(self) -> Any:
         self.result.changed = []
-        return ContractState.finish(self)
+        return self.finish(dump)
 
     def canonical_hash(self, key: str) -> str:
         return state_hash(dump(self.instances[key].wf))
