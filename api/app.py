@@ -54,6 +54,8 @@ from signing import service as signing_service
 log = logging.getLogger(__name__)
 #: The embedded server escalates overdue tasks this often (the scheduler: every 15 minutes).
 ESCALATE_EVERY_S = 300.0
+#: one poll fires due timers for at most this long, so the outbox runs in between
+TIMER_BUDGET_S = 60.0
 access_log = logging.getLogger("aqd.access")
 STATIC = Path(__file__).resolve().parent / "static"
 
@@ -86,7 +88,7 @@ def create_app(aqd: Aqd, run_timers: bool = False, timer_interval_s: float = 15.
         escalated = 0.0
         while not stop.wait(timer_interval_s):
             try:
-                run_due_timers(aqd)
+                run_due_timers(aqd, budget_s=TIMER_BUDGET_S)
                 if time.monotonic() - escalated >= ESCALATE_EVERY_S:
                     escalate_overdue(aqd)
                     escalated = time.monotonic()

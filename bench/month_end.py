@@ -16,15 +16,14 @@ SpiffWorkflow task ids rewritten per clone — because activating 150,000 contra
 before the month-end (they cannot be replayed); everything the month-end does to them goes
 through the ordinary commands.
 
-Timed month-end, with ``--workers`` processes (each takes the contracts whose id ≡ k mod W, so
-no two processes queue on one contract's lock):
+Timed month-end, with ``--workers`` processes:
 
-1. ``timers_and_attendance``: for each contract, ``fire_timers`` (the month's end timer) then
-   ``complete_task`` of the employer's attendance; the month computes the stipend and throws
-   its payment order (an outbox row) and starts the next month. Each is one command, one
-   transaction. Both run in chunks of 500 contracts so the workflows stay in the per-process
-   cache between the two commands. In production the attendance arrives over the following
-   days; it is counted here because the order is only thrown after it.
+1. ``timers_and_attendance``: every process runs the production timer poller
+   (``run_due_timers``, pages of 500 contracts; overlapping pollers skip the contracts another
+   one holds), then ``complete_task`` of the employer's attendance for the contracts it fired;
+   the month computes the stipend and throws its payment order (an outbox row) and starts the
+   next month. Each is one command, one transaction. In production the attendance arrives
+   over the following days; it is counted here because the order is only thrown after it.
 2. ``orders``: the outbox runner in every process (``outbox.run_once``: claim with
    ``FOR UPDATE SKIP LOCKED``, the ``payment_order`` handler, mark ``awaiting``) until no
    order is pending.
@@ -291,28 +290,28 @@ def clone(aqd: Aqd, contracts: int) -> None:
 # -- the month-end (timed) -----------------------------------------------------------------------
 
 
-def month_phase(aqd: Aqd, k: int, workers: int) -> tuple[int, int]:
-    """Fire the month's timer and record the attendance of the contracts id ≡ k (mod W)."""
-    with aqd.session() as s:
-        ids = list(
-            s.scalars(
-                select(Contract.id)
-                .where(Contract.next_due_at.is_not(None), Contract.id % workers == k)
-                .order_by(Contract.id)
-            )
-        )
+def month_phase(aqd: Aqd) -> tuple[int, int]:
+    """Fire the month's timers with the production poller, and record the attendance.
+
+    Every worker polls at once, as overlapping scheduler runs do in production: a page of due
+    contracts at a time (``run_due_timers``, which skips contracts another poller holds), then
+    the attendance of the contracts this worker fired, while their workflows are still in its
+    cache."""
+    from engine.services.timers import run_due_timers
+
     fired = completed = 0
-    for first in range(0, len(ids), CHUNK):
-        chunk = ids[first : first + CHUNK]
-        for cid in chunk:
-            with aqd.session() as s, s.begin():
-                if aqd.fire_timers(s, cid, actor="bench") is not None:
-                    fired += 1
+    while True:
+        run = run_due_timers(aqd, limit=CHUNK, pages=1)
+        if run.failed:
+            raise SystemExit(f"timers failed: {run.failed[:3]}")
+        if not run.fired and not run.idle:
+            return fired, completed
+        fired += run.fired
         with aqd.session() as s:
             tasks = list(
                 s.scalars(
                     select(HumanTask.task_guid).where(
-                        HumanTask.contract_id.in_(chunk),
+                        HumanTask.contract_id.in_(run.fired_contracts),
                         HumanTask.bpmn_id == "attendance",
                         HumanTask.status == "ready",
                     )
@@ -322,7 +321,6 @@ def month_phase(aqd: Aqd, k: int, workers: int) -> tuple[int, int]:
             with aqd.session() as s, s.begin():
                 aqd.complete_task(s, guid, {"days_present": 20}, "employer")
             completed += 1
-    return fired, completed
 
 
 def orders_phase(aqd: Aqd) -> int:
@@ -361,7 +359,7 @@ def worker(
     aqd = engine_for(url, at)
     codes = [o[0] for o in OFFICES]
     barrier.wait()  # ready
-    month = month_phase(aqd, k, workers)
+    month = month_phase(aqd)
     barrier.wait()
     orders = orders_phase(aqd)
     barrier.wait()

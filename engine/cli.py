@@ -526,8 +526,10 @@ def outbox_skip(
 
 
 @timers_app.command("run")
-def timers_run(limit: int = 500) -> None:
-    """Fire all due timers once (the worker runs this periodically)."""
+def timers_run(
+    limit: Annotated[int, typer.Option(help="Contracts per page.")] = 500,
+) -> None:
+    """Fire every timer due now, page by page (the worker runs this periodically)."""
     aqd = _aqd()
     result = _guard(lambda: run_due_timers(aqd, limit))
     typer.echo(f"fired {result.fired}, nothing due {result.idle}, failed {len(result.failed)}")

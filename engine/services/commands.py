@@ -35,7 +35,7 @@ from engine.models import (
 from engine.runtime import context
 from engine.runtime.durations import add_iso_duration
 from engine.runtime.sandbox import Sandbox
-from engine.runtime.serializer import SERIALIZER_VERSION, load
+from engine.runtime.serializer import SERIALIZER_VERSION
 from engine.runtime.workdays import calendar
 from engine.runtime.workflow import ReadyTask, Runner, Specs
 from engine.services import notifications
@@ -141,7 +141,7 @@ class _Loader:
         if hot is None:
             state, version = self.store.state(row_id)
             specs = self.aqd.specs(self.store.session, self.contract.definition_id, process_id)
-            wf = load(state, version, specs.fresh_dicts())
+            wf = specs.restore(state, version)
             ready = self.aqd.runner.inspect(wf).ready
         else:
             wf, ready = hot
@@ -734,12 +734,21 @@ class Aqd:
         return self._execute(store, contract, kind, actor, dict(payload), None)
 
     def fire_timers(
-        self, session: Session, contract_id: int, actor: str = "timer"
+        self, session: Session, contract_id: int, actor: str = "timer", *, poll: bool = False
     ) -> Recorded | None:
-        """Fire the contract's due timers; None if nothing was due (no event written)."""
+        """Fire the contract's due timers; None if nothing was due (no event written).
+
+        ``poll``: the caller is a timer poller: skip the contract (None) if another
+        transaction holds it or its due time has moved past now, instead of waiting."""
         store = Store(session)
-        contract = self._lock_contract(store, contract_id, None)
         now = self.clock.now()
+        if poll:
+            found = store.lock_due(contract_id, now)
+            if found is None:
+                return None
+            contract = found
+        else:
+            contract = self._lock_contract(store, contract_id, None)
         loader = _Loader(self, store, contract)
         due = loader.due(now)
         if not due:

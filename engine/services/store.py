@@ -91,6 +91,11 @@ _PG_LOCK = (
     "SELECT id, number, programme, definition_id, office_id, revision, last_seq, chain_head, "
     "instance_count, status FROM contract WHERE id = %s FOR UPDATE"
 )
+_PG_LOCK_DUE = (
+    "SELECT id, number, programme, definition_id, office_id, revision, last_seq, chain_head, "
+    "instance_count, status FROM contract WHERE id = %s AND next_due_at <= %s "
+    "FOR UPDATE SKIP LOCKED"
+)
 _CONTRACT_COLUMNS = (
     "c.id, c.number, c.programme, c.definition_id, c.office_id, c.revision, c.last_seq, "
     "c.chain_head, c.instance_count, c.status"
@@ -248,6 +253,23 @@ class Store:
         if row is None:
             raise NotFound(f"contract {contract_id} not found")
         return Locked(*row)
+
+    def lock_due(self, contract_id: int, now: datetime) -> Locked | None:
+        """Lock the contract if a timer of it is due and no one else holds it; else None.
+
+        For timer pollers: several may run at once (several workers, machines, or a poll that
+        outlasts its interval); each skips the contracts another one is firing, and a contract
+        another poller has just fired is no longer due here, in one round trip."""
+        if self.pg:
+            rows = self._query(_PG_LOCK_DUE, (contract_id, now))
+            row = rows[0] if rows else None
+        else:  # SQLite has one writer at a time: nothing to skip
+            row = self.session.execute(
+                select(*_LOCK_COLUMNS).where(
+                    Contract.id == contract_id, Contract.next_due_at <= now
+                )
+            ).one_or_none()
+        return None if row is None else Locked(*row)
 
     def lock_task(self, task_guid: str) -> tuple[Locked, Any] | None:
         """Lock the contract of a task, and the task's inbox row; None if no such task."""
