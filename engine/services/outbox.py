@@ -254,6 +254,19 @@ def dispatched_item(aqd: Aqd, outbox_id: int) -> OutboxItem | None:
         return _item(row)
 
 
+def dispatched_items(aqd: Aqd, outbox_ids: list[int]) -> list[OutboxItem]:
+    """The claimed side effects among ``outbox_ids`` (one query), in id order."""
+    if not outbox_ids:
+        return []
+    with aqd.session() as session:
+        query = (
+            select(Outbox)
+            .where(Outbox.id.in_(outbox_ids), Outbox.status == "dispatched")
+            .order_by(Outbox.id)
+        )
+        return [_item(row) for row in session.scalars(query)]
+
+
 def _item(row: Outbox) -> OutboxItem:
     return OutboxItem(
         id=row.id,
@@ -265,12 +278,10 @@ def _item(row: Outbox) -> OutboxItem:
     )
 
 
-def run_once(aqd: Aqd, limit: int = 50) -> OutboxRun:
-    """Reap, claim and execute in this process (the embedded default and ``aqd outbox run``)."""
-    run = OutboxRun()
-    reap(aqd)
-    items = claim(aqd, limit)
-    run.claimed = len(items)
+def execute_all(aqd: Aqd, items: list[OutboxItem], run: OutboxRun | None = None) -> OutboxRun:
+    """Run claimed side effects: grouped by kind, through the kind's batch handler when it has
+    one (``execute_batch``, at most ``BATCH_MAX`` rows a transaction), one by one otherwise."""
+    run = run or OutboxRun()
     by_kind: dict[str, list[OutboxItem]] = {}
     for item in items:
         by_kind.setdefault(item.kind, []).append(item)
@@ -282,3 +293,12 @@ def run_once(aqd: Aqd, limit: int = 50) -> OutboxRun:
         for start in range(0, len(group), BATCH_MAX):
             execute_batch(aqd, group[start : start + BATCH_MAX], run)
     return run
+
+
+def run_once(aqd: Aqd, limit: int = 50) -> OutboxRun:
+    """Reap, claim and execute in this process (the embedded default and ``aqd outbox run``)."""
+    run = OutboxRun()
+    reap(aqd)
+    items = claim(aqd, limit)
+    run.claimed = len(items)
+    return execute_all(aqd, items, run)

@@ -1,7 +1,10 @@
 """The Celery application: JSON only, late acks, time limits, and a beat schedule that polls due
 timers, relays the outbox and refreshes the analytics rollup. The database stays the source of
 truth: a lost broker message only delays work until the next poll (timers re-read
-``contract.next_due_at``; the outbox relay re-claims rows whose lease expired)."""
+``contract.next_due_at``; the outbox relay re-claims rows whose lease expired). The relay sends
+each claimed side effect as its own ``aqd.outbox.execute`` task, except the kinds with a batch
+handler (payment orders), whose claimed rows go together in one ``aqd.outbox.execute_many``
+task (one transaction for the lot, see ``engine.worker.handlers``)."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from celery import Celery
 
 from engine.config import get_settings
+from engine.worker.handlers import batch_handler_for
 
 if TYPE_CHECKING:
     from engine.services.commands import Aqd
@@ -63,8 +67,14 @@ def make_celery(broker_url: str | None = None) -> Celery:
         aqd = _aqd()
         reaped = outbox.reap(aqd)
         items = outbox.claim(aqd)
+        batches: dict[str, list[int]] = {}
         for item in items:
-            outbox_execute.apply_async(args=[item.id], task_id=item.idempotency_key)
+            if batch_handler_for(item.kind) is None:
+                outbox_execute.apply_async(args=[item.id], task_id=item.idempotency_key)
+            else:  # kinds with a batch handler (payment orders): one task, one transaction
+                batches.setdefault(item.kind, []).append(item.id)
+        for ids in batches.values():
+            outbox_execute_many.apply_async(args=[ids])
         return {"reaped": reaped, "claimed": len(items)}
 
     @app.task(name="aqd.analytics.refresh")  # type: ignore[untyped-decorator]
@@ -92,6 +102,25 @@ def make_celery(broker_url: str | None = None) -> Celery:
         if item is None:
             return "skipped"  # already done, or re-claimed by another relay after a lease expiry
         return outbox.execute(_aqd(), item)
+
+    @app.task(name="aqd.outbox.execute_many")  # type: ignore[untyped-decorator]
+    def outbox_execute_many(outbox_ids: list[int]) -> dict[str, int]:
+        """Claimed side effects of a kind with a batch handler, run together
+        (``outbox.execute_all``); the ids no longer dispatched are skipped, as by
+        ``aqd.outbox.execute``."""
+        from engine.services import outbox
+
+        aqd = _aqd()
+        items = outbox.dispatched_items(aqd, [int(i) for i in outbox_ids])
+        run = outbox.execute_all(aqd, items)
+        return {
+            "skipped": len(outbox_ids) - len(items),
+            "awaiting": run.awaiting,
+            "done": run.done,
+            "retried": run.retried,
+            "failed": run.failed,
+            "duplicates": run.duplicates,
+        }
 
     return app
 

@@ -479,3 +479,38 @@ def test_an_order_already_rejected_is_reported_as_the_per_item_path_does(
     assert row.result == {"error": "NO_ACCOUNT: payee has no usable account"}
     assert "fix_payee_account" in ready(world, cids[1])
     assert len(stored_orders(world)) == 3
+
+
+def test_the_celery_relay_sends_payment_orders_as_one_batch_task(
+    world: World, per_item_calls: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from engine.worker import celery_app
+
+    app = celery_app.app
+    monkeypatch.setitem(app.conf, "task_always_eager", True)  # tasks run here, as in a worker
+    monkeypatch.setattr(celery_app, "_aqd", lambda: world.aqd)
+    cids = contracts(world, 5)
+    month_end(world, cids)
+    for cid in cids:
+        attendance(world, cid)
+    sent: list[tuple[str, Any]] = []
+    original = app.Task.apply_async
+
+    def spy(task: Any, args: Any = None, **kwargs: Any) -> Any:
+        sent.append((task.name, args))
+        return original(task, args, **kwargs)
+
+    monkeypatch.setattr(app.Task, "apply_async", spy)
+    with commits(world) as committed:
+        assert app.tasks["aqd.outbox.relay"]() == {"reaped": 0, "claimed": 5}
+    assert [name for name, _ in sent] == ["aqd.outbox.execute_many"]
+    ids = sent[0][1][0]
+    assert len(ids) == 5
+    assert len(committed) == 3  # reap, claim, one transaction for the five orders and rows
+    assert per_item_calls == []
+    assert {row.status for row in rows(world).values()} == {"awaiting"}
+    assert len(stored_orders(world)) == 5
+    # a duplicate delivery of the task finds nothing dispatched: nothing written again
+    again = app.tasks["aqd.outbox.execute_many"](ids)
+    assert again["skipped"] == 5 and again["awaiting"] == 0
+    assert len(stored_orders(world)) == 5
