@@ -1,8 +1,9 @@
 """The outbox runner: the database is the source of truth for side effects (invariant 2).
 
-* **claim** (the relay): in one short transaction, take due ``pending`` rows of the kinds that
-  have a handler (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so several relays never take the same
-  row), mark them ``dispatched`` with a lease, count the attempt;
+* **claim** (the relay): in one short transaction and one statement (``WITH taken AS (SELECT …
+  FOR UPDATE SKIP LOCKED) UPDATE … RETURNING``), take due ``pending`` rows of the kinds that
+  have a handler (``SKIP LOCKED`` on PostgreSQL, so several relays never take the same row),
+  mark them ``dispatched`` with a lease, count the attempt;
 * **execute**: call the handler outside any transaction (no lock is held during I/O or
   cryptography), then record the result as a command (``record_side_effect``), which delivers
   the reply message to the contract and is a no-op if the result was already recorded;
@@ -71,27 +72,52 @@ def backoff(attempts: int) -> timedelta:
 
 
 def claim(aqd: Aqd, limit: int = 50, kinds: list[str] | None = None) -> list[OutboxItem]:
-    """Take up to ``limit`` due side effects (one short transaction)."""
+    """Take up to ``limit`` due side effects (one short transaction, one statement)."""
     kinds = handled_kinds() if kinds is None else kinds
     if not kinds:
         return []
     now = aqd.clock.now()
     lease = timedelta(seconds=aqd.settings.outbox_lease_s)
+    table: Any = Outbox.__table__
     with aqd.session() as session, session.begin():
-        stmt = (
-            select(Outbox)
-            .where(Outbox.status == "pending", Outbox.available_at <= now, Outbox.kind.in_(kinds))
-            .order_by(Outbox.id)
+        due = (
+            select(table.c.id)
+            .where(
+                table.c.status == "pending",
+                table.c.available_at <= now,
+                table.c.kind.in_(kinds),
+            )
+            .order_by(table.c.id)
             .limit(limit)
         )
         if session.get_bind().dialect.name == "postgresql":
-            stmt = stmt.with_for_update(skip_locked=True)
-        rows = list(session.scalars(stmt))
-        for row in rows:
-            row.status = "dispatched"
-            row.attempts += 1
-            row.lease_until = now + lease
-        return [_item(row) for row in rows]
+            due = due.with_for_update(skip_locked=True)
+        taken = due.cte("taken")
+        rows = session.execute(
+            update(table)
+            .where(table.c.id == taken.c.id)
+            .values(status="dispatched", attempts=table.c.attempts + 1, lease_until=now + lease)
+            .returning(
+                table.c.id,
+                table.c.contract_id,
+                table.c.kind,
+                table.c.idempotency_key,
+                table.c.payload,
+                table.c.attempts,
+            )
+        ).all()
+    items = [
+        OutboxItem(
+            id=oid,
+            contract_id=contract_id,
+            kind=kind,
+            idempotency_key=key,
+            payload=dict(payload),
+            attempts=attempts,
+        )
+        for oid, contract_id, kind, key, payload, attempts in rows
+    ]
+    return sorted(items, key=lambda item: item.id)
 
 
 def reap(aqd: Aqd) -> int:
