@@ -339,8 +339,12 @@ def handle_payment_orders(session: Session, items: list[OutboxItem]) -> BatchOut
         of_contract = facts.get(item.contract_id or 0) if payee_kind else None
         if payee_kind is None or of_contract is None:
             continue
-        values = _order_values(item, payee_kind, of_contract[payee_kind], "", at)
-        if values["reject_reason"] is None:
+        values: dict[str, Any] | None
+        try:
+            values = _order_values(item, payee_kind, of_contract[payee_kind], "", at)
+        except Exception:  # a payload the per-item handler will refuse (or retry) on its own
+            values = None
+        if values is not None and values["reject_reason"] is None:
             rows.append((item, values))
     if not rows:
         return BatchOutcome()

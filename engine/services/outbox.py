@@ -185,7 +185,7 @@ def execute_batch(aqd: Aqd, items: list[OutboxItem], run: OutboxRun | None = Non
     A failing batch rolls back and every item goes through ``execute``: nothing is lost."""
     run = run or OutboxRun()
     kinds = {item.kind for item in items}
-    batch = batch_handler_for(items[0].kind) if len(kinds) == 1 else None
+    batch = batch_handler_for(items[0].kind) if len(kinds) == 1 else None  # not for mixed kinds
     if batch is None:
         for item in items:
             execute(aqd, item, run)

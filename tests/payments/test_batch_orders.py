@@ -386,8 +386,9 @@ def test_a_mixed_batch_ends_exactly_as_the_per_item_path(
     assert reissue["key"].endswith(":reissue1") and reissue["status"] == "awaiting"
 
 
+@pytest.mark.parametrize("where", ["facts", "marks"])
 def test_a_failing_batch_falls_back_to_one_by_one_and_loses_nothing(
-    world: World, per_item_calls: list[int], monkeypatch: pytest.MonkeyPatch
+    world: World, per_item_calls: list[int], monkeypatch: pytest.MonkeyPatch, where: str
 ) -> None:
     cids = contracts(world, 4)
     month_end(world, cids)
@@ -408,10 +409,16 @@ def test_a_failing_batch_falls_back_to_one_by_one_and_loses_nothing(
         marked.extend(original_mark(session, results))  # orders inserted, rows marked ...
         raise RuntimeError("connection lost before the commit")  # ... and rolled back
 
-    monkeypatch.setattr(outbox, "_mark_awaiting", mark_then_fail)
+    def facts_fail(session: Any, contract_ids: list[int]) -> Any:
+        raise RuntimeError("statement timeout")
+
+    if where == "marks":
+        monkeypatch.setattr(outbox, "_mark_awaiting", mark_then_fail)
+    else:
+        monkeypatch.setattr(orders, "_facts_many", facts_fail)
     run = outbox.run_once(world.aqd)
-    assert len(marked) == 4  # the batch had done everything but commit
-    assert left_behind[0] == 0  # its orders rolled back with its marks
+    assert len(marked) == (4 if where == "marks" else 0)  # done everything but commit, or none
+    assert left_behind[0] == 0  # the batch's orders rolled back with its marks
     assert len(left_behind) == 4  # every item then went through the per-item path
     assert (run.claimed, run.awaiting, run.duplicates, run.retried) == (4, 4, 0, 0)
     written = stored_orders(world)
@@ -436,10 +443,13 @@ def test_one_bad_row_does_not_block_the_others(
         return original(item, *args)
 
     monkeypatch.setattr(orders, "_order_values", values)
-    run = outbox.run_once(world.aqd)
+    with commits(world) as committed:
+        run = outbox.run_once(world.aqd)
     assert (run.claimed, run.awaiting, run.retried, run.failed) == (4, 3, 1, 0)
-    assert len(per_item_calls) == 4  # the batch failed: each row on its own
     by_contract = rows(world)
+    # the batch wrote the three others; the bad row went alone to the per-item path (retry)
+    assert per_item_calls == [by_contract[cids[2]].id]
+    assert len(committed) == 4  # reap, claim, the batch, the bad row's release
     assert by_contract[cids[2]].status == "pending"
     assert "ValueError: corrupt payload" in (by_contract[cids[2]].last_error or "")
     assert [by_contract[c].status for c in (cids[0], cids[1], cids[3])] == ["awaiting"] * 3
