@@ -12,18 +12,19 @@ reconciled): such a handler returns ``HandlerResult(awaiting=True)``; the outbox
 in status ``awaiting`` until the outcome is recorded with ``Aqd.record_side_effect``.
 
 **Batch handlers** (optional, per kind): when the runner claims many rows of one kind at once
-(``outbox.run_once``), a kind whose handler has a batch form registered with
-:func:`register_batch_handler` runs them together: the runner opens **one transaction**, calls
-``batch(session, items)``, which writes the adapter's own tables for all of them in that session
-(never committing it) and returns a :class:`BatchOutcome` naming the items it handed over
-(``awaiting``, with each item's result); the runner marks those outbox rows ``awaiting`` in the
-same transaction and commits, so the effects and the marks commit together or not at all. Every
-item the batch did not take (``awaiting`` has no entry for it: the cases the batch leaves to the
-per-item handler, such as a rejection) is then run through the per-item handler, one by one. If
-the batch raises, its transaction rolls back and every item goes through the per-item handler:
-a batch is only a faster path, never a different outcome. A batch handler is the batch form of
-one per-item handler (``handler=`` when registering): replacing the kind's per-item handler
-turns the batch form off (:func:`batch_handler_for` returns None).
+(``outbox.run_once``; the Celery task ``aqd.outbox.execute_many``), a kind whose handler has a
+batch form registered with :func:`register_batch_handler` runs them together: the runner opens
+**one transaction**, calls ``batch(session, items)`` (inside :func:`engine_context`), which
+writes the adapter's own tables for all of them in that session (never committing it) and
+returns a :class:`BatchOutcome` naming the items it handed over (``awaiting``, with each item's
+result); the runner marks those outbox rows ``awaiting`` in the same transaction and commits, so
+the effects and the marks commit together or not at all. Every item the batch did not take
+(``awaiting`` has no entry for it: the cases the batch leaves to the per-item handler, such as a
+rejection) is then run through the per-item handler, one by one. If the batch raises, its
+transaction rolls back and every item goes through the per-item handler: a batch is only a
+faster path, never a different outcome. A batch handler is the batch form of one per-item
+handler (``handler=`` when registering): replacing the kind's per-item handler turns the batch
+form off (:func:`batch_handler_for` returns None).
 """
 
 from __future__ import annotations
