@@ -20,6 +20,10 @@ if TYPE_CHECKING:
     from engine.services.commands import Aqd
 
 
+#: one timer poll runs at most this long, under the task's soft time limit (240 s)
+TIMER_BUDGET_S = 200.0
+
+
 @lru_cache(maxsize=1)
 def _aqd() -> Aqd:
     """One engine per worker process (its caches stay hot across tasks)."""
@@ -57,7 +61,8 @@ def make_celery(broker_url: str | None = None) -> Celery:
     def timers_run() -> dict[str, Any]:
         from engine.services.timers import run_due_timers
 
-        result = run_due_timers(_aqd())
+        # a month end takes longer than one task may run: the next beat continues it
+        result = run_due_timers(_aqd(), budget_s=TIMER_BUDGET_S)
         return {"fired": result.fired, "idle": result.idle, "failed": len(result.failed)}
 
     @app.task(name="aqd.outbox.relay")  # type: ignore[untyped-decorator]
