@@ -46,3 +46,22 @@ def test_latest_migration_steps_down_and_up(db_url: str) -> None:
             cfg.attributes["connection"] = conn
             (command.downgrade if target == "-1" else command.upgrade)(cfg, target)
     assert _differences(db_url) == []
+
+
+def test_workflow_states_are_compressed_with_lz4_on_postgresql(world: Any) -> None:
+    if not world.url.startswith("postgresql"):
+        return  # SQLite stores the bytes as they are
+    cid = world.start()
+    world.activate(cid)
+    with get_engine(world.url).connect() as conn:
+        method = conn.exec_driver_sql(
+            "SELECT attcompression FROM pg_attribute "
+            "WHERE attrelid = 'process_instance'::regclass AND attname = 'state'"
+        ).scalar()
+        written = conn.exec_driver_sql(
+            "SELECT pg_column_compression(state) FROM process_instance "
+            "WHERE contract_id = %s AND length(state) > 8192",
+            (cid,),
+        ).scalars()
+        assert method == "l"
+        assert set(written) == {"lz4"}
