@@ -256,11 +256,6 @@ def apply(wf: BpmnWorkflow, old: Specs, new: Specs) -> MigrationCheck:
     return result
 
 
-def load_on(state: bytes, version: str, specs: Specs) -> BpmnWorkflow:
-    """A stored workflow restored onto already restored specs (``Specs.restore``)."""
-    return specs.restore(state, version)
-
-
 def step_ids(state: bytes) -> set[str]:
     """The task spec names a stored workflow state refers to (top workflow and subprocesses)."""
     dct = orjson.loads(state)

@@ -180,7 +180,7 @@ class ContractState:
     def restore(self, key: str, state: bytes, version: str, specs: Specs) -> LiveInstance:
         """Put an instance back to a state it had (a migration's rollback)."""
         inst = self.get(key)
-        inst.wf = self.runner.attach(_migrate.load_on(state, version, specs))
+        inst.wf = self.runner.attach(specs.restore(state, version))
         inst.changed = True
         return inst
 

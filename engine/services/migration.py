@@ -263,12 +263,12 @@ def assess(aqd: Aqd, session: Session, contract_id: int, target: ProcessDefiniti
             continue
         old = aqd.specs(session, contract.definition_id, row.process_id)
         new = aqd.specs(session, target.id, row.process_id)
-        wf = aqd.runner.attach(runtime.load_on(bytes(row.state), row.serializer_version, old))
+        wf = aqd.runner.attach(old.restore(bytes(row.state), row.serializer_version))
         result = runtime.apply(wf, old, new)
         if not result.ok:
             verdict.reasons.extend(f"{row.key}: {p}" for p in result.problems)
             continue
-        runtime.load_on(dump(wf), SERIALIZER_VERSION, new)  # the moved state must read back
+        new.restore(dump(wf), SERIALIZER_VERSION)  # the moved state must read back
         ahead.update(result.ahead)
         verdict.instances[row.key] = {"process": row.process_id, **result.mapping()}
     verdict.can_migrate = not verdict.reasons
@@ -295,7 +295,7 @@ def dry_run(aqd: Aqd, selection: Selection) -> DryRun:
 
 class _Loader(CommandLoader):
     """The command loader, restoring a cold instance from the state the migration already read
-    onto the cached specs (``runtime.load_on``), not by restoring the specs again."""
+    onto the cached specs (``Specs.restore``), not by restoring the specs again."""
 
     def __init__(self, aqd: Aqd, store: Store, contract: Any) -> None:
         super().__init__(aqd, store, contract)
@@ -319,7 +319,7 @@ class _Loader(CommandLoader):
             specs = self.aqd.specs(
                 self.store.session, self.contract.definition_id, known.process_id
             )
-            wf = self.aqd.runner.attach(runtime.load_on(state, version, specs))
+            wf = self.aqd.runner.attach(specs.restore(state, version))
             ready = self.aqd.runner.inspect(wf).ready
         self.ready_before[key] = {t.task_guid: t for t in ready}
         return LiveInstance(
