@@ -88,6 +88,16 @@ def attendance(world: World, cid: int, days: int = 20) -> None:
     world.complete(cid, "attendance", {"days_present": days}, "employer")
 
 
+def ordered(world: World, n: int, accounts: list[str | None] | None = None) -> list[int]:
+    """``n`` contracts whose first month ended and whose attendance is recorded: each has
+    thrown its payment order (a pending outbox row)."""
+    cids = contracts(world, n, accounts)
+    month_end(world, cids)
+    for cid in cids:
+        attendance(world, cid)
+    return cids
+
+
 def rows(world: World) -> dict[int, Outbox]:
     """The payment outbox rows by contract (one order per contract unless re-issued: the
     latest)."""
@@ -171,10 +181,7 @@ def test_the_payments_adapter_registers_its_batch_form(world: World) -> None:
 def test_a_batch_writes_every_order_and_marks_every_row_in_one_transaction(
     world: World, per_item_calls: list[int]
 ) -> None:
-    cids = contracts(world, 6)
-    month_end(world, cids)
-    for cid in cids:
-        attendance(world, cid)
+    cids = ordered(world, 6)
     with commits(world) as committed:
         run = outbox.run_once(world.aqd)
     assert (run.claimed, run.awaiting, run.done, run.failed, run.duplicates) == (6, 6, 0, 0, 0)
@@ -259,10 +266,7 @@ def test_batch_orders_match_the_per_item_handler_for_both_payees(world: World) -
 def test_an_order_already_written_is_not_written_again(
     world: World, per_item_calls: list[int]
 ) -> None:
-    cids = contracts(world, 4)
-    month_end(world, cids)
-    for cid in cids:
-        attendance(world, cid)
+    ordered(world, 4)
     items = outbox.claim(world.aqd)
     assert len(items) == 4
     first, second = items[0], items[1]
@@ -390,10 +394,7 @@ def test_a_mixed_batch_ends_exactly_as_the_per_item_path(
 def test_a_failing_batch_falls_back_to_one_by_one_and_loses_nothing(
     world: World, per_item_calls: list[int], monkeypatch: pytest.MonkeyPatch, where: str
 ) -> None:
-    cids = contracts(world, 4)
-    month_end(world, cids)
-    for cid in cids:
-        attendance(world, cid)
+    ordered(world, 4)
     left_behind: list[int] = []
     original_execute = outbox.execute
 
@@ -430,10 +431,7 @@ def test_a_failing_batch_falls_back_to_one_by_one_and_loses_nothing(
 def test_one_bad_row_does_not_block_the_others(
     world: World, per_item_calls: list[int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cids = contracts(world, 4)
-    month_end(world, cids)
-    for cid in cids:
-        attendance(world, cid)
+    cids = ordered(world, 4)
     bad = rows(world)[cids[2]].idempotency_key
     original = orders._order_values
 
@@ -469,10 +467,7 @@ def test_an_order_already_rejected_is_reported_as_the_per_item_path_does(
     """A worker wrote an order rejected at once (no account) and died before reporting it; the
     account was entered since. The batch must not hand the stored rejection over as an order:
     the per-item path reports it to the contract (the counsellor's task), as it would have."""
-    cids = contracts(world, 3, [RIB, None, RIB])
-    month_end(world, cids)
-    for cid in cids:
-        attendance(world, cid)
+    cids = ordered(world, 3, [RIB, None, RIB])
     items = outbox.claim(world.aqd)
     [late] = [i for i in items if i.contract_id == cids[1]]
     with engine_context(world.aqd), pytest.raises(SideEffectError, match="NO_ACCOUNT"):
@@ -499,10 +494,7 @@ def test_the_celery_relay_sends_payment_orders_as_one_batch_task(
     app = celery_app.app
     monkeypatch.setitem(app.conf, "task_always_eager", True)  # tasks run here, as in a worker
     monkeypatch.setattr(celery_app, "_aqd", lambda: world.aqd)
-    cids = contracts(world, 5)
-    month_end(world, cids)
-    for cid in cids:
-        attendance(world, cid)
+    ordered(world, 5)
     sent: list[tuple[str, Any]] = []
     original = app.Task.apply_async
 
