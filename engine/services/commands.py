@@ -103,6 +103,29 @@ def _drop_cache(session: Session) -> None:
     session.info.pop("aqd_cache_puts", None)
 
 
+def not_before(payload: dict[str, Any], key: str, at: datetime) -> datetime:
+    """When a thrown side effect may run: ``at``, or later if the model deferred it with
+    ``"not_before": "<ISO 8601 date-time with offset>"`` in the message payload (e.g. a month's
+    payment order, decided when the proof arrives, is paid at the month's end). The outbox runner
+    claims a row only once ``available_at`` has passed."""
+    value = payload.get("not_before")
+    if value is None:
+        return at
+    when: datetime | None = None
+    if isinstance(value, str):
+        try:
+            when = datetime.fromisoformat(value)
+        except ValueError:
+            when = None
+    if when is None or when.tzinfo is None:
+        raise InvalidInput(
+            f"side effect {key}: not_before {value!r} is not an ISO 8601 date-time with an "
+            "offset (e.g. 2025-03-31T18:00:00+01:00)",
+            fields={"not_before": "ISO 8601 date-time with offset"},
+        )
+    return max(at, when.astimezone(UTC))
+
+
 class RunningRow(NamedTuple):
     """A running process instance as the loader needs it (also cached per contract)."""
 
@@ -485,7 +508,7 @@ class Aqd:
                     "idempotency_key": intent.idempotency_key,
                     "status": "pending",
                     "attempts": 0,
-                    "available_at": at,
+                    "available_at": not_before(body, intent.idempotency_key, at),
                     "created_at": at,
                 }
             )

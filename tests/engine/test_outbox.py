@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
-from engine.models import Contract, Event, Outbox, ProcessInstance
+from engine.errors import InvalidInput
+from engine.models import Event, Outbox, ProcessInstance
 from engine.services import outbox
+from engine.services.commands import not_before
 from engine.worker.handlers import (
     HandlerResult,
     OutboxItem,
@@ -55,11 +57,7 @@ def bank() -> Iterator[Bank]:
 def month_one(world: World) -> int:
     cid = world.start()
     world.activate(cid)
-    with world.aqd.session() as s:
-        due = s.scalar(select(Contract.next_due_at).where(Contract.id == cid))
-    assert due is not None
-    world.clock.set(due + timedelta(minutes=1))
-    world.fire(cid)
+    world.month_end(cid)
     world.complete(cid, "attendance", {"days_present": 20}, "employer")
     return cid
 
@@ -189,3 +187,17 @@ def test_two_relays_never_claim_the_same_row(world: World, bank: Bank) -> None:
         t.join(timeout=60)
     assert not set(claimed[0]) & set(claimed[1])
     assert len(claimed[0]) + len(claimed[1]) == 60
+
+
+def test_a_deferred_side_effect_needs_a_date_time_with_an_offset() -> None:
+    """``not_before`` in a thrown payload defers the outbox row (never earlier than the
+    command); anything but an ISO 8601 date-time with an offset is refused with the key."""
+    at = datetime(2025, 4, 27, 9, tzinfo=UTC)
+    assert not_before({}, "k", at) == at
+    assert not_before({"not_before": "2025-04-30T18:00:00+01:00"}, "k", at) == datetime(
+        2025, 4, 30, 17, tzinfo=UTC
+    )
+    assert not_before({"not_before": "2025-04-01T18:00:00+01:00"}, "k", at) == at
+    for bad in ("2025-04-30T18:00:00", "end of month", 20250430, ""):
+        with pytest.raises(InvalidInput, match="side effect k: not_before"):
+            not_before({"not_before": bad}, "k", at)
