@@ -16,7 +16,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
 from engine import Aqd, FrozenClock, Settings
 from engine.db import dispose_all, get_engine
@@ -138,6 +138,23 @@ class World:
     def fire(self, contract_id: int) -> bool:
         with self.aqd.session() as s, s.begin():
             return self.aqd.fire_timers(s, contract_id) is not None
+
+    def month_end(self, *contract_ids: int) -> None:
+        """Open the month's attendance sheet of each contract (its timer; they started the same
+        day) and move the clock past the month's end, so an attendance recorded next is ordered
+        at once. CIVP opens the sheet four days before the month ends (08:00) and pays the
+        month at its end (18:00); an attendance recorded inside that window is ordered for the
+        month's end (``test_attendance_in_the_month_s_last_days_is_paid_at_its_end``)."""
+        with self.aqd.session() as s:
+            due = s.scalar(
+                select(func.max(Contract.next_due_at)).where(Contract.id.in_(contract_ids))
+            )
+        assert due is not None, f"contracts {contract_ids} have no timer due"
+        if self.clock.now() < due:
+            self.clock.set(due + timedelta(minutes=1))
+        for cid in contract_ids:
+            assert self.fire(cid), f"contract {cid} had no timer due"
+        self.clock.advance(days=4, hours=11)
 
     def run_month(
         self,

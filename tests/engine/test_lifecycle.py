@@ -89,7 +89,8 @@ def test_return_for_correction_then_validate_then_sign(world: World) -> None:
     c = contract(world, cid)
     assert c.status == "active"
     assert c.next_due_at is not None
-    assert c.next_due_at.date().isoformat() == "2025-04-30"
+    # the first month's attendance sheet opens 4 days before the month's end
+    assert c.next_due_at.date().isoformat() == "2025-04-26"
 
 
 def test_counsellor_rejection_records_reason(world: World) -> None:

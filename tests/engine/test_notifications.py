@@ -583,11 +583,7 @@ def test_payment_paid_and_rejected_tell_the_payee(world: World) -> None:
     world.activate(cid)
     with world.aqd.session() as s, s.begin():
         upsert_account(s, "beneficiary", 1, make_rib(8, 1, 4242), world.clock.now(), "test")
-    with world.aqd.session() as s:
-        due = s.scalar(select(Contract.next_due_at).where(Contract.id == cid))
-    assert due is not None
-    world.clock.set(due + timedelta(minutes=1))
-    assert world.fire(cid)
+    world.month_end(cid)
     world.complete(cid, "attendance", {"days_present": 20}, "employer")
     outbox.run_once(world.aqd)
     with world.aqd.session() as s, s.begin():

@@ -79,7 +79,7 @@ def test_every_step_survives_save_and_restore() -> None:
         assert runner.send_message(month_wf, "civp_month_start", start.payload) is not None
     month_wf = roundtrip(month_wf, month, runner)
     due = runner.inspect(month_wf).next_due
-    assert due is not None and due.date().isoformat() == "2025-04-30"
+    assert due is not None and due.date().isoformat() == "2025-04-26"  # the sheet opens
     with context.command_context(due + timedelta(minutes=1), "M:2"):
         runner.fire_timers(month_wf)
     month_wf = roundtrip(month_wf, month, runner)
@@ -88,6 +88,7 @@ def test_every_step_survives_save_and_restore() -> None:
         outcome = runner.complete(month_wf, attendance.task_guid, {"days_present": 20})
     assert [t.name for t in outcome.thrown] == ["payment_order", "civp_month_start"]
     assert outcome.thrown[0].payload["amount"] == "200.000"
+    assert outcome.thrown[0].payload["not_before"] == "2025-04-30T18:00:00+01:00"
     month_wf = roundtrip(month_wf, month, runner)
     with context.command_context(due + timedelta(days=2), "M:4"):
         assert runner.send_message(month_wf, "payment_confirmed", {"ref": "x"}) is not None

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -74,14 +73,8 @@ def contracts(world: World, n: int, accounts: list[str | None] | None = None) ->
 
 
 def month_end(world: World, cids: list[int]) -> None:
-    """Fire the month's end timer of every contract (they all started the same day)."""
-    with world.aqd.session() as s:
-        due = s.scalar(select(func.max(Contract.next_due_at)).where(Contract.id.in_(cids)))
-    assert due is not None
-    if world.clock.now() < due:
-        world.clock.set(due + timedelta(minutes=1))
-    for cid in cids:
-        assert world.fire(cid)
+    """Open every contract's attendance sheet and move past the month's end."""
+    world.month_end(*cids)
 
 
 def attendance(world: World, cid: int, days: int = 20) -> None:

@@ -37,7 +37,6 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -46,7 +45,7 @@ from sqlalchemy import func, select
 
 from engine import Aqd, Settings
 from engine.clock import SystemClock
-from engine.models import Contract, Event, Outbox, ProcessInstance
+from engine.models import Event, Outbox, ProcessInstance
 from engine.models.payments import PaymentOrder
 from engine.payments import devbank
 from engine.payments.batches import create_batch, open_periods
@@ -183,12 +182,8 @@ def build_orders(world: World) -> set[str]:
         world.activate(cid)
         ids.append(cid)
     for _ in range(MONTHS):
-        with world.aqd.session() as s:
-            due = s.scalar(select(func.max(Contract.next_due_at)))
-        assert due is not None
-        world.clock.set(due + timedelta(minutes=1))
+        world.month_end(*ids)
         for cid in ids:
-            assert world.fire(cid)
             world.complete(cid, "attendance", {"days_present": 20}, "employer")
     with world.aqd.session() as s:
         keys = set(s.scalars(select(Outbox.idempotency_key).where(Outbox.kind == "payment_order")))

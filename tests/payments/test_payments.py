@@ -43,11 +43,7 @@ def with_account(world: World, rib: str = RIB) -> None:
 
 
 def to_month_end(world: World, cid: int) -> None:
-    with world.aqd.session() as s:
-        due = s.scalar(select(Contract.next_due_at).where(Contract.id == cid))
-    assert due is not None
-    world.clock.set(due + timedelta(minutes=1))
-    assert world.fire(cid)
+    world.month_end(cid)
 
 
 def worked_month(world: World, cid: int, days: int = 20) -> None:
@@ -122,6 +118,54 @@ def test_order_written_once_and_the_month_waits_for_the_bank(world: World) -> No
     assert outbox.run_once(world.aqd).claimed == 0  # an awaiting row is neither claimed nor reaped
     world.clock.advance(hours=2)
     assert outbox.reap(world.aqd) == 0
+
+
+def test_attendance_in_the_month_s_last_days_is_paid_at_its_end(world: World) -> None:
+    """The sheet opens 4 days before the month's end; an attendance certified then is ordered
+    for the month's end (the outbox row waits until then), and the next month starts at once,
+    so the month's end itself runs no workflow (docs/payments.md, "The month's end")."""
+    with_account(world)
+    cid = active_contract(world)
+    with world.aqd.session() as s:
+        opens = s.scalar(select(Contract.next_due_at).where(Contract.id == cid))
+    assert opens is not None and opens.isoformat() == "2025-04-26T07:00:00+00:00"
+    world.clock.set(opens - timedelta(minutes=1))
+    assert not world.fire(cid) and "attendance" not in ready(world, cid)
+    world.clock.set(opens + timedelta(days=1))
+    assert world.fire(cid)
+    world.complete(cid, "attendance", {"days_present": 20}, "employer")
+    with world.aqd.session() as s:
+        row = s.scalars(select(Outbox).where(Outbox.kind == "payment_order")).one()
+        next_due = s.scalar(select(Contract.next_due_at).where(Contract.id == cid))
+    assert row.payload["not_before"] == "2025-04-30T18:00:00+01:00"
+    assert row.available_at.isoformat() == "2025-04-30T17:00:00+00:00"
+    assert next_due is not None and next_due.isoformat() == "2025-05-27T07:00:00+00:00"
+    assert outbox.run_once(world.aqd).claimed == 0  # the month is not over yet
+    assert orders(world) == []
+    world.clock.set(row.available_at + timedelta(minutes=1))
+    run = outbox.run_once(world.aqd)
+    assert (run.claimed, run.awaiting) == (1, 1)
+    [order] = orders(world)
+    assert (order.idempotency_key, order.period, order.amount_millimes) == (
+        KEY1,
+        "2025-04",
+        200_000,
+    )
+
+
+def test_the_last_month_opens_at_its_end_and_the_term_follows_its_attendance(
+    world: World,
+) -> None:
+    """The last month's sheet opens when the month is over, so the term (reported after its
+    attendance) is never reached before the contract's end date."""
+    cid = active_contract(world)
+    for _ in range(11):
+        world.run_month(cid)
+    with world.aqd.session() as s:
+        opens = s.scalar(select(Contract.next_due_at).where(Contract.id == cid))
+    assert opens is not None and opens.isoformat() == "2026-03-31T17:00:00+00:00"
+    world.run_month(cid)
+    assert "record_outcome" in ready(world, cid)
 
 
 def test_held_without_attendance_and_stopped_by_termination(world: World) -> None:

@@ -53,8 +53,8 @@ class Web:
         return {"Authorization": f"Bearer {r.json()['token']}"}
 
     def month_task(self, beneficiary_user: str = "beneficiary.tun") -> tuple[int, str]:
-        """The active demo contract of a job seeker at its first month's end: (contract id,
-        guid of the employer's monthly attendance task)."""
+        """The active demo contract of a job seeker once its first month's attendance sheet
+        is open: (contract id, guid of the employer's monthly attendance task)."""
         from datetime import timedelta
 
         from engine.models import Contract, User

@@ -243,6 +243,8 @@ def test_payments_show_on_the_contract_to_staff_and_payee(web: Web) -> None:
     assert guid in employer.get("/employer").text
     r = employer.post(f"/tasks/{guid}/complete", data={"csrf_token": csrf, "days_present": "20"})
     assert r.status_code == 303, r.text
+    assert outbox.run_once(web.aqd).claimed == 0  # certified in the month's last days ...
+    web.clock.advance(days=5)  # ... and paid at its end
     outbox.run_once(web.aqd)
     staff, _ = web.login("counsellor.tun")
     page = staff.get(f"/contracts/{contract_id}")

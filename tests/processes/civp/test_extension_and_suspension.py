@@ -135,8 +135,8 @@ def test_extension_refused_too_early_then_under_the_2025_rule(world: World) -> N
 def test_suspension_holds_the_month_and_resumption_restarts_it(world: World) -> None:
     cid = world.start()
     world.activate(cid)
-    world.run_month(cid)  # April 2025 paid
-    world.clock.set(world.clock.now() + timedelta(days=10))  # 10 May
+    world.run_month(cid)  # April 2025 certified on its 26th, paid
+    world.clock.set(world.clock.now() + timedelta(days=14))  # 10 May
     world.message(cid, "suspend_contract", {"reason": "sick_leave"})
     c = contract(world, cid)
     assert c.status == "suspended"
@@ -155,8 +155,9 @@ def test_suspension_holds_the_month_and_resumption_restarts_it(world: World) -> 
     world.message(cid, "resume_contract", {"note": "back to work"})
     c = contract(world, cid)
     assert c.status == "active"
-    # month 2 restarts on the resumption day (9 June) and ends on 8 July
-    assert c.next_due_at is not None and c.next_due_at.date().isoformat() == "2025-07-08"
+    # month 2 restarts on the resumption day (9 June) and ends on 8 July: its attendance sheet
+    # opens 4 days before, on 4 July
+    assert c.next_due_at is not None and c.next_due_at.date().isoformat() == "2025-07-04"
     key = world.run_month(cid)
     assert key == MONTH_KEY.format(cid=cid, m=2)
     assert b'"suspended_days":30' in main_state(world, cid)
