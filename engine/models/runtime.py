@@ -166,7 +166,7 @@ class Outbox(Base):
     """A side effect to run after commit, exactly once by its business idempotency key."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_pending", "status", "available_at"),)
+    __table_args__ = (Index("ix_outbox_due", "status", "available_at", "id"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     contract_id: Mapped[int | None] = mapped_column(ForeignKey("contract.id"), index=True)

@@ -87,7 +87,9 @@ def claim(aqd: Aqd, limit: int = 50, kinds: list[str] | None = None) -> list[Out
                 table.c.available_at <= now,
                 table.c.kind.in_(kinds),
             )
-            .order_by(table.c.id)
+            # the index (status, available_at, id) serves this order: a claim reads its page
+            # only, even when a month's end makes every order due at the same instant
+            .order_by(table.c.available_at, table.c.id)
             .limit(limit)
         )
         if session.get_bind().dialect.name == "postgresql":
