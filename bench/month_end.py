@@ -1,5 +1,6 @@
-"""Month-end payment run: N active CIVP contracts reach the end of their month; the timers fire,
-the attendance is recorded, the payment orders are written, the bank files are produced.
+"""Month-end payment run: N active CIVP contracts reach the end of their month; their
+attendance was certified in the month's last days, so the month's end writes the payment orders
+and the bank files.
 
 ``python bench/month_end.py [--contracts N] [--workers 2] [--out DIR]`` on PostgreSQL
 (``AQD_DATABASE_URL``; default: the local socket). It works in a scratch database beside the
@@ -10,24 +11,27 @@ phases.
 Setup (not timed): 6 offices, one employer each, one beneficiary with a RIB per contract. One
 contract per office is started and activated through the engine's commands (the template);
 the others are **clones** of the templates' rows — the contract row and its two workflow states
-(the main lifecycle and month 1 waiting for its timer), with the contract number and the
-SpiffWorkflow task ids rewritten per clone — because activating 150,000 contracts through
-600,000 commands would take longer than the month-end itself. The clones have no event history
-before the month-end (they cannot be replayed); everything the month-end does to them goes
+(the main lifecycle and month 1 waiting for its attendance sheet to open), with the contract
+number and the SpiffWorkflow task ids rewritten per clone — because activating 150,000
+contracts through 600,000 commands would take longer than the month itself. The clones have no
+event history before the month's last days (they cannot be replayed); everything after goes
 through the ordinary commands.
 
-Timed month-end, with ``--workers`` processes:
+Timed, with ``--workers`` processes, in two periods of the month:
 
-1. ``timers_and_attendance``: every process runs the production timer poller
-   (``run_due_timers``, pages of 500 contracts; overlapping pollers skip the contracts another
-   one holds), then ``complete_task`` of the employer's attendance for the contracts it fired;
-   the month computes the stipend and throws its payment order (an outbox row) and starts the
-   next month. Each is one command, one transaction. In production the attendance arrives
-   over the following days; it is counted here because the order is only thrown after it.
-2. ``orders``: the outbox runner in every process (``outbox.run_once``: claim with
-   ``FOR UPDATE SKIP LOCKED``, the ``payment_order`` handler, mark ``awaiting``) until no
-   order is pending.
-3. ``batches``: one pain.001 XML (XSD-validated) + CSV per office, written to ``--out``.
+1. ``month_work`` — the month's last days, reported apart from the month's end: at the
+   sheet's opening (4 days before the end) every process runs the production timer poller
+   (``run_due_timers``, pages of 500; overlapping pollers skip each other's contracts), then
+   ``complete_task`` of the employer's attendance for the contracts it opened. Each
+   attendance computes the stipend, throws the payment order for the month's end (an outbox
+   row with ``available_at`` = the end, 18:00) and starts month 2. In production this work is
+   spread over those days as employers certify; here it runs back to back.
+2. ``month_end_seconds`` — the month's end (the clock moves past 18:00):
+   ``timers``: the production poller (nothing of these contracts is due: month 2 waits for
+   its own sheet); ``orders``: the outbox runner in every process (``outbox.run_once``: claim
+   with ``FOR UPDATE SKIP LOCKED``, the batched ``payment_order`` handler, mark ``awaiting``)
+   until no order is left; ``batches``: one pain.001 XML (XSD-validated) + CSV per office,
+   written to ``--out``.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -291,7 +295,8 @@ def clone(aqd: Aqd, contracts: int) -> None:
 
 
 def month_phase(aqd: Aqd) -> tuple[int, int]:
-    """Fire the month's timers with the production poller, and record the attendance.
+    """Open the month's attendance sheets with the production poller, and record the
+    attendance (the month's last days).
 
     Every worker polls at once, as overlapping scheduler runs do in production: a page of due
     contracts at a time (``run_due_timers``, which skips contracts another poller holds), then
@@ -350,22 +355,46 @@ def batches_phase(aqd: Aqd, offices: list[str], period: str, out: Path) -> tuple
     return files, orders, size
 
 
-def worker(
-    url: str, k: int, workers: int, at: str, period: str, out: str, barrier: Any, result: Any
-) -> None:
-    """One worker process: the three phases, in step with the others (barriers)."""
-    import engine.services.outbox  # noqa: F401  (imports done before the clock starts)
+def timers_phase(aqd: Aqd) -> int:
+    from engine.services.timers import run_due_timers
 
-    aqd = engine_for(url, at)
+    run = run_due_timers(aqd, limit=CHUNK)
+    if run.failed:
+        raise SystemExit(f"timers failed: {run.failed[:3]}")
+    return run.fired
+
+
+def worker(
+    url: str,
+    k: int,
+    workers: int,
+    at: tuple[str, str],
+    period: str,
+    out: str,
+    barrier: Any,
+    result: Any,
+) -> None:
+    """One worker process: the month's last days, then the month's end (timers, orders,
+    batches), in step with the others (barriers)."""
+    # imports done before the clock starts
+    import engine.services.outbox
+    import engine.services.timers  # noqa: F401
+
+    aqd = engine_for(url, at[0])
     codes = [o[0] for o in OFFICES]
     barrier.wait()  # ready
     month = month_phase(aqd)
+    barrier.wait()
+    assert isinstance(aqd.clock, FrozenClock)
+    aqd.clock.set(datetime.fromisoformat(at[1]))
+    barrier.wait()  # the month's end starts
+    fired = timers_phase(aqd)
     barrier.wait()
     orders = orders_phase(aqd)
     barrier.wait()
     made = batches_phase(aqd, codes[k::workers], period, Path(out))
     barrier.wait()
-    result.put((month, orders, made))
+    result.put((month, fired, orders, made))
 
 
 def main() -> None:
@@ -387,12 +416,19 @@ def main() -> None:
     prepare(url, contracts)
     setup = time.perf_counter() - t0
     with get_engine(url).connect() as conn:
-        due = conn.scalar(select(func.max(Contract.next_due_at)))
+        opens = conn.scalar(select(func.max(Contract.next_due_at)))
     dispose_all()
-    assert due is not None
-    at = (due + timedelta(minutes=5)).isoformat()
-    period = due.strftime("%Y-%m")
-    print(f"setup {setup:.1f}s; month end {at}", flush=True)
+    assert opens is not None
+    # the sheet opens 4 days before the month's end (08:00); the month is paid at its end
+    # (18:00, Tunis): the month's end runs 5 minutes after that
+    period_end = (opens + timedelta(days=4)).date()
+    end_at = datetime.combine(period_end, datetime.min.time(), tzinfo=timezone(timedelta(hours=1)))
+    at = (
+        (opens + timedelta(minutes=5)).isoformat(),
+        (end_at + timedelta(hours=18, minutes=5)).isoformat(),
+    )
+    period = period_end.strftime("%Y-%m")
+    print(f"setup {setup:.1f}s; sheets open {at[0]}; month end {at[1]}", flush=True)
 
     ctx = multiprocessing.get_context("spawn")
     barrier = ctx.Barrier(workers + 1)
@@ -406,21 +442,26 @@ def main() -> None:
     barrier.wait()  # every worker has started and imported the engine
     t0 = time.perf_counter()
     barrier.wait()
-    t_month = time.perf_counter() - t0
-    print(f"timers+attendance: {t_month:.1f}s", flush=True)
+    t_work = time.perf_counter() - t0
+    print(f"month's last days (sheets + attendance): {t_work:.1f}s", flush=True)
+    barrier.wait()  # every worker's clock is at the month's end
+    t0 = time.perf_counter()
     barrier.wait()
-    t_orders = time.perf_counter() - t0 - t_month
-    print(f"orders: {t_orders:.1f}s", flush=True)
+    t_timers = time.perf_counter() - t0
     barrier.wait()
-    t_batches = time.perf_counter() - t0 - t_month - t_orders
+    t_orders = time.perf_counter() - t0 - t_timers
+    print(f"month end: timers {t_timers:.1f}s, orders {t_orders:.1f}s", flush=True)
+    barrier.wait()
+    t_batches = time.perf_counter() - t0 - t_timers - t_orders
     results = [queue.get() for _ in procs]
     for p in procs:
         p.join()
         if p.exitcode:
             raise SystemExit(f"a worker failed with exit code {p.exitcode}")
-    fired = sum(r[0][0] for r in results)
+    opened = sum(r[0][0] for r in results)
     completed = sum(r[0][1] for r in results)
-    made = [r[2] for r in results]
+    fired = sum(r[1] for r in results)
+    made = [r[3] for r in results]
     batched = sum(m[1] for m in made)
     print(f"batches: {sum(m[0] for m in made)} files, {batched} orders in {t_batches:.1f}s")
 
@@ -435,23 +476,25 @@ def main() -> None:
             .where(Outbox.kind == "payment_order", Outbox.status != "awaiting")
         )
     dispose_all()
-    total = t_month + t_orders + t_batches
+    total = t_timers + t_orders + t_batches
     result = {
         "contracts": contracts,
         "workers": workers,
         "month_end_seconds": round(total, 1),
         "orders": orders,
         "orders_per_s": round(orders / total, 1) if total else 0.0,
-        "timers_and_attendance_s": round(t_month, 1),
-        "commands_per_s": round((fired + completed) / t_month, 1) if t_month else 0.0,
+        "timers_s": round(t_timers, 1),
+        "timers_fired_at_month_end": fired,
         "orders_s": round(t_orders, 1),
         "order_writes_per_s": round(orders / t_orders, 1) if t_orders else 0.0,
         "batches_s": round(t_batches, 1),
         "batch_files": sum(r[0] for r in made),
         "batch_bytes": sum(r[2] for r in made),
         "batched_orders": batched,
+        "month_work_s": round(t_work, 1),
+        "month_work_commands_per_s": round((opened + completed) / t_work, 1) if t_work else 0.0,
         "setup_seconds": round(setup, 1),
-        "ok": orders == distinct == contracts == batched and pending == 0,
+        "ok": orders == distinct == contracts == batched == completed and pending == 0,
     }
     if not args.keep:
         drop(url)
