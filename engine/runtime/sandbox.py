@@ -91,13 +91,25 @@ class _Budget:
 _budget = _Budget()
 
 
+#: The file name sandboxed code is compiled under.
+SANDBOX_FILENAME = "<aqd-sandbox>"
+
+
 def _trace(frame: FrameType, event: str, arg: object) -> Callable[..., Any] | None:
+    """Enforce the deadline in sandboxed code and this module's helpers only. The interpreter
+    also runs other Python code while a script runs (a garbage collection's weakref callbacks,
+    e.g. SQLAlchemy's): an exception raised there is printed and swallowed, so the script would
+    go on with its limit cleared. Such frames are not traced; the script's next line raises."""
+    if frame.f_code.co_filename not in _ENFORCED:
+        return None
     deadline = _budget.deadline
     if deadline is not None and time.perf_counter() > deadline:
         _budget.local.deadline = None
         raise SandboxViolation("time limit exceeded")
     return _trace
 
+
+_ENFORCED = frozenset({SANDBOX_FILENAME, _trace.__code__.co_filename})
 
 #: List methods that make a list longer (see ``_AqdPolicy.visit_Attribute``).
 _GROWERS = frozenset({"append", "extend", "insert"})
@@ -450,7 +462,7 @@ class Sandbox:
         if len(source) > 20_000:
             raise SandboxViolation("expression too long")
         try:
-            code = compile_restricted(source, "<string>", mode, policy=_AqdPolicy)
+            code = compile_restricted(source, SANDBOX_FILENAME, mode, policy=_AqdPolicy)
         except SyntaxError as exc:
             errors = exc.args[0] if exc.args and isinstance(exc.args[0], tuple) else (exc.msg,)
             first = str(errors[0]) if errors else "invalid syntax"

@@ -229,3 +229,57 @@ def test_processes_folder_models_compile() -> None:
 
         key, sources = read_sources(folder)
         compile_bundle(key, sources, Sandbox())
+
+
+# Lists of up to 2,000 lists: enough live objects to start collections.
+LOOP_THAT_ALLOCATES = """
+n = 0
+x = []
+while n < 10**12:
+    x.append([n])
+    n += 1
+    x = x if n % 2000 else []
+"""
+
+
+def test_a_garbage_collection_during_a_script_keeps_its_time_limit() -> None:
+    """Weakref callbacks (SQLAlchemy's, for one) run inside whatever frame triggers a
+    collection, a script's included. The time limit must not fire inside them: the exception
+    would be swallowed there, with the limit cleared, and the script would run on for ever."""
+    import gc
+    import weakref
+
+    sandbox = Sandbox(time_limit_s=0.05)
+    called: list[int] = []
+
+    class Node:
+        me: object
+
+    def slow(_ref: object) -> None:
+        called.append(1)
+        time.sleep(0.04)  # the callbacks after the first start once the limit has passed
+
+    gc.disable()
+    try:
+        refs = []
+        for _ in range(4):
+            node = Node()
+            node.me = node  # a cycle: only the collector frees it, inside the script
+            refs.append(weakref.ref(node, slow))
+            del node
+        outcome: list[str] = []
+
+        def run() -> None:
+            gc.enable()
+            try:
+                sandbox.execute(LOOP_THAT_ALLOCATES, {})
+            except SandboxViolation as exc:
+                outcome.append(str(exc))
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        thread.join(10)
+        assert outcome == ["time limit exceeded"]
+        assert called == [1, 1, 1, 1]
+    finally:
+        gc.enable()
