@@ -172,7 +172,13 @@ def create_batch(
             update(PaymentOrder)
             .where(PaymentOrder.id.in_(ids[start : start + 5000]))
             .values(status="batched", batch_id=batch.id, batched_at=at)
+            # Not "evaluate": it tests the IN list against every order loaded in the session,
+            # for every chunk (41 s for 25,000 orders an office); the loaded orders are
+            # expired instead, so a later read sees the new status.
+            .execution_options(synchronize_session=False)
         )
+    for order in orders:
+        session.expire(order)
     return BatchFiles(
         batch.id, batch.message_id, len(orders), format_millimes(batch.total_millimes), xml, data
     )
