@@ -20,6 +20,7 @@ from __future__ import annotations
 import ast
 import calendar as _calendar
 import copy
+import gc
 import operator
 import re
 import sys
@@ -100,7 +101,7 @@ def _trace(frame: FrameType, event: str, arg: object) -> Callable[..., Any] | No
     also runs other Python code while a script runs (a garbage collection's weakref callbacks,
     e.g. SQLAlchemy's): an exception raised there is printed and swallowed, so the script would
     go on with its limit cleared. Such frames are not traced; the script's next line raises."""
-    if frame.f_code.co_filename not in _ENFORCED:
+    if frame.f_code.co_filename not in _ENFORCED or frame.f_code is _GC_PAUSE:
         return None
     deadline = _budget.deadline
     if deadline is not None and time.perf_counter() > deadline:
@@ -110,6 +111,27 @@ def _trace(frame: FrameType, event: str, arg: object) -> Callable[..., Any] | No
 
 
 _ENFORCED = frozenset({SANDBOX_FILENAME, _trace.__code__.co_filename})
+
+
+def _gc_pause(phase: str, info: dict[str, int]) -> None:
+    """A garbage collection is the interpreter's time, not the script's: its pause moves the
+    running evaluation's deadline (a full collection of a large heap took more than the whole
+    budget on a loaded 2-core machine). Collections run in the thread that triggers them."""
+    local = _budget.local
+    if getattr(local, "deadline", None) is None:
+        return
+    now = time.perf_counter()
+    if phase == "start":
+        local.gc_started = now
+        return
+    started = getattr(local, "gc_started", None)
+    if started is not None:
+        local.deadline += now - started
+        local.gc_started = None
+
+
+_GC_PAUSE = _gc_pause.__code__
+gc.callbacks.append(_gc_pause)
 
 #: List methods that make a list longer (see ``_AqdPolicy.visit_Attribute``).
 _GROWERS = frozenset({"append", "extend", "insert"})

@@ -283,3 +283,23 @@ def test_a_garbage_collection_during_a_script_keeps_its_time_limit() -> None:
         assert called == [1, 1, 1, 1]
     finally:
         gc.enable()
+
+
+def test_a_garbage_collection_pause_is_not_counted_against_the_script() -> None:
+    """A full collection of a large heap can outlast the whole budget; the script's own time
+    is what the limit bounds."""
+    import gc
+
+    sandbox = Sandbox(time_limit_s=0.1)
+
+    def stall(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            time.sleep(0.15)
+
+    gc.callbacks.append(stall)
+    try:
+        context: dict[str, object] = {}
+        sandbox.execute("x = [[[n] for n in range(900)] for m in range(4)]\ny = len(x)\n", context)
+    finally:
+        gc.callbacks.remove(stall)
+    assert context["y"] == 4
