@@ -828,14 +828,20 @@ def evidence(
         )
     ).all()
     for s, ready, done in digital:
-        if s in per_step:
+        if s in per_step and s not in MILESTONES:
             per_step[s]["d"].append(_hours(ready, done) or 0.0)
+    for milestone in MILESTONES:
+        if milestone in per_step:
+            per_step[milestone]["d"] = [
+                h for _o, _d, h in milestone_hours(session, milestone, Scope(programme=programme))
+            ]
     steps = []
-    for s, samples in sorted(per_step.items()):
+    for s, samples in sorted(per_step.items(), key=lambda item: _step_order(item[0])):
         if step and s != step:
             continue
         row: dict[str, Any] = {
             "step": s,
+            "milestone": s in MILESTONES,
             "baseline_cases": len(samples["b"]),
             "digital_cases": len(samples["d"]),
             "baseline_median_hours": round(statistics.median(samples["b"]), 2),
@@ -856,14 +862,20 @@ def evidence(
     control_cut = min(go_lives)
     cases: list[Case] = []
     for code, s, day, hours in baseline_rows:
-        if step and s != step:
+        # One step, or every step pooled; an end-to-end lead time is never pooled with steps.
+        if (step and s != step) or (not step and s in MILESTONES):
             continue
         o = offices.get(code)
         if o is None:
             continue
         cut = o.go_live if o.pilot and o.go_live else control_cut
         cases.append(Case(code, bool(o.pilot), day >= cut, hours))
-    for code, day, hours in _digital_hours(session, programme, step):
+    after_go_live = (
+        milestone_hours(session, step, Scope(programme=programme))
+        if step is not None and step in MILESTONES
+        else _digital_hours(session, programme, step)
+    )
+    for code, day, hours in after_go_live:
         o = offices.get(code)
         if o is not None and o.pilot and o.go_live and day >= o.go_live:
             cases.append(Case(code, True, True, hours))
@@ -953,6 +965,12 @@ def monthly_report(
             }
         )
     with_due = [r for r in rows if r["sla_breach_rate"] is not None]
+    # The contracts signed, and first paid, in the month: their days from the request.
+    lead_times = lead_time_table(lead_time_report(session, scope))
+    for line in lead_times:
+        office = offices.get(line["office"] or "")
+        line["name_fr"] = office.name_fr if office else line["office"]
+        line["name_ar"] = office.name_ar if office else line["office"]
     return {
         "month": month,
         "programme": scope.programme,
@@ -968,7 +986,13 @@ def monthly_report(
             else None
         ),
         "offices": report_offices,
-        "reductions": _month_reductions(session, scope, {r["programme"] for r in rows}, resamples),
+        "lead_times": lead_times,
+        "reductions": _month_reductions(
+            session,
+            scope,
+            {r["programme"] for r in rows} | {line["programme"] for line in lead_times},
+            resamples,
+        ),
     }
 
 
@@ -990,15 +1014,27 @@ def _month_reductions(
     for programme, _office, step, _lane, ready, _claimed, completed, _due in _completed(
         session, scope
     ):
-        if (programme, step) in baseline:
+        if (programme, step) in baseline and step not in MILESTONES:
             digital[(programme, step)].append(_hours(ready, completed) or 0.0)
+    lo, hi = _scope_window(scope)
+    for programme, step in baseline:
+        if step in MILESTONES:  # the contracts that reached it in the month
+            digital[(programme, step)] = [
+                h
+                for _o, _d, h in milestone_hours(
+                    session, step, Scope(programme=programme, office=scope.office), lo, hi
+                )
+            ]
     out = []
-    for (programme, step), by_office in sorted(baseline.items()):
+    for (programme, step), by_office in sorted(
+        baseline.items(), key=lambda item: (item[0][0], _step_order(item[0][1]))
+    ):
         paper = by_office.get(scope.office or "") or [h for v in by_office.values() for h in v]
         cases = digital.get((programme, step), [])
         row: dict[str, Any] = {
             "programme": programme,
             "step": step,
+            "milestone": step in MILESTONES,
             "baseline_cases": len(paper),
             "baseline_median_hours": round(statistics.median(paper), 2),
             "digital_cases": len(cases),
@@ -1092,6 +1128,29 @@ def _milestone_rows(
     if scope.office:
         stmt = stmt.where(Office.code == scope.office)
     return session.execute(stmt.execution_options(yield_per=20_000) if stream else stmt)
+
+
+def milestone_hours(
+    session: Session,
+    milestone: str,
+    scope: Scope,
+    lo: datetime | None = None,
+    hi: datetime | None = None,
+) -> list[tuple[str, date, float]]:
+    """``(office, day of the request, hours from the request)`` of every contract in
+    ``scope`` that reached ``milestone`` for the first time in ``[lo, hi)``: the Aqd side of
+    an end-to-end baseline (a baseline row whose step is a milestone)."""
+    return [
+        (office, _utc(requested).date(), _lead_seconds(reached, requested) / 3600)
+        for _programme, office, reached, requested in _milestone_rows(
+            session, milestone, scope, lo, hi
+        )
+    ]
+
+
+def _step_order(step: str) -> tuple[int, str]:
+    """End-to-end milestones first (in ``MILESTONES`` order), then the steps by name."""
+    return (MILESTONES.index(step), "") if step in MILESTONES else (len(MILESTONES), step)
 
 
 def _lead_seconds(reached: datetime, requested: datetime) -> float:

@@ -4,7 +4,7 @@ whose durations are known exactly, against the rollup and through the real engin
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 from sqlalchemy import func, select
@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from engine.models import Contract, Office, PaymentOrder, StepTiming
 from engine.services import analytics
 from engine.services.analytics import Scope
+from engine.services.commands import Aqd
 from tests.conftest import World
 
 T0 = datetime(2025, 1, 6, 8, 0, tzinfo=UTC)
@@ -19,10 +20,15 @@ T0 = datetime(2025, 1, 6, 8, 0, tzinfo=UTC)
 DAYS = {"TUN": (10, 40), "KEF": (20, 55)}
 
 
-class Seeder:
-    """Contracts, activation step timings and payment orders written directly."""
+class HasAqd(Protocol):
+    aqd: Aqd
 
-    def __init__(self, world: World) -> None:
+
+class Seeder:
+    """Contracts, activation step timings and payment orders written directly (``world``: a
+    test world, or the web tests' app, once a contract is deployed)."""
+
+    def __init__(self, world: World | HasAqd) -> None:
         self.world = world
         with world.aqd.session() as s, s.begin():
             offices = {o.code: o.id for o in s.scalars(select(Office))}
@@ -34,6 +40,7 @@ class Seeder:
             self.offices = offices
             self.definition = s.scalar(select(Contract.definition_id).limit(1))
         if self.definition is None:
+            assert isinstance(world, World), "no contract yet: seed from a test world"
             self.definition = _definition_of(world)
         with world.aqd.session() as s:
             self.n = s.scalar(select(func.count()).select_from(Contract)) or 0
@@ -286,3 +293,52 @@ def test_the_command_line(world: World, tmp_path: Any) -> None:
         ("TUN", "2025-01", "signed", "3"),
         ("TUN", "2025-02", "first_payment", "3"),
     ]
+
+
+def paper(office: str, step: str, day: str, hours: float, count: int) -> str:
+    return "".join(f"{office},civp,{step},{day},{hours}\n" for _ in range(count))
+
+
+def test_an_end_to_end_baseline_is_compared_with_the_lead_times(world: World) -> None:
+    """A baseline row whose step is ``signed`` is the paper's request-to-signature time: the
+    evidence compares it with the contracts' lead times (not with any step's duration), and the
+    difference in differences uses the contracts requested after the pilot office's go-live."""
+    seed(world, T0, 20)  # TUN signed after 10 days, KEF after 20
+    with world.aqd.session() as s, s.begin():
+        tun = s.scalar(select(Office).where(Office.code == "TUN"))
+        assert tun is not None
+        tun.pilot, tun.go_live = True, date(2025, 1, 1)
+        csv = "office,programme,step,date,hours\n"
+        csv += paper("TUN", "signed", "2024-06-10", 45 * 24, 30)  # before: 45 days
+        csv += paper("KEF", "signed", "2024-06-10", 40 * 24, 30)  # the control office, before
+        csv += paper("KEF", "signed", "2025-02-10", 40 * 24, 30)  # and after: no change
+        csv += paper("TUN", "counsellor_validation", "2024-06-10", 30, 10)
+        analytics.import_baseline(s, csv, "paper.csv", T0)
+    with world.aqd.session() as s:
+        result = analytics.evidence(s, "civp", "signed", resamples=200)
+        pooled = analytics.evidence(s, "civp", resamples=50)
+        month = analytics.monthly_report(s, Scope(), "2025-01", resamples=50)
+    (row,) = result["steps"]
+    assert row["milestone"] is True and row["step"] == "signed"
+    assert row["digital_cases"] == 40  # every contract's lead time, none of a step's duration
+    assert row["digital_median_hours"] == 15 * 24  # 20 contracts at 10 days, 20 at 20
+    assert row["baseline_median_hours"] == 40 * 24
+    assert row["reduction"]["estimate"] == pytest.approx(1 - 15 / 40, abs=1e-3)
+    did = result["difference_in_differences"]["time_saved"]
+    # TUN's contracts took 10 days against 45 on paper; the control office did not change
+    assert did["estimate"] == pytest.approx(1 - 10 / 45, abs=1e-3)
+    assert did["ci_low"] <= did["estimate"] <= did["ci_high"]
+    # the milestones come first; pooling every step leaves the end-to-end baseline out
+    assert [r["step"] for r in pooled["steps"]] == ["signed", "counsellor_validation"]
+    # (KEF's paper signatures would fill the control groups if they were pooled)
+    assert pooled["difference_in_differences"] == {
+        "unavailable": "a group has no cases: [(True, True), (False, False), (False, True)]"
+    }
+    # the monthly report: January's signed contracts (TUN's 20, and KEF's 12 requested by
+    # 11 January 20:00, 20 days before February)
+    signed = [r for r in month["reductions"] if r["step"] == "signed"]
+    assert len(signed) == 1 and signed[0]["milestone"] is True
+    assert signed[0]["digital_cases"] == 20 + 12
+    lines = {line["office"]: line for line in month["lead_times"]}
+    assert lines["TUN"]["signed"]["median_days"] == 10.0 and lines["TUN"]["first_payment"] is None
+    assert lines["KEF"]["signed"]["count"] == 12 and lines["KEF"]["name_fr"] == "Le Kef"

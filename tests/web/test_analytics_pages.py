@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import date, timedelta
 
 from tests.web.conftest import Web
@@ -190,3 +191,31 @@ def test_lead_times_on_the_page_in_csv_and_the_api(web: Web) -> None:
     ar, _csrf = web.login("head.bar")
     arabic = ar.get("/analytics").text
     assert "الآجال الإجمالية" in arabic and "من الطلب إلى العقد الممضى" in arabic
+
+
+def test_an_end_to_end_baseline_shows_in_days_on_the_page(web: Web) -> None:
+    """A baseline of the paper's request-to-signature time (step ``signed``) is compared with
+    the contracts' lead times, in days."""
+    from datetime import UTC, datetime, timedelta
+
+    from tests.engine.test_analytics_lead_times import Seeder
+
+    seeder = Seeder(web)  # a programme the demo does not have: its contracts are these
+    for i in range(5):
+        requested = datetime(2025, 1, 6, 8, tzinfo=UTC) + timedelta(hours=i)
+        seeder.contract("TUN", requested, timedelta(days=12), programme="leadtest")
+    rows = "".join(f"TUN,leadtest,signed,2024-0{1 + i % 9}-10,{45 * 24}\n" for i in range(30))
+    ok = web.client().post(
+        "/api/v1/analytics/baseline",
+        headers=web.token("manager"),
+        json={"filename": "paper-signed.csv", "csv": "office,programme,step,date,hours\n" + rows},
+    )
+    assert ok.status_code == 201
+    browser, _ = web.login("manager")
+    page = browser.get("/analytics", params={"programme": "leadtest"}).text
+    row = re.search(r'<tr data-testid="evidence-row">(.*?)</tr>', page, re.S)
+    assert row is not None
+    cells = re.findall(r"<td>(.*?)</td>", row.group(1), re.S)
+    assert cells[0] == "De la demande au contrat signé"
+    assert re.fullmatch(r"45\s+j", cells[1]) and re.fullmatch(r"12\s+j", cells[2]), cells
+    assert cells[3].startswith("73.3 %")

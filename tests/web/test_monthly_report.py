@@ -17,6 +17,7 @@ from sqlalchemy import select
 from engine.models import HumanTask, Office, ProcessInstance
 from engine.services import analytics
 from tests.conftest import ROOT
+from tests.engine.test_analytics_lead_times import Seeder
 from tests.web.conftest import Web
 
 pytestmark = pytest.mark.skipif(shutil.which("pdftotext") is None, reason="needs poppler-utils")
@@ -131,3 +132,41 @@ def test_monthly_report_from_the_command_line(web: Web, tmp_path: Path) -> None:
     assert re.search(r"Comité de pilotage · programme \S+ · bureau TUN", text)
     assert "(TUN)" in text and "(GAF)" not in text
     assert re.search(r"5\s+6\.00\s+9\.20", text)
+
+
+def test_monthly_report_gives_the_lead_times_and_the_end_to_end_reduction(
+    web: Web, tmp_path: Path
+) -> None:
+    """Five TUN contracts signed in February 2024, 8 to 12 days after their request, each first
+    paid 30 days after it; the paper took 60 days from the request to the signed contract."""
+    seeder = Seeder(web)
+    for i, days in enumerate((8, 9, 10, 11, 12)):
+        seeder.contract(
+            "TUN",
+            datetime(2024, 1, 25, 8, tzinfo=UTC) + timedelta(hours=i),
+            timedelta(days=days),
+            timedelta(days=30),
+        )
+    with web.aqd.session() as s, s.begin():
+        csv = "office,programme,step,date,hours\n" + "".join(
+            f"TUN,civp,signed,2023-0{1 + i % 9}-10,{60 * 24}\n" for i in range(40)
+        )
+        analytics.import_baseline(s, csv, "paper-lead.csv", web.clock.now())
+    auditor, _ = web.login("auditor")
+    r = auditor.get("/analytics/report.pdf", params={"month": "2024-02"})
+    assert r.status_code == 200
+    french, _, arabic = text_of(r.content, tmp_path).partition("آجال المعالجة")
+    assert "Délais de bout en bout" in french
+    # signed: 5 contracts, median 10 days, p90 11.6; first paid: 5, 30 days each
+    assert re.search(
+        r"CIVP — Bureau de l'emploi de\s+5\s+10\.0\sj\s+11\.6\sj\s+5\s+30\.0\sj\s+30\.0\sj", french
+    ), french
+    # against the paper's 60 days, with its interval
+    found = re.search(
+        r"De la demande au contrat signé\s+60\.0\sj \(40\)\s+10\.0\sj \(5\)\s+(\d+\.\d) %", french
+    )
+    assert found is not None, french
+    assert float(found.group(1)) == 83.3
+    # (pdftotext gives the lam-alef ligature of الآجال and إلى back in another order)
+    assert "الجملية" in arabic and "العقد الممضى" in arabic
+    assert re.search(r"11\.6\s?يوم", arabic) and "83.3 %" in arabic
