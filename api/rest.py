@@ -137,6 +137,8 @@ class VerificationRequest(BaseModel):
     until: date | None = None
     sample: int | None = Field(default=None, ge=1, le=100_000)
     seed: int = Field(default=0, ge=0, le=2**31)
+    #: Also validate the signatures of every signed document (slower).
+    signatures: bool = False
 
 
 class EmployerRegistration(BaseModel):

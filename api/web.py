@@ -579,6 +579,7 @@ def build_router() -> APIRouter:
             office=form.get("office") or None,
             programme=form.get("programme") or None,
             sample=sample,
+            signatures=form.get("signatures") == "on",
         )
         verification.start_in_background(aqd, run_id)
         return redirect(f"/verifications#run-{run_id}")

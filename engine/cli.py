@@ -554,6 +554,13 @@ def verify_contracts_cmd(
     processes: Annotated[
         int, typer.Option(help="Worker processes (replay is CPU-bound: one per core).")
     ] = 1,
+    signatures: Annotated[
+        bool,
+        typer.Option(
+            "--signatures",
+            help="Also validate the signatures of every signed document (reads its bytes).",
+        ),
+    ] = False,
 ) -> None:
     """Replay many contracts (all, or a sample) and report every one that fails."""
     import random
@@ -577,8 +584,8 @@ def verify_contracts_cmd(
 
         if processes > 1:
             url = aqd.db.url.render_as_string(hide_password=False)
-            return verify_contracts_parallel(url, ids, processes).to_dict()
-        return verify_contracts(aqd, ids, progress).to_dict()
+            return verify_contracts_parallel(url, ids, processes, signatures=signatures).to_dict()
+        return verify_contracts(aqd, ids, progress, signatures=signatures).to_dict()
 
     report = _guard(run)
     _print(report)

@@ -23,7 +23,7 @@ import orjson
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from engine.errors import EngineError, NotFound
+from engine.errors import EngineError, InvalidInput, NotFound
 from engine.models import Contract, Document, Event, ProcessDefinition, ProcessInstance
 from engine.runtime import context
 from engine.runtime.sandbox import Sandbox
@@ -46,6 +46,8 @@ class ReplayReport:
     ok: bool = True
     problems: list[str] = field(default_factory=list)
     first_divergent_seq: int | None = None
+    #: Stored documents whose signatures were validated (not only their hashes).
+    signatures_validated: int = 0
 
     def fail(self, seq: int | None, message: str) -> None:
         self.ok = False
@@ -61,6 +63,7 @@ class ReplayReport:
             "ok": self.ok,
             "first_divergent_seq": self.first_divergent_seq,
             "problems": self.problems,
+            "signatures_validated": self.signatures_validated,
         }
 
 
@@ -472,7 +475,10 @@ def check_documents(
             )
         elif validate_with is not None and doc.content is not None:
             validator = DOCUMENT_VALIDATORS.get(doc.kind)
-            problem = validator(validate_with, doc.content) if validator else None
+            if validator is None:
+                continue
+            problem = validator(validate_with, doc.content)
+            report.signatures_validated += 1
             if problem:
                 report.fail(seq, f"document {doc.id} ({doc.kind}): {problem}")
 
@@ -531,12 +537,15 @@ class BatchReport:
     passed: int = 0
     failed: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
+    #: Signed documents whose signatures were validated (``signatures=True``), else 0.
+    signatures_validated: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "checked": self.checked,
             "passed": self.passed,
             "failed": self.failed,
+            "signatures_validated": self.signatures_validated,
             "seconds": round(self.seconds, 3),
             "contracts_per_s": round(self.checked / self.seconds, 1) if self.seconds else None,
         }
@@ -558,12 +567,28 @@ def _snapshot_session(aqd: Any) -> Session:
     return session
 
 
-def verify_batch(aqd: Any, contract_ids: list[int]) -> list[ReplayReport | None]:
+def require_validators() -> None:
+    """Refuse a verification that was asked to validate signatures when no validator is
+    registered (``signing.service.register``): it would pass without checking any."""
+    if not DOCUMENT_VALIDATORS:
+        raise InvalidInput(
+            "no signature validator is registered in this process: verify signatures through "
+            "`aqd` or the web application",
+            fields={"signatures": "unavailable"},
+        )
+
+
+def verify_batch(
+    aqd: Any, contract_ids: list[int], *, signatures: bool = False
+) -> list[ReplayReport | None]:
     """Replay the given contracts, their histories read in one snapshot; one report per id,
-    in order (None for a contract that does not exist)."""
+    in order (None for a contract that does not exist). Each stored document must be bytes an
+    event recorded; with ``signatures`` each signed document's signatures are validated too
+    (its bytes read here: slower), which is what holds against someone able to rewrite the
+    database, hash chain included, since that forger cannot sign."""
     with _snapshot_session(aqd) as session:
         histories = load_histories(aqd, session, contract_ids)
-        documents = document_rows(session, list(histories), with_content=False)
+        documents = document_rows(session, list(histories), with_content=signatures)
         out: list[ReplayReport | None] = []
         for contract_id in contract_ids:
             found = histories.get(contract_id)
@@ -576,7 +601,12 @@ def verify_batch(aqd: Any, contract_ids: list[int]) -> list[ReplayReport | None]
                 return aqd.specs(session, definition_id, pid)  # type: ignore[no-any-return]
 
             report = replay_history(history, aqd.runner, specs_of)
-            check_documents(documents.get(contract_id, []), history["events"], report)
+            check_documents(
+                documents.get(contract_id, []),
+                history["events"],
+                report,
+                validate_with=aqd if signatures else None,
+            )
             out.append(report)
         session.rollback()
     return out
@@ -597,7 +627,9 @@ def _tally(report: BatchReport, contract_id: int, result: ReplayReport | None) -
                 "problem": "contract not found",
             }
         )
-    elif result.ok:
+        return
+    report.signatures_validated += result.signatures_validated
+    if result.ok:
         report.passed += 1
     else:
         report.failed.append(
@@ -615,15 +647,22 @@ def verify_contracts(
     contract_ids: list[int],
     progress: Any = None,
     batch_size: int = BATCH_SIZE,
+    *,
+    signatures: bool = False,
 ) -> BatchReport:
     """Replay each contract, reading histories ``batch_size`` contracts at a time, and
-    summarise the failures (a contract that does not exist is one)."""
+    summarise the failures (a contract that does not exist is one); ``signatures``: validate
+    each signed document's signatures too (``verify_batch``)."""
     import time
 
+    if signatures:
+        require_validators()
     report = BatchReport()
     started = time.perf_counter()
     for chunk in _chunks(list(contract_ids), batch_size):
-        for contract_id, result in zip(chunk, verify_batch(aqd, chunk), strict=True):
+        for contract_id, result in zip(
+            chunk, verify_batch(aqd, chunk, signatures=signatures), strict=True
+        ):
             _tally(report, contract_id, result)
             if progress is not None:
                 progress(report.checked, len(contract_ids))
@@ -636,25 +675,38 @@ def verify_contracts(
 PARALLEL_CHUNK = 50
 
 
-def _verify_chunks(aqd: Any, todo: Any, out: Any) -> None:
+def _verify_chunks(aqd: Any, todo: Any, out: Any, signatures: bool) -> None:
     """Take chunks from ``todo`` until a None, verifying each; put one report at the end."""
     report = BatchReport()
     while True:
         chunk = todo.get()
         if chunk is None:
             break
-        for contract_id, result in zip(chunk, verify_batch(aqd, chunk), strict=True):
+        for contract_id, result in zip(
+            chunk, verify_batch(aqd, chunk, signatures=signatures), strict=True
+        ):
             _tally(report, contract_id, result)
     out.put(report.to_dict())
 
 
-def _verify_worker(url: str, todo: Any, out: Any) -> None:
+def _validator_refs() -> dict[str, str]:
+    """The registered validators as ``module:name``, for a spawned process to import (they
+    are registered at start-up by ``signing/``, which ``engine/`` does not import)."""
+    return {kind: f"{fn.__module__}:{fn.__qualname__}" for kind, fn in DOCUMENT_VALIDATORS.items()}
+
+
+def _verify_worker(url: str, todo: Any, out: Any, validators: dict[str, str]) -> None:
+    import importlib
+
     from engine.db import dispose_all
     from engine.services.commands import Aqd
 
+    for kind, ref in validators.items():
+        module, name = ref.split(":")
+        DOCUMENT_VALIDATORS[kind] = getattr(importlib.import_module(module), name)
     aqd = Aqd(url)
     try:
-        _verify_chunks(aqd, todo, out)
+        _verify_chunks(aqd, todo, out, bool(validators))
     finally:
         dispose_all()
 
@@ -664,6 +716,8 @@ def verify_contracts_parallel(
     contract_ids: list[int],
     processes: int = 2,
     chunk_size: int = PARALLEL_CHUNK,
+    *,
+    signatures: bool = False,
 ) -> BatchReport:
     """``verify_contracts`` over ``processes`` processes (replay is CPU-bound: one core each):
     this one and ``processes - 1`` spawned workers, each with its own engine and definition
@@ -676,7 +730,10 @@ def verify_contracts_parallel(
     from engine.services.commands import Aqd
 
     if processes <= 1 or len(contract_ids) < 2 * chunk_size:
-        return verify_contracts(Aqd(database_url), contract_ids)
+        return verify_contracts(Aqd(database_url), contract_ids, signatures=signatures)
+    if signatures:
+        require_validators()
+    validators = _validator_refs() if signatures else {}
     started = time.perf_counter()
     ctx = multiprocessing.get_context("spawn")
     todo, out = ctx.Queue(), ctx.Queue()
@@ -685,13 +742,13 @@ def verify_contracts_parallel(
     for _ in range(processes):
         todo.put(None)
     workers = [
-        ctx.Process(target=_verify_worker, args=(database_url, todo, out))
+        ctx.Process(target=_verify_worker, args=(database_url, todo, out, validators))
         for _ in range(processes - 1)
     ]
     for w in workers:
         w.start()
     try:
-        _verify_chunks(Aqd(database_url), todo, out)
+        _verify_chunks(Aqd(database_url), todo, out, signatures)
         parts: list[dict[str, Any]] = []
         while len(parts) < processes:
             try:
@@ -711,6 +768,7 @@ def verify_contracts_parallel(
         checked=sum(p["checked"] for p in parts),
         passed=sum(p["passed"] for p in parts),
         failed=[f for p in parts for f in p["failed"]],
+        signatures_validated=sum(p["signatures_validated"] for p in parts),
     )
     report.failed.sort(key=lambda f: order.get(f.get("contract_id", 0), 0))
     report.seconds = time.perf_counter() - started

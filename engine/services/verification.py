@@ -21,7 +21,7 @@ from engine.errors import InvalidInput, NotFound, NotPermitted
 from engine.models import Contract, Office, VerificationRun
 from engine.services.accounts import Principal
 from engine.services.commands import Aqd
-from engine.services.replay import verify_batch
+from engine.services.replay import require_validators, verify_batch
 
 MAX_CONTRACTS = 100_000
 STALE_AFTER = timedelta(minutes=5)
@@ -49,11 +49,15 @@ def request_run(
     until: date | None = None,
     sample: int | None = None,
     seed: int = 0,
+    signatures: bool = False,
 ) -> int:
-    """Select the contracts and store a queued run; returns its id."""
+    """Select the contracts and store a queued run; returns its id. ``signatures``: also
+    validate the signatures of every signed document (slower: each one's bytes are read)."""
     office_scope = _office_scope(principal, office)
     if sample is not None and sample < 1:
         raise InvalidInput("the sample must be at least 1", fields={"sample": ">= 1"})
+    if signatures:
+        require_validators()
     with aqd.session() as session, session.begin():
         stmt = select(Contract.id).order_by(Contract.id)
         if office_scope and office_scope.startswith("#"):
@@ -87,6 +91,7 @@ def request_run(
                 "until": until.isoformat() if until else None,
                 "sample": sample,
                 "seed": seed,
+                "signatures": signatures,
             },
             contract_ids=ids,
             total=len(ids),
@@ -110,13 +115,15 @@ def execute_run(aqd: Aqd, run_id: int) -> dict[str, Any]:
             return run_summary(run, aqd.clock.now())
         ids = list(run.contract_ids)[run.checked :]
         checked, passed, failed = run.checked, run.passed, list(run.failed)
+        signatures = bool(run.scope.get("signatures"))
         run.status = "running"
         run.started_at = run.started_at or aqd.clock.now()
         run.updated_at = aqd.clock.now()
     last_write = time.monotonic()
     for start in range(0, len(ids), CHUNK):
         chunk = ids[start : start + CHUNK]
-        for contract_id, result in zip(chunk, verify_batch(aqd, chunk), strict=True):
+        results = verify_batch(aqd, chunk, signatures=signatures)
+        for contract_id, result in zip(chunk, results, strict=True):
             checked += 1
             if result is None:
                 failed.append(

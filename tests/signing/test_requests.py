@@ -568,3 +568,70 @@ def test_contract_verification_checks_its_stored_documents(signing_world: World)
     problem = service.signed_document_problem(world.aqd, bytes(flipped))
     assert problem is not None
     assert "is altered" in problem or "cannot be read" in problem, problem
+
+
+def test_only_the_signatures_catch_a_forger_who_rewrites_the_hash_chain(
+    signing_world: World,
+) -> None:
+    """Someone able to write the database swaps a signed version for altered bytes and rewrites
+    what pinned the old ones without entering the contract's state: the hash column, the
+    signature events that recorded them, and the hash chain from there on. Replay and the hash
+    checks cannot tell. The signatures can, since the forger cannot sign: a batch verification
+    with ``signatures`` fails the contract, in one process and in spawned ones (which import
+    the validator ``signing/`` registered)."""
+    import hashlib
+    import json
+
+    from engine.models import Contract, Document, Event
+    from engine.services.commands import GENESIS
+    from engine.services.contract_state import chain_hash
+    from engine.services.replay import event_body, verify_contracts, verify_contracts_parallel
+    from engine.services.signatures import SIGNATURE_EVENT_KINDS
+
+    world = signing_world
+    cid = setup_contract(world)
+    for username in ("amira", "acme.hr", "head.tun"):
+        sign_as(world, username)
+    other = world.start()  # a contract not signed yet
+    with world.aqd.session() as s:
+        doc = requests.latest_signed(s, cid)
+        assert doc is not None
+        doc_id, original, sha = doc.id, doc.content, doc.sha256
+    honest = verify_contracts(world.aqd, [cid, other], signatures=True)
+    assert honest.passed == 2 and honest.signatures_validated >= 1, honest.to_dict()
+
+    forged = bytearray(original)
+    forged[len(forged) // 2] ^= 0x01
+    new_sha = hashlib.sha256(bytes(forged)).hexdigest()
+    with world.aqd.session() as s, s.begin():
+        s.execute(
+            update(Document)
+            .where(Document.id == doc_id)
+            .values(content=bytes(forged), sha256=new_sha)
+        )
+        prev = GENESIS
+        for ev in s.scalars(select(Event).where(Event.contract_id == cid).order_by(Event.seq)):
+            payload = ev.payload
+            if ev.kind in SIGNATURE_EVENT_KINDS:
+                payload = json.loads(json.dumps(payload).replace(sha, new_sha))
+            body = {**event_body(ev), "payload": payload}
+            digest = chain_hash(prev, body)
+            s.execute(
+                update(Event)
+                .where(Event.id == ev.id)
+                .values(payload=payload, prev_hash=prev, hash=digest)
+            )
+            prev = digest
+        s.execute(update(Contract).where(Contract.id == cid).values(chain_head=prev))
+
+    fooled = verify_contracts(world.aqd, [cid, other])
+    assert fooled.passed == 2 and fooled.signatures_validated == 0
+    caught = verify_contracts(world.aqd, [cid, other], signatures=True)
+    assert caught.passed == 1 and [f["contract_id"] for f in caught.failed] == [cid]
+    problem = caught.failed[0]["problem"]
+    assert f"document {doc_id} (contract_signed)" in problem
+    assert "is altered" in problem or "cannot be read" in problem, problem
+    url = world.aqd.db.url.render_as_string(hide_password=False)
+    spawned = verify_contracts_parallel(url, [cid, other], 2, chunk_size=1, signatures=True)
+    assert [f["contract_id"] for f in spawned.failed] == [cid]
+    assert spawned.signatures_validated == caught.signatures_validated

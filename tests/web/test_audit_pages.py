@@ -105,9 +105,21 @@ def test_batch_verification_runs_in_the_background(web: Web) -> None:
     assert c.get(f"/api/v1/verifications/{run_id}", headers=head).status_code == 404
     counsellor = web.token("counsellor.tun")
     assert c.post("/api/v1/verifications", headers=counsellor, json={}).status_code == 403
+    # a run that validates the signatures too (each signed document's bytes are read)
+    signed = c.post("/api/v1/verifications", headers=auditor, json={"signatures": True})
+    assert signed.status_code == 202 and signed.json()["scope"]["signatures"] is True
+    deadline = time.monotonic() + 120
+    while True:
+        again = c.get(f"/api/v1/verifications/{signed.json()['id']}", headers=auditor).json()
+        if again["status"] == "done" or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert again["status"] == "done" and again["passed"] == total - 1
+    assert [f["contract"] for f in again["failed"]] == [number]
     browser, _ = web.login("auditor")
     page = browser.get("/verifications")
     assert page.status_code == 200 and f'id="run-{run_id}"' in page.text
+    assert 'name="signatures"' in page.text and "signatures validées" in page.text
 
 
 def test_history_shows_each_decision_with_its_inputs_rule_and_legal_basis(web: Web) -> None:
