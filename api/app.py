@@ -46,7 +46,7 @@ from api import (
 )
 from api.auth import resolve_caller
 from engine import Aqd, EngineError, InvalidInput, TooManyAttempts, Unauthenticated
-from engine.services import outbox
+from engine.services import accounts, outbox
 from engine.services.escalations import escalate_overdue
 from engine.services.timers import run_due_timers
 from signing import service as signing_service
@@ -193,6 +193,7 @@ def create_app(aqd: Aqd, run_timers: bool = False, timer_interval_s: float = 15.
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     signing_service.register()
+    accounts.dummy_hash()  # before the first login: an unknown user costs a wrong password
     app.include_router(rest.build_router())
     app.include_router(simulation.build_router())
     app.include_router(modeller_catalog.build_router())

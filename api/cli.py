@@ -106,9 +106,11 @@ def documents_export(
 
 
 def main() -> None:
-    from signing import service
+    from signing import registration
 
-    service.register()  # the worker, outbox and demo commands run the signing side effects
+    # the worker, outbox and demo commands run the signing side effects; pyHanko is loaded
+    # when one first does
+    registration.register()
     app()
 
 

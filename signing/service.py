@@ -24,18 +24,19 @@ from engine import Aqd, Conflict
 from engine.services import signature_requests as requests
 from engine.services.accounts import Principal
 from engine.services.inbox import contract_terms
-from engine.services.replay import DOCUMENT_VALIDATORS
 from engine.worker.handlers import (
     HandlerResult,
     OutboxItem,
     SideEffectError,
     current_engine,
-    register_handler,
 )
-from signing import documents
+from signing import documents, registration
 from signing.keys import DevKeySource, Pkcs11Seal, key_source
 from signing.pades import SignatureCheck, sign, verify
 from signing.pki import Identity
+
+#: ``service.register()``: the hooks, which ``signing.registration`` defines without pyHanko.
+register = registration.register
 
 #: The worker reads contracts as this principal (read-only, every office).
 SYSTEM = Principal(
@@ -185,14 +186,6 @@ def handle_closed(item: OutboxItem) -> HandlerResult:
             aqd, s, item.contract_id, str(item.payload.get("reason", "closed"))
         )
     return HandlerResult({"closed": count})
-
-
-def register() -> None:
-    register_handler("signature_request", handle_request)
-    register_handler(requests.APPLY_KIND, handle_apply)
-    register_handler("signature_reminder", handle_reminder)
-    register_handler("signing_closed", handle_closed)
-    DOCUMENT_VALIDATORS["contract_signed"] = signed_document_problem
 
 
 def signed_document_problem(aqd: Aqd, pdf: bytes) -> str | None:

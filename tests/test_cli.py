@@ -241,6 +241,10 @@ def test_verify_contracts_reports_the_altered_one(cli: Cli, db_url: str) -> None
     cli("demo")
     report = json.loads(cli("verify-contracts").stdout)
     assert (report["checked"], report["passed"], report["failed"]) == (24, 24, [])
+    assert report["signatures_validated"] == 0
+    # the 6 contracts the demo signs for real: 3 signed versions each, every one validated
+    signed = json.loads(cli("verify-contracts", "--signatures", "--programme", "civp").stdout)
+    assert signed["failed"] == [] and signed["signatures_validated"] == 18
     with get_engine(db_url).begin() as conn:
         conn.execute(text("UPDATE event SET actor = 'intruder' WHERE contract_id = 7 AND seq = 2"))
     result = cli("verify-contracts", "--sample", "24", ok=False)
@@ -248,3 +252,24 @@ def test_verify_contracts_reports_the_altered_one(cli: Cli, db_url: str) -> None
     failed = json.loads(result.stdout)["failed"]
     assert [f["first_divergent_seq"] for f in failed] == [2]
     assert failed[0]["contract"].endswith("000007")
+
+
+def test_commands_start_without_the_web_application_or_pyhanko() -> None:
+    """``aqd`` registers the signing hooks but loads pyHanko only when one runs, and FastAPI
+    only for ``serve``: a command that does neither starts about a second sooner."""
+    probe = (
+        "import sys, api.cli\n"
+        "from signing import registration\n"
+        "registration.register()\n"
+        "from engine.services.replay import DOCUMENT_VALIDATORS\n"
+        "assert DOCUMENT_VALIDATORS, 'the validator is registered'\n"
+        "from engine.services import accounts\n"
+        "assert accounts.dummy_hash.cache_info().currsize == 0, 'no password hashed'\n"
+        "heavy = [m for m in ('pyhanko', 'fastapi', 'weasyprint', 'argon2') if m in sys.modules]\n"
+        "print(','.join(heavy))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    # argon2 is imported (the accounts module) but has hashed nothing
+    assert done.stdout.strip() == "argon2", done.stdout

@@ -7,6 +7,7 @@ lookup goes through the hash, so comparing secrets never depends on their conten
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import secrets
@@ -51,7 +52,17 @@ READ_ALL_ROLES = frozenset({"auditor", "programme_manager", "admin"})
 
 _hasher = PasswordHasher()
 # Verifying against this keeps unknown usernames as slow as wrong passwords.
-_DUMMY_HASH = _hasher.hash("aqd-timing-equaliser")
+
+
+@functools.cache
+def dummy_hash() -> str:
+    """A hash verified for an unknown user, so that a wrong username costs the time of a
+    wrong password. Computed on first use (an argon2 hash takes about 0.2 s, which every
+    process importing this module paid before, ``aqd --help`` included); the web application
+    computes it at start-up, before its first login."""
+    return _hasher.hash("aqd-timing-equaliser")
+
+
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{2,99}$")
 _MATRICULE = re.compile(r"^[0-9]{7}[A-Z]([/ ]?[A-Z]/?[A-Z]/?[0-9]{3})?$")
 _CNSS = re.compile(r"^[0-9]{6,12}$")
@@ -159,7 +170,7 @@ def authenticate(aqd: Aqd, username: str, password: str, ip: str) -> Principal:
         user = session.scalar(select(User).where(User.username == name))
         stored = user.password_hash if user is not None and user.active else None
         try:
-            ok = _hasher.verify(stored or _DUMMY_HASH, password) and stored is not None
+            ok = _hasher.verify(stored or dummy_hash(), password) and stored is not None
         except (VerificationError, InvalidHashError):
             ok = False
         if not ok or user is None:
