@@ -75,6 +75,7 @@ bench: install
 	$(BIN)/python bench/month_end.py
 	$(BIN)/python bench/inbox.py
 	$(BIN)/python bench/analytics.py
+	$(BIN)/python bench/anchors.py
 
 compose-check:
 	docker-compose -f docker-compose.yml config --quiet

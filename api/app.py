@@ -47,6 +47,7 @@ from api import (
 from api.auth import resolve_caller
 from engine import Aqd, EngineError, InvalidInput, TooManyAttempts, Unauthenticated
 from engine.services import accounts, outbox
+from engine.services.anchors import create_anchor
 from engine.services.escalations import escalate_overdue
 from engine.services.timers import run_due_timers
 from signing import service as signing_service
@@ -54,6 +55,8 @@ from signing import service as signing_service
 log = logging.getLogger(__name__)
 #: The embedded server escalates overdue tasks this often (the scheduler: every 15 minutes).
 ESCALATE_EVERY_S = 300.0
+#: ... and anchors the contracts' hash chains this often (as the scheduler does).
+ANCHOR_EVERY_S = 3600.0
 #: one poll fires due timers for at most this long, so the outbox runs in between
 TIMER_BUDGET_S = 60.0
 access_log = logging.getLogger("aqd.access")
@@ -85,13 +88,18 @@ def create_app(aqd: Aqd, run_timers: bool = False, timer_interval_s: float = 15.
     stop = threading.Event()
 
     def timer_loop() -> None:
-        escalated = 0.0
+        escalated = anchored = 0.0
         while not stop.wait(timer_interval_s):
             try:
                 run_due_timers(aqd, budget_s=TIMER_BUDGET_S)
                 if time.monotonic() - escalated >= ESCALATE_EVERY_S:
                     escalate_overdue(aqd)
                     escalated = time.monotonic()
+                if time.monotonic() - anchored >= ANCHOR_EVERY_S:
+                    anchored = time.monotonic()
+                    report = create_anchor(aqd)
+                    if report["error"]:
+                        log.warning("%s", report["error"])
                 outbox.run_once(aqd)
             except Exception:  # keep polling; the error is logged with its traceback
                 log.exception("timer or outbox poll failed")

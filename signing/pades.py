@@ -9,6 +9,7 @@ document was modified after it in any way other than filling fields or adding LT
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import logging
@@ -44,6 +45,8 @@ from pyhanko.sign.general import (
 )
 from pyhanko.sign.timestamps.requests_client import RequestsHTTPTimeStamper
 from pyhanko.sign.validation import validate_pdf_signature, validate_pdf_timestamp
+from pyhanko.sign.validation.generic_cms import validate_tst_signed_data
+from pyhanko.sign.validation.status import TimestampSignatureStatus
 from pyhanko.stamp import TextStampStyle
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.registry import SimpleCertificateStore
@@ -334,3 +337,48 @@ def verify(pdf: bytes, pki: DevPki) -> list[SignatureCheck]:
             )
         )
     return checks
+
+
+# -- time-stamps over a digest (the anchors of the contracts' hash chains) ----------------------
+
+
+@dataclass(frozen=True)
+class TokenCheck:
+    """An RFC 3161 time-stamp token checked against the digest it should cover."""
+
+    stamped_at: datetime | None
+    problem: str | None  # None: intact, valid and from a trusted TSA
+
+
+def timestamp_digest(digest: bytes, pki: DevPki) -> bytes:
+    """An RFC 3161 time-stamp token (DER) over a SHA-256 ``digest``, from the configured TSA
+    (``AQD_SIGNING_TSA_URL``) or the development one."""
+    if len(digest) != 32:
+        raise ValueError("a SHA-256 digest is 32 bytes")
+    token = asyncio.run(_timestamper(pki).async_timestamp(digest, "sha256"))
+    return bytes(token.dump())
+
+
+def check_timestamp_token(token: bytes, digest: bytes, pki: DevPki) -> TokenCheck:
+    """Whether ``token`` is a valid time-stamp over ``digest`` by a TSA the PKI trusts."""
+    try:
+        info = cms.ContentInfo.load(token)
+        signed = info["content"]
+        kwargs = asyncio.run(
+            validate_tst_signed_data(
+                signed,
+                _context(pki),
+                # the token must be over the SHA-256 root (another algorithm never matches)
+                lambda algorithm: digest if algorithm == "sha256" else b"",
+            )
+        )
+        status = TimestampSignatureStatus(**kwargs)
+    except Exception as exc:  # an unreadable token is a verdict, not a crash
+        return TokenCheck(None, f"the time-stamp token cannot be read ({type(exc).__name__})")
+    if not status.intact:
+        return TokenCheck(status.timestamp, "the time-stamp token is not over this root")
+    if not status.valid:
+        return TokenCheck(status.timestamp, "the time-stamp token's signature is not valid")
+    if not status.trusted:
+        return TokenCheck(status.timestamp, "the time-stamp token's TSA is not trusted")
+    return TokenCheck(status.timestamp, None)

@@ -32,7 +32,13 @@ from engine.worker.handlers import (
 )
 from signing import documents, registration
 from signing.keys import DevKeySource, Pkcs11Seal, key_source
-from signing.pades import SignatureCheck, sign, verify
+from signing.pades import (
+    SignatureCheck,
+    check_timestamp_token,
+    sign,
+    timestamp_digest,
+    verify,
+)
 from signing.pki import Identity
 
 #: ``service.register()``: the hooks, which ``signing.registration`` defines without pyHanko.
@@ -203,6 +209,24 @@ def signed_document_problem(aqd: Aqd, pdf: bytes) -> str | None:
         why = "altered" if not c.intact else "not valid" if not c.valid else "not trusted"
         return f"signature {c.field} ({c.signer or c.kind}) is {why}"
     return None
+
+
+# -- anchors of the hash chains ------------------------------------------------------------------
+
+#: How an anchor names the development TSA (its key is on this server: no proof against it).
+DEV_TSA = "Aqd development TSA (this server)"
+
+
+def stamp_anchor(aqd: Aqd, digest: bytes) -> tuple[bytes, str]:
+    """A time-stamp token over an anchor's root, and the TSA that gave it."""
+    pki = keys_for(aqd).pki
+    return timestamp_digest(digest, pki), pki.tsa_url or DEV_TSA
+
+
+def check_anchor_token(aqd: Aqd, token: bytes, digest: bytes) -> tuple[Any, str | None]:
+    """When ``token`` says the root existed, and what is wrong with it (None: valid)."""
+    checked = check_timestamp_token(token, digest, keys_for(aqd).pki)
+    return checked.stamped_at, checked.problem
 
 
 # -- verification -------------------------------------------------------------------------------

@@ -114,6 +114,14 @@ def test_full_cli_session(cli: Cli) -> None:
     first = cli("tasks", "escalate").stdout
     assert re.fullmatch(r"\d+ overdue tasks escalated, \d+ notices queued\n", first), first
     assert cli("tasks", "escalate").stdout.startswith("0 overdue tasks escalated")
+    # the contracts' chain heads, anchored with a real time-stamp token, then verified
+    anchored = json.loads(cli("anchors", "create").stdout)
+    assert anchored["contracts"] >= 1 and anchored["stamped"] == [anchored["anchor"]]
+    assert json.loads(cli("anchors", "create").stdout)["anchor"] is None
+    checked = json.loads(cli("anchors", "verify").stdout)
+    assert checked["ok"] and checked["anchors"] == 1 and checked["unstamped"] == []
+    (listed,) = json.loads(cli("anchors", "list").stdout)
+    assert listed["id"] == anchored["anchor"] and listed["stamped_at"]
 
 
 def test_refusals_are_one_line(cli: Cli, tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ from engine.models.analytics import (
     StepRollupState,
     VerificationRun,
 )
+from engine.models.anchors import ChainAnchor, ChainAnchorLeaf
 from engine.models.auth import ApiToken, LoginThrottle, WebSession
 from engine.models.base import Base
 from engine.models.documents import Document
@@ -30,6 +31,8 @@ __all__ = [
     "Base",
     "BaselineDuration",
     "Beneficiary",
+    "ChainAnchor",
+    "ChainAnchorLeaf",
     "Contract",
     "DefinitionDraft",
     "Document",

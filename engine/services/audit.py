@@ -10,6 +10,13 @@ from its members and compares bytes (any altered byte fails), checks the manifes
 every document's SHA-256 is one the hash-chained events recorded (so a document cannot be
 swapped even together with its manifest line), then replays the history and checks that the
 report's stated verdict is the replay's.
+
+All of that is self-consistency: whoever can rewrite the database can export a consistent
+package of a rewritten history. ``anchor.json``, present once the contract's chain was
+anchored (``engine/services/anchors.py``), ties the history to a time-stamp from outside: the
+latest anchored head, its Merkle path to the anchor's root and the RFC 3161 token over that
+root. Verification checks them too and reports when the history was anchored; a package
+without one says ``anchored: null``.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.models import Document
+from engine.services.anchors import contract_proof, verify_proof
 from engine.services.replay import hashes_in, history_of, replay_history
 
 PACKAGE_FORMAT = "aqd-audit-package/1"
@@ -44,6 +52,8 @@ class PackageReport:
     events: int = 0
     problems: list[str] = field(default_factory=list)
     first_divergent_seq: int | None = None
+    #: The anchored head the package proves (``anchor.json``), None if it has none.
+    anchored: dict[str, Any] | None = None
 
     def fail(self, message: str) -> None:
         self.ok = False
@@ -56,6 +66,7 @@ class PackageReport:
             "events": self.events,
             "first_divergent_seq": self.first_divergent_seq,
             "problems": self.problems,
+            "anchored": self.anchored,
         }
 
 
@@ -127,6 +138,9 @@ def build_package(session: Session, contract_id: int, created_at: datetime) -> b
         name = f"documents/{doc.id:06d}-{_safe(doc.filename)}"
         files[name] = doc.content
         documents.append({"file": name, "kind": doc.kind, "sha256": doc.sha256})
+    proof = contract_proof(session, contract_id)
+    if proof is not None:
+        files["anchor.json"] = _json(proof)
     manifest = {
         "format": PACKAGE_FORMAT,
         "contract": history["contract"],
@@ -149,8 +163,9 @@ def export_package(session: Session, contract_id: int, path: Path, created_at: d
     return hashlib.sha256(data).hexdigest()
 
 
-def verify_package(data: bytes) -> PackageReport:
-    """Verify a package's bytes: canonical form, manifest hashes, chain and replay."""
+def verify_package(data: bytes, aqd: Any = None) -> PackageReport:
+    """Verify a package's bytes: canonical form, manifest hashes, chain and replay, and its
+    anchor proof if it has one (its token checked with ``aqd``'s trust settings)."""
     report = PackageReport()
     if len(data) > MAX_PACKAGE_BYTES:
         report.fail("package larger than 200 MB")
@@ -201,4 +216,17 @@ def verify_package(data: bytes) -> PackageReport:
     stated = manifest.get("verification")
     if stated is not None and stated != _verdict(replay):
         report.fail(f"the package's {REPORT} states another verdict than the replay")
+    if "anchor.json" in members:
+        try:
+            proof = json.loads(members["anchor.json"])
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            report.fail(f"anchor.json is damaged: {exc}")
+            return report
+        problems = verify_proof(aqd, proof, history.get("events", []))
+        for problem in problems:
+            report.fail(problem)
+        if not problems:
+            report.anchored = {
+                k: proof[k] for k in ("anchor", "anchored_at", "tsa") if k in proof
+            } | {"seq": proof["leaf"]["seq"]}
     return report

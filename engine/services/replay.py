@@ -29,6 +29,7 @@ from engine.runtime import context
 from engine.runtime.sandbox import Sandbox
 from engine.runtime.serializer import SERIALIZER_VERSION, dump, state_hash
 from engine.runtime.workflow import Runner, Specs
+from engine.services.anchors import anchored_heads, check_contract
 from engine.services.commands import GENESIS, MAIN
 from engine.services.contract_state import ContractState, LiveInstance, chain_hash
 from engine.services.signatures import SIGNATURE_EVENT_KINDS
@@ -392,6 +393,9 @@ def replay_contract(aqd: Any, session: Session, contract_id: int) -> ReplayRepor
     report = replay_history(history, aqd.runner, lambda pid: aqd.specs(session, definition_id, pid))
     rows = document_rows(session, [contract_id], with_content=True).get(contract_id, [])
     check_documents(rows, history["events"], report, validate_with=aqd)
+    check_contract(
+        anchored_heads(session, [contract_id]).get(contract_id, []), history["events"], report
+    )
     return report
 
 
@@ -589,6 +593,7 @@ def verify_batch(
     with _snapshot_session(aqd) as session:
         histories = load_histories(aqd, session, contract_ids)
         documents = document_rows(session, list(histories), with_content=signatures)
+        heads = anchored_heads(session, list(histories))
         out: list[ReplayReport | None] = []
         for contract_id in contract_ids:
             found = histories.get(contract_id)
@@ -607,6 +612,7 @@ def verify_batch(
                 report,
                 validate_with=aqd if signatures else None,
             )
+            check_contract(heads.get(contract_id, []), history["events"], report)
             out.append(report)
         session.rollback()
     return out

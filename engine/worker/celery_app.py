@@ -54,6 +54,7 @@ def make_celery(broker_url: str | None = None) -> Celery:
             "relay-outbox": {"task": "aqd.outbox.relay", "schedule": 5.0},
             "refresh-analytics": {"task": "aqd.analytics.refresh", "schedule": 300.0},
             "escalate-overdue": {"task": "aqd.tasks.escalate", "schedule": 900.0},
+            "anchor-chains": {"task": "aqd.anchors.create", "schedule": 3600.0},
         },
     )
 
@@ -98,6 +99,14 @@ def make_celery(broker_url: str | None = None) -> Celery:
 
         result = escalate_overdue(_aqd())
         return {"tasks": result.tasks, "notices": result.notices}
+
+    @app.task(name="aqd.anchors.create")  # type: ignore[untyped-decorator]
+    def anchors_create() -> dict[str, Any]:
+        """Anchor the chain heads that moved in the last hour, time-stamped (a failed stamp is
+        retried by the next run)."""
+        from engine.services.anchors import create_anchor
+
+        return create_anchor(_aqd())
 
     @app.task(name="aqd.outbox.execute")  # type: ignore[untyped-decorator]
     def outbox_execute(outbox_id: int) -> str:
