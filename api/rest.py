@@ -16,10 +16,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import CallerDep, client_ip, forget_token
-from engine import Aqd
+from engine import Aqd, NotPermitted
 from engine.services import (
     accounts,
     analytics,
+    anchors,
     contract_actions,
     diagram,
     documents,
@@ -575,6 +576,23 @@ def build_router() -> APIRouter:
         aqd = _aqd(request)
         with aqd.read_session() as s:
             return verification.get_run(s, caller.principal, run_id, aqd.clock.now())
+
+    @r.get("/anchors", responses=AUTHED)
+    def anchors_list(
+        caller: CallerDep, request: Request, limit: Annotated[int, Query(ge=1, le=500)] = 50
+    ) -> list[dict[str, Any]]:
+        """The latest time-stamped anchors of the contracts' hash chains (auditors)."""
+        if not caller.principal.roles & verification.AUDITORS:
+            raise NotPermitted("the anchors are for auditors")
+        with _aqd(request).read_session() as s:
+            return anchors.list_anchors(s, limit)
+
+    @r.post("/anchors/verify", responses=AUTHED)
+    def anchors_verify(caller: CallerDep, request: Request) -> dict[str, Any]:
+        """Rebuild every anchor's root from its leaves and check its time-stamp token."""
+        if not caller.principal.roles & verification.AUDITORS:
+            raise NotPermitted("the anchors are verified by auditors")
+        return anchors.verify_anchors(_aqd(request)).to_dict()
 
     @r.post("/employers", status_code=201, responses=errors(409, 422))
     def register(body: EmployerRegistration, request: Request) -> dict[str, Any]:

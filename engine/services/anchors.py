@@ -256,11 +256,18 @@ def anchored_heads(session: Session, contract_ids: list[int]) -> dict[int, list[
 
 
 def check_contract(heads: list[AnchoredHead], events: list[dict[str, Any]], report: Any) -> None:
-    """Each anchored head must still be the hash of the contract's event at its seq."""
+    """Each anchored head must still be the hash of the contract's event at its seq; the
+    report's ``anchored`` names the latest one reached."""
     by_seq = {int(ev["seq"]): ev for ev in events}
     for anchored in heads:
         when = _at(anchored.anchored_at)
         ev = by_seq.get(anchored.seq)
+        if ev is not None and ev["hash"] == anchored.head:
+            report.anchored = {
+                "seq": anchored.seq,
+                "anchor": anchored.anchor_id,
+                "anchored_at": when,
+            }
         if ev is None:
             report.fail(
                 anchored.seq,

@@ -49,6 +49,8 @@ class ReplayReport:
     first_divergent_seq: int | None = None
     #: Stored documents whose signatures were validated (not only their hashes).
     signatures_validated: int = 0
+    #: The latest anchored head the history still reaches: ``seq``, ``anchor``, ``anchored_at``.
+    anchored: dict[str, Any] | None = None
 
     def fail(self, seq: int | None, message: str) -> None:
         self.ok = False
@@ -65,6 +67,7 @@ class ReplayReport:
             "first_divergent_seq": self.first_divergent_seq,
             "problems": self.problems,
             "signatures_validated": self.signatures_validated,
+            "anchored": self.anchored,
         }
 
 

@@ -4,6 +4,7 @@ event changed, and verify it; a tampered event is named."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from sqlalchemy import select, update
 
@@ -147,3 +148,34 @@ def test_history_shows_each_decision_with_its_inputs_rule_and_legal_basis(web: W
     # The employer's agreement (event 2) ran no decision table.
     later = auditor.get(f"/contracts/{contract.id}/history", params={"at": 2})
     assert 'data-testid="decision"' not in later.text
+
+
+def test_the_auditor_sees_and_verifies_the_anchors(web: Web, tmp_path: Path) -> None:
+    """Once the hourly anchor ran, a contract's verification says up to which event its history
+    was time-stamped; the verification page lists the anchors and verifies them."""
+    from engine.services.anchors import create_anchor
+
+    web.aqd.settings.var_dir = tmp_path  # the development TSA's keys
+    contract = _active_contract(web)
+    auditor, csrf = web.login("auditor")
+    before = auditor.post(f"/contracts/{contract.id}/verify", data={"csrf_token": csrf})
+    assert 'data-ok="yes"' in before.text and "Pas encore ancré" in before.text
+    made = create_anchor(web.aqd)
+    assert made["stamped"] == [made["anchor"]] and made["contracts"] >= 1
+    after = auditor.post(f"/contracts/{contract.id}/verify", data={"csrf_token": csrf})
+    found = re.search(r'data-testid="anchored">([^<]*)<', after.text)
+    assert found is not None
+    assert f"Les événements 1 à {contract.last_seq} ont été horodatés" in found.group(1)
+    page = auditor.get("/verifications")
+    assert page.text.count('data-testid="anchor"') == 1 and "development TSA" in page.text
+    checked = auditor.post("/verifications/anchors", data={"csrf_token": csrf})
+    assert 'data-testid="anchors-result"' in checked.text and 'data-ok="yes"' in checked.text
+    api, h = web.client(), web.token("auditor")
+    (listed,) = api.get("/api/v1/anchors", headers=h).json()
+    assert listed["id"] == made["anchor"] and listed["contracts"] == made["contracts"]
+    assert api.post("/api/v1/anchors/verify", headers=h).json()["ok"] is True
+    counsellor = web.token("counsellor.tun")
+    assert api.get("/api/v1/anchors", headers=counsellor).status_code == 403
+    assert api.post("/api/v1/anchors/verify", headers=counsellor).status_code == 403
+    head, head_csrf = web.login("head.tun")  # office heads see the list, auditors verify
+    assert head.post("/verifications/anchors", data={"csrf_token": head_csrf}).status_code == 403
