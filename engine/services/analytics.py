@@ -64,6 +64,7 @@ from engine.models import (
     StepTiming,
 )
 from engine.models.analytics import LeadTimeRollup, LeadTimeRollupState
+from engine.models.anchors import ChainAnchor
 from engine.services.accounts import Principal
 
 PARTY_LANES = frozenset({"employer", "beneficiary"})
@@ -987,12 +988,34 @@ def monthly_report(
         ),
         "offices": report_offices,
         "lead_times": lead_times,
+        "anchor": _month_anchor(session, scope),
         "reductions": _month_reductions(
             session,
             scope,
             {r["programme"] for r in rows} | {line["programme"] for line in lead_times},
             resamples,
         ),
+    }
+
+
+def _month_anchor(session: Session, scope: Scope) -> dict[str, Any] | None:
+    """The last time-stamped anchor of the contracts' hash chains before the month's end: the
+    printed report keeps its root outside Aqd, so deleting later anchors cannot go unnoticed."""
+    _lo, hi = _scope_window(scope)
+    stmt = select(ChainAnchor.id, ChainAnchor.anchored_at, ChainAnchor.root, ChainAnchor.tsa)
+    if hi is not None:
+        stmt = stmt.where(ChainAnchor.anchored_at < hi)
+    found = session.execute(
+        stmt.where(ChainAnchor.token.is_not(None)).order_by(ChainAnchor.id.desc()).limit(1)
+    ).first()
+    if found is None:
+        return None
+    anchor_id, at, root, tsa = found
+    return {
+        "id": anchor_id,
+        "anchored_at": _utc(at).strftime("%Y-%m-%d %H:%M UTC"),
+        "root": root,
+        "tsa": tsa,
     }
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from engine.models import HumanTask, Office, ProcessInstance
+from engine.models import ChainAnchor, HumanTask, Office, ProcessInstance
 from engine.services import analytics
 from tests.conftest import ROOT
 from tests.engine.test_analytics_lead_times import Seeder
@@ -170,3 +170,26 @@ def test_monthly_report_gives_the_lead_times_and_the_end_to_end_reduction(
     # (pdftotext gives the lam-alef ligature of الآجال and إلى back in another order)
     assert "الجملية" in arabic and "العقد الممضى" in arabic
     assert re.search(r"11\.6\s?يوم", arabic) and "83.3 %" in arabic
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_the_report_prints_the_month_s_last_anchor_root(web: Web, tmp_path: Path) -> None:
+    """A printed report keeps the root of the month's last anchor outside Aqd: deleting later
+    anchors, or rewriting the history under them, cannot go unnoticed against it."""
+    from engine.services.anchors import create_anchor
+
+    web.aqd.settings.var_dir = tmp_path
+    made = create_anchor(web.aqd)  # at the web clock's time, 3 March 2025
+    with web.aqd.session() as s:
+        root = s.scalar(select(ChainAnchor.root).where(ChainAnchor.id == made["anchor"]))
+    assert root is not None
+    auditor, _ = web.login("auditor")
+    march = text_of(
+        auditor.get("/analytics/report.pdf", params={"month": "2025-03"}).content, tmp_path
+    )
+    assert f"Ancre des historiques n° {made['anchor']} du 2025-03-03 08:00 UTC" in march
+    assert root in re.sub(r"\s+", "", march)
+    february = text_of(
+        auditor.get("/analytics/report.pdf", params={"month": "2025-02"}).content, tmp_path
+    )
+    assert "Ancre des historiques" not in february  # anchored after February
