@@ -88,7 +88,8 @@ def create_app(aqd: Aqd, run_timers: bool = False, timer_interval_s: float = 15.
     stop = threading.Event()
 
     def timer_loop() -> None:
-        escalated = anchored = 0.0
+        # the first poll escalates and anchors at once (time.monotonic() may start near 0)
+        escalated = anchored = float("-inf")
         while not stop.wait(timer_interval_s):
             try:
                 run_due_timers(aqd, budget_s=TIMER_BUDGET_S)
