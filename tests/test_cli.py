@@ -233,7 +233,17 @@ def test_export_and_verify_package(cli: Cli, tmp_path: Path) -> None:
     package = tmp_path / "contract-3.zip"
     assert "sha256" in cli("export-package", "3", str(package)).stdout
     # Contract 3 is the demo's active contract: signed by its three parties for real.
-    assert "OK, 27 events verified offline" in cli("verify-package", str(package)).stdout
+    verified = cli("verify-package", str(package)).stdout
+    assert "OK, 27 events verified offline" in verified and "not anchored" in verified
+    # once anchored, the package proves when its history existed
+    cli("anchors", "create")
+    anchored = tmp_path / "contract-3-anchored.zip"
+    cli("export-package", "3", str(anchored))
+    assert re.search(
+        r"anchored: events 1-27 existed at 2025-03-03T08:00:00\+00:00 \(anchor 1, time-stamped "
+        r"by Aqd development TSA",
+        cli("verify-package", str(anchored)).stdout,
+    )
     data = bytearray(package.read_bytes())
     data[len(data) // 2] ^= 0xFF
     package.write_bytes(bytes(data))
