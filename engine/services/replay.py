@@ -546,6 +546,8 @@ class BatchReport:
     seconds: float = 0.0
     #: Signed documents whose signatures were validated (``signatures=True``), else 0.
     signatures_validated: int = 0
+    #: Contracts whose history reaches an anchored (time-stamped) head.
+    anchored: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -553,6 +555,7 @@ class BatchReport:
             "passed": self.passed,
             "failed": self.failed,
             "signatures_validated": self.signatures_validated,
+            "anchored": self.anchored,
             "seconds": round(self.seconds, 3),
             "contracts_per_s": round(self.checked / self.seconds, 1) if self.seconds else None,
         }
@@ -638,6 +641,7 @@ def _tally(report: BatchReport, contract_id: int, result: ReplayReport | None) -
         )
         return
     report.signatures_validated += result.signatures_validated
+    report.anchored += result.anchored is not None
     if result.ok:
         report.passed += 1
     else:
@@ -778,6 +782,7 @@ def verify_contracts_parallel(
         passed=sum(p["passed"] for p in parts),
         failed=[f for p in parts for f in p["failed"]],
         signatures_validated=sum(p["signatures_validated"] for p in parts),
+        anchored=sum(p["anchored"] for p in parts),
     )
     report.failed.sort(key=lambda f: order.get(f.get("contract_id", 0), 0))
     report.seconds = time.perf_counter() - started
