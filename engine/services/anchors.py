@@ -282,6 +282,16 @@ def check_contract(heads: list[AnchoredHead], events: list[dict[str, Any]], repo
             )
 
 
+def _leaves(session: Session, anchor_id: int) -> list[tuple[int, int, str]]:
+    """An anchor's leaves in contract-id order (the order of its Merkle tree)."""
+    rows = session.execute(
+        select(ChainAnchorLeaf.contract_id, ChainAnchorLeaf.seq, ChainAnchorLeaf.head)
+        .where(ChainAnchorLeaf.anchor_id == anchor_id)
+        .order_by(ChainAnchorLeaf.contract_id)
+    )
+    return [(int(c), int(seq), str(head)) for c, seq, head in rows]
+
+
 @dataclass
 class AnchorsReport:
     anchors: int = 0
@@ -320,14 +330,7 @@ def verify_anchors(aqd: Any) -> AnchorsReport:
         ).all()
         for anchor_id, at, prev_root, root, contracts, token in anchors:
             report.anchors += 1
-            leaves = [
-                (int(c), int(seq), str(head))
-                for c, seq, head in session.execute(
-                    select(ChainAnchorLeaf.contract_id, ChainAnchorLeaf.seq, ChainAnchorLeaf.head)
-                    .where(ChainAnchorLeaf.anchor_id == anchor_id)
-                    .order_by(ChainAnchorLeaf.contract_id)
-                )
-            ]
+            leaves = _leaves(session, anchor_id)
             report.leaves += len(leaves)
 
             def fail(problem: str, anchor_id: int = anchor_id) -> None:
@@ -395,14 +398,7 @@ def contract_proof(session: Session, contract_id: int) -> dict[str, Any] | None:
     anchor = session.get(ChainAnchor, anchor_id)
     assert anchor is not None
     assert anchor.token is not None
-    leaves = [
-        (int(c), int(q), str(h))
-        for c, q, h in session.execute(
-            select(ChainAnchorLeaf.contract_id, ChainAnchorLeaf.seq, ChainAnchorLeaf.head)
-            .where(ChainAnchorLeaf.anchor_id == anchor_id)
-            .order_by(ChainAnchorLeaf.contract_id)
-        )
-    ]
+    leaves = _leaves(session, anchor_id)
     index = next(i for i, leaf in enumerate(leaves) if leaf[0] == contract_id)
     levels = _levels(leaves)
     return {
