@@ -628,6 +628,8 @@ def verify_package_cmd(path: Path) -> None:
     report = _guard(run)
     if report["ok"]:
         typer.echo(f"{report['contract']}: OK, {report['events']} events verified offline")
+        if report["signatures_validated"]:
+            typer.echo(f"signatures: {report['signatures_validated']} signed versions valid")
         anchored = report["anchored"]
         if anchored:
             typer.echo(

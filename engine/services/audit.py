@@ -36,9 +36,11 @@ from sqlalchemy.orm import Session
 
 from engine.models import Document
 from engine.services.anchors import contract_proof, verify_proof
-from engine.services.replay import hashes_in, history_of, replay_history
+from engine.services.replay import DOCUMENT_VALIDATORS, hashes_in, history_of, replay_history
 
 PACKAGE_FORMAT = "aqd-audit-package/1"
+#: The kind of a contract's signed versions (whose validator ``signing/`` registers).
+SIGNED_KIND = "contract_signed"
 #: The verification report (PDF, French and Arabic) made when the package was exported.
 REPORT = "verification-report.pdf"
 MAX_PACKAGE_BYTES = 200 * 1024 * 1024
@@ -54,6 +56,8 @@ class PackageReport:
     first_divergent_seq: int | None = None
     #: The anchored head the package proves (``anchor.json``), None if it has none.
     anchored: dict[str, Any] | None = None
+    #: Signed documents whose signatures were validated (given the engine's trust settings).
+    signatures_validated: int = 0
 
     def fail(self, message: str) -> None:
         self.ok = False
@@ -67,6 +71,7 @@ class PackageReport:
             "first_divergent_seq": self.first_divergent_seq,
             "problems": self.problems,
             "anchored": self.anchored,
+            "signatures_validated": self.signatures_validated,
         }
 
 
@@ -164,8 +169,9 @@ def export_package(session: Session, contract_id: int, path: Path, created_at: d
 
 
 def verify_package(data: bytes, aqd: Any = None) -> PackageReport:
-    """Verify a package's bytes: canonical form, manifest hashes, chain and replay, and its
-    anchor proof if it has one (its token checked with ``aqd``'s trust settings)."""
+    """Verify a package's bytes: canonical form, manifest hashes, chain and replay, and, given
+    the engine (its trust settings), the signatures of its signed documents and its anchor
+    proof if it has one."""
     report = PackageReport()
     if len(data) > MAX_PACKAGE_BYTES:
         report.fail("package larger than 200 MB")
@@ -201,9 +207,23 @@ def verify_package(data: bytes, aqd: Any = None) -> PackageReport:
     if manifest.get("contract") != history.get("contract"):
         report.fail("manifest and history name different contracts or chain heads")
     recorded = hashes_in(history.get("events", []))
+    # The signed versions are the documents a signature event recorded (not what the
+    # manifest, which anyone can rewrite, calls them): their signatures are validated too.
+    signed = {
+        str(ev.get("payload", {}).get("signed_document_sha256"))
+        for ev in history.get("events", [])
+        if isinstance(ev, dict) and ev.get("kind") == "signature_applied"
+    }
+    validator = DOCUMENT_VALIDATORS.get(SIGNED_KIND) if aqd is not None else None
     for name in sorted(n for n in members if n.startswith("documents/")):
-        if hashlib.sha256(members[name]).hexdigest() not in recorded:
+        digest = hashlib.sha256(members[name]).hexdigest()
+        if digest not in recorded:
             report.fail(f"{name} is not a document the contract's events recorded")
+        if validator is not None and digest in signed:  # with aqd's trust settings
+            problem = validator(aqd, members[name])
+            report.signatures_validated += 1
+            if problem:
+                report.fail(f"{name}: {problem}")
     try:
         replay = replay_history(history)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:

@@ -513,6 +513,61 @@ def test_the_audit_package_carries_the_signed_documents(signing_world: World) ->
     assert any("not a document the contract's events recorded" in p for p in problems), problems
 
 
+def test_an_audit_package_s_signed_versions_are_validated_offline(signing_world: World) -> None:
+    """Given the engine's trust settings, verifying a package validates the signatures of the
+    versions its signature events recorded. A package forged from a rewritten history (a
+    signed version altered, its signature events and the chain in history.json recomputed, the
+    manifest rebuilt) is consistent, and fails only there."""
+    import hashlib
+    import io
+    import json
+    import zipfile
+
+    from engine.services.audit import build_package, canonical_zip, verify_package
+    from engine.services.commands import GENESIS
+    from engine.services.contract_state import chain_hash
+    from engine.services.replay import event_body
+    from engine.services.signatures import SIGNATURE_EVENT_KINDS
+
+    world = signing_world
+    cid = setup_contract(world)
+    for username in ("amira", "acme.hr", "head.tun"):
+        sign_as(world, username)
+    with world.aqd.session() as s:
+        package = build_package(s, cid, world.clock.now())
+    report = verify_package(package, world.aqd)
+    assert report.ok and report.signatures_validated == 3, report.to_dict()
+
+    with zipfile.ZipFile(io.BytesIO(package)) as archive:
+        members = {i.filename: archive.read(i) for i in archive.infolist()}
+    history = json.loads(members["history.json"])
+    name = sorted(n for n in members if n.startswith("documents/"))[-1]
+    old = hashlib.sha256(members[name]).hexdigest()
+    forged = bytearray(members[name])
+    forged[len(forged) // 2] ^= 0x01
+    members[name] = bytes(forged)
+    new = hashlib.sha256(members[name]).hexdigest()
+    prev = GENESIS
+    for ev in history["events"]:
+        if ev["kind"] in SIGNATURE_EVENT_KINDS:
+            ev["payload"] = json.loads(json.dumps(ev["payload"]).replace(old, new))
+        ev["prev_hash"], ev["hash"] = prev, chain_hash(prev, event_body(ev))
+        prev = ev["hash"]
+    history["contract"]["chain_head"] = prev
+    members["history.json"] = json.dumps(history, ensure_ascii=False, indent=1).encode()
+    manifest = json.loads(members["manifest.json"])
+    manifest["contract"] = history["contract"]
+    manifest["files"] = {
+        n: hashlib.sha256(data).hexdigest() for n, data in members.items() if n != "manifest.json"
+    }
+    members["manifest.json"] = json.dumps(manifest).encode()
+    consistent = verify_package(canonical_zip(members))  # no trust settings: hashes only
+    assert consistent.ok, consistent.problems
+    caught = verify_package(canonical_zip(members), world.aqd)
+    assert not caught.ok
+    assert caught.problems[0].startswith(f"{name}: "), caught.problems
+
+
 def test_contract_verification_checks_its_stored_documents(signing_world: World) -> None:
     """Verify replays the events and checks every stored document: bytes altered in the
     database fail at the event that recorded them; a document swapped with a matching hash
