@@ -481,20 +481,27 @@ def test_verification_report_matches_and_detects_tampering(signing_world: World)
     assert not not_pdf["valid"] and not_pdf["error"]
 
 
+def signed_package(world: World) -> tuple[int, bytes]:
+    """A contract signed by its three parties, and its audit package."""
+    from engine.services.audit import build_package
+
+    cid = setup_contract(world)
+    for username in ("amira", "acme.hr", "head.tun"):
+        sign_as(world, username)
+    with world.aqd.session() as s:
+        return cid, build_package(s, cid, world.clock.now())
+
+
 def test_the_audit_package_carries_the_signed_documents(signing_world: World) -> None:
     import hashlib
     import io
     import json
     import zipfile
 
-    from engine.services.audit import build_package, canonical_zip, verify_package
+    from engine.services.audit import canonical_zip, verify_package
 
     world = signing_world
-    cid = setup_contract(world)
-    for username in ("amira", "acme.hr", "head.tun"):
-        sign_as(world, username)
-    with world.aqd.session() as s:
-        package = build_package(s, cid, world.clock.now())
+    cid, package = signed_package(world)
     report = verify_package(package)
     assert report.ok, report.problems
     with zipfile.ZipFile(io.BytesIO(package)) as archive:
@@ -523,18 +530,14 @@ def test_an_audit_package_s_signed_versions_are_validated_offline(signing_world:
     import json
     import zipfile
 
-    from engine.services.audit import build_package, canonical_zip, verify_package
+    from engine.services.audit import canonical_zip, verify_package
     from engine.services.commands import GENESIS
     from engine.services.contract_state import chain_hash
     from engine.services.replay import event_body
     from engine.services.signatures import SIGNATURE_EVENT_KINDS
 
     world = signing_world
-    cid = setup_contract(world)
-    for username in ("amira", "acme.hr", "head.tun"):
-        sign_as(world, username)
-    with world.aqd.session() as s:
-        package = build_package(s, cid, world.clock.now())
+    _cid, package = signed_package(world)
     report = verify_package(package, world.aqd)
     assert report.ok and report.signatures_validated == 3, report.to_dict()
 
