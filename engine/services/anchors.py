@@ -19,7 +19,7 @@ root, the anchor's time (ISO 8601, UTC) and the Merkle root of the leaves (hex),
 each line ending with a newline. The Merkle tree is RFC 6962's over the leaves in contract-id
 order, each leaf being the text ``<contract id> <seq> <hash>``: a leaf hashes as
 ``SHA-256(0x00 ‖ leaf)``, a node as ``SHA-256(0x01 ‖ left ‖ right)``. So one contract's anchored
-head is proven by a path of about 17 hashes for 150,000 leaves (``inclusion_proof``), which
+head is proven by a path of 18 hashes for 150,000 leaves (``inclusion_proof``), which
 the contract's audit package carries with the token.
 
 The time-stamp is asked for after the anchor is committed (no call to a remote service inside a
