@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
 
 from engine.clock import clock_from_setting
@@ -103,6 +103,12 @@ def _guard(fn: Callable[[], T]) -> T:
         _fail(str(exc))
     except OperationalError as exc:
         _fail(f"database unavailable or not migrated (run 'aqd db upgrade'): {exc.orig}")
+    except ProgrammingError as exc:
+        # PostgreSQL: a table or column of a migration this database has not run yet
+        if getattr(exc.orig, "sqlstate", None) not in ("42P01", "42703"):
+            raise
+        first_line = str(exc.orig).splitlines()[0]
+        _fail(f"database not migrated (run 'aqd db upgrade'): {first_line}")
     raise AssertionError("unreachable")
 
 

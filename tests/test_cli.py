@@ -291,3 +291,25 @@ def test_commands_start_without_the_web_application_or_pyhanko() -> None:
     )
     # argon2 is imported (the accounts module) but has hashed nothing
     assert done.stdout.strip() == "argon2", done.stdout
+
+
+def test_a_database_not_migrated_is_told_in_one_line(
+    tmp_path: Path, worker_id: str, testrun_uid: str
+) -> None:
+    """A command reading a table of a migration the database has not run says so, on
+    PostgreSQL (UndefinedTable) as on SQLite (no such table), without a traceback."""
+    import psycopg
+
+    from tests.conftest import ADMIN_URL, PG_BASE
+
+    name = f"aqd_bare_{testrun_uid[:10]}_{worker_id}"
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        for url in (PG_BASE.format(db=name), f"sqlite:///{tmp_path / 'bare.db'}"):
+            message = refused(Cli(url, tmp_path)("verify-contracts", ok=False))
+            assert "not migrated (run 'aqd db upgrade')" in message, message
+            assert "\n" not in message
+    finally:
+        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

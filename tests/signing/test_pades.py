@@ -88,3 +88,29 @@ def test_unknown_signer_is_not_trusted(pki: tuple[DevPki, dict[str, Identity]]) 
     pdf = sign(pdf, "SigBeneficiary", stranger, other, reason="Beneficiary")
     [check] = verify(pdf, dev)
     assert check.intact and not check.trusted and not check.ok
+
+
+def test_the_reserved_room_fits_our_signatures_and_a_larger_one_is_sized_by_pyhanko(
+    signed: bytes, pki: tuple[DevPki, dict[str, Identity]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each signature's CMS container fits the room ``sign`` reserves (so no dry run), with
+    room to spare; one that does not fit (a longer chain, a bigger token) is signed all the
+    same, in a container pyHanko sizes."""
+    from asn1crypto import cms
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    from signing import pades
+
+    for embedded in PdfFileReader(io.BytesIO(signed)).embedded_signatures:
+        if embedded.sig_object_type == "/Sig":
+            room = len(embedded.pkcs7_content)
+            used = len(cms.ContentInfo.load(embedded.pkcs7_content.rstrip(b"\x00")).dump())
+            assert room == pades.RESERVED // 2 and used * 1.3 < room, (used, room)
+    dev, people = pki
+    monkeypatch.setattr(pades, "RESERVED", 2_000)  # far less than a container needs
+    pdf = add_fields(minimal_pdf("Contrat CIVP CIVP-2025-000002"), FIELDS)
+    pdf = sign(pdf, "SigBeneficiary", people["beneficiary"], dev, reason="Beneficiary")
+    [check] = verify(pdf, dev)
+    assert check.ok, check
+    [embedded] = PdfFileReader(io.BytesIO(pdf)).embedded_signatures
+    assert len(embedded.pkcs7_content) > 1_000  # pyHanko's own estimate, not the room asked
