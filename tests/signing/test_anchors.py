@@ -226,6 +226,10 @@ def test_an_audit_package_carries_the_anchor_an_offline_verifier_checks(
         proof = json.loads(archive.read("anchor.json"))
     assert proof["leaves"] == 1 + len(others) and len(proof["path"]) == 3
 
+    # without trust settings the token cannot be checked: said, not crashed on
+    unchecked = verify_package(package)
+    assert not unchecked.ok and "without trust settings" in unchecked.problems[-1]
+
     rewrite_claim(world, a, "someone.else")
     with world.aqd.session() as s:
         forged = verify_package(build_package(s, a, world.clock.now()), world.aqd)
