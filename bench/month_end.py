@@ -340,12 +340,14 @@ def orders_phase(aqd: Aqd) -> int:
 
 
 def batches_phase(aqd: Aqd, offices: list[str], period: str, out: Path) -> tuple[int, int, int]:
-    from engine.payments.batches import create_batch
+    from engine.payments.batches import create_batch, debtor_account
 
     files = size = orders = 0
     for office in offices:
         with aqd.session() as s, s.begin():
-            batch = create_batch(s, office, period, aqd.clock.now(), "bench")
+            batch = create_batch(
+                s, office, period, aqd.clock.now(), "bench", debtor_account(aqd.settings)
+            )
         if batch is None:
             continue
         xml_path, csv_path = batch.write(out)

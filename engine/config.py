@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -14,6 +15,16 @@ ROOT = Path(__file__).resolve().parent.parent
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AQD_", env_file=".env", extra="ignore")
 
+    mode: Literal["development", "production"] = Field(
+        default="development",
+        description="``production`` refuses development fallbacks (the development debtor "
+        "account, ...); ``development`` allows them and says so in the logs.",
+    )
+    log_format: Literal["json", "text"] = Field(
+        default="json",
+        description="Structured logs: one JSON object a line (``json``) or short text lines.",
+    )
+    log_level: str = Field(default="INFO", description="Level of Aqd's own loggers (``aqd.*``).")
     database_url: str = Field(
         default=f"sqlite:///{ROOT / 'var' / 'aqd.db'}",
         description="SQLAlchemy URL; PostgreSQL in production (postgresql+psycopg://...).",
@@ -107,6 +118,16 @@ class Settings(BaseSettings):
         description="HTTP SMS gateway (JSON POST; empty: SMS stay in the mailbox).",
     )
     sms_token: str = Field(default="", description="Bearer token for the SMS gateway.")
+    payments_debtor_name: str = Field(
+        default="ANETI - Fonds national de l'emploi",
+        description="Name of the account the payment orders are paid from (pain.001 debtor).",
+    )
+    payments_debtor_iban: str = Field(
+        default="",
+        description="IBAN of that account; required in production mode (development mode "
+        "falls back to a development account and logs it).",
+    )
+    payments_debtor_bic: str = Field(default="BCTNTNTT", description="BIC of that account.")
 
 
 @lru_cache(maxsize=1)

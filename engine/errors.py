@@ -143,3 +143,10 @@ class IntegrityError(EngineError):
 
     status_code = 409
     code = "integrity_error"
+
+
+class ConfigurationError(EngineError):
+    """A setting the operation needs is missing or refused in this mode (``AQD_MODE``)."""
+
+    status_code = 503
+    code = "configuration_error"

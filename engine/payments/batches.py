@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import logging
 import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,7 +21,8 @@ from pathlib import Path
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from engine.errors import InvalidInput, NotFound
+from engine.config import Settings
+from engine.errors import ConfigurationError, InvalidInput, NotFound
 from engine.models.payments import PaymentBatch, PaymentOrder
 from engine.payments.accounts import iban_from_rib, make_rib
 from engine.payments.iso20022 import Debtor, Transfer, pain001, validate
@@ -41,16 +43,31 @@ CSV_COLUMNS = (
     "amount",
     "currency",
 )
-#: development debtor account; production sets AQD_PAYMENTS_DEBTOR_IBAN / _BIC / _NAME
-_DEV_IBAN = iban_from_rib(make_rib(1, 1, 1))
+#: the development debtor account, used only in development mode when no IBAN is configured
+DEV_IBAN = iban_from_rib(make_rib(1, 1, 1))
+log = logging.getLogger("aqd.payments")
 
 
-def debtor() -> Debtor:
-    return Debtor(
-        name=os.environ.get("AQD_PAYMENTS_DEBTOR_NAME", "ANETI - Fonds national de l'emploi"),
-        iban=os.environ.get("AQD_PAYMENTS_DEBTOR_IBAN", _DEV_IBAN),
-        bic=os.environ.get("AQD_PAYMENTS_DEBTOR_BIC", "BCTNTNTT"),
-    )
+def debtor_account(settings: Settings) -> Debtor:
+    """The account the orders are paid from (``AQD_PAYMENTS_DEBTOR_*``).
+
+    Production mode refuses to write a bank file without a configured IBAN; development mode
+    falls back to :data:`DEV_IBAN` and logs that it did.
+    """
+    iban = settings.payments_debtor_iban.replace(" ", "").upper()
+    if not iban:
+        if settings.mode == "production":
+            raise ConfigurationError(
+                "no debtor account configured: set AQD_PAYMENTS_DEBTOR_IBAN "
+                "(and AQD_PAYMENTS_DEBTOR_BIC, AQD_PAYMENTS_DEBTOR_NAME)",
+                fields={"AQD_PAYMENTS_DEBTOR_IBAN": "required in production mode"},
+            )
+        log.warning(
+            "payments: development debtor account used (AQD_PAYMENTS_DEBTOR_IBAN unset)",
+            extra={"event": "payments.debtor", "outcome": "development_fallback"},
+        )
+        iban = DEV_IBAN
+    return Debtor(name=settings.payments_debtor_name, iban=iban, bic=settings.payments_debtor_bic)
 
 
 @dataclass
@@ -81,7 +98,7 @@ def _check_period(period: str) -> None:
         ) from None
 
 
-def render(batch: PaymentBatch, orders: list[PaymentOrder]) -> tuple[bytes, bytes]:
+def render(batch: PaymentBatch, orders: list[PaymentOrder], debtor: Debtor) -> tuple[bytes, bytes]:
     """The batch's pain.001 XML (schema-validated) and CSV, deterministic from the rows."""
     execution = (batch.created_at + timedelta(days=1)).date().isoformat()
     transfers = [
@@ -95,7 +112,7 @@ def render(batch: PaymentBatch, orders: list[PaymentOrder]) -> tuple[bytes, byte
         for o in orders
     ]
     total = format_millimes(sum(o.amount_millimes for o in orders))
-    xml = pain001(batch.message_id, batch.created_at, execution, debtor(), transfers, total)
+    xml = pain001(batch.message_id, batch.created_at, execution, debtor, transfers, total)
     validate(xml, "pain.001.001.03.xsd")  # never write a file the bank would refuse
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
@@ -122,7 +139,7 @@ def render(batch: PaymentBatch, orders: list[PaymentOrder]) -> tuple[bytes, byte
 
 
 def create_batch(
-    session: Session, office: str, period: str, at: datetime, actor: str
+    session: Session, office: str, period: str, at: datetime, actor: str, debtor: Debtor
 ) -> BatchFiles | None:
     """Put every ``ordered`` payment of ``office`` and ``period`` into a new batch (caller
     commits); None when there is nothing to pay."""
@@ -163,7 +180,7 @@ def create_batch(
     )
     session.add(batch)
     session.flush()
-    xml, data = render(batch, orders)
+    xml, data = render(batch, orders, debtor)
     batch.xml_sha256 = hashlib.sha256(xml).hexdigest()
     batch.csv_sha256 = hashlib.sha256(data).hexdigest()
     ids = [o.id for o in orders]
@@ -184,7 +201,7 @@ def create_batch(
     )
 
 
-def export_batch(session: Session, batch_id: int) -> BatchFiles:
+def export_batch(session: Session, batch_id: int, debtor: Debtor) -> BatchFiles:
     """Render an existing batch again; refuses if the bytes differ from the recorded hashes."""
     batch = session.get(PaymentBatch, batch_id)
     if batch is None:
@@ -194,7 +211,7 @@ def export_batch(session: Session, batch_id: int) -> BatchFiles:
             select(PaymentOrder).where(PaymentOrder.batch_id == batch_id).order_by(PaymentOrder.id)
         )
     )
-    xml, data = render(batch, orders)
+    xml, data = render(batch, orders, debtor)
     if (
         hashlib.sha256(xml).hexdigest() != batch.xml_sha256
         or hashlib.sha256(data).hexdigest() != batch.csv_sha256

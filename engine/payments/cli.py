@@ -37,7 +37,7 @@ def batch_cmd(
     actor: str = "cli",
 ) -> None:
     """Batch the ordered payments of an office and period into pain.001 + CSV files."""
-    from engine.payments.batches import create_batch, open_periods
+    from engine.payments.batches import create_batch, debtor_account, open_periods
 
     aqd = _aqd()
     try:
@@ -50,9 +50,10 @@ def batch_cmd(
         if office and period and not pairs:
             pairs = [(office, period)]
         written = 0
+        debtor = debtor_account(aqd.settings)
         for o, p in pairs:
             with aqd.session() as session, session.begin():
-                files = create_batch(session, o, p, aqd.clock.now(), actor)
+                files = create_batch(session, o, p, aqd.clock.now(), actor, debtor)
             if files is None:
                 continue
             xml_path, csv_path = files.write(out)
@@ -70,12 +71,12 @@ def batch_cmd(
 @app.command("export")
 def export_cmd(batch_id: int, out: Path) -> None:
     """Write an existing batch's files again (checked against the recorded hashes)."""
-    from engine.payments.batches import export_batch
+    from engine.payments.batches import debtor_account, export_batch
 
     aqd = _aqd()
     try:
         with aqd.session() as session:
-            files = export_batch(session, batch_id)
+            files = export_batch(session, batch_id, debtor_account(aqd.settings))
     except EngineError as exc:
         _fail(exc.message)
     xml_path, csv_path = files.write(out)

@@ -26,7 +26,7 @@ from engine.errors import InvalidInput
 from engine.models import Contract, Event, HumanTask, Notification, Outbox, User
 from engine.payments import devbank
 from engine.payments.accounts import make_rib
-from engine.payments.batches import create_batch
+from engine.payments.batches import create_batch, debtor_account
 from engine.payments.orders import end_to_end_id, upsert_account
 from engine.payments.reconcile import reconcile
 from engine.services import notifications, outbox
@@ -587,7 +587,9 @@ def test_payment_paid_and_rejected_tell_the_payee(world: World) -> None:
     world.complete(cid, "attendance", {"days_present": 20}, "employer")
     outbox.run_once(world.aqd)
     with world.aqd.session() as s, s.begin():
-        files = create_batch(s, "TUN", "2025-04", world.clock.now(), "test")
+        files = create_batch(
+            s, "TUN", "2025-04", world.clock.now(), "test", debtor_account(world.aqd.settings)
+        )
     assert files is not None
     key = "payment:CIVP-2025-000001:1:beneficiary:stipend"
     camt = devbank.answer(files.xml, world.clock.now(), {end_to_end_id(key): "AC04: closed"})
@@ -600,7 +602,12 @@ def test_payment_paid_and_rejected_tell_the_payee(world: World) -> None:
     world.complete(cid, "fix_payee_account", {"rib": make_rib(10, 2, 777)}, "counsellor")
     outbox.run_once(world.aqd)
     with world.aqd.session() as s, s.begin():
-        assert create_batch(s, "TUN", "2025-04", world.clock.now(), "test") is not None
+        assert (
+            create_batch(
+                s, "TUN", "2025-04", world.clock.now(), "test", debtor_account(world.aqd.settings)
+            )
+            is not None
+        )
     csv = f"end_to_end_id,status,reason,bank_ref\n{end_to_end_id(key + ':reissue1')},paid,,R7\n"
     assert reconcile(world.aqd, csv.encode()).paid == 1
     [paid] = notes(world, "payment_paid")

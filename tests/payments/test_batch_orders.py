@@ -17,7 +17,7 @@ from engine.models import Beneficiary, Contract, HumanTask, Outbox, ProcessInsta
 from engine.models.payments import PaymentOrder
 from engine.payments import devbank, orders
 from engine.payments.accounts import make_rib
-from engine.payments.batches import create_batch
+from engine.payments.batches import create_batch, debtor_account
 from engine.payments.orders import (
     KIND,
     end_to_end_id,
@@ -267,7 +267,12 @@ def test_an_order_already_written_is_not_written_again(
     with engine_context(world.aqd):
         written = handle_payment_order(second).result
     with world.aqd.session() as s, s.begin():
-        assert create_batch(s, "TUN", "2025-04", world.clock.now(), "test") is not None
+        assert (
+            create_batch(
+                s, "TUN", "2025-04", world.clock.now(), "test", debtor_account(world.aqd.settings)
+            )
+            is not None
+        )
     with engine_context(world.aqd):
         before = {first.id: handle_payment_order(first).result}
         batched = handle_payment_order(second).result  # what the per-item path answers now
@@ -305,7 +310,9 @@ def _mixed(world: World) -> tuple[dict[str, int], dict[str, int]]:
     run = outbox.run_once(world.aqd)
     assert run.awaiting == 2
     with world.aqd.session() as s, s.begin():
-        files = create_batch(s, "TUN", "2025-04", world.clock.now(), "test")
+        files = create_batch(
+            s, "TUN", "2025-04", world.clock.now(), "test", debtor_account(world.aqd.settings)
+        )
     assert files is not None
     rejected = {o.end_to_end_id: "AC04" for o in stored_orders(world)}
     report = reconcile(world.aqd, devbank.answer(files.xml, world.clock.now(), rejected))

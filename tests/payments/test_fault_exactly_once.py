@@ -48,7 +48,7 @@ from engine.clock import SystemClock
 from engine.models import Event, Outbox, ProcessInstance
 from engine.models.payments import PaymentOrder
 from engine.payments import devbank
-from engine.payments.batches import create_batch, open_periods
+from engine.payments.batches import create_batch, debtor_account, open_periods
 from engine.payments.orders import format_millimes
 from engine.payments.reconcile import reconcile
 from engine.services import outbox
@@ -319,7 +319,9 @@ def test_payment_orders_exactly_once_under_faults(
     files = []
     for office, period in periods:
         with world.aqd.session() as s, s.begin():
-            batch = create_batch(s, office, period, world.clock.now(), "test")
+            batch = create_batch(
+                s, office, period, world.clock.now(), "test", debtor_account(world.aqd.settings)
+            )
         assert batch is not None
         files.append(devbank.answer(batch.xml, world.clock.now()))
     reports = []

@@ -22,7 +22,7 @@ from engine.models import (
 from engine.models.payments import PaymentBatch, PaymentOrder
 from engine.payments import devbank
 from engine.payments.accounts import make_rib
-from engine.payments.batches import create_batch, export_batch
+from engine.payments.batches import create_batch, debtor_account, export_batch
 from engine.payments.iso20022 import XSD, FileInvalid
 from engine.payments.orders import end_to_end_id, upsert_account
 from engine.payments.reconcile import reconcile
@@ -81,7 +81,9 @@ def ready(world: World, cid: int) -> list[str]:
 
 def batch(world: World, period: str = "2025-04") -> bytes:
     with world.aqd.session() as s, s.begin():
-        files = create_batch(s, "TUN", period, world.clock.now(), "test")
+        files = create_batch(
+            s, "TUN", period, world.clock.now(), "test", debtor_account(world.aqd.settings)
+        )
     assert files is not None
     return files.xml
 
@@ -196,10 +198,17 @@ def test_pain001_validates_and_reconciliation_confirms_the_month(
     [order] = orders(world)
     assert order.status == "batched" and order.batch_id is not None
     with world.aqd.session() as s:
-        assert export_batch(s, order.batch_id).xml == xml  # the files can be written again
+        assert (
+            export_batch(s, order.batch_id, debtor_account(world.aqd.settings)).xml == xml
+        )  # the files can be written again
         assert s.scalar(select(func.count()).select_from(PaymentBatch)) == 1
     with world.aqd.session() as s, s.begin():
-        assert create_batch(s, "TUN", "2025-04", world.clock.now(), "test") is None
+        assert (
+            create_batch(
+                s, "TUN", "2025-04", world.clock.now(), "test", debtor_account(world.aqd.settings)
+            )
+            is None
+        )
     camt = devbank.answer(xml, world.clock.now())
     xmlschema.XMLSchema(str(XSD / "camt.054.001.02.xsd")).validate(camt.decode())
     report = reconcile(world.aqd, camt)
@@ -287,7 +296,12 @@ def test_no_account_is_rejected_at_once(world: World) -> None:
     assert (order.status, order.reject_reason) == ("rejected", "NO_ACCOUNT")
     assert "fix_payee_account" in ready(world, cid)
     with world.aqd.session() as s, s.begin():
-        assert create_batch(s, "TUN", "2025-04", world.clock.now(), "test") is None
+        assert (
+            create_batch(
+                s, "TUN", "2025-04", world.clock.now(), "test", debtor_account(world.aqd.settings)
+            )
+            is None
+        )
 
 
 def test_terminated_after_the_order_still_gets_the_payment(world: World) -> None:
