@@ -80,7 +80,9 @@ def fields_of(
                 required=name in required and widget != "checkbox",
                 value=value,
                 options=options,
-                error=t.gettext("This field is required.") if error == "required" else error,
+                error=t.gettext("This field is required.")
+                if error == "required"
+                else t.gettext(error),
                 minimum=spec.get("minimum"),
                 maximum=spec.get("maximum"),
                 max_length=spec.get("maxLength"),
