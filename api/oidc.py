@@ -209,12 +209,23 @@ def _b64(value: dict[str, str]) -> str:
     return base64.urlsafe_b64encode(json.dumps(value).encode()).decode()
 
 
+#: what a flow cookie this server wrote always carries, each a string
+_FLOW_KEYS = ("state", "verifier", "nonce")
+
+
 def _unb64(value: str) -> dict[str, str]:
+    """The sign-in flow from its cookie, or ``{}`` when the cookie is not one this server
+    wrote: not base64 JSON, not an object, or without a string state, verifier and nonce (a
+    forged cookie with a numeric state or no verifier made the callback answer 500)."""
     try:
         parsed = json.loads(base64.urlsafe_b64decode(value.encode()))
-    except ValueError:
+    except (ValueError, UnicodeDecodeError):
         return {}
-    return parsed if isinstance(parsed, dict) else {}
+    if not isinstance(parsed, dict) or not all(
+        isinstance(parsed.get(key), str) for key in _FLOW_KEYS
+    ):
+        return {}
+    return {k: v for k, v in parsed.items() if isinstance(v, str)}
 
 
 def build_router() -> APIRouter:

@@ -4,6 +4,7 @@ then signs in with it; unknown identities, replayed or forged answers and tokens
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import socket
@@ -192,3 +193,27 @@ def _b64url(raw: bytes) -> str:
     import base64
 
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+@pytest.mark.parametrize(
+    "cookie",
+    [
+        {"state": 1234, "nonce": "n"},  # numeric state, no verifier: was a 500
+        {"state": "1234", "nonce": "n"},  # no verifier
+        ["state", "1234"],  # not an object
+        "not base64 json",
+    ],
+)
+def test_a_forged_flow_cookie_is_refused_with_401(
+    sso: Web, idp: DevIdentityProvider, cookie: object
+) -> None:
+    c = sso.client()
+    value = (
+        cookie
+        if isinstance(cookie, str)
+        else base64.urlsafe_b64encode(json.dumps(cookie).encode()).decode()
+    )
+    c.cookies.set(oidc.FLOW_COOKIE, value, path="/login/oidc")
+    page = c.get("/login/oidc/callback?state=1234&code=abc")
+    assert page.status_code == 401, page.text[:300]
+    assert 'data-testid="login-error"' in page.text
