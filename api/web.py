@@ -47,9 +47,11 @@ from engine.services import (
     verification,
 )
 from engine.services.accounts import SESSION_LIFETIME, Principal
+from forms.text import finalize
 from signing import documents as contract_documents
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent / "templates"))
+TEMPLATES.env.finalize = finalize  # no bidi override from user text (forms/text.py)
 GOVERNORATES = (
     "Ariana", "Béja", "Ben Arous", "Bizerte", "Gabès", "Gafsa", "Jendouba", "Kairouan",
     "Kasserine", "Kébili", "Le Kef", "Mahdia", "La Manouba", "Médenine", "Monastir", "Nabeul",

@@ -15,11 +15,14 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from forms.text import finalize
+
 TEMPLATES = Path(__file__).resolve().parent / "templates" / "reports"
 _env = Environment(
     loader=FileSystemLoader(str(TEMPLATES)),
     autoescape=select_autoescape(default=True),
     undefined=StrictUndefined,
+    finalize=finalize,
 )
 
 

@@ -15,10 +15,13 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from forms.text import finalize
 from signing.pades import Field, add_fields
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-_env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape())
+_env = Environment(
+    loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(), finalize=finalize
+)
 # In points on A4 (595 x 842): the page's bottom margin is 2.2 cm (62 pt), the signature row
 # 3 cm (85 pt) high over the 1.8 cm side margins, split in three (template's .signatures).
 SIGNATURE_FIELDS = (
