@@ -46,3 +46,16 @@ def test_non_finite_numbers_and_impossible_dates_get_422_naming_the_field(web: W
         assert r.json()["fields"].get(field) == message, (raw, r.json())
     with web.aqd.session() as s:
         assert s.scalar(select(func.count()).select_from(Contract)) == before
+
+
+def test_readiness_names_the_dependency_that_is_down_not_its_exception(web: Web) -> None:
+    web.aqd.settings = web.aqd.settings.model_copy(
+        update={"broker_url": "redis://127.0.0.1:1/0"}  # nothing listens on port 1
+    )
+    r = web.client().get("/readyz")
+    assert r.status_code == 503
+    assert r.json() == {
+        "status": "unavailable",
+        "checks": {"database": "ok", "broker": "unavailable"},
+    }
+    assert "127.0.0.1" not in r.text and "Error" not in r.text
