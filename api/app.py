@@ -84,6 +84,24 @@ def _validation_fields(exc: RequestValidationError) -> dict[str, str]:
     return fields
 
 
+#: FastAPI's detail when it cannot decode a JSON body
+BODY_PARSE_ERROR = "There was an error parsing the body"
+
+
+def _invalid_json(request: Request, why: str) -> JSONResponse:
+    """400 for a body that is not JSON, in the error shape every 4xx has."""
+    detail = "the request body is not valid JSON" + (f" ({why})" if why else "")
+    return JSONResponse(
+        {
+            "error": "invalid_json",
+            "detail": detail,
+            "fields": {"(body)": "not valid JSON"},
+            "request_id": getattr(request.state, "request_id", ""),
+        },
+        status_code=400,
+    )
+
+
 def create_app(aqd: Aqd, run_timers: bool = False, timer_interval_s: float = 15.0) -> FastAPI:
     stop = threading.Event()
 
@@ -154,6 +172,9 @@ def create_app(aqd: Aqd, run_timers: bool = False, timer_interval_s: float = 15.
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        broken = [e for e in exc.errors() if e.get("type") == "json_invalid"]
+        if broken:  # not JSON at all: 400 (its "loc" is a character offset, not a field)
+            return _invalid_json(request, str(broken[0].get("ctx", {}).get("error", "")))
         fields = _validation_fields(exc)
         body = {
             "error": "invalid_input",
@@ -165,10 +186,18 @@ def create_app(aqd: Aqd, run_timers: bool = False, timer_interval_s: float = 15.
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 400 and exc.detail == BODY_PARSE_ERROR:
+            # FastAPI's answer to a body that is not UTF-8, or a number too long to parse
+            return _invalid_json(request, "not UTF-8, or a number too long")
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         if _is_api(request) or exc.status_code not in (404, 405):
             return JSONResponse(
-                {"error": code, "detail": str(exc.detail), "fields": {}},
+                {
+                    "error": code,
+                    "detail": str(exc.detail),
+                    "fields": {},
+                    "request_id": getattr(request.state, "request_id", ""),
+                },
                 status_code=exc.status_code,
             )
         return web.error_page(

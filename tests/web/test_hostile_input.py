@@ -59,3 +59,21 @@ def test_readiness_names_the_dependency_that_is_down_not_its_exception(web: Web)
         "checks": {"database": "ok", "broker": "unavailable"},
     }
     assert "127.0.0.1" not in r.text and "Error" not in r.text
+
+
+def test_a_body_that_is_not_json_gets_400_in_the_error_shape_with_a_request_id(web: Web) -> None:
+    c = web.client()
+    json_header = {"Content-Type": "application/json", "X-Request-ID": "probe-1"}
+    for body in (
+        b'{"username": "x", "password": ',  # truncated: was 422 with field "10"
+        b'{"username": "\xff\xfe", "password": "x"}',  # not UTF-8: was 400 without request id
+        b'{"username": "x", "password": ' + b"9" * 5000 + b"}",  # past int's digit limit
+    ):
+        r = c.post("/api/v1/tokens", content=body, headers=json_header)
+        assert r.status_code == 400, (body[:40], r.status_code, r.text)
+        answer = r.json()
+        assert answer["error"] == "invalid_json", answer
+        assert answer["request_id"] == "probe-1"
+        assert answer["fields"] == {"(body)": "not valid JSON"}
+    missing = c.get("/api/v1/no-such-route", headers={"X-Request-ID": "probe-2"})
+    assert missing.status_code == 404 and missing.json()["request_id"] == "probe-2"
