@@ -93,7 +93,7 @@ class OidcClient:
             raise NotFound("sign-in with the national identity is not configured")
         self.issuer = settings.oidc_issuer.rstrip("/")
         self.client_id = settings.oidc_client_id
-        self.client_secret = settings.oidc_client_secret
+        self.client_secret = settings.oidc_client_secret.get_secret_value()
         self.scopes = settings.oidc_scopes
         self.redirect_uri = settings.public_url.rstrip("/") + "/login/oidc/callback"
         self._provider: tuple[float, Provider] | None = None
@@ -198,7 +198,13 @@ def client_for(aqd: Aqd) -> OidcClient:
     s = aqd.settings
     if not s.oidc_issuer:
         raise NotFound("sign-in with the national identity is not configured")
-    key = (s.oidc_issuer, s.oidc_client_id, s.oidc_client_secret, s.oidc_scopes, s.public_url)
+    key = (
+        s.oidc_issuer,
+        s.oidc_client_id,
+        s.oidc_client_secret.get_secret_value(),
+        s.oidc_scopes,
+        s.public_url,
+    )
     found = _clients.get(key)
     if found is None:
         found = _clients[key] = OidcClient(s)

@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,7 +70,9 @@ class Settings(BaseSettings):
         "document is <issuer>/.well-known/openid-configuration); unset: password login only.",
     )
     oidc_client_id: str = Field(default="", description="Aqd's client id at the provider.")
-    oidc_client_secret: str = Field(default="", description="Aqd's client secret there.")
+    oidc_client_secret: SecretStr = Field(
+        default=SecretStr(""), description="Aqd's client secret there."
+    )
     oidc_scopes: str = Field(default="openid profile", description="Scopes Aqd asks for.")
     signing_tsa_url: str | None = Field(
         default=None,
@@ -80,7 +82,9 @@ class Settings(BaseSettings):
         default=None,
         description="PKCS#12 file with the agency seal's key and chain (default: the dev CA).",
     )
-    signing_seal_password: str = Field(default="", description="Password of the seal PKCS#12.")
+    signing_seal_password: SecretStr = Field(
+        default=SecretStr(""), description="Password of the seal PKCS#12."
+    )
     signing_trust_roots: Path | None = Field(
         default=None,
         description="PEM file of extra trusted roots (the seal's and the TSA's CA).",
@@ -94,7 +98,9 @@ class Settings(BaseSettings):
         description="PKCS#11 module (an HSM's .so) holding the agency seal's key and certificate.",
     )
     signing_pkcs11_token: str = Field(default="", description="Label of the seal's token.")
-    signing_pkcs11_pin: str = Field(default="", description="User PIN of the seal's token.")
+    signing_pkcs11_pin: SecretStr = Field(
+        default=SecretStr(""), description="User PIN of the seal's token."
+    )
     signing_pkcs11_label: str = Field(
         default="seal", description="Label of the seal's key and certificate on the token."
     )
@@ -109,7 +115,7 @@ class Settings(BaseSettings):
     )
     smtp_port: int = Field(default=587, ge=1, le=65535, description="SMTP port.")
     smtp_user: str = Field(default="", description="SMTP login (empty: no authentication).")
-    smtp_password: str = Field(default="", description="SMTP password.")
+    smtp_password: SecretStr = Field(default=SecretStr(""), description="SMTP password.")
     smtp_from: str = Field(default="Aqd <no-reply@aqd.tn>", description="Sender of e-mails.")
     smtp_starttls: bool = Field(default=True, description="Upgrade the SMTP connection (TLS).")
     smtp_timeout_s: float = Field(default=20.0, gt=0, description="SMTP socket timeout.")
@@ -117,7 +123,9 @@ class Settings(BaseSettings):
         default="",
         description="HTTP SMS gateway (JSON POST; empty: SMS stay in the mailbox).",
     )
-    sms_token: str = Field(default="", description="Bearer token for the SMS gateway.")
+    sms_token: SecretStr = Field(
+        default=SecretStr(""), description="Bearer token for the SMS gateway."
+    )
     payments_debtor_name: str = Field(
         default="ANETI - Fonds national de l'emploi",
         description="Name of the account the payment orders are paid from (pain.001 debtor).",

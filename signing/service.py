@@ -64,14 +64,14 @@ def keys_for(aqd: Aqd) -> DevKeySource:
     return key_source(
         s.var_dir,
         seal_p12=s.signing_seal_p12,
-        seal_password=s.signing_seal_password,
+        seal_password=s.signing_seal_password.get_secret_value(),
         trust_roots=s.signing_trust_roots,
         tsa_url=s.signing_tsa_url,
         crls=s.signing_crls,
         pkcs11=Pkcs11Seal(
             s.signing_pkcs11_module,
             s.signing_pkcs11_token,
-            s.signing_pkcs11_pin,
+            s.signing_pkcs11_pin.get_secret_value(),
             s.signing_pkcs11_label,
         )
         if s.signing_pkcs11_module is not None

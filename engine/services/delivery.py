@@ -127,7 +127,7 @@ class SmtpAdapter:
                 if s.smtp_starttls:
                     smtp.starttls(context=ssl.create_default_context())
                 if s.smtp_user:
-                    smtp.login(s.smtp_user, s.smtp_password)
+                    smtp.login(s.smtp_user, s.smtp_password.get_secret_value())
                 smtp.send_message(self.build(message))
         except smtplib.SMTPRecipientsRefused as exc:
             codes = [code for code, _ in exc.recipients.values()]
@@ -166,8 +166,8 @@ class HttpSmsAdapter:
             "content-type": "application/json; charset=utf-8",
             "idempotency-key": hashlib.sha256(message.key.encode()).hexdigest(),
         }
-        if self.settings.sms_token:
-            headers["authorization"] = f"Bearer {self.settings.sms_token}"
+        if token := self.settings.sms_token.get_secret_value():
+            headers["authorization"] = f"Bearer {token}"
         request = urllib.request.Request(  # noqa: S310 (the URL is the operator's setting)
             self.settings.sms_url, data=body, headers=headers, method="POST"
         )

@@ -19,6 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import select, update
 
 from engine import Aqd
@@ -461,7 +462,7 @@ def test_refused_and_unreachable_smtp(world: World, smtp: SmtpSink) -> None:
 def test_sms_through_a_local_http_gateway(world: World, sms: SmsGateway) -> None:
     cid = world.start()
     add_user(world, "amira", "beneficiary", email_address="amira@example.tn", phone="+21622123456")
-    worker = engine_with(world, sms_url=sms.url, sms_token="s3cret")
+    worker = engine_with(world, sms_url=sms.url, sms_token=SecretStr("s3cret"))
     note_id = send_code(world, cid)  # a one-time code prefers SMS
     assert note_of(world, note_id).channel == "sms"
     assert outbox.run_once(worker).done == 1

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import uvicorn
 from authlib.jose import JsonWebKey, jwt
+from pydantic import SecretStr
 from starlette.testclient import TestClient
 
 from api import oidc
@@ -49,7 +50,11 @@ def idp() -> Iterator[DevIdentityProvider]:
 @pytest.fixture
 def sso(web: Web, idp: DevIdentityProvider) -> Web:
     web.aqd.settings = web.aqd.settings.model_copy(
-        update={"oidc_issuer": idp.issuer, "oidc_client_id": "aqd", "oidc_client_secret": "s3cret"}
+        update={
+            "oidc_issuer": idp.issuer,
+            "oidc_client_id": "aqd",
+            "oidc_client_secret": SecretStr("s3cret"),
+        }
     )
     return web
 
