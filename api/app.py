@@ -147,7 +147,13 @@ def create_app(aqd: Aqd, run_timers: bool = False, timer_interval_s: float = 15.
         "aqd_http_request_seconds", "HTTP request latency", ["route"], registry=registry
     )
 
-    app.add_middleware(RequestContext, requests_total=requests_total, latency=latency)
+    app.add_middleware(
+        RequestContext,
+        requests_total=requests_total,
+        latency=latency,
+        max_body=aqd.settings.max_body_kb * 1024,
+        max_upload=aqd.settings.max_upload_mb * 1024 * 1024,
+    )
 
     @app.exception_handler(EngineError)
     async def engine_error(request: Request, exc: EngineError) -> Response:
@@ -186,6 +192,8 @@ def create_app(aqd: Aqd, run_timers: bool = False, timer_interval_s: float = 15.
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if isinstance(exc.__cause__, _BodyTooLarge):  # FastAPI wrapped it while parsing
+            return _too_large(exc.__cause__.limit, getattr(request.state, "request_id", ""))
         if exc.status_code == 400 and exc.detail == BODY_PARSE_ERROR:
             # FastAPI's answer to a body that is not UTF-8, or a number too long to parse
             return _invalid_json(request, "not UTF-8, or a number too long")
@@ -249,15 +257,56 @@ def create_app(aqd: Aqd, run_timers: bool = False, timer_interval_s: float = 15.
     return app
 
 
+class _BodyTooLarge(Exception):
+    """A body without a Content-Length grew past its limit while it was read."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"body larger than {limit} bytes")
+        self.limit = limit
+
+
+def _too_large(limit: int, request_id: str) -> JSONResponse:
+    size = f"{limit // (1024 * 1024)} MB" if limit >= 1024 * 1024 else f"{limit // 1024} KB"
+    return JSONResponse(
+        {
+            "error": "too_large",
+            "detail": f"the request body is larger than {size}",
+            "fields": {"(body)": "too large"},
+            "request_id": request_id,
+        },
+        status_code=413,
+    )
+
+
 class RequestContext:
     """Request id (``X-Request-ID``, taken from the request when sane), metrics, one JSON log
     line per request, and NUL bytes in URLs refused. A plain ASGI middleware: Starlette's
     ``BaseHTTPMiddleware`` costs a task group per request."""
 
-    def __init__(self, app: ASGIApp, requests_total: Counter, latency: Histogram) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        requests_total: Counter,
+        latency: Histogram,
+        max_body: int,
+        max_upload: int,
+    ) -> None:
         self.app = app
         self.requests_total = requests_total
         self.latency = latency
+        self.max_body = max_body
+        self.max_upload = max_upload
+
+    def _body_limit(self, scope: Scope) -> tuple[int, int | None]:
+        """The largest body this request may send (uploads are multipart) and its declared
+        length."""
+        limit, declared = self.max_body, None
+        for name, value in scope["headers"]:
+            if name == b"content-type" and value.startswith(b"multipart/form-data"):
+                limit = self.max_upload
+            elif name == b"content-length" and value.isdigit():
+                declared = int(value)
+        return limit, declared
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -273,16 +322,33 @@ class RequestContext:
         status = 500
         marker = (b"x-request-id", request_id.encode("latin-1"))
 
+        answered = False
+
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, answered
             if message["type"] == "http.response.start":
                 status = int(message["status"])
+                answered = True
                 message["headers"] = [*message.get("headers", []), marker]
             await send(message)
 
+        limit, declared = self._body_limit(scope)
+        received = 0
+
+        async def receive_within_limit() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise _BodyTooLarge(limit)
+            return message
+
         started = time.perf_counter()
         try:
-            if b"%00" in scope.get("query_string", b"") or "\x00" in scope["path"]:
+            if declared is not None and declared > limit:
+                await _too_large(limit, request_id)(scope, receive, send_with_id)
+            elif b"%00" in scope.get("query_string", b"") or "\x00" in scope["path"]:
                 refused = JSONResponse(
                     {
                         "error": "invalid_input",
@@ -293,7 +359,12 @@ class RequestContext:
                 )
                 await refused(scope, receive, send_with_id)
             else:
-                await self.app(scope, receive, send_with_id)
+                try:
+                    await self.app(scope, receive_within_limit, send_with_id)
+                except _BodyTooLarge:
+                    if answered:  # the answer had started: nothing more can be said
+                        raise
+                    await _too_large(limit, request_id)(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", "unmatched")

@@ -126,6 +126,15 @@ class Settings(BaseSettings):
     sms_token: SecretStr = Field(
         default=SecretStr(""), description="Bearer token for the SMS gateway."
     )
+    max_body_kb: int = Field(
+        default=4096,
+        ge=16,
+        description="Largest request body, except uploads (a modeller draft's 2 MB of XML, in "
+        "JSON, fits); larger ones get 413 before they are read.",
+    )
+    max_upload_mb: int = Field(
+        default=12, ge=1, description="Largest multipart body (a 10 MB document and its form)."
+    )
     payments_debtor_name: str = Field(
         default="ANETI - Fonds national de l'emploi",
         description="Name of the account the payment orders are paid from (pain.001 debtor).",

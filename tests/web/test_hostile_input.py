@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from sqlalchemy import func, select
 
 from engine.models import Beneficiary, Contract
@@ -77,3 +79,25 @@ def test_a_body_that_is_not_json_gets_400_in_the_error_shape_with_a_request_id(w
         assert answer["fields"] == {"(body)": "not valid JSON"}
     missing = c.get("/api/v1/no-such-route", headers={"X-Request-ID": "probe-2"})
     assert missing.status_code == 404 and missing.json()["request_id"] == "probe-2"
+
+
+def test_bodies_past_the_limit_get_413_before_sign_in(web: Web) -> None:
+    c = web.client()
+    big = b'{"username": "' + b"x" * (5 * 1024 * 1024) + b'", "password": "x"}'
+    declared = c.post("/api/v1/tokens", content=big, headers={"Content-Type": "application/json"})
+    assert declared.status_code == 413, declared.text[:200]
+    assert declared.json()["error"] == "too_large" and declared.json()["request_id"]
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: counted while read
+        yield b'{"username": "'
+        for _ in range(80):
+            yield b"x" * 65536
+        yield b'", "password": "x"}'
+
+    streamed = c.post(
+        "/api/v1/tokens", content=chunks(), headers={"Content-Type": "application/json"}
+    )
+    assert streamed.status_code == 413, streamed.text[:200]
+    assert streamed.json()["error"] == "too_large"
+    small = c.post("/api/v1/tokens", json={"username": "nobody", "password": "wrong-password"})
+    assert small.status_code == 401
