@@ -6,6 +6,7 @@ and stated nothing for the other programmes."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -15,10 +16,13 @@ from typing import Any
 
 import pytest
 
+from engine.models import Contract, ProcessDefinition
+from engine.services.amounts import contract_amounts
+from engine.services.definitions import deploy
 from engine.services.inbox import contract_terms
 from signing.documents import render
 from signing.service import SYSTEM
-from tests.conftest import World
+from tests.conftest import ROOT, World
 
 pytestmark = pytest.mark.skipif(shutil.which("pdftotext") is None, reason="needs poppler-utils")
 
@@ -153,3 +157,31 @@ def test_the_document_states_the_amount_the_first_month_pays(
     assert stated == spec["stated"]
     # after the month the document still states the same amounts: its facts are the contract's
     assert document_amounts(world, cid, tmp_path) == stated
+
+
+def test_a_version_without_an_amount_decision_uses_the_latest_that_has_one(
+    world: World, tmp_path: Path
+) -> None:
+    """Versions deployed before the amounts were decisions computed them in a script: their
+    document states the amount of the programme's latest version that declares the decision,
+    on the contract's own facts and parameters."""
+    folder = tmp_path / "civp"
+    shutil.copytree(ROOT / "processes" / "civp", folder)
+    manifest = json.loads((folder / "programme.json").read_text())
+    del manifest["amounts"]
+    (folder / "programme.json").write_text(json.dumps(manifest))
+    with world.aqd.session() as s, s.begin():
+        assert deploy(s, folder, world.aqd.sandbox, world.clock).definition.version == 2
+    cid = world.start(disabled=True)
+    with world.aqd.session() as s:
+        contract = s.get(Contract, cid)
+        assert contract is not None
+        pinned = s.get(ProcessDefinition, contract.definition_id)
+        assert pinned is not None and pinned.version == 2
+        assert "amounts" not in pinned.meta["manifest"]
+        data = {"diploma_level": "HIGHER_ED", "disabled": True, "params": PARAMS_2025}
+        amounts = contract_amounts(s, contract, data, world.aqd.sandbox, world.clock.now())
+    assert amounts["amount"] == "250.000"
+
+
+PARAMS_2025 = {"stipend_higher_ed": 200, "stipend_other": 150, "disability_topup": 50}
