@@ -249,6 +249,7 @@ def run_anchor(contracts: int) -> dict[str, Any]:
     parser = SpiffBpmnParser()
     parser.add_bpmn_file(str(ROOT / "processes" / "civp" / "civp.bpmn"))
     parser.add_dmn_file(str(ROOT / "processes" / "civp" / "civp_eligibility.dmn"))
+    parser.add_dmn_file(str(ROOT / "processes" / "civp" / "civp_monthly_stipend.dmn"))
     spec = parser.get_spec("civp_month")
     subprocess_specs = parser.get_subprocess_specs("civp_month")
     now = datetime.fromisoformat(START)

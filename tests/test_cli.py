@@ -208,6 +208,19 @@ def test_decide_one_case(cli: Cli) -> None:
     )
 
 
+def test_decide_an_amount(cli: Cli) -> None:
+    """The amounts are decisions too: Karama's reimbursement for a wage paid, and its cap."""
+    cli("deploy", "processes/karama")
+    full = cli.json_file("full.json", {"salary_paid": True, "gross_salary": 900})
+    out = json.loads(cli("decide", "karama", "karama_monthly_reimbursement", "--data", full).stdout)
+    assert (out["outputs"]["amount"], out["outputs"]["wage_share"]) == ("499.420", 400)
+    assert out["matched_rules"][0]["rule"] == "karama_monthly_reimbursement_rule_4"
+    assert "D2019-542" in out["outputs"]["amount_legal_basis"]
+    low = cli.json_file("low.json", {"salary_paid": True, "gross_salary": 300})
+    out = json.loads(cli("decide", "karama", "karama_monthly_reimbursement", "--data", low).stdout)
+    assert out["outputs"]["amount"] == "300.000"  # never more than the wage actually paid
+
+
 def test_demo_contract_is_signed_by_all_parties(cli: Cli, tmp_path: Path) -> None:
     from pyhanko.pdf_utils.reader import PdfFileReader
 

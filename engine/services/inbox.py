@@ -30,6 +30,7 @@ from engine.models import (
     UserRole,
 )
 from engine.services.accounts import Principal
+from engine.services.amounts import contract_amounts
 from engine.services.commands import Aqd, Recorded
 
 Assigned = Literal["any", "me", "unassigned", "others"]
@@ -708,7 +709,8 @@ def contract_terms(
         moment = replay.state_at(history, last, aqd.runner)
         data = dict(moment["instances"].get("main", {}).get("data", {}))
     params = data.get("params") if isinstance(data.get("params"), dict) else {}
-    stipend = _monthly_stipend(contract.programme, data, params or {})
+    # The same decision the monthly process calls for the payment order (one source).
+    amounts = contract_amounts(session, contract, data, aqd.sandbox, aqd.clock.now())
     manifest = history["definition"]["meta"].get("manifest", {})
     names = manifest.get("name") or {}
     office = detail.get("office_name") or {}
@@ -727,24 +729,8 @@ def contract_terms(
         "tutor": data.get("tutor_name", ""),
         "request_date": data.get("request_date", ""),
         "months": data.get("max_civp_months") or (params or {}).get("contract_months", ""),
-        "stipend": stipend,
-        "complement": data.get("employer_complement", 0),
+        "stipend": amounts.get("amount", ""),
+        "complement": amounts.get("employer_wage_part", data.get("employer_complement", 0)),
         "legal_basis": data.get("legal_basis", ""),
         "status": contract.status,
     }
-
-
-def _monthly_stipend(programme: str, data: dict[str, Any], params: dict[str, Any]) -> Any:
-    """The State's monthly amount as the programme's parameters give it (CIVP: by diploma,
-    plus the disability top-up); other programmes state it in their own parameters."""
-    if programme == "civp":
-        base = (
-            params.get("stipend_higher_ed") if data.get("graduate") else params.get("stipend_other")
-        )
-        if base is None:
-            return ""
-        return base + (params.get("disability_topup", 0) if data.get("disabled") else 0)
-    for key in ("stipend", "allowance", "monthly_allowance", "stipend_aneti"):
-        if key in params:
-            return params[key]
-    return ""

@@ -45,10 +45,10 @@ def test_bilingual_contract_pdf(web: Web, tmp_path) -> None:  # type: ignore[no-
     # logical order survives in the Arabic part: the date is not flipped to 15-01-2025
     assert "2025-01-15" in arabic and "15-01-2025" not in arabic
     assert "بطاقة التعريف عدد" in arabic and cin in arabic
-    found = re.search(r"Bourse mensuelle versée par l'État\s+(\d+) TND", french)
+    found = re.search(r"Bourse mensuelle versée par l'État\s+(\d+\.\d{3}) TND", french)
     assert found is not None
     amount = found.group(1)
-    assert amount in ("250", "200")  # a graduate's 200 TND, plus 50 TND for a disability
+    assert amount in ("250.000", "200.000")  # a graduate's 200 TND, plus 50 for a disability
     # in the Arabic table each value cell extracts just before its label (right to left), the
     # rows in the contract's order: the beneficiary, then the dates, then the amounts
     expected = stated_terms(web, contract.id)
@@ -118,6 +118,6 @@ def stated_terms(web: Web, contract_id: int) -> dict[str, object]:
     return {
         "request_date": data["request_date"],
         "months": months,
-        "stipend": stipend,
+        "stipend": f"{stipend:.3f}",  # TND with its 3 decimals, as the payment order
         "complement": agreement["employer_complement"],
     }

@@ -141,3 +141,18 @@ def test_two_years_since_the_diploma_through_the_engine(
     with world.aqd.session() as s:
         c = s.get(Contract, cid)
         assert c is not None and c.status == status
+
+
+def test_a_month_is_never_reimbursed_more_than_the_wage_paid(world: World) -> None:
+    """The month's order is the decision's (karama_monthly_reimbursement): a wage of 0 is
+    reimbursed 0 (it was 400 TND), a wage of 300 is reimbursed 300 (it was 449.710)."""
+    world.deploy("karama")
+    cid = world.start_programme("karama", REQUEST)
+    agreement = {"agreed": True, "contract_type": "CDI", "position_title": "Analyste"}
+    world.complete(cid, "employer_agreement", {**agreement, "gross_salary": 900})
+    world.complete(cid, "counsellor_validation", {"validation_decision": "validate"})
+    world.sign_all(cid)
+    for month, gross in enumerate((0, 300, 900), 1):
+        proof = {"salary_paid": True, "gross_salary": gross, "proof_reference": f"VIR-{month}"}
+        world.run_month(cid, task="salary_proof", data=proof)
+    assert [amount for _, amount in world.orders(cid)] == ["0.000", "300.000", "499.420"]
