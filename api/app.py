@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 import threading
 import time
 import uuid
@@ -238,8 +239,21 @@ def create_app(aqd: Aqd, run_timers: bool = False, timer_interval_s: float = 15.
         )
 
     @app.get("/metrics", tags=["ops"], response_class=Response)
-    def metrics() -> Response:
-        """Prometheus metrics of this process."""
+    def metrics(request: Request) -> Response:
+        """Prometheus metrics of this process: with ``Authorization: Bearer
+        <AQD_METRICS_TOKEN>``, or from anyone when no token is set (development mode only)."""
+        token = aqd.settings.metrics_token.get_secret_value()
+        refusal = ""
+        if token:
+            given = request.headers.get("authorization", "").removeprefix("Bearer ")
+            if not secrets.compare_digest(given.encode(), token.encode()):
+                refusal = "metrics need the metrics token"
+        elif aqd.settings.mode == "production":
+            refusal = "metrics are off: set AQD_METRICS_TOKEN"
+        if refusal:  # a scraper, not a person: 401 in the API's shape, never a sign-in page
+            body = {**Unauthenticated(refusal).to_dict()}
+            body["request_id"] = getattr(request.state, "request_id", "")
+            return JSONResponse(body, status_code=401)
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     signing_service.register()
@@ -255,6 +269,48 @@ def create_app(aqd: Aqd, run_timers: bool = False, timer_interval_s: float = 15.
     app.include_router(notification_pages.build_web_router())
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     return app
+
+
+#: Scripts only from Aqd itself (no inline script, no other origin); pages framed only by Aqd's
+#: own pages (the signing page frames the contract PDF); no plug-ins. Styles may be inline:
+#: bpmn-js and dmn-js set style attributes on the diagram's SVG.
+CONTENT_SECURITY_POLICY = (
+    b"default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    b"img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; "
+    b"object-src 'none'; base-uri 'self'; frame-ancestors 'self'"
+)
+_SECURITY_HEADERS = (
+    (b"content-security-policy", CONTENT_SECURITY_POLICY),
+    (b"referrer-policy", b"same-origin"),
+    (b"x-content-type-options", b"nosniff"),
+)
+
+
+def _carries_credentials(scope: Scope) -> bool:
+    """A session cookie or a bearer token: the answer is someone's own and is not cached."""
+    for name, value in scope["headers"]:
+        if name == b"authorization" or (name == b"cookie" and b"aqd_session=" in value):
+            return True
+    return False
+
+
+#: FastAPI's API explorer pages run an inline script (and hold no user data)
+_EXPLORER = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
+
+
+def _with_security_headers(
+    headers: list[tuple[bytes, bytes]], signed_in: bool, path: str
+) -> list[tuple[bytes, bytes]]:
+    present = {name.lower() for name, _ in headers}
+    extra = [
+        (name, value)
+        for name, value in _SECURITY_HEADERS
+        if name not in present and not (name == b"content-security-policy" and path in _EXPLORER)
+    ]
+    if signed_in:  # no copy of a signed-in answer in the browser's or a proxy's cache
+        headers = [(n, v) for n, v in headers if n.lower() != b"cache-control"]
+        extra.append((b"cache-control", b"no-store"))
+    return [*headers, *extra]
 
 
 class _BodyTooLarge(Exception):
@@ -329,10 +385,13 @@ class RequestContext:
             if message["type"] == "http.response.start":
                 status = int(message["status"])
                 answered = True
-                message["headers"] = [*message.get("headers", []), marker]
+                message["headers"] = _with_security_headers(
+                    [*message.get("headers", []), marker], signed_in, scope["path"]
+                )
             await send(message)
 
         limit, declared = self._body_limit(scope)
+        signed_in = _carries_credentials(scope)
         received = 0
 
         async def receive_within_limit() -> Message:

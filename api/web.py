@@ -32,7 +32,7 @@ from api.auth import (
 from api.forms_render import coerce, fields_of
 from api.i18n import LOCALES, Translator, normalise, translator
 from engine import Aqd, Conflict, EngineError, InvalidInput, NotFound, NotPermitted
-from engine.config import get_settings
+from engine.config import cookies_secure, get_settings
 from engine.services import (
     accounts,
     analytics,
@@ -137,7 +137,7 @@ def render(
 
 
 def _secure() -> bool:
-    return get_settings().secure_cookies
+    return cookies_secure(get_settings())
 
 
 def _set_session_cookie(response: Response, secret: str) -> None:

@@ -51,9 +51,15 @@ class Settings(BaseSettings):
         gt=0,
         description="Seconds a claimed side effect is leased before the reaper takes it back.",
     )
-    secure_cookies: bool = Field(
-        default=False,
-        description="Mark session cookies Secure (set to true behind HTTPS in production).",
+    secure_cookies: bool | None = Field(
+        default=None,
+        description="Mark session cookies Secure; default: on in production mode, off in "
+        "development mode (plain http://127.0.0.1).",
+    )
+    metrics_token: SecretStr = Field(
+        default=SecretStr(""),
+        description="Bearer token that /metrics requires; unset: /metrics is open in "
+        "development mode and off in production mode.",
     )
     public_url: str = Field(
         default="http://127.0.0.1:8000",
@@ -145,6 +151,13 @@ class Settings(BaseSettings):
         "falls back to a development account and logs it).",
     )
     payments_debtor_bic: str = Field(default="BCTNTNTT", description="BIC of that account.")
+
+
+def cookies_secure(settings: Settings) -> bool:
+    """Whether session cookies carry the Secure flag (explicit setting, else the mode's)."""
+    if settings.secure_cookies is not None:
+        return settings.secure_cookies
+    return settings.mode == "production"
 
 
 @lru_cache(maxsize=1)

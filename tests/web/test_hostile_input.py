@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from pydantic import SecretStr
 from sqlalchemy import func, select
 
+from engine import Settings
+from engine.config import cookies_secure
 from engine.models import Beneficiary, Contract
 from tests.web.conftest import Web
 
@@ -101,3 +104,37 @@ def test_bodies_past_the_limit_get_413_before_sign_in(web: Web) -> None:
     assert streamed.json()["error"] == "too_large"
     small = c.post("/api/v1/tokens", json={"username": "nobody", "password": "wrong-password"})
     assert small.status_code == 401
+
+
+def test_pages_carry_security_headers_and_signed_in_answers_are_not_cached(web: Web) -> None:
+    anonymous = web.client().get("/login")
+    csp = anonymous.headers["content-security-policy"]
+    assert "script-src 'self';" in csp and "unsafe-inline" not in csp.split("style-src")[0]
+    assert "frame-ancestors 'self'" in csp and "object-src 'none'" in csp
+    assert anonymous.headers["referrer-policy"] == "same-origin"
+    assert anonymous.headers["x-content-type-options"] == "nosniff"
+    assert anonymous.headers.get("cache-control") != "no-store"
+    browser, _csrf = web.login("counsellor.tun")
+    assert browser.get("/inbox").headers["cache-control"] == "no-store"
+    api = web.client().get("/api/v1/me", headers=web.token("counsellor.tun"))
+    assert api.headers["cache-control"] == "no-store"
+
+
+def test_metrics_need_the_token_when_one_is_set_and_in_production(web: Web) -> None:
+    c = web.client()
+    assert c.get("/metrics").status_code == 200  # development mode, no token: open
+    web.aqd.settings = web.aqd.settings.model_copy(update={"metrics_token": SecretStr("scrape-me")})
+    assert c.get("/metrics").status_code == 401
+    assert c.get("/metrics", headers={"Authorization": "Bearer nope"}).status_code == 401
+    ok = c.get("/metrics", headers={"Authorization": "Bearer scrape-me"})
+    assert ok.status_code == 200 and "aqd_http_requests_total" in ok.text
+    web.aqd.settings = web.aqd.settings.model_copy(
+        update={"metrics_token": SecretStr(""), "mode": "production"}
+    )
+    assert c.get("/metrics").status_code == 401
+
+
+def test_session_cookies_are_secure_in_production_mode() -> None:
+    assert cookies_secure(Settings(mode="production")) is True
+    assert cookies_secure(Settings(mode="development")) is False
+    assert cookies_secure(Settings(mode="production", secure_cookies=False)) is False
