@@ -46,11 +46,11 @@ from api import (
 )
 from api.auth import resolve_caller
 from engine import Aqd, EngineError, InvalidInput, TooManyAttempts, Unauthenticated
-from engine.services import accounts, outbox
+from engine.outbox import runner as outbox
+from engine.services import accounts
 from engine.services.anchors import create_anchor
 from engine.services.escalations import escalate_overdue
 from engine.services.timers import run_due_timers
-from signing import service as signing_service
 
 log = logging.getLogger(__name__)
 #: The embedded server escalates overdue tasks this often (the scheduler: every 15 minutes).
@@ -85,6 +85,8 @@ def _validation_fields(exc: RequestValidationError) -> dict[str, str]:
 
 
 def create_app(aqd: Aqd, run_timers: bool = False, timer_interval_s: float = 15.0) -> FastAPI:
+    """The HTTP application over ``aqd``, an engine built by ``api.bootstrap.build`` (its
+    plug-ins run the side effects of the in-process poller, ``run_timers``)."""
     stop = threading.Event()
 
     def timer_loop() -> None:
@@ -201,7 +203,6 @@ def create_app(aqd: Aqd, run_timers: bool = False, timer_interval_s: float = 15.
         """Prometheus metrics of this process."""
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
-    signing_service.register()
     accounts.dummy_hash()  # before the first login: an unknown user costs a wrong password
     app.include_router(rest.build_router())
     app.include_router(simulation.build_router())

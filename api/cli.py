@@ -7,7 +7,9 @@ from typing import Annotated
 
 import typer
 
-from engine.cli import _aqd, _guard, analytics_app, app
+from api import bootstrap
+from engine.cli import analytics_app, app
+from engine.cli_support import guard, open_engine, run
 from engine.config import get_settings
 
 
@@ -24,7 +26,7 @@ def serve_cmd(
 
     from api.app import create_app
 
-    aqd = _aqd()
+    aqd = open_engine()
     application = create_app(aqd, run_timers=timers, timer_interval_s=get_settings().timer_poll_s)
     typer.echo(
         f"Aqd is running: http://{host}:{port}/ (API: /docs, health: /healthz, ready: /readyz)"
@@ -67,13 +69,13 @@ def analytics_report_cmd(
     from api.reports import monthly_pdf
     from engine.services import analytics
 
-    aqd = _aqd()
+    aqd = open_engine()
 
     def run() -> bytes:
         with aqd.read_session() as s:
             return monthly_pdf(s, analytics.Scope(programme, office), month, aqd.clock.now())
 
-    pdf = _guard(run)
+    pdf = guard(run)
     out.write_bytes(pdf)
     typer.echo(f"wrote {out} ({len(pdf)} bytes)")
 
@@ -91,14 +93,14 @@ def documents_export(
     from engine.services import inbox
     from signing import service
 
-    aqd = _aqd()
+    aqd = open_engine()
 
     def run() -> list[Path]:
         with aqd.session() as s:
             contract_id = inbox.visible_contract(s, service.SYSTEM, contract).id
         return service.export_documents(aqd, contract_id, directory)
 
-    written = _guard(run)
+    written = guard(run)
     for path in written:
         typer.echo(str(path))
     if not written:
@@ -106,12 +108,9 @@ def documents_export(
 
 
 def main() -> None:
-    from signing import registration
-
-    # the worker, outbox and demo commands run the signing side effects; pyHanko is loaded
-    # when one first does
-    registration.register()
-    app()
+    """``aqd``: every command runs on the application's engine (``api.bootstrap``: every
+    plug-in, signing's included; pyHanko is loaded when a signing plug-in first runs)."""
+    run(app, bootstrap.build)
 
 
 if __name__ == "__main__":

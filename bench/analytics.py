@@ -149,7 +149,7 @@ def verify(url: str, procs: int, single_sample: int) -> dict[str, Any]:
         ids = [i for i in ids if i is not None]
     before = _cpu()
     started = time.perf_counter()
-    report = verify_contracts_parallel(url, ids, processes=procs)
+    report = verify_contracts_parallel(aqd, ids, processes=procs)
     parallel_s = time.perf_counter() - started
     # CPU the verifying processes used (this one is one of them; the workers' start-up
     # included, PostgreSQL's not): what the rate would be with ``procs`` cores to themselves,

@@ -35,13 +35,13 @@ import psycopg  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
+from api import bootstrap  # noqa: E402
 from engine import Aqd, FrozenClock, Settings  # noqa: E402
 from engine.db import dispose_all, normalize_url  # noqa: E402
 from engine.migrate import upgrade  # noqa: E402
 from engine.models import Office  # noqa: E402
 from engine.services.anchors import contract_proof, create_anchor, verify_anchors  # noqa: E402
 from engine.services.definitions import deploy  # noqa: E402
-from signing import registration  # noqa: E402
 
 START = "2026-12-01T08:00:00+00:00"
 
@@ -92,8 +92,7 @@ def main() -> None:
     upgrade(url)
     with tempfile.TemporaryDirectory() as var:
         clock = FrozenClock(START)
-        aqd = Aqd(url, clock=clock, settings=Settings(database_url=url, var_dir=Path(var)))
-        registration.register()
+        aqd = bootstrap.build(Settings(database_url=url, var_dir=Path(var)), clock=clock)
         prepare(aqd, args.contracts)
         with aqd.session() as s:
             _, scan_s = timed(

@@ -293,9 +293,10 @@ async def measure_http(
 
 def app() -> Any:
     """uvicorn --factory entry point: the real application on the benchmark database."""
+    from api import bootstrap
     from api.app import create_app
 
-    return create_app(Aqd(os.environ["AQD_DATABASE_URL"]))
+    return create_app(bootstrap.build(Settings(database_url=os.environ["AQD_DATABASE_URL"])))
 
 
 def wait_for_port(proc: subprocess.Popen[bytes], port: int, timeout: float = 30) -> None:

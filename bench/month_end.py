@@ -55,7 +55,7 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import func, insert, select, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from engine import Aqd, FrozenClock, Settings  # noqa: E402
+from engine import Aqd, FrozenClock, Settings, bootstrap  # noqa: E402
 from engine.db import dispose_all, get_engine, normalize_url  # noqa: E402
 from engine.migrate import upgrade  # noqa: E402
 from engine.models import (  # noqa: E402
@@ -115,7 +115,7 @@ def drop(url: str) -> None:
 
 
 def engine_for(url: str, at: str = START) -> Aqd:
-    return Aqd(url, clock=FrozenClock(at), settings=Settings(database_url=url))
+    return bootstrap.build(Settings(database_url=url), clock=FrozenClock(at))
 
 
 # -- setup (not timed) ---------------------------------------------------------------------------
@@ -329,7 +329,7 @@ def month_phase(aqd: Aqd) -> tuple[int, int]:
 
 
 def orders_phase(aqd: Aqd) -> int:
-    from engine.services import outbox
+    from engine.outbox import runner as outbox
 
     awaiting = 0
     while True:
@@ -377,7 +377,7 @@ def worker(
     """One worker process: the month's last days, then the month's end (timers, orders,
     batches), in step with the others (barriers)."""
     # imports done before the clock starts
-    import engine.services.outbox
+    import engine.outbox.runner
     import engine.services.timers  # noqa: F401
 
     aqd = engine_for(url, at[0])

@@ -10,18 +10,17 @@ import json
 import logging
 import resource
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
-from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
 
-from engine.clock import clock_from_setting
+from engine import bootstrap
+from engine.cli_support import Refused, engine_root, fail, guard, open_engine, print_json, run
 from engine.config import get_settings
-from engine.errors import DefinitionInvalid, EngineError
 from engine.payments.cli import app as payments_app
 from engine.services import demo as demo_service
 from engine.services import queries
@@ -53,22 +52,6 @@ app.add_typer(analytics_app, name="analytics")
 app.add_typer(payments_app, name="payments")
 app.add_typer(anchors_app, name="anchors")
 
-T = TypeVar("T")
-
-
-class Refused(Exception):
-    """Input the CLI refuses before it reaches the engine."""
-
-
-def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(1)
-
-
-def _aqd() -> Aqd:
-    settings = get_settings()
-    return Aqd(settings.database_url, clock=clock_from_setting(settings.clock), settings=settings)
-
 
 @contextmanager
 def _transaction(aqd: Aqd) -> Iterator[Session]:
@@ -89,33 +72,6 @@ def _read_json(path: Path) -> Any:
         raise Refused(f"{path}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
 
 
-def _guard(fn: Callable[[], T]) -> T:
-    try:
-        return fn()
-    except DefinitionInvalid as exc:
-        for problem in exc.problems[1:]:
-            typer.echo(f"error: {problem}", err=True)
-        _fail(str(exc.problems[0]))
-    except EngineError as exc:
-        detail = "; ".join(f"{k}: {v}" for k, v in list(exc.fields.items())[:5])
-        _fail(f"{exc.message}" + (f" ({detail})" if detail and exc.code == "invalid_input" else ""))
-    except Refused as exc:
-        _fail(str(exc))
-    except OperationalError as exc:
-        _fail(f"database unavailable or not migrated (run 'aqd db upgrade'): {exc.orig}")
-    except ProgrammingError as exc:
-        # PostgreSQL: a table or column of a migration this database has not run yet
-        if getattr(exc.orig, "sqlstate", None) not in ("42P01", "42703"):
-            raise
-        first_line = str(exc.orig).splitlines()[0]
-        _fail(f"database not migrated (run 'aqd db upgrade'): {first_line}")
-    raise AssertionError("unreachable")
-
-
-def _print(value: Any) -> None:
-    typer.echo(json.dumps(value, ensure_ascii=False, indent=2, default=str))
-
-
 @app.callback()
 def _main() -> None:
     settings = get_settings()
@@ -133,7 +89,7 @@ def db_upgrade(revision: str = "head") -> None:
     """Create or migrate the schema (Alembic)."""
     from engine.migrate import upgrade
 
-    _guard(lambda: upgrade(get_settings().database_url, revision))
+    guard(lambda: upgrade(get_settings().database_url, revision))
     typer.echo("database is up to date")
 
 
@@ -148,9 +104,9 @@ def deploy_cmd(
     actor: str = "cli",
 ) -> None:
     """Deploy a programme folder (key = folder name) or a single .bpmn file (key = process id)."""
-    aqd = _aqd()
+    aqd = open_engine()
     if check:
-        bundle = _guard(lambda: check_folder(path, aqd.sandbox))
+        bundle = guard(lambda: check_folder(path, aqd.sandbox))
         typer.echo(f"{bundle.programme}: valid ({len(bundle.processes)} processes)")
         return
 
@@ -160,7 +116,7 @@ def deploy_cmd(
             d = result.definition
             return d.programme, d.version, result.created
 
-    programme, version, created = _guard(run)
+    programme, version, created = guard(run)
     state = "deployed" if created else "unchanged, already deployed as"
     typer.echo(f"{programme}: {state} version {version}")
 
@@ -168,7 +124,7 @@ def deploy_cmd(
 @definitions_app.command("list")
 def definitions_list(programme: str | None = None) -> None:
     """List deployed definition versions."""
-    aqd = _aqd()
+    aqd = open_engine()
 
     def run() -> None:
         with aqd.session() as session:
@@ -178,7 +134,7 @@ def definitions_list(programme: str | None = None) -> None:
                     f"{d.deployed_at:%Y-%m-%d %H:%M}\t{d.deployed_by}\t{d.note}"
                 )
 
-    _guard(run)
+    guard(run)
 
 
 # -- contracts -------------------------------------------------------------------------------
@@ -191,14 +147,14 @@ def contracts_start(
     actor: str = "cli",
 ) -> None:
     """Start a contract of PROGRAMME; prints the new contract id."""
-    aqd = _aqd()
+    aqd = open_engine()
 
     def run() -> int:
         payload = _read_json(data)
         with _transaction(aqd) as session:
             return aqd.start_contract(session, programme, payload, actor=actor).id
 
-    typer.echo(_guard(run))
+    typer.echo(guard(run))
 
 
 @contracts_app.command("list")
@@ -210,7 +166,7 @@ def contracts_list(
     limit: int = 1000,
 ) -> None:
     """List contracts, filtered by programme, status and office code."""
-    aqd = _aqd()
+    aqd = open_engine()
 
     def run() -> None:
         with aqd.session() as session:
@@ -220,25 +176,25 @@ def contracts_list(
                 else:
                     typer.echo(f"{c.id}\t{c.number}\t{c.programme}\t{c.status}\trev {c.revision}")
 
-    _guard(run)
+    guard(run)
 
 
 @contracts_app.command("show")
 def contracts_show(contract: str) -> None:
     """Show a contract (id or number) with its process instances."""
-    aqd = _aqd()
+    aqd = open_engine()
 
     def run() -> dict[str, Any]:
         with aqd.session() as session:
             return queries.contract_summary(session, queries.find_contract(session, contract))
 
-    _print(_guard(run))
+    print_json(guard(run))
 
 
 @contracts_app.command("events")
 def contracts_events(contract: str) -> None:
     """Print a contract's event log."""
-    aqd = _aqd()
+    aqd = open_engine()
 
     def run() -> list[dict[str, Any]]:
         with aqd.session() as session:
@@ -255,7 +211,7 @@ def contracts_events(contract: str) -> None:
                 for e in queries.contract_events(session, c.id)
             ]
 
-    _print(_guard(run))
+    print_json(guard(run))
 
 
 # -- migrations of running contracts (engine/services/migration.py) ---------------------------
@@ -288,7 +244,7 @@ def contracts_migrate(
     its own transaction and audited event, and the batch is printed."""
     from engine.services.migration import Selection
 
-    aqd = _aqd()
+    aqd = open_engine()
     selection = Selection(
         programme=programme,
         to_version=to_version,
@@ -298,10 +254,10 @@ def contracts_migrate(
         limit=limit,
     )
     if dry_run:
-        _print(_guard(lambda: aqd.migration_dry_run(selection).to_dict()))
+        print_json(guard(lambda: aqd.migration_dry_run(selection).to_dict()))
         return
-    result = _guard(lambda: aqd.migrate_contracts(selection, user, note).to_dict())
-    _print(result)
+    result = guard(lambda: aqd.migrate_contracts(selection, user, note).to_dict())
+    print_json(result)
 
 
 @contracts_app.command("migrations")
@@ -312,7 +268,7 @@ def contracts_migrations(
     """List migration batches (who, when, why, counts), or show one."""
     from engine.services import migration
 
-    aqd = _aqd()
+    aqd = open_engine()
 
     def run() -> Any:
         with aqd.session() as session:
@@ -320,7 +276,7 @@ def contracts_migrations(
                 return migration.batch_detail(session, batch)
             return migration.list_batches(session, programme)
 
-    _print(_guard(run))
+    print_json(guard(run))
 
 
 @contracts_app.command("rollback-migration")
@@ -331,9 +287,9 @@ def contracts_rollback_migration(
 ) -> None:
     """Put a batch's contracts back on their old version; a contract whose migrated workflow
     has moved since (a step completed, a message or timer delivered) is listed with why not."""
-    aqd = _aqd()
-    result = _guard(lambda: aqd.rollback_migration(batch, user, reason).to_dict())
-    _print(result)
+    aqd = open_engine()
+    result = guard(lambda: aqd.rollback_migration(batch, user, reason).to_dict())
+    print_json(result)
     if result["refused"]:
         raise typer.Exit(1)
 
@@ -351,7 +307,7 @@ def tasks_list(
     limit: int = 1000,
 ) -> None:
     """List human tasks (ready by default): guid, contract, task, lane, due."""
-    aqd = _aqd()
+    aqd = open_engine()
 
     def run() -> None:
         with aqd.session() as session:
@@ -365,7 +321,7 @@ def tasks_list(
                     f"{t.assignee or '-'}\t{due}"
                 )
 
-    _guard(run)
+    guard(run)
 
 
 @tasks_app.command("claim")
@@ -375,13 +331,13 @@ def tasks_claim(
     release: Annotated[bool, typer.Option("--release", help="Give it back.")] = False,
 ) -> None:
     """Claim (or release) a task."""
-    aqd = _aqd()
+    aqd = open_engine()
 
     def run() -> None:
         with _transaction(aqd) as session:
             aqd.claim_task(session, task, user, release=release)
 
-    _guard(run)
+    guard(run)
     typer.echo("released" if release else "claimed")
 
 
@@ -390,7 +346,7 @@ def tasks_escalate() -> None:
     """Tell who must act about every task past its due date (once per task)."""
     from engine.services.escalations import escalate_overdue
 
-    result = _guard(lambda: escalate_overdue(_aqd()))
+    result = guard(lambda: escalate_overdue(open_engine()))
     typer.echo(f"{result.tasks} overdue tasks escalated, {result.notices} notices queued")
 
 
@@ -404,7 +360,7 @@ def tasks_complete(
     ] = None,
 ) -> None:
     """Complete a task with form data."""
-    aqd = _aqd()
+    aqd = open_engine()
 
     def run() -> int:
         payload = _read_json(data)
@@ -412,7 +368,7 @@ def tasks_complete(
             event = aqd.complete_task(session, task, payload, user, expected_revision=revision)
             return event.seq
 
-    seq = _guard(run)
+    seq = guard(run)
     typer.echo(f"completed (event {seq})")
 
 
@@ -427,7 +383,7 @@ def messages_send(
     actor: str = "cli",
 ) -> None:
     """Correlate message NAME to a waiting contract."""
-    aqd = _aqd()
+    aqd = open_engine()
 
     def run() -> int:
         payload = _read_json(data) if data else {}
@@ -435,17 +391,17 @@ def messages_send(
             c = queries.find_contract(session, contract)
             return aqd.correlate_message(session, c.id, name, payload, actor=actor).seq
 
-    seq = _guard(run)
+    seq = guard(run)
     typer.echo(f"delivered (event {seq})")
 
 
 @outbox_app.command("run")
 def outbox_run(limit: int = 50) -> None:
     """Run due side effects in this process (reap expired leases, claim, execute, record)."""
-    from engine.services import outbox
+    from engine.outbox import runner as outbox
 
-    aqd = _aqd()
-    run = _guard(lambda: outbox.run_once(aqd, limit))
+    aqd = open_engine()
+    run = guard(lambda: outbox.run_once(aqd, limit))
     typer.echo(
         f"claimed {run.claimed}: done {run.done}, retried {run.retried}, failed {run.failed}, "
         f"awaiting {run.awaiting}, duplicates {run.duplicates}"
@@ -461,7 +417,7 @@ def outbox_list(status: str | None = None, limit: int = 100) -> None:
 
     from engine.models import Outbox
 
-    aqd = _aqd()
+    aqd = open_engine()
 
     def run() -> None:
         with aqd.session() as session:
@@ -474,7 +430,7 @@ def outbox_list(status: str | None = None, limit: int = 100) -> None:
                     f"{row.attempts}\t{row.last_error or '-'}"
                 )
 
-    _guard(run)
+    guard(run)
 
 
 @outbox_app.command("incidents")
@@ -484,7 +440,7 @@ def outbox_incidents(limit: int = 100) -> None:
 
     from engine.models import Contract, Outbox
 
-    aqd = _aqd()
+    aqd = open_engine()
 
     def run() -> None:
         with aqd.session() as session:
@@ -501,17 +457,17 @@ def outbox_incidents(limit: int = 100) -> None:
                     f"{number or '-'}\t{row.kind}\t{row.idempotency_key}\t{row.attempts}\t{why}"
                 )
 
-    _guard(run)
+    guard(run)
 
 
 def _resolve(key: str, action: str, reason: str, actor: str) -> None:
-    aqd = _aqd()
+    aqd = open_engine()
 
     def run() -> int:
         with _transaction(aqd) as session:
             return aqd.resolve_incident(session, key, action, actor, reason).seq
 
-    seq = _guard(run)
+    seq = guard(run)
     typer.echo(f"{action}: {key} (event {seq})")
 
 
@@ -540,8 +496,8 @@ def timers_run(
     limit: Annotated[int, typer.Option(help="Contracts per page.")] = 500,
 ) -> None:
     """Fire every timer due now, page by page (the worker runs this periodically)."""
-    aqd = _aqd()
-    result = _guard(lambda: run_due_timers(aqd, limit))
+    aqd = open_engine()
+    result = guard(lambda: run_due_timers(aqd, limit))
     typer.echo(f"fired {result.fired}, nothing due {result.idle}, failed {len(result.failed)}")
     for contract_id, message in result.failed:
         typer.echo(f"error: contract {contract_id}: {message}", err=True)
@@ -577,7 +533,7 @@ def verify_contracts_cmd(
 
     from engine.services.replay import verify_contracts, verify_contracts_parallel
 
-    aqd = _aqd()
+    aqd = open_engine()
 
     def run() -> dict[str, Any]:
         with aqd.session() as session:
@@ -593,12 +549,11 @@ def verify_contracts_cmd(
                 typer.echo(f"verified {done}/{total}", err=True)
 
         if processes > 1:
-            url = aqd.db.url.render_as_string(hide_password=False)
-            return verify_contracts_parallel(url, ids, processes, signatures=signatures).to_dict()
+            return verify_contracts_parallel(aqd, ids, processes, signatures=signatures).to_dict()
         return verify_contracts(aqd, ids, progress, signatures=signatures).to_dict()
 
-    report = _guard(run)
-    _print(report)
+    report = guard(run)
+    print_json(report)
     if report["failed"]:
         raise typer.Exit(1)
 
@@ -608,14 +563,14 @@ def export_package_cmd(contract: str, path: Path) -> None:
     """Write a contract's audit package (history, manifest) to PATH; prints its SHA-256."""
     from engine.services.audit import export_package
 
-    aqd = _aqd()
+    aqd = open_engine()
 
     def run() -> str:
         with aqd.session() as session:
             c = queries.find_contract(session, contract)
             return export_package(session, c.id, path, aqd.clock.now())
 
-    digest = _guard(run)
+    digest = guard(run)
     typer.echo(f"{path}: sha256 {digest}")
 
 
@@ -629,9 +584,9 @@ def verify_package_cmd(path: Path) -> None:
             data = path.read_bytes()
         except OSError as exc:
             raise Refused(f"cannot read {path}: {exc.strerror}") from None
-        return verify_package(data, _aqd()).to_dict()
+        return verify_package(data, open_engine()).to_dict()
 
-    report = _guard(run)
+    report = guard(run)
     if report["ok"]:
         typer.echo(f"{report['contract']}: OK, {report['events']} events verified offline")
         if report["signatures_validated"]:
@@ -645,7 +600,7 @@ def verify_package_cmd(path: Path) -> None:
         else:
             typer.echo("not anchored: its history is checked for consistency only")
         return
-    _fail(f"{report['contract'] or path}: FAILED: {report['problems'][0]}")
+    fail(f"{report['contract'] or path}: FAILED: {report['problems'][0]}")
 
 
 @app.command("decide")
@@ -662,7 +617,7 @@ def decide_cmd(
 
     from engine.services.definitions import evaluate_decision
 
-    aqd = _aqd()
+    aqd = open_engine()
 
     def run() -> dict[str, Any]:
         when = None
@@ -677,26 +632,26 @@ def decide_cmd(
                 session, programme, decision, case, aqd.sandbox, aqd.clock, on=when
             )
 
-    _print(_guard(run))
+    print_json(guard(run))
 
 
 @app.command("replay")
 def replay_cmd(contract: str) -> None:
     """Re-execute a contract's events and verify every state hash and the hash chain."""
-    aqd = _aqd()
+    aqd = open_engine()
 
     def run() -> dict[str, Any]:
         with aqd.session() as session:
             c = queries.find_contract(session, contract)
             return replay_contract(aqd, session, c.id).to_dict()
 
-    report = _guard(run)
+    report = guard(run)
     if report["ok"]:
         typer.echo(f"{report['number']}: OK, {report['events']} events replayed, all hashes match")
         return
     first = report["first_divergent_seq"]
     where = f" (first divergent event: {first})" if first else ""
-    _fail(f"{report['number']}: FAILED{where}: {report['problems'][0]}")
+    fail(f"{report['number']}: FAILED{where}: {report['problems'][0]}")
 
 
 @analytics_app.command("steps")
@@ -709,14 +664,14 @@ def analytics_steps(
     """Per step: counts, median/p90 hours, waiting vs working, SLA breaches (JSON)."""
     from engine.services import analytics
 
-    aqd = _aqd()
+    aqd = open_engine()
 
     def run() -> Any:
         scope = _analytics_scope(programme, office, month)
         with aqd.session() as s:
             return analytics.step_report(s, scope, exact=exact)
 
-    _print(_guard(run))
+    print_json(guard(run))
 
 
 def _analytics_scope(programme: str | None, office: str | None, month: str | None) -> Any:
@@ -739,18 +694,18 @@ def analytics_lead_times(
     """Days from request to signed contract and to first payment: count, median, p90, mean."""
     from engine.services import analytics
 
-    aqd = _aqd()
+    aqd = open_engine()
 
     def run() -> Any:
         scope = _analytics_scope(programme, office, month)
         with aqd.session() as s:
             return analytics.lead_time_report(s, scope, exact=exact, by_month=by_month)
 
-    rows = _guard(run)
+    rows = guard(run)
     if csv:
         typer.echo(analytics.lead_times_csv(rows), nl=False)
     else:
-        _print(rows)
+        print_json(rows)
 
 
 @analytics_app.command("refresh")
@@ -759,13 +714,13 @@ def analytics_refresh() -> None:
     rollups (run it periodically)."""
     from engine.services import analytics
 
-    aqd = _aqd()
+    aqd = open_engine()
 
     def run() -> Any:
         with _transaction(aqd) as s:
             return analytics.refresh_rollup(s, aqd.clock.now())
 
-    _print(_guard(run))
+    print_json(guard(run))
 
 
 @analytics_app.command("import-baseline")
@@ -775,7 +730,7 @@ def analytics_import_baseline(
     """Load pre-digital durations; re-importing the same file replaces it."""
     from engine.services import analytics
 
-    aqd = _aqd()
+    aqd = open_engine()
 
     def run() -> int:
         try:
@@ -786,7 +741,7 @@ def analytics_import_baseline(
             source = analytics.source_name(path.name, text)
             return analytics.import_baseline(s, text, source, aqd.clock.now())
 
-    typer.echo(f"imported {_guard(run)} baseline cases from {path}")
+    typer.echo(f"imported {guard(run)} baseline cases from {path}")
 
 
 @analytics_app.command("evidence")
@@ -797,42 +752,45 @@ def analytics_evidence(
     """Reduction per step vs the baseline, and the difference in differences (JSON)."""
     from engine.services import analytics
 
-    aqd = _aqd()
+    aqd = open_engine()
 
     def run() -> Any:
         with aqd.session() as s:
             return analytics.evidence(s, programme, step)
 
-    _print(_guard(run))
+    print_json(guard(run))
 
 
 @app.command("demo")
 def demo_cmd() -> None:
     """Seed the demo data (6 pilot offices, people, contracts); safe to run twice."""
-    aqd = _aqd()
+    aqd = open_engine()
 
-    report = _guard(lambda: demo_service.seed(aqd))
+    report = guard(lambda: demo_service.seed(aqd))
     typer.echo(report.summary())
 
 
 @app.command("worker")
 def worker_cmd(concurrency: int = 2) -> None:
     """Run a Celery worker (production: broker from AQD_BROKER_URL)."""
-    from engine.worker.celery_app import app as celery
+    from engine.worker.celery_app import make_celery
 
+    celery = make_celery(engine_root())
     celery.worker_main(["worker", "--loglevel=INFO", f"--concurrency={concurrency}"])
 
 
 @app.command("scheduler")
 def scheduler_cmd() -> None:
     """Run Celery beat: enqueues the periodic due-timer poll."""
-    from engine.worker.celery_app import app as celery
+    from engine.worker.celery_app import make_celery
 
+    celery = make_celery(engine_root())
     celery.start(["beat", "--loglevel=INFO", "--schedule", str(get_settings().var_dir / "beat")])
 
 
 def main() -> None:
-    app()
+    """``python -m engine.cli``: the engine's own plug-ins (no signing; ``aqd`` has them)."""
+    run(app, bootstrap.build)
 
 
 if __name__ == "__main__":
@@ -849,8 +807,8 @@ def anchors_create() -> None:
     stamps the anchor)."""
     from engine.services.anchors import create_anchor
 
-    report = _guard(lambda: create_anchor(_aqd()))
-    _print(report)
+    report = guard(lambda: create_anchor(open_engine()))
+    print_json(report)
     if report["error"]:
         raise typer.Exit(1)
 
@@ -861,8 +819,8 @@ def anchors_verify() -> None:
     contract's replay checks its own anchored heads); exit 1 if one fails."""
     from engine.services.anchors import verify_anchors
 
-    report = _guard(lambda: verify_anchors(_aqd()).to_dict())
-    _print(report)
+    report = guard(lambda: verify_anchors(open_engine()).to_dict())
+    print_json(report)
     if report["failed"]:
         raise typer.Exit(1)
 
@@ -872,10 +830,10 @@ def anchors_list(limit: int = 20) -> None:
     """The latest anchors: time, contracts anchored, root, TSA."""
     from engine.services.anchors import list_anchors
 
-    aqd = _aqd()
+    aqd = open_engine()
 
     def run() -> list[dict[str, Any]]:
         with aqd.session() as session:
             return list_anchors(session, limit)
 
-    _print(_guard(run))
+    print_json(guard(run))

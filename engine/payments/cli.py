@@ -9,22 +9,10 @@ from typing import Annotated
 import typer
 from sqlalchemy import func, select
 
-from engine.clock import clock_from_setting
-from engine.config import get_settings
+from engine.cli_support import fail, open_engine
 from engine.errors import EngineError
-from engine.services.commands import Aqd
 
 app = typer.Typer(no_args_is_help=True, help="Payment orders, bank batches and reconciliation.")
-
-
-def _aqd() -> Aqd:
-    settings = get_settings()
-    return Aqd(settings.database_url, clock=clock_from_setting(settings.clock), settings=settings)
-
-
-def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(1)
 
 
 @app.command("batch")
@@ -39,7 +27,7 @@ def batch_cmd(
     """Batch the ordered payments of an office and period into pain.001 + CSV files."""
     from engine.payments.batches import create_batch, open_periods
 
-    aqd = _aqd()
+    aqd = open_engine()
     try:
         with aqd.session() as session:
             pairs = [
@@ -64,7 +52,7 @@ def batch_cmd(
         if not written:
             typer.echo("nothing to batch")
     except EngineError as exc:
-        _fail(exc.message)
+        fail(exc.message)
 
 
 @app.command("export")
@@ -72,12 +60,12 @@ def export_cmd(batch_id: int, out: Path) -> None:
     """Write an existing batch's files again (checked against the recorded hashes)."""
     from engine.payments.batches import export_batch
 
-    aqd = _aqd()
+    aqd = open_engine()
     try:
         with aqd.session() as session:
             files = export_batch(session, batch_id)
     except EngineError as exc:
-        _fail(exc.message)
+        fail(exc.message)
     xml_path, csv_path = files.write(out)
     typer.echo(f"{xml_path}\n{csv_path}")
 
@@ -87,12 +75,12 @@ def mark_sent_cmd(batch_id: int) -> None:
     """Record that a batch's file was handed to the bank."""
     from engine.payments.batches import mark_sent
 
-    aqd = _aqd()
+    aqd = open_engine()
     try:
         with aqd.session() as session, session.begin():
             count = mark_sent(session, batch_id, aqd.clock.now())
     except EngineError as exc:
-        _fail(exc.message)
+        fail(exc.message)
     typer.echo(f"{count} orders sent")
 
 
@@ -104,12 +92,12 @@ def import_cmd(path: Path, actor: str = "reconciliation") -> None:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        _fail(f"cannot read {path}: {exc.strerror}")
-    aqd = _aqd()
+        fail(f"cannot read {path}: {exc.strerror}")
+    aqd = open_engine()
     try:
         report = reconcile(aqd, data, actor)
     except EngineError as exc:
-        _fail(exc.message)
+        fail(exc.message)
     typer.echo(report.summary())
     for error in report.errors:
         typer.echo(f"error: {error}", err=True)
@@ -129,7 +117,7 @@ def list_cmd(
     from engine.models.payments import PaymentOrder
     from engine.payments.orders import format_millimes
 
-    aqd = _aqd()
+    aqd = open_engine()
     filters = []
     if office:
         filters.append(PaymentOrder.office_code == office)
@@ -179,10 +167,10 @@ def set_account_cmd(
     from engine.payments.orders import upsert_account
 
     if not valid_rib(rib):
-        _fail(f"{rib!r} is not a valid RIB (20 digits with a correct key)")
+        fail(f"{rib!r} is not a valid RIB (20 digits with a correct key)")
     if (beneficiary is None) == (employer is None):
-        _fail("give exactly one of --beneficiary or --employer")
-    aqd = _aqd()
+        fail("give exactly one of --beneficiary or --employer")
+    aqd = open_engine()
     with aqd.session() as session, session.begin():
         if beneficiary is not None:
             kind, found = (
@@ -195,7 +183,7 @@ def set_account_cmd(
                 session.scalar(select(Employer.id).where(Employer.matricule_fiscal == employer)),
             )
         if found is None:
-            _fail(f"unknown {kind}")
+            fail(f"unknown {kind}")
         assert found is not None
         upsert_account(session, kind, found, rib, aqd.clock.now(), actor)
     typer.echo(f"{kind} account recorded")
@@ -212,10 +200,10 @@ def dev_bank_cmd(
     """Development bank: answer a pain.001 file with a camt.054 notification."""
     from engine.payments.devbank import answer
 
-    aqd = _aqd()
+    aqd = open_engine()
     rejects = dict(r.split("=", 1) for r in (reject or []) if "=" in r)
     try:
         out.write_bytes(answer(pain.read_bytes(), aqd.clock.now(), rejects))
     except EngineError as exc:
-        _fail(exc.message)
+        fail(exc.message)
     typer.echo(str(out))

@@ -32,37 +32,23 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.orm import Session
 
-from engine.errors import InvalidInput
 from engine.models import ChainAnchor, ChainAnchorLeaf, Contract
+
+if TYPE_CHECKING:
+    from engine.services.commands import Aqd
 
 VERSION = "aqd-anchor-1"
 GENESIS_ROOT = "0" * 64
 #: Leaves written per INSERT.
 _CHUNK = 5000
-
-#: ``stamp(aqd, digest) -> (token DER, TSA name)`` and ``check(aqd, token, digest) ->
-#: (stamped at, problem or None)``, registered by ``signing/`` (the only part that reads RFC 3161
-#: tokens); without them nothing can be anchored or checked.
-TIMESTAMP_HOOKS: dict[str, Callable[..., Any]] = {}
-
-
-def _hook(name: str) -> Callable[..., Any]:
-    found = TIMESTAMP_HOOKS.get(name)
-    if found is None:
-        raise InvalidInput(
-            "no time-stamping service is registered in this process: anchor through `aqd` or "
-            "the worker",
-            fields={"tsa": "unavailable"},
-        )
-    return found
 
 
 def _at(at: datetime) -> str:
@@ -158,7 +144,7 @@ def _moved_heads(session: Session) -> list[tuple[int, int, str]]:
     return [(int(c), int(seq), str(head)) for c, seq, head in rows]
 
 
-def create_anchor(aqd: Any) -> dict[str, Any]:
+def create_anchor(aqd: Aqd) -> dict[str, Any]:
     """Stamp the anchors still unstamped, then anchor the chain heads that moved since the last
     anchor (none moved: no anchor), then stamp it. Returns what was done; a time-stamping
     failure is reported in ``error`` and retried by the next run."""
@@ -197,9 +183,9 @@ def create_anchor(aqd: Any) -> dict[str, Any]:
     return report
 
 
-def _stamp_pending(aqd: Any, report: dict[str, Any]) -> bool:
+def _stamp_pending(aqd: Aqd, report: dict[str, Any]) -> bool:
     """Time-stamp every unstamped anchor, oldest first; False (and ``error``) if one failed."""
-    stamp = _hook("stamp")
+    stamper = aqd.plugins.require_timestamper()  # signing/'s, the only part reading RFC 3161
     with aqd.session() as session:
         pending = session.execute(
             select(ChainAnchor.id, ChainAnchor.root)
@@ -208,7 +194,7 @@ def _stamp_pending(aqd: Any, report: dict[str, Any]) -> bool:
         ).all()
     for anchor_id, root in pending:
         try:
-            token, tsa = stamp(aqd, bytes.fromhex(root))
+            token, tsa = stamper.stamp(aqd, bytes.fromhex(root))
         except Exception as exc:  # the service is down: the next run retries
             report["error"] = f"anchor {anchor_id} is not time-stamped yet: {exc}"
             return False
@@ -311,10 +297,10 @@ class AnchorsReport:
         }
 
 
-def verify_anchors(aqd: Any) -> AnchorsReport:
+def verify_anchors(aqd: Aqd) -> AnchorsReport:
     """Rebuild every anchor's root from its leaves and the previous root, and check its
     time-stamp token over that root."""
-    check = _hook("check")
+    stamper = aqd.plugins.require_timestamper()
     report = AnchorsReport()
     prev = GENESIS_ROOT
     with aqd.session() as session:
@@ -343,7 +329,7 @@ def verify_anchors(aqd: Any) -> AnchorsReport:
             if token is None:
                 report.unstamped.append(anchor_id)
             else:
-                stamped_at, problem = check(aqd, bytes(token), bytes.fromhex(root))
+                stamped_at, problem = stamper.check(aqd, bytes(token), bytes.fromhex(root))
                 if problem:
                     fail(f"anchor {anchor_id}: {problem}")
                 elif stamped_at is not None:
@@ -416,7 +402,7 @@ def contract_proof(session: Session, contract_id: int) -> dict[str, Any] | None:
     }
 
 
-def verify_proof(aqd: Any, proof: dict[str, Any], events: list[dict[str, Any]]) -> list[str]:
+def verify_proof(aqd: Aqd | None, proof: dict[str, Any], events: list[dict[str, Any]]) -> list[str]:
     """What is wrong with a contract's anchor proof against its events (empty: it holds): the
     history must reach the anchored head, the path must lead to the anchor's leaves root, the
     header to its root, and the token must be a valid time-stamp over that root."""
@@ -439,10 +425,10 @@ def verify_proof(aqd: Any, proof: dict[str, Any], events: list[dict[str, Any]]) 
         token = base64.b64decode(proof["token"], validate=True)
     except (KeyError, TypeError, ValueError) as exc:
         return [f"the anchor proof is malformed: {type(exc).__name__}: {exc}"]
-    check = TIMESTAMP_HOOKS.get("check")
-    if check is None or aqd is None:  # the token is checked with an engine's trust settings
+    stamper = aqd.plugins.timestamper if aqd is not None else None
+    if aqd is None or stamper is None:  # the token is checked with an engine's trust settings
         return [*problems, "the anchor's time-stamp token cannot be checked without trust settings"]
-    _stamped_at, problem = check(aqd, token, bytes.fromhex(proof["root"]))
+    _stamped_at, problem = stamper.check(aqd, token, bytes.fromhex(proof["root"]))
     if problem:
         problems.append(f"anchor {proof['anchor']}: {problem}")
     return problems

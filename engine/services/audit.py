@@ -36,7 +36,8 @@ from sqlalchemy.orm import Session
 
 from engine.models import Document
 from engine.services.anchors import contract_proof, verify_proof
-from engine.services.replay import DOCUMENT_VALIDATORS, hashes_in, history_of, replay_history
+from engine.services.commands import Aqd
+from engine.services.replay import hashes_in, history_of, replay_history
 
 PACKAGE_FORMAT = "aqd-audit-package/1"
 #: The kind of a contract's signed versions (whose validator ``signing/`` registers).
@@ -168,7 +169,7 @@ def export_package(session: Session, contract_id: int, path: Path, created_at: d
     return hashlib.sha256(data).hexdigest()
 
 
-def verify_package(data: bytes, aqd: Any = None) -> PackageReport:
+def verify_package(data: bytes, aqd: Aqd | None = None) -> PackageReport:
     """Verify a package's bytes: canonical form, manifest hashes, chain and replay, and, given
     the engine (its trust settings), the signatures of its signed documents and its anchor
     proof if it has one."""
@@ -214,12 +215,12 @@ def verify_package(data: bytes, aqd: Any = None) -> PackageReport:
         for ev in history.get("events", [])
         if isinstance(ev, dict) and ev.get("kind") == "signature_applied"
     }
-    validator = DOCUMENT_VALIDATORS.get(SIGNED_KIND) if aqd is not None else None
     for name in sorted(n for n in members if n.startswith("documents/")):
         digest = hashlib.sha256(members[name]).hexdigest()
         if digest not in recorded:
             report.fail(f"{name} is not a document the contract's events recorded")
-        if validator is not None and digest in signed:  # with aqd's trust settings
+        validator = aqd.plugins.validator_for(SIGNED_KIND) if aqd is not None else None
+        if aqd is not None and validator is not None and digest in signed:  # its trust settings
             problem = validator(aqd, members[name])
             report.signatures_validated += 1
             if problem:

@@ -32,6 +32,7 @@ from engine.models import (
     Office,
     ProcessDefinition,
 )
+from engine.plugins import Plugins
 from engine.runtime import context
 from engine.runtime.durations import add_iso_duration
 from engine.runtime.sandbox import Sandbox
@@ -200,9 +201,15 @@ class Aqd:
         database_url: str | None = None,
         clock: Clock | None = None,
         settings: Settings | None = None,
+        plugins: Plugins | None = None,
     ) -> None:
+        """Build engines through a composition root (``engine.bootstrap.build``,
+        ``api.bootstrap.build``), which hands over the plug-ins; an engine built without
+        ``plugins`` runs no side effect and validates no signature."""
         self.settings = settings or get_settings()
-        self.db: Engine = get_engine(database_url or self.settings.database_url)
+        self.database_url = database_url or self.settings.database_url
+        self.db: Engine = get_engine(self.database_url)
+        self.plugins = plugins if plugins is not None else Plugins(root="")
         self._read_db: Engine | None = None
         self.clock: Clock = clock or SystemClock()
         self.sandbox = Sandbox(self.settings.script_time_limit_ms / 1000, clock=context.now)

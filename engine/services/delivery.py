@@ -34,21 +34,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from engine.config import Settings
 from engine.models import Notification, User
+from engine.outbox.handlers import HandlerResult, OutboxItem, SideEffectError
+from engine.plugins import Plugins
 from engine.services.notifications import SEND_KIND
-from engine.worker.handlers import (
-    HandlerResult,
-    OutboxItem,
-    SideEffectError,
-    current_engine,
-    register_handler,
-)
+
+if TYPE_CHECKING:
+    from engine.services.commands import Aqd
 
 #: the outbox runner's limit (``engine.services.outbox.MAX_ATTEMPTS``): the last attempt's
 #: failure is final, so the notification is marked ``failed`` with it
@@ -230,9 +228,8 @@ def _finish(session: Session, note_id: int, **values: Any) -> None:
     )
 
 
-def deliver(item: OutboxItem) -> HandlerResult:
+def deliver(aqd: Aqd, item: OutboxItem) -> HandlerResult:
     """The ``notification.send`` handler (see the module's docstring)."""
-    aqd = current_engine()
     settings: Settings = aqd.settings
     note_id = int(item.payload["notification"])
     now: datetime = aqd.clock.now()
@@ -302,4 +299,6 @@ def _result(note: Notification, duplicate: bool = False) -> dict[str, Any]:
     return result
 
 
-register_handler(SEND_KIND, deliver)
+def register(plugins: Plugins) -> None:
+    """Add the ``notification.send`` handler to ``plugins`` (``engine.bootstrap``)."""
+    plugins.register_handler(SEND_KIND, deliver)

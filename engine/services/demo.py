@@ -218,10 +218,9 @@ def _seed_contracts(aqd: Aqd, code: str, index: int, real_signatures: bool) -> i
 
 
 def _drain(aqd: Aqd) -> None:
-    from engine.services import outbox
-    from engine.worker.handlers import handler_for
+    from engine.outbox import runner as outbox
 
-    if handler_for("signature_request") is None:
+    if aqd.plugins.handler_for("signature_request") is None:
         raise RuntimeError("the signing handlers are not registered (run `aqd demo`)")
     for _ in range(20):
         if outbox.run_once(aqd).claimed == 0:

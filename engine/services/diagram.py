@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from engine.errors import NotFound
 from engine.models import Contract, HumanTask, ProcessDefinition, ProcessInstance
 from engine.services import replay
+from engine.services.commands import Aqd
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
@@ -40,7 +41,7 @@ def process_xml(sources: dict[str, str], process_id: str) -> str:
 
 
 def contract_diagram(
-    aqd: Any, session: Session, contract: Contract, at: int | None, key: str
+    aqd: Aqd, session: Session, contract: Contract, at: int | None, key: str
 ) -> dict[str, Any]:
     history = replay.history_of(session, contract.id)
     events = history["events"]

@@ -20,6 +20,7 @@ from engine import forms_bridge
 from engine.errors import InvalidInput, NotFound
 from engine.models import Document
 from engine.services.accounts import Principal
+from engine.services.commands import Aqd
 from engine.services.inbox import visible_contract
 
 MAX_BYTES = 5 * 1024 * 1024
@@ -159,7 +160,7 @@ def get(session: Session, principal: Principal, document_id: int) -> Document:
     return document
 
 
-def attach_to_task(aqd: Any, principal: Principal, guid: str, upload: Upload) -> dict[str, Any]:
+def attach_to_task(aqd: Aqd, principal: Principal, guid: str, upload: Upload) -> dict[str, Any]:
     """Store a file for a form field of a task the principal may complete (API path: upload,
     then complete the task with the returned reference)."""
     from engine.errors import NotPermitted

@@ -13,7 +13,10 @@ exported audit package.
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
+import queue
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,14 +26,17 @@ import orjson
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from engine.errors import EngineError, InvalidInput, NotFound
+from engine.config import Settings
+from engine.db import dispose_all
+from engine.errors import EngineError, NotFound
 from engine.models import Contract, Document, Event, ProcessDefinition, ProcessInstance
+from engine.plugins import root_named
 from engine.runtime import context
 from engine.runtime.sandbox import Sandbox
 from engine.runtime.serializer import SERIALIZER_VERSION, dump, state_hash
 from engine.runtime.workflow import Runner, Specs
 from engine.services.anchors import anchored_heads, check_contract
-from engine.services.commands import GENESIS, MAIN
+from engine.services.commands import GENESIS, MAIN, Aqd
 from engine.services.contract_state import ContractState, LiveInstance, chain_hash
 from engine.services.signatures import SIGNATURE_EVENT_KINDS
 
@@ -192,7 +198,7 @@ def _history(
 
 
 def load_histories(
-    aqd: Any, session: Session, contract_ids: list[int]
+    aqd: Aqd, session: Session, contract_ids: list[int]
 ) -> dict[int, tuple[int, dict[str, Any]]]:
     """The histories of many contracts in three queries (contracts, their events, their
     stored instances), with each definition from the engine's cache; a missing contract is
@@ -384,7 +390,7 @@ def replay_history(
     return report
 
 
-def replay_contract(aqd: Any, session: Session, contract_id: int) -> ReplayReport:
+def replay_contract(aqd: Aqd, session: Session, contract_id: int) -> ReplayReport:
     """Replay a contract stored in the database (``aqd replay``, the contract's **Verify**),
     with the engine's cached definition and restored specs (a definition version never
     changes), then check its stored documents, signatures included."""
@@ -405,10 +411,6 @@ def replay_contract(aqd: Any, session: Session, contract_id: int) -> ReplayRepor
 # -- documents -------------------------------------------------------------------------------------
 
 _SHA256 = re.compile("[0-9a-f]{64}")
-
-#: Validators of a document kind's bytes (signed PDFs), registered by signing/ — the only part
-#: that reads PAdES: each returns None when the document is valid, else what is wrong.
-DOCUMENT_VALIDATORS: dict[str, Callable[[Any, bytes], str | None]] = {}
 
 
 def hashes_in(value: Any) -> set[str]:
@@ -461,11 +463,11 @@ def check_documents(
     rows: list[DocumentRow],
     events: list[dict[str, Any]],
     report: ReplayReport,
-    validate_with: Any = None,
+    validate_with: Aqd | None = None,
 ) -> None:
     """Each stored document must be bytes an event recorded (its SHA-256 in the hash-chained
     log) — an altered one fails at that event — and, given the engine (``validate_with``), its
-    signatures must hold (``DOCUMENT_VALIDATORS``)."""
+    signatures must hold (the document validators of its plug-ins)."""
     first: dict[str, int] = {}
     for ev in events:
         for sha in hashes_in(ev["payload"]):
@@ -481,7 +483,7 @@ def check_documents(
                 f"SHA-256 recorded by event {seq}",
             )
         elif validate_with is not None and doc.content is not None:
-            validator = DOCUMENT_VALIDATORS.get(doc.kind)
+            validator = validate_with.plugins.validator_for(doc.kind)
             if validator is None:
                 continue
             problem = validator(validate_with, doc.content)
@@ -565,7 +567,7 @@ class BatchReport:
 BATCH_SIZE = 200
 
 
-def _snapshot_session(aqd: Any) -> Session:
+def _snapshot_session(aqd: Aqd) -> Session:
     """A session whose reads share one snapshot (on PostgreSQL a repeatable-read, read-only
     transaction): a batch's contracts, events and stored states are read as of one moment, so
     a command committing between its queries cannot look like a divergence."""
@@ -577,19 +579,8 @@ def _snapshot_session(aqd: Any) -> Session:
     return session
 
 
-def require_validators() -> None:
-    """Refuse a verification that was asked to validate signatures when no validator is
-    registered (``signing.service.register``): it would pass without checking any."""
-    if not DOCUMENT_VALIDATORS:
-        raise InvalidInput(
-            "no signature validator is registered in this process: verify signatures through "
-            "`aqd` or the web application",
-            fields={"signatures": "unavailable"},
-        )
-
-
 def verify_batch(
-    aqd: Any, contract_ids: list[int], *, signatures: bool = False
+    aqd: Aqd, contract_ids: list[int], *, signatures: bool = False
 ) -> list[ReplayReport | None]:
     """Replay the given contracts, their histories read in one snapshot; one report per id,
     in order (None for a contract that does not exist). Each stored document must be bytes an
@@ -609,7 +600,7 @@ def verify_batch(
             definition_id, history = found
 
             def specs_of(pid: str, definition_id: int = definition_id) -> Specs:
-                return aqd.specs(session, definition_id, pid)  # type: ignore[no-any-return]
+                return aqd.specs(session, definition_id, pid)
 
             report = replay_history(history, aqd.runner, specs_of)
             check_documents(
@@ -656,7 +647,7 @@ def _tally(report: BatchReport, contract_id: int, result: ReplayReport | None) -
 
 
 def verify_contracts(
-    aqd: Any,
+    aqd: Aqd,
     contract_ids: list[int],
     progress: Any = None,
     batch_size: int = BATCH_SIZE,
@@ -666,10 +657,8 @@ def verify_contracts(
     """Replay each contract, reading histories ``batch_size`` contracts at a time, and
     summarise the failures (a contract that does not exist is one); ``signatures``: validate
     each signed document's signatures too (``verify_batch``)."""
-    import time
-
     if signatures:
-        require_validators()
+        aqd.plugins.require_validators()
     report = BatchReport()
     started = time.perf_counter()
     for chunk in _chunks(list(contract_ids), batch_size):
@@ -688,7 +677,7 @@ def verify_contracts(
 PARALLEL_CHUNK = 50
 
 
-def _verify_chunks(aqd: Any, todo: Any, out: Any, signatures: bool) -> None:
+def _verify_chunks(aqd: Aqd, todo: Any, out: Any, signatures: bool) -> None:
     """Take chunks from ``todo`` until a None, verifying each; put one report at the end."""
     report = BatchReport()
     while True:
@@ -702,30 +691,18 @@ def _verify_chunks(aqd: Any, todo: Any, out: Any, signatures: bool) -> None:
     out.put(report.to_dict())
 
 
-def _validator_refs() -> dict[str, str]:
-    """The registered validators as ``module:name``, for a spawned process to import (they
-    are registered at start-up by ``signing/``, which ``engine/`` does not import)."""
-    return {kind: f"{fn.__module__}:{fn.__qualname__}" for kind, fn in DOCUMENT_VALIDATORS.items()}
-
-
-def _verify_worker(url: str, todo: Any, out: Any, validators: dict[str, str]) -> None:
-    import importlib
-
-    from engine.db import dispose_all
-    from engine.services.commands import Aqd
-
-    for kind, ref in validators.items():
-        module, name = ref.split(":")
-        DOCUMENT_VALIDATORS[kind] = getattr(importlib.import_module(module), name)
-    aqd = Aqd(url)
+def _verify_worker(root: str, settings: Settings, todo: Any, out: Any, signatures: bool) -> None:
+    """A spawned verification process: its engine comes from the same composition root as its
+    parent's (``Plugins.root``), so it has the same document validators."""
+    aqd = root_named(root)(settings) if root else Aqd(settings=settings)
     try:
-        _verify_chunks(aqd, todo, out, bool(validators))
+        _verify_chunks(aqd, todo, out, signatures)
     finally:
         dispose_all()
 
 
 def verify_contracts_parallel(
-    database_url: str,
+    aqd: Aqd,
     contract_ids: list[int],
     processes: int = 2,
     chunk_size: int = PARALLEL_CHUNK,
@@ -733,20 +710,15 @@ def verify_contracts_parallel(
     signatures: bool = False,
 ) -> BatchReport:
     """``verify_contracts`` over ``processes`` processes (replay is CPU-bound: one core each):
-    this one and ``processes - 1`` spawned workers, each with its own engine and definition
-    cache, taking chunks of contracts from one queue so they finish together even when the
-    machine slows one of them; failures in input order."""
-    import multiprocessing
-    import queue
-    import time
-
-    from engine.services.commands import Aqd
-
+    this one (with ``aqd``) and ``processes - 1`` spawned workers, each with its own engine
+    (built by ``aqd``'s composition root) and definition cache, taking chunks of contracts from
+    one queue so they finish together even when the machine slows one of them; failures in
+    input order."""
     if processes <= 1 or len(contract_ids) < 2 * chunk_size:
-        return verify_contracts(Aqd(database_url), contract_ids, signatures=signatures)
+        return verify_contracts(aqd, contract_ids, signatures=signatures)
     if signatures:
-        require_validators()
-    validators = _validator_refs() if signatures else {}
+        aqd.plugins.require_validators()
+    settings = aqd.settings.model_copy(update={"database_url": aqd.database_url})
     started = time.perf_counter()
     ctx = multiprocessing.get_context("spawn")
     todo, out = ctx.Queue(), ctx.Queue()
@@ -755,13 +727,13 @@ def verify_contracts_parallel(
     for _ in range(processes):
         todo.put(None)
     workers = [
-        ctx.Process(target=_verify_worker, args=(database_url, todo, out, validators))
+        ctx.Process(target=_verify_worker, args=(aqd.plugins.root, settings, todo, out, signatures))
         for _ in range(processes - 1)
     ]
     for w in workers:
         w.start()
     try:
-        _verify_chunks(Aqd(database_url), todo, out, signatures)
+        _verify_chunks(aqd, todo, out, signatures)
         parts: list[dict[str, Any]] = []
         while len(parts) < processes:
             try:

@@ -21,7 +21,7 @@ from engine.errors import InvalidInput, NotFound, NotPermitted
 from engine.models import Contract, Office, VerificationRun
 from engine.services.accounts import Principal
 from engine.services.commands import Aqd
-from engine.services.replay import require_validators, verify_batch
+from engine.services.replay import verify_batch
 
 MAX_CONTRACTS = 100_000
 STALE_AFTER = timedelta(minutes=5)
@@ -57,7 +57,7 @@ def request_run(
     if sample is not None and sample < 1:
         raise InvalidInput("the sample must be at least 1", fields={"sample": ">= 1"})
     if signatures:
-        require_validators()
+        aqd.plugins.require_validators()
     with aqd.session() as session, session.begin():
         stmt = select(Contract.id).order_by(Contract.id)
         if office_scope and office_scope.startswith("#"):

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from engine import Aqd, Conflict, FrozenClock, InvalidInput, Settings
+from engine import Conflict, FrozenClock, InvalidInput, Settings, bootstrap
 from engine.db import dispose_all
 from engine.models import (
     Contract,
@@ -425,7 +425,7 @@ def _seed_share(url: str, sizes: dict[str, int], out: Any) -> None:
     """One process's share of the contracts (each process runs its own engine and clock)."""
     clock = FrozenClock(START)
     settings = Settings(database_url=url, script_time_limit_ms=500, workflow_cache_size=2000)
-    world = World(aqd=Aqd(url, clock=clock, settings=settings), clock=clock, url=url)
+    world = World(aqd=bootstrap.build(settings, clock=clock), clock=clock, url=url)
     out.put(Groups(world, sizes).ids)
     dispose_all()
 
@@ -539,7 +539,7 @@ def test_thousand_contracts_on_postgresql(pg_url: str, tmp_path: Path) -> None:
 
     # Every contract replays and verifies (in 2 processes, as aqd verify-contracts does).
     t4 = time.perf_counter()
-    verified = verify_contracts_parallel(pg_url, sorted(versions), processes=2)
+    verified = verify_contracts_parallel(world.aqd, sorted(versions), processes=2)
     assert verified.failed == []
     assert verified.passed == 1000
     print(

@@ -195,7 +195,7 @@ def test_parallel_batch_shares_the_work_and_keeps_the_order(world: World) -> Non
     with world.aqd.session() as s, s.begin():
         _edit_actor(s, ids[4])
         _edit_payload_and_rechain(s, ids[2])
-    report = verify_contracts_parallel(world.url, ids, processes=2, chunk_size=1)
+    report = verify_contracts_parallel(world.aqd, ids, processes=2, chunk_size=1)
     assert (report.checked, report.passed) == (8, 6)
     assert [(f["contract_id"], f["first_divergent_seq"]) for f in report.failed] == [
         (ids[2], 3),

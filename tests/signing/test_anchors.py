@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
+from api import bootstrap
 from engine.models import ChainAnchor, ChainAnchorLeaf, Contract, Event
 from engine.services.anchors import (
-    TIMESTAMP_HOOKS,
     create_anchor,
     inclusion_proof,
     list_anchors,
@@ -28,14 +28,13 @@ from engine.services.audit import build_package, verify_package
 from engine.services.commands import GENESIS
 from engine.services.contract_state import chain_hash
 from engine.services.replay import event_body, replay_contract, verify_contracts
-from signing import registration
 from tests.conftest import World
 
 
 @pytest.fixture
 def anchoring(world: World, tmp_path: Path) -> World:
     world.aqd.settings.var_dir = tmp_path  # the development PKI and its TSA are created here
-    registration.register()
+    world.aqd.plugins = bootstrap.plugins()  # the application's: signing's plug-ins too
     return world
 
 
@@ -164,8 +163,9 @@ def test_an_anchor_the_tsa_did_not_stamp_is_stamped_by_the_next_run(
     def down(aqd: object, digest: bytes) -> tuple[bytes, str]:
         raise OSError("connection refused")
 
-    real = TIMESTAMP_HOOKS["stamp"]
-    monkeypatch.setitem(TIMESTAMP_HOOKS, "stamp", down)
+    stamper = world.aqd.plugins.timestamper
+    assert stamper is not None
+    monkeypatch.setattr(stamper, "stamp", down)
     failed = create_anchor(world.aqd)
     assert failed["contracts"] == 1 and failed["stamped"] == []
     assert (
@@ -175,7 +175,7 @@ def test_an_anchor_the_tsa_did_not_stamp_is_stamped_by_the_next_run(
     claim(world, a)
     blocked = create_anchor(world.aqd)  # still down: nothing new is anchored over it
     assert blocked["anchor"] is None and blocked["error"]
-    monkeypatch.setitem(TIMESTAMP_HOOKS, "stamp", real)
+    monkeypatch.undo()  # the service is back
     again = create_anchor(world.aqd)
     assert again["stamped"] == [failed["anchor"], again["anchor"]] and again["contracts"] == 1
     report = verify_anchors(world.aqd)

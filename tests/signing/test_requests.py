@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
+from api import bootstrap
 from engine import Conflict, InvalidInput, NotPermitted, TooManyAttempts
 from engine.models import (
     Contract,
@@ -21,7 +22,7 @@ from engine.models import (
     Notification,
     SignatureRequest,
 )
-from engine.services import outbox
+from engine.outbox import runner as outbox
 from engine.services import signature_requests as requests
 from engine.services.accounts import Principal, create_user, principal_of
 from engine.services.replay import replay_contract
@@ -41,7 +42,7 @@ UA = "Mozilla/5.0 (test)"
 @pytest.fixture
 def signing_world(world: World, tmp_path: Path) -> World:
     world.aqd.settings.var_dir = tmp_path  # the dev CA is created here on first use
-    service.register()
+    world.aqd.plugins = bootstrap.plugins()  # the application's: signing's plug-ins too
     return world
 
 
@@ -689,7 +690,7 @@ def test_only_the_signatures_catch_a_forger_who_rewrites_the_hash_chain(
     problem = caught.failed[0]["problem"]
     assert f"document {doc_id} (contract_signed)" in problem
     assert "is altered" in problem or "cannot be read" in problem, problem
-    url = world.aqd.db.url.render_as_string(hide_password=False)
-    spawned = verify_contracts_parallel(url, [cid, other], 2, chunk_size=1, signatures=True)
+    # the spawned process builds its engine with the application's root, as this one's plug-ins
+    spawned = verify_contracts_parallel(world.aqd, [cid, other], 2, chunk_size=1, signatures=True)
     assert [f["contract_id"] for f in spawned.failed] == [cid]
     assert spawned.signatures_validated == caught.signatures_validated

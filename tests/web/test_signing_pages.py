@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from engine.models import Contract, HumanTask, User
-from engine.services import outbox
+from engine.outbox import runner as outbox
 from engine.services.accounts import create_user
 from engine.services.signature_requests import CONSENT_VERSION
 from tests.web.conftest import PASSWORD, Web

@@ -1,5 +1,7 @@
 """The outbox runner: the database is the source of truth for side effects (invariant 2).
 
+Handlers come from the engine's plug-ins (``aqd.plugins``, see ``engine.outbox.handlers``).
+
 * **claim** (the relay): in one short transaction and one statement (``WITH taken AS (SELECT …
   FOR UPDATE SKIP LOCKED) UPDATE … RETURNING``), take due ``pending`` rows of the kinds that
   have a handler (``SKIP LOCKED`` on PostgreSQL, so several relays never take the same row),
@@ -33,20 +35,10 @@ from typing import Any
 from sqlalchemy import case, literal, select, update
 from sqlalchemy.orm import Session
 
-# registers the payment_order and notification.send handlers for every runner
-import engine.payments
-import engine.services.delivery  # noqa: F401
 from engine.errors import EngineError
 from engine.models import Outbox
+from engine.outbox.handlers import OutboxItem, SideEffectError
 from engine.services.commands import Aqd
-from engine.worker.handlers import (
-    OutboxItem,
-    SideEffectError,
-    batch_handler_for,
-    engine_context,
-    handled_kinds,
-    handler_for,
-)
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +65,7 @@ def backoff(attempts: int) -> timedelta:
 
 def claim(aqd: Aqd, limit: int = 50, kinds: list[str] | None = None) -> list[OutboxItem]:
     """Take up to ``limit`` due side effects (one short transaction, one statement)."""
-    kinds = handled_kinds() if kinds is None else kinds
+    kinds = aqd.plugins.handled_kinds() if kinds is None else kinds
     if not kinds:
         return []
     now = aqd.clock.now()
@@ -140,14 +132,13 @@ def reap(aqd: Aqd) -> int:
 def execute(aqd: Aqd, item: OutboxItem, run: OutboxRun | None = None) -> str:
     """Run one claimed side effect and record its outcome; returns what happened."""
     run = run or OutboxRun()
-    handler = handler_for(item.kind)
+    handler = aqd.plugins.handler_for(item.kind)
     if handler is None:
         _release(aqd, item, f"no handler for {item.kind}", retry_in=backoff(item.attempts))
         run.retried += 1
         return "retried"
     try:
-        with engine_context(aqd):
-            outcome = handler(item)
+        outcome = handler(aqd, item)
     except SideEffectError as exc:
         if exc.retryable and item.attempts < MAX_ATTEMPTS:
             _release(aqd, item, str(exc), retry_in=backoff(item.attempts))
@@ -187,7 +178,9 @@ def execute_batch(aqd: Aqd, items: list[OutboxItem], run: OutboxRun | None = Non
     A failing batch rolls back and every item goes through ``execute``: nothing is lost."""
     run = run or OutboxRun()
     kinds = {item.kind for item in items}
-    batch = batch_handler_for(items[0].kind) if len(kinds) == 1 else None  # not for mixed kinds
+    batch = (
+        aqd.plugins.batch_handler_for(items[0].kind) if len(kinds) == 1 else None
+    )  # not for mixed kinds
     if batch is None:
         for item in items:
             execute(aqd, item, run)
@@ -196,8 +189,7 @@ def execute_batch(aqd: Aqd, items: list[OutboxItem], run: OutboxRun | None = Non
     marked: set[int] = set()
     try:
         with aqd.session() as session, session.begin():
-            with engine_context(aqd):
-                outcome = batch(session, list(items))
+            outcome = batch(aqd, session, list(items))
             handed = {i.id: outcome.awaiting[i.id] for i in items if i.id in outcome.awaiting}
             marked = _mark_awaiting(session, handed)
     except Exception:
@@ -314,7 +306,7 @@ def execute_all(aqd: Aqd, items: list[OutboxItem], run: OutboxRun | None = None)
     for item in items:
         by_kind.setdefault(item.kind, []).append(item)
     for kind, group in by_kind.items():
-        if batch_handler_for(kind) is None:
+        if aqd.plugins.batch_handler_for(kind) is None:
             for item in group:
                 execute(aqd, item, run)
             continue
