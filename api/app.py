@@ -1,7 +1,7 @@
 """The HTTP application (``aqd serve``): the JSON API, the pages, health, readiness and metrics.
 
 This module wires things together and maps errors; it holds no business logic (that is the
-engine's, reached through ``engine.services``). Every response carries an ``X-Request-ID`` and
+engine's, reached through its packages). Every response carries an ``X-Request-ID`` and
 each request is logged as one JSON line.
 """
 
@@ -46,11 +46,11 @@ from api import (
 )
 from api.auth import resolve_caller
 from engine import Aqd, EngineError, InvalidInput, TooManyAttempts, Unauthenticated
+from engine.access import accounts
+from engine.audit.anchors import create_anchor
+from engine.commands.timers import run_due_timers
+from engine.notifications.escalations import escalate_overdue
 from engine.outbox import runner as outbox
-from engine.services import accounts
-from engine.services.anchors import create_anchor
-from engine.services.escalations import escalate_overdue
-from engine.services.timers import run_due_timers
 
 log = logging.getLogger(__name__)
 #: The embedded server escalates overdue tasks this often (the scheduler: every 15 minutes).

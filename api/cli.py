@@ -8,6 +8,8 @@ from typing import Annotated
 import typer
 
 from api import bootstrap
+from api import demo as demo_service
+from engine.access import scope
 from engine.cli import analytics_app, app
 from engine.cli_support import guard, open_engine, run
 from engine.config import get_settings
@@ -67,7 +69,7 @@ def analytics_report_cmd(
 ) -> None:
     """The printable monthly report (PDF, French and Arabic) for the steering committee."""
     from api.reports import monthly_pdf
-    from engine.services import analytics
+    from engine import analytics
 
     aqd = open_engine()
 
@@ -90,14 +92,13 @@ def documents_export(
     directory: Annotated[Path, typer.Argument(help="Folder to write the PDFs to")],
 ) -> None:
     """Write every version of a contract's document (signed ones included) to DIRECTORY."""
-    from engine.services import inbox
     from signing import service
 
     aqd = open_engine()
 
     def run() -> list[Path]:
         with aqd.session() as s:
-            contract_id = inbox.visible_contract(s, service.SYSTEM, contract).id
+            contract_id = scope.visible_contract(s, service.SYSTEM, contract).id
         return service.export_documents(aqd, contract_id, directory)
 
     written = guard(run)
@@ -105,6 +106,15 @@ def documents_export(
         typer.echo(str(path))
     if not written:
         typer.echo(f"contract {contract} has no document yet", err=True)
+
+
+@app.command("demo")
+def demo_cmd() -> None:
+    """Seed the demo data (6 pilot offices, people, contracts); safe to run twice."""
+    aqd = open_engine()
+
+    report = guard(lambda: demo_service.seed(aqd))
+    typer.echo(report.summary())
 
 
 def main() -> None:

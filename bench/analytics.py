@@ -10,7 +10,7 @@ It works in a scratch PostgreSQL database beside the one in the URL
 1. **Verification.** ``--contracts`` CIVP contracts are started and activated through the
    engine's ordinary commands (start, employer agreement, counsellor validation, signature
    message: 4 commands and 4 chained events each), in ``--procs`` processes. Then every one is
-   verified (``engine.services.replay.verify_contracts``: hash chain, replay against the
+   verified (``engine.audit.verification.verify_contracts``: hash chain, replay against the
    pinned definition, every state hash, stored states; histories read 200 contracts at a
    time) by ``--procs`` processes (``verify_contracts_parallel``: this one and ``--procs - 1``
    workers taking 50-contract chunks from a queue) and by one process, as
@@ -56,11 +56,15 @@ from sqlalchemy import func, select  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from bench.engine import activate_contract, prepare  # noqa: E402
-from engine import Aqd, FrozenClock, Settings  # noqa: E402
+from engine import (  # noqa: E402
+    Aqd,
+    FrozenClock,
+    Settings,
+    analytics,
+)
+from engine.audit.verification import verify_contracts, verify_contracts_parallel  # noqa: E402
 from engine.db import dispose_all, normalize_url  # noqa: E402
 from engine.models import Contract, HumanTask  # noqa: E402
-from engine.services import analytics  # noqa: E402
-from engine.services.replay import verify_contracts, verify_contracts_parallel  # noqa: E402
 
 DEFAULT_URL = "postgresql+psycopg://postgres@/aqd?host=/var/run/postgresql"
 START = "2025-03-03T08:00:00+00:00"

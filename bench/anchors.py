@@ -37,11 +37,11 @@ from sqlalchemy.engine import make_url  # noqa: E402
 
 from api import bootstrap  # noqa: E402
 from engine import Aqd, FrozenClock, Settings  # noqa: E402
+from engine.audit.anchors import contract_proof, create_anchor, verify_anchors  # noqa: E402
 from engine.db import dispose_all, normalize_url  # noqa: E402
-from engine.migrate import upgrade  # noqa: E402
+from engine.definitions.deploy import deploy  # noqa: E402
 from engine.models import Office  # noqa: E402
-from engine.services.anchors import contract_proof, create_anchor, verify_anchors  # noqa: E402
-from engine.services.definitions import deploy  # noqa: E402
+from engine.schema_migrations import upgrade  # noqa: E402
 
 START = "2026-12-01T08:00:00+00:00"
 

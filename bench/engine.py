@@ -41,10 +41,10 @@ from sqlalchemy.engine import make_url  # noqa: E402
 
 from engine import Aqd, FrozenClock, Settings  # noqa: E402
 from engine.db import dispose_all, normalize_url  # noqa: E402
-from engine.migrate import upgrade  # noqa: E402
+from engine.definitions.deploy import deploy  # noqa: E402
+from engine.kernel.signature_events import SIGNING_PARTIES, signature_result  # noqa: E402
 from engine.models import Beneficiary, Contract, Employer, HumanTask, Office, Outbox  # noqa: E402
-from engine.services.definitions import deploy  # noqa: E402
-from engine.services.signatures import SIGNING_PARTIES, signature_result  # noqa: E402
+from engine.schema_migrations import upgrade  # noqa: E402
 
 MONTHS = 24
 START = "2025-03-03T08:00:00+00:00"

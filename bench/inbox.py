@@ -12,7 +12,7 @@ inbox reads, not runnable workflows — the engine's own throughput is bench/eng
 
 Then it measures, warm:
 
-- the inbox page query (``engine.services.inbox.inbox``: scope, filters, count, sort, one page
+- the inbox page query (``engine.inbox.inbox``: scope, filters, count, sort, one page
   of 25) for random counsellors, default filters and a search by CIN: p50/p95 in ms;
 - the HTTP endpoint ``GET /api/v1/tasks`` served by uvicorn (2 server processes, bearer token),
   one request at a time: p50/p95 in ms;
@@ -45,12 +45,16 @@ import psycopg  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from engine import Aqd, Settings  # noqa: E402
+from engine import (  # noqa: E402
+    Aqd,
+    Settings,
+    inbox,
+)
+from engine.access import accounts  # noqa: E402
 from engine.db import dispose_all, normalize_url  # noqa: E402
-from engine.migrate import upgrade  # noqa: E402
+from engine.definitions.deploy import deploy  # noqa: E402
 from engine.models import Contract, HumanTask, User  # noqa: E402
-from engine.services import accounts, inbox  # noqa: E402
-from engine.services.definitions import deploy  # noqa: E402
+from engine.schema_migrations import upgrade  # noqa: E402
 
 PORT = 8765
 WORKERS = 2  # one uvicorn process per port (see main)

@@ -23,8 +23,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench.engine import AGREEMENT, START, _task, prepare, scratch_url  # noqa: E402
 from engine import Aqd, FrozenClock, Settings  # noqa: E402
-from engine.services.definitions import deploy  # noqa: E402
-from engine.services.migration import Selection  # noqa: E402
+from engine.commands.version_migration import Selection  # noqa: E402
+from engine.definitions.deploy import deploy  # noqa: E402
 from tests.helpers.migration import civp_v2_folder  # noqa: E402
 
 

@@ -57,7 +57,8 @@ from sqlalchemy.engine import make_url  # noqa: E402
 
 from engine import Aqd, FrozenClock, Settings, bootstrap  # noqa: E402
 from engine.db import dispose_all, get_engine, normalize_url  # noqa: E402
-from engine.migrate import upgrade  # noqa: E402
+from engine.definitions.deploy import deploy  # noqa: E402
+from engine.kernel.signature_events import SIGNING_PARTIES, signature_result  # noqa: E402
 from engine.models import (  # noqa: E402
     Beneficiary,
     Contract,
@@ -69,8 +70,7 @@ from engine.models import (  # noqa: E402
 )
 from engine.models.payments import PayeeAccount, PaymentOrder  # noqa: E402
 from engine.payments.accounts import make_rib  # noqa: E402
-from engine.services.definitions import deploy  # noqa: E402
-from engine.services.signatures import SIGNING_PARTIES, signature_result  # noqa: E402
+from engine.schema_migrations import upgrade  # noqa: E402
 
 START = "2025-03-03T08:00:00+00:00"
 OFFICES = (
@@ -302,7 +302,7 @@ def month_phase(aqd: Aqd) -> tuple[int, int]:
     contracts at a time (``run_due_timers``, which skips contracts another poller holds), then
     the attendance of the contracts this worker fired, while their workflows are still in its
     cache."""
-    from engine.services.timers import run_due_timers
+    from engine.commands.timers import run_due_timers
 
     fired = completed = 0
     while True:
@@ -356,7 +356,7 @@ def batches_phase(aqd: Aqd, offices: list[str], period: str, out: Path) -> tuple
 
 
 def timers_phase(aqd: Aqd) -> int:
-    from engine.services.timers import run_due_timers
+    from engine.commands.timers import run_due_timers
 
     run = run_due_timers(aqd, limit=CHUNK)
     if run.failed:
@@ -377,8 +377,6 @@ def worker(
     """One worker process: the month's last days, then the month's end (timers, orders,
     batches), in step with the others (barriers)."""
     # imports done before the clock starts
-    import engine.outbox.runner
-    import engine.services.timers  # noqa: F401
 
     aqd = engine_for(url, at[0])
     codes = [o[0] for o in OFFICES]

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from engine import payments
 from engine.clock import Clock, clock_from_setting
+from engine.commands.aqd import Aqd
 from engine.config import Settings, get_settings
+from engine.notifications import delivery
 from engine.plugins import Plugins
-from engine.services import delivery
-from engine.services.commands import Aqd
 
 ROOT = "engine.bootstrap:build"
 

@@ -1,3 +1,5 @@
+# size: the command table of `python -m engine.cli` and `aqd` (one short function per command);
+# the shared engine helper and the one-line refusal are in engine/cli_support.py.
 """``aqd``: the command line. Exit 0 on success; 1 with a one-line message on refused input.
 
 The database comes from ``AQD_DATABASE_URL`` (default: SQLite under ./var/). Each command that
@@ -19,15 +21,14 @@ import typer
 from sqlalchemy.orm import Session
 
 from engine import bootstrap
+from engine.audit.replay import replay_contract
 from engine.cli_support import Refused, engine_root, fail, guard, open_engine, print_json, run
+from engine.commands.aqd import Aqd
+from engine.commands.timers import run_due_timers
 from engine.config import get_settings
+from engine.definitions.deploy import check_folder, deploy, list_definitions
+from engine.inbox import queries
 from engine.payments.cli import app as payments_app
-from engine.services import demo as demo_service
-from engine.services import queries
-from engine.services.commands import Aqd
-from engine.services.definitions import check_folder, deploy, list_definitions
-from engine.services.replay import replay_contract
-from engine.services.timers import run_due_timers
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Aqd workflow engine.")
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
@@ -87,7 +88,7 @@ def _main() -> None:
 @db_app.command("upgrade")
 def db_upgrade(revision: str = "head") -> None:
     """Create or migrate the schema (Alembic)."""
-    from engine.migrate import upgrade
+    from engine.schema_migrations import upgrade
 
     guard(lambda: upgrade(get_settings().database_url, revision))
     typer.echo("database is up to date")
@@ -214,7 +215,7 @@ def contracts_events(contract: str) -> None:
     print_json(guard(run))
 
 
-# -- migrations of running contracts (engine/services/migration.py) ---------------------------
+# -- migrations of running contracts (engine/commands/version_migration.py) ------------
 
 
 @contracts_app.command("migrate")
@@ -242,7 +243,7 @@ def contracts_migrate(
     """Move running contracts to a new version: --dry-run says, per contract, whether it can
     (and which new steps lie ahead of it) or why not; without it, each contract is migrated in
     its own transaction and audited event, and the batch is printed."""
-    from engine.services.migration import Selection
+    from engine.commands.version_migration import Selection
 
     aqd = open_engine()
     selection = Selection(
@@ -266,7 +267,7 @@ def contracts_migrations(
     programme: str | None = None,
 ) -> None:
     """List migration batches (who, when, why, counts), or show one."""
-    from engine.services import migration
+    from engine.commands import version_migration as migration
 
     aqd = open_engine()
 
@@ -344,7 +345,7 @@ def tasks_claim(
 @tasks_app.command("escalate")
 def tasks_escalate() -> None:
     """Tell who must act about every task past its due date (once per task)."""
-    from engine.services.escalations import escalate_overdue
+    from engine.notifications.escalations import escalate_overdue
 
     result = guard(lambda: escalate_overdue(open_engine()))
     typer.echo(f"{result.tasks} overdue tasks escalated, {result.notices} notices queued")
@@ -505,7 +506,7 @@ def timers_run(
         raise typer.Exit(1)
 
 
-# -- replay and demo -------------------------------------------------------------------------
+# -- replay --------------------------------------------------------------------------------
 
 
 @app.command("verify-contracts")
@@ -531,7 +532,7 @@ def verify_contracts_cmd(
     """Replay many contracts (all, or a sample) and report every one that fails."""
     import random
 
-    from engine.services.replay import verify_contracts, verify_contracts_parallel
+    from engine.audit.verification import verify_contracts, verify_contracts_parallel
 
     aqd = open_engine()
 
@@ -561,7 +562,7 @@ def verify_contracts_cmd(
 @app.command("export-package")
 def export_package_cmd(contract: str, path: Path) -> None:
     """Write a contract's audit package (history, manifest) to PATH; prints its SHA-256."""
-    from engine.services.audit import export_package
+    from engine.audit.package import export_package
 
     aqd = open_engine()
 
@@ -577,7 +578,7 @@ def export_package_cmd(contract: str, path: Path) -> None:
 @app.command("verify-package")
 def verify_package_cmd(path: Path) -> None:
     """Verify an audit package offline: canonical bytes, manifest hashes, hash chain, replay."""
-    from engine.services.audit import verify_package
+    from engine.audit.package import verify_package
 
     def run() -> dict[str, Any]:
         try:
@@ -615,7 +616,7 @@ def decide_cmd(
     """Evaluate one decision table of a deployed programme on one case; prints JSON."""
     from datetime import UTC, datetime
 
-    from engine.services.definitions import evaluate_decision
+    from engine.definitions.deploy import evaluate_decision
 
     aqd = open_engine()
 
@@ -662,7 +663,7 @@ def analytics_steps(
     exact: Annotated[bool, typer.Option(help="Read every task, not the rollup.")] = False,
 ) -> None:
     """Per step: counts, median/p90 hours, waiting vs working, SLA breaches (JSON)."""
-    from engine.services import analytics
+    from engine import analytics
 
     aqd = open_engine()
 
@@ -675,7 +676,7 @@ def analytics_steps(
 
 
 def _analytics_scope(programme: str | None, office: str | None, month: str | None) -> Any:
-    from engine.services import analytics
+    from engine import analytics
 
     if month:
         return analytics.month_scope(month, programme, office)
@@ -692,7 +693,7 @@ def analytics_lead_times(
     csv: Annotated[bool, typer.Option(help="CSV instead of JSON.")] = False,
 ) -> None:
     """Days from request to signed contract and to first payment: count, median, p90, mean."""
-    from engine.services import analytics
+    from engine import analytics
 
     aqd = open_engine()
 
@@ -712,7 +713,7 @@ def analytics_lead_times(
 def analytics_refresh() -> None:
     """Add the tasks completed and the milestones reached since the last refresh to the
     rollups (run it periodically)."""
-    from engine.services import analytics
+    from engine import analytics
 
     aqd = open_engine()
 
@@ -728,7 +729,7 @@ def analytics_import_baseline(
     path: Annotated[Path, typer.Argument(help="CSV: office,programme,step,date,hours")],
 ) -> None:
     """Load pre-digital durations; re-importing the same file replaces it."""
-    from engine.services import analytics
+    from engine import analytics
 
     aqd = open_engine()
 
@@ -750,7 +751,7 @@ def analytics_evidence(
     step: Annotated[str | None, typer.Option(help="One step (default: all pooled).")] = None,
 ) -> None:
     """Reduction per step vs the baseline, and the difference in differences (JSON)."""
-    from engine.services import analytics
+    from engine import analytics
 
     aqd = open_engine()
 
@@ -759,15 +760,6 @@ def analytics_evidence(
             return analytics.evidence(s, programme, step)
 
     print_json(guard(run))
-
-
-@app.command("demo")
-def demo_cmd() -> None:
-    """Seed the demo data (6 pilot offices, people, contracts); safe to run twice."""
-    aqd = open_engine()
-
-    report = guard(lambda: demo_service.seed(aqd))
-    typer.echo(report.summary())
 
 
 @app.command("worker")
@@ -805,7 +797,7 @@ def anchors_create() -> None:
     """Anchor the chain heads that moved since the last anchor, time-stamped (the scheduler
     runs this every hour); exit 1 if the time-stamping service did not answer (the next run
     stamps the anchor)."""
-    from engine.services.anchors import create_anchor
+    from engine.audit.anchors import create_anchor
 
     report = guard(lambda: create_anchor(open_engine()))
     print_json(report)
@@ -817,7 +809,7 @@ def anchors_create() -> None:
 def anchors_verify() -> None:
     """Rebuild every anchor's root from its leaves and check its time-stamp token (each
     contract's replay checks its own anchored heads); exit 1 if one fails."""
-    from engine.services.anchors import verify_anchors
+    from engine.audit.anchors import verify_anchors
 
     report = guard(lambda: verify_anchors(open_engine()).to_dict())
     print_json(report)
@@ -828,7 +820,7 @@ def anchors_verify() -> None:
 @anchors_app.command("list")
 def anchors_list(limit: int = 20) -> None:
     """The latest anchors: time, contracts anchored, root, TSA."""
-    from engine.services.anchors import list_anchors
+    from engine.audit.anchors import list_anchors
 
     aqd = open_engine()
 

@@ -18,10 +18,10 @@ import typer
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from engine import bootstrap
+from engine.commands.aqd import Aqd
 from engine.config import get_settings
 from engine.errors import DefinitionInvalid, EngineError
 from engine.plugins import EngineRoot
-from engine.services.commands import Aqd
 
 T = TypeVar("T")
 

@@ -26,8 +26,8 @@ from engine.errors import InvalidInput
 from engine.outbox.handlers import BatchHandler, Handler
 
 if TYPE_CHECKING:
+    from engine.commands.aqd import Aqd
     from engine.config import Settings
-    from engine.services.commands import Aqd
 
 
 class DocumentValidator(Protocol):

@@ -36,7 +36,7 @@ class ContractDocument:
 
 
 def render(terms: dict[str, Any]) -> ContractDocument:
-    """Render the contract; ``terms`` comes from ``engine.services.contract_terms``."""
+    """Render the contract; ``terms`` comes from ``engine.inbox.contract_terms``."""
     from weasyprint import HTML  # type: ignore[import-untyped]
 
     html = _env.get_template("contract.html").render(c=terms)

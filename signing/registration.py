@@ -1,6 +1,6 @@
 """Signing's plug-ins for the engine: the outbox handlers of the signing side effects, the
 validator of signed documents that contract verification runs, and the RFC 3161 time-stamper
-of the hash-chain anchors (``engine/services/anchors.py``).
+of the hash-chain anchors (``engine/audit/anchors.py``).
 
 The composition root that may import ``signing`` (``api.bootstrap``) calls :func:`register`
 with the engine's :class:`engine.plugins.Plugins`. The plug-ins are registered without importing
@@ -14,10 +14,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from engine.audit.package import SIGNED_KIND
 from engine.outbox.handlers import HandlerResult, OutboxItem
 from engine.plugins import Plugins
-from engine.services.audit import SIGNED_KIND
-from engine.services.signature_requests import APPLY_KIND
+from signing.requests import APPLY_KIND
 
 if TYPE_CHECKING:
     from engine import Aqd

@@ -22,11 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from engine import Aqd, Conflict
+from engine.access.accounts import Principal
+from engine.inbox import contract_terms
 from engine.outbox.handlers import HandlerResult, OutboxItem, SideEffectError
-from engine.services import signature_requests as requests
-from engine.services.accounts import Principal
-from engine.services.inbox import contract_terms
-from signing import documents
+from signing import documents, requests
 from signing.keys import DevKeySource, Pkcs11Seal, key_source
 from signing.pades import (
     SignatureCheck,

@@ -20,10 +20,10 @@ from sqlalchemy import func, select, text
 
 from engine import Aqd, FrozenClock, Settings, bootstrap
 from engine.db import dispose_all, get_engine
-from engine.migrate import upgrade
+from engine.definitions.deploy import deploy
+from engine.kernel.signature_events import SIGNING_PARTIES, signature_result
 from engine.models import Base, Beneficiary, Contract, Employer, HumanTask, Office, Outbox
-from engine.services.definitions import deploy
-from engine.services.signatures import SIGNING_PARTIES, signature_result
+from engine.schema_migrations import upgrade
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_BASE = os.environ.get(

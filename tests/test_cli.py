@@ -281,7 +281,7 @@ def test_commands_start_without_the_web_application_or_pyhanko() -> None:
         "aqd = bootstrap.build()\n"
         "assert aqd.plugins.document_validators, 'the validator is registered'\n"
         "assert aqd.plugins.timestamper is not None, 'the time-stamper is registered'\n"
-        "from engine.services import accounts\n"
+        "from engine.access import accounts\n"
         "assert accounts.dummy_hash.cache_info().currsize == 0, 'no password hashed'\n"
         "heavy = [m for m in ('pyhanko', 'fastapi', 'weasyprint', 'argon2') if m in sys.modules]\n"
         "print(','.join(heavy))\n"

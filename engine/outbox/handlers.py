@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from engine.services.commands import Aqd
+    from engine.commands.aqd import Aqd
 
 
 @dataclass(frozen=True)

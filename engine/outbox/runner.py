@@ -35,10 +35,10 @@ from typing import Any
 from sqlalchemy import case, literal, select, update
 from sqlalchemy.orm import Session
 
+from engine.commands.aqd import Aqd
 from engine.errors import EngineError
 from engine.models import Outbox
 from engine.outbox.handlers import OutboxItem, SideEffectError
-from engine.services.commands import Aqd
 
 log = logging.getLogger(__name__)
 

@@ -29,7 +29,7 @@ from engine.outbox.handlers import BatchOutcome, HandlerResult, OutboxItem, Side
 from engine.payments.accounts import iban_from_rib, valid_rib
 
 if TYPE_CHECKING:
-    from engine.services.commands import Aqd
+    from engine.commands.aqd import Aqd
 
 KIND = "payment_order"
 

@@ -18,14 +18,14 @@ from typing import Any
 
 from celery import Celery
 
+from engine import analytics
+from engine.audit.anchors import create_anchor
+from engine.commands.aqd import Aqd
+from engine.commands.timers import run_due_timers
 from engine.config import get_settings
+from engine.notifications.escalations import escalate_overdue
 from engine.outbox import runner as outbox
 from engine.plugins import EngineRoot
-from engine.services import analytics
-from engine.services.anchors import create_anchor
-from engine.services.commands import Aqd
-from engine.services.escalations import escalate_overdue
-from engine.services.timers import run_due_timers
 
 #: one timer poll runs at most this long, under the task's soft time limit (240 s)
 TIMER_BUDGET_S = 200.0

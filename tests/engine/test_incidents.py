@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from engine import Aqd
+from engine.audit.replay import replay_contract
 from engine.errors import Conflict, InvalidInput
 from engine.models import Event, Outbox
 from engine.outbox import runner as outbox
@@ -15,7 +16,6 @@ from engine.outbox.handlers import (
     OutboxItem,
     SideEffectError,
 )
-from engine.services.replay import replay_contract
 from tests.conftest import World
 
 KIND = "test.notify"

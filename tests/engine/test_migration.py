@@ -20,7 +20,12 @@ import pytest
 from sqlalchemy import func, select
 
 from engine import Conflict, FrozenClock, InvalidInput, Settings, bootstrap
+from engine.audit.package import build_package, verify_package
+from engine.audit.replay import history_of, replay_contract, state_at
+from engine.audit.verification import verify_contracts_parallel
+from engine.commands.version_migration import Selection, rollback_contract
 from engine.db import dispose_all
+from engine.definitions.deploy import deploy
 from engine.models import (
     Contract,
     Event,
@@ -29,15 +34,6 @@ from engine.models import (
     Outbox,
     ProcessDefinition,
     ProcessInstance,
-)
-from engine.services.audit import build_package, verify_package
-from engine.services.definitions import deploy
-from engine.services.migration import Selection, rollback_contract
-from engine.services.replay import (
-    history_of,
-    replay_contract,
-    state_at,
-    verify_contracts_parallel,
 )
 from tests.conftest import AGREEMENT, START, World, _truncate, make_world
 from tests.helpers.migration import NEW_STEP, civp_v2_folder

@@ -22,8 +22,12 @@ import pytest
 from sqlalchemy import select, update
 
 from engine import Aqd, bootstrap
+from engine.access.accounts import create_user
 from engine.errors import InvalidInput
 from engine.models import Contract, Event, HumanTask, Notification, Outbox, User
+from engine.notifications import notify as notifications
+from engine.notifications.delivery import deliver
+from engine.notifications.notify import MASK, TEMPLATES, notify, render
 from engine.outbox import runner as outbox
 from engine.outbox.handlers import SideEffectError
 from engine.payments import devbank
@@ -31,10 +35,6 @@ from engine.payments.accounts import make_rib
 from engine.payments.batches import create_batch
 from engine.payments.orders import end_to_end_id, upsert_account
 from engine.payments.reconcile import reconcile
-from engine.services import notifications
-from engine.services.accounts import create_user
-from engine.services.delivery import deliver
-from engine.services.notifications import MASK, TEMPLATES, notify, render
 from tests.conftest import World
 
 with warnings.catch_warnings():  # smtpd/asyncore: deprecated, still in 3.11's standard library

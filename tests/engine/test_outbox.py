@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from engine import Aqd
 from engine.errors import InvalidInput
+from engine.kernel.planning import not_before
 from engine.models import Event, Outbox, ProcessInstance
 from engine.outbox import runner as outbox
 from engine.outbox.handlers import (
@@ -18,7 +19,6 @@ from engine.outbox.handlers import (
     OutboxItem,
     SideEffectError,
 )
-from engine.services.commands import not_before
 from tests.conftest import World
 
 

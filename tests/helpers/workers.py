@@ -36,8 +36,8 @@ def complete_once(url: str, guid: str, barrier: Any, results: Any, who: str) -> 
 
 def crash_during_command(url: str, guid: str, point: str) -> None:
     """Complete ``guid`` but SIGKILL this process at ``point`` of the command."""
+    from engine.kernel import store
     from engine.runtime import workflow
-    from engine.services import store
 
     def die() -> None:
         sys.stdout.flush()

@@ -23,8 +23,8 @@ import pytest
 from sqlalchemy import Connection, select
 
 from engine import FrozenClock, InvalidInput, Settings, bootstrap
+from engine.audit.replay import history_of, replay_contract
 from engine.db import get_engine
-from engine.migrate import upgrade
 from engine.models import (
     Base,
     Beneficiary,
@@ -34,7 +34,7 @@ from engine.models import (
     Office,
     ProcessDefinition,
 )
-from engine.services.replay import history_of, replay_contract
+from engine.schema_migrations import upgrade
 from tests.conftest import ROOT, START, World, _truncate, make_world
 from tests.processes.scenarios import (
     OUTCOMES,

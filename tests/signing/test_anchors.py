@@ -14,8 +14,7 @@ import pytest
 from sqlalchemy import select, update
 
 from api import bootstrap
-from engine.models import ChainAnchor, ChainAnchorLeaf, Contract, Event
-from engine.services.anchors import (
+from engine.audit.anchors import (
     create_anchor,
     inclusion_proof,
     list_anchors,
@@ -24,10 +23,12 @@ from engine.services.anchors import (
     root_of,
     verify_anchors,
 )
-from engine.services.audit import build_package, verify_package
-from engine.services.commands import GENESIS
-from engine.services.contract_state import chain_hash
-from engine.services.replay import event_body, replay_contract, verify_contracts
+from engine.audit.package import build_package, verify_package
+from engine.audit.replay import event_body, replay_contract
+from engine.audit.verification import verify_contracts
+from engine.kernel.contract_state import chain_hash
+from engine.kernel.planning import GENESIS
+from engine.models import ChainAnchor, ChainAnchorLeaf, Contract, Event
 from tests.conftest import World
 
 

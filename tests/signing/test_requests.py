@@ -14,6 +14,8 @@ from sqlalchemy import select, update
 
 from api import bootstrap
 from engine import Conflict, InvalidInput, NotPermitted, TooManyAttempts
+from engine.access.accounts import Principal, create_user, principal_of
+from engine.audit.replay import replay_contract
 from engine.models import (
     Contract,
     Document,
@@ -23,10 +25,7 @@ from engine.models import (
     SignatureRequest,
 )
 from engine.outbox import runner as outbox
-from engine.services import signature_requests as requests
-from engine.services.accounts import Principal, create_user, principal_of
-from engine.services.replay import replay_contract
-from signing import service
+from signing import requests, service
 from signing.pades import verify
 from tests.conftest import AGREEMENT, World
 
@@ -484,7 +483,7 @@ def test_verification_report_matches_and_detects_tampering(signing_world: World)
 
 def signed_package(world: World) -> tuple[int, bytes]:
     """A contract signed by its three parties, and its audit package."""
-    from engine.services.audit import build_package
+    from engine.audit.package import build_package
 
     cid = setup_contract(world)
     for username in ("amira", "acme.hr", "head.tun"):
@@ -499,7 +498,7 @@ def test_the_audit_package_carries_the_signed_documents(signing_world: World) ->
     import json
     import zipfile
 
-    from engine.services.audit import canonical_zip, verify_package
+    from engine.audit.package import canonical_zip, verify_package
 
     world = signing_world
     cid, package = signed_package(world)
@@ -531,11 +530,11 @@ def test_an_audit_package_s_signed_versions_are_validated_offline(signing_world:
     import json
     import zipfile
 
-    from engine.services.audit import canonical_zip, verify_package
-    from engine.services.commands import GENESIS
-    from engine.services.contract_state import chain_hash
-    from engine.services.replay import event_body
-    from engine.services.signatures import SIGNATURE_EVENT_KINDS
+    from engine.audit.package import canonical_zip, verify_package
+    from engine.audit.replay import event_body
+    from engine.kernel.contract_state import chain_hash
+    from engine.kernel.planning import GENESIS
+    from engine.kernel.signature_events import SIGNATURE_EVENT_KINDS
 
     world = signing_world
     _cid, package = signed_package(world)
@@ -577,8 +576,8 @@ def test_contract_verification_checks_its_stored_documents(signing_world: World)
     database fail at the event that recorded them; a document swapped with a matching hash
     column is recorded by no event; the signatures of each signed version are validated; the
     batch verification (hashes computed by the database) catches the alteration too."""
+    from engine.audit.verification import verify_contracts
     from engine.models import Document, Event
-    from engine.services.replay import verify_contracts
 
     world = signing_world
     cid = setup_contract(world)
@@ -641,11 +640,12 @@ def test_only_the_signatures_catch_a_forger_who_rewrites_the_hash_chain(
     import hashlib
     import json
 
+    from engine.audit.replay import event_body
+    from engine.audit.verification import verify_contracts, verify_contracts_parallel
+    from engine.kernel.contract_state import chain_hash
+    from engine.kernel.planning import GENESIS
+    from engine.kernel.signature_events import SIGNATURE_EVENT_KINDS
     from engine.models import Contract, Document, Event
-    from engine.services.commands import GENESIS
-    from engine.services.contract_state import chain_hash
-    from engine.services.replay import event_body, verify_contracts, verify_contracts_parallel
-    from engine.services.signatures import SIGNATURE_EVENT_KINDS
 
     world = signing_world
     cid = setup_contract(world)

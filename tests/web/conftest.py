@@ -10,12 +10,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from api import bootstrap
+from api import bootstrap, demo
 from api.app import create_app
 from engine import Aqd, FrozenClock, Settings
+from engine.definitions.deploy import deploy
 from engine.models import HumanTask
-from engine.services import demo
-from engine.services.definitions import deploy
 from tests.conftest import ROOT
 
 PASSWORD = demo.DEMO_PASSWORD

@@ -255,8 +255,8 @@ def test_payments_show_on_the_contract_to_staff_and_payee(web: Web) -> None:
 
 
 def test_office_head_bulk_claims_and_reassigns(web: Web) -> None:
+    from api.demo import employer_account
     from engine.models import Beneficiary, Office
-    from engine.services.demo import employer_account
 
     with web.aqd.session() as s:
         office = s.scalar(select(Office).where(Office.code == "TUN"))
