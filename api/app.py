@@ -296,7 +296,7 @@ def _broker_check(aqd: Aqd) -> str:
     if url.startswith("memory://"):
         return "in-process"
     try:
-        from kombu import Connection  # type: ignore[attr-defined]
+        from kombu import Connection  # type: ignore[attr-defined]  # noqa: PLC0415 (kombu loads when a broker is configured)
 
         with Connection(url, connect_timeout=2) as conn:  # type: ignore[no-untyped-call]
             conn.ensure_connection(max_retries=1)

@@ -9,6 +9,7 @@ import typer
 
 from api import bootstrap
 from api import demo as demo_service
+from engine import analytics
 from engine.access import scope
 from engine.cli import analytics_app, app
 from engine.cli_support import guard, open_engine, run
@@ -24,9 +25,9 @@ def serve_cmd(
     ] = True,
 ) -> None:
     """Start the HTTP API (and, by default, the in-process timer poller)."""
-    import uvicorn
+    import uvicorn  # noqa: PLC0415 (the web server loads for serve/dev-idp only)
 
-    from api.app import create_app
+    from api.app import create_app  # noqa: PLC0415 (FastAPI loads for serve only)
 
     aqd = open_engine()
     application = create_app(aqd, run_timers=timers, timer_interval_s=get_settings().timer_poll_s)
@@ -47,9 +48,9 @@ def dev_idp_cmd(
     ] = "http://127.0.0.1:8000/login/oidc/callback",
 ) -> None:
     """Run a local OpenID Connect provider for development (never in production)."""
-    import uvicorn
+    import uvicorn  # noqa: PLC0415 (the web server loads for serve/dev-idp only)
 
-    from api.dev_idp import DevIdentityProvider
+    from api.dev_idp import DevIdentityProvider  # noqa: PLC0415 (FastAPI loads for dev-idp only)
 
     idp = DevIdentityProvider(f"http://{host}:{port}", {client_id: (client_secret, (redirect,))})
     typer.echo(
@@ -68,8 +69,7 @@ def analytics_report_cmd(
     office: Annotated[str | None, typer.Option(help="Office code.")] = None,
 ) -> None:
     """The printable monthly report (PDF, French and Arabic) for the steering committee."""
-    from api.reports import monthly_pdf
-    from engine import analytics
+    from api.reports import monthly_pdf  # noqa: PLC0415 (WeasyPrint loads for the report only)
 
     aqd = open_engine()
 
@@ -92,7 +92,7 @@ def documents_export(
     directory: Annotated[Path, typer.Argument(help="Folder to write the PDFs to")],
 ) -> None:
     """Write every version of a contract's document (signed ones included) to DIRECTORY."""
-    from signing import service
+    from signing import service  # noqa: PLC0415 (pyHanko loads for the export only)
 
     aqd = open_engine()
 

@@ -9,10 +9,12 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.access.accounts import hash_password
+from engine.access.accounts import hash_password, principal_of
 from engine.commands.aqd import Aqd
 from engine.kernel.signature_events import SIGNING_PARTIES, signature_result
-from engine.models import Beneficiary, Employer, HumanTask, Office, User, UserRole
+from engine.models import Beneficiary, Employer, HumanTask, Office, Outbox, User, UserRole
+from engine.outbox import runner as outbox
+from signing import requests
 
 # Every demo account signs in with this password (printed by ``aqd demo`` and ``make run``).
 DEMO_PASSWORD = "aqd-demo-2025"  # noqa: S105 (demo accounts only, printed on purpose)
@@ -218,8 +220,6 @@ def _seed_contracts(aqd: Aqd, code: str, index: int, real_signatures: bool) -> i
 
 
 def _drain(aqd: Aqd) -> None:
-    from engine.outbox import runner as outbox
-
     if aqd.plugins.handler_for("signature_request") is None:
         raise RuntimeError("the signing handlers are not registered (run `aqd demo`)")
     for _ in range(20):
@@ -229,9 +229,6 @@ def _drain(aqd: Aqd) -> None:
 
 def _sign(aqd: Aqd, contract_id: int, code: str, real: bool) -> None:
     """Every party signs the contract, in the programme's order."""
-    from engine.access.accounts import principal_of
-    from engine.models import Outbox
-    from signing import requests
 
     if not real:
         for party in SIGNING_PARTIES:

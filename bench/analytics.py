@@ -51,20 +51,20 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import psycopg  # noqa: E402
-from sqlalchemy import func, select  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+import psycopg
+from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
 
-from bench.engine import activate_contract, prepare  # noqa: E402
-from engine import (  # noqa: E402
+from bench.engine import activate_contract, prepare
+from engine import (
     Aqd,
     FrozenClock,
     Settings,
     analytics,
 )
-from engine.audit.verification import verify_contracts, verify_contracts_parallel  # noqa: E402
-from engine.db import dispose_all, normalize_url  # noqa: E402
-from engine.models import Contract, HumanTask  # noqa: E402
+from engine.audit.verification import verify_contracts, verify_contracts_parallel
+from engine.db import dispose_all, normalize_url
+from engine.models import Contract, HumanTask
 
 DEFAULT_URL = "postgresql+psycopg://postgres@/aqd?host=/var/run/postgresql"
 START = "2025-03-03T08:00:00+00:00"

@@ -10,25 +10,37 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import resource
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import bootstrap
+from engine import analytics, bootstrap
+from engine.audit.anchors import create_anchor, list_anchors, verify_anchors
+from engine.audit.package import export_package, verify_package
 from engine.audit.replay import replay_contract
+from engine.audit.verification import verify_contracts, verify_contracts_parallel
 from engine.cli_support import Refused, engine_root, fail, guard, open_engine, print_json, run
+from engine.commands import version_migration as migration
 from engine.commands.aqd import Aqd
 from engine.commands.timers import run_due_timers
+from engine.commands.version_migration import Selection
 from engine.config import get_settings
-from engine.definitions.deploy import check_folder, deploy, list_definitions
+from engine.definitions.deploy import check_folder, deploy, evaluate_decision, list_definitions
 from engine.inbox import queries
+from engine.models import Contract, Outbox
+from engine.notifications.escalations import escalate_overdue
+from engine.outbox import runner as outbox
 from engine.payments.cli import app as payments_app
+from engine.schema_migrations import upgrade
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Aqd workflow engine.")
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
@@ -88,8 +100,6 @@ def _main() -> None:
 @db_app.command("upgrade")
 def db_upgrade(revision: str = "head") -> None:
     """Create or migrate the schema (Alembic)."""
-    from engine.schema_migrations import upgrade
-
     guard(lambda: upgrade(get_settings().database_url, revision))
     typer.echo("database is up to date")
 
@@ -243,8 +253,6 @@ def contracts_migrate(
     """Move running contracts to a new version: --dry-run says, per contract, whether it can
     (and which new steps lie ahead of it) or why not; without it, each contract is migrated in
     its own transaction and audited event, and the batch is printed."""
-    from engine.commands.version_migration import Selection
-
     aqd = open_engine()
     selection = Selection(
         programme=programme,
@@ -267,8 +275,6 @@ def contracts_migrations(
     programme: str | None = None,
 ) -> None:
     """List migration batches (who, when, why, counts), or show one."""
-    from engine.commands import version_migration as migration
-
     aqd = open_engine()
 
     def run() -> Any:
@@ -345,8 +351,6 @@ def tasks_claim(
 @tasks_app.command("escalate")
 def tasks_escalate() -> None:
     """Tell who must act about every task past its due date (once per task)."""
-    from engine.notifications.escalations import escalate_overdue
-
     result = guard(lambda: escalate_overdue(open_engine()))
     typer.echo(f"{result.tasks} overdue tasks escalated, {result.notices} notices queued")
 
@@ -399,8 +403,6 @@ def messages_send(
 @outbox_app.command("run")
 def outbox_run(limit: int = 50) -> None:
     """Run due side effects in this process (reap expired leases, claim, execute, record)."""
-    from engine.outbox import runner as outbox
-
     aqd = open_engine()
     run = guard(lambda: outbox.run_once(aqd, limit))
     typer.echo(
@@ -414,9 +416,6 @@ def outbox_run(limit: int = 50) -> None:
 @outbox_app.command("list")
 def outbox_list(status: str | None = None, limit: int = 100) -> None:
     """List side effects (kind, key, status, attempts, last error)."""
-    from sqlalchemy import select
-
-    from engine.models import Outbox
 
     aqd = open_engine()
 
@@ -437,9 +436,6 @@ def outbox_list(status: str | None = None, limit: int = 100) -> None:
 @outbox_app.command("incidents")
 def outbox_incidents(limit: int = 100) -> None:
     """Side effects that failed for good (contract, kind, key, attempts, why)."""
-    from sqlalchemy import select
-
-    from engine.models import Contract, Outbox
 
     aqd = open_engine()
 
@@ -530,9 +526,6 @@ def verify_contracts_cmd(
     ] = False,
 ) -> None:
     """Replay many contracts (all, or a sample) and report every one that fails."""
-    import random
-
-    from engine.audit.verification import verify_contracts, verify_contracts_parallel
 
     aqd = open_engine()
 
@@ -562,8 +555,6 @@ def verify_contracts_cmd(
 @app.command("export-package")
 def export_package_cmd(contract: str, path: Path) -> None:
     """Write a contract's audit package (history, manifest) to PATH; prints its SHA-256."""
-    from engine.audit.package import export_package
-
     aqd = open_engine()
 
     def run() -> str:
@@ -578,7 +569,6 @@ def export_package_cmd(contract: str, path: Path) -> None:
 @app.command("verify-package")
 def verify_package_cmd(path: Path) -> None:
     """Verify an audit package offline: canonical bytes, manifest hashes, hash chain, replay."""
-    from engine.audit.package import verify_package
 
     def run() -> dict[str, Any]:
         try:
@@ -614,9 +604,6 @@ def decide_cmd(
     ] = None,
 ) -> None:
     """Evaluate one decision table of a deployed programme on one case; prints JSON."""
-    from datetime import UTC, datetime
-
-    from engine.definitions.deploy import evaluate_decision
 
     aqd = open_engine()
 
@@ -663,8 +650,6 @@ def analytics_steps(
     exact: Annotated[bool, typer.Option(help="Read every task, not the rollup.")] = False,
 ) -> None:
     """Per step: counts, median/p90 hours, waiting vs working, SLA breaches (JSON)."""
-    from engine import analytics
-
     aqd = open_engine()
 
     def run() -> Any:
@@ -676,8 +661,6 @@ def analytics_steps(
 
 
 def _analytics_scope(programme: str | None, office: str | None, month: str | None) -> Any:
-    from engine import analytics
-
     if month:
         return analytics.month_scope(month, programme, office)
     return analytics.Scope(programme=programme, office=office)
@@ -693,8 +676,6 @@ def analytics_lead_times(
     csv: Annotated[bool, typer.Option(help="CSV instead of JSON.")] = False,
 ) -> None:
     """Days from request to signed contract and to first payment: count, median, p90, mean."""
-    from engine import analytics
-
     aqd = open_engine()
 
     def run() -> Any:
@@ -713,8 +694,6 @@ def analytics_lead_times(
 def analytics_refresh() -> None:
     """Add the tasks completed and the milestones reached since the last refresh to the
     rollups (run it periodically)."""
-    from engine import analytics
-
     aqd = open_engine()
 
     def run() -> Any:
@@ -729,8 +708,6 @@ def analytics_import_baseline(
     path: Annotated[Path, typer.Argument(help="CSV: office,programme,step,date,hours")],
 ) -> None:
     """Load pre-digital durations; re-importing the same file replaces it."""
-    from engine import analytics
-
     aqd = open_engine()
 
     def run() -> int:
@@ -751,8 +728,6 @@ def analytics_evidence(
     step: Annotated[str | None, typer.Option(help="One step (default: all pooled).")] = None,
 ) -> None:
     """Reduction per step vs the baseline, and the difference in differences (JSON)."""
-    from engine import analytics
-
     aqd = open_engine()
 
     def run() -> Any:
@@ -765,7 +740,7 @@ def analytics_evidence(
 @app.command("worker")
 def worker_cmd(concurrency: int = 2) -> None:
     """Run a Celery worker (production: broker from AQD_BROKER_URL)."""
-    from engine.worker.celery_app import make_celery
+    from engine.worker.celery_app import make_celery  # noqa: PLC0415 (Celery loads for the worker and scheduler only)
 
     celery = make_celery(engine_root())
     celery.worker_main(["worker", "--loglevel=INFO", f"--concurrency={concurrency}"])
@@ -774,7 +749,7 @@ def worker_cmd(concurrency: int = 2) -> None:
 @app.command("scheduler")
 def scheduler_cmd() -> None:
     """Run Celery beat: enqueues the periodic due-timer poll."""
-    from engine.worker.celery_app import make_celery
+    from engine.worker.celery_app import make_celery  # noqa: PLC0415 (Celery loads for the worker and scheduler only)
 
     celery = make_celery(engine_root())
     celery.start(["beat", "--loglevel=INFO", "--schedule", str(get_settings().var_dir / "beat")])
@@ -797,8 +772,6 @@ def anchors_create() -> None:
     """Anchor the chain heads that moved since the last anchor, time-stamped (the scheduler
     runs this every hour); exit 1 if the time-stamping service did not answer (the next run
     stamps the anchor)."""
-    from engine.audit.anchors import create_anchor
-
     report = guard(lambda: create_anchor(open_engine()))
     print_json(report)
     if report["error"]:
@@ -809,8 +782,6 @@ def anchors_create() -> None:
 def anchors_verify() -> None:
     """Rebuild every anchor's root from its leaves and check its time-stamp token (each
     contract's replay checks its own anchored heads); exit 1 if one fails."""
-    from engine.audit.anchors import verify_anchors
-
     report = guard(lambda: verify_anchors(open_engine()).to_dict())
     print_json(report)
     if report["failed"]:
@@ -820,8 +791,6 @@ def anchors_verify() -> None:
 @anchors_app.command("list")
 def anchors_list(limit: int = 20) -> None:
     """The latest anchors: time, contracts anchored, root, TSA."""
-    from engine.audit.anchors import list_anchors
-
     aqd = open_engine()
 
     def run() -> list[dict[str, Any]]:

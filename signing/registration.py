@@ -24,31 +24,31 @@ if TYPE_CHECKING:
 
 
 def handle_request(aqd: Aqd, item: OutboxItem) -> HandlerResult:
-    from signing import service
+    from signing import service  # noqa: PLC0415 (pyHanko loads when a signing plug-in first runs)
 
     return service.handle_request(aqd, item)
 
 
 def handle_apply(aqd: Aqd, item: OutboxItem) -> HandlerResult:
-    from signing import service
+    from signing import service  # noqa: PLC0415 (pyHanko loads when a signing plug-in first runs)
 
     return service.handle_apply(aqd, item)
 
 
 def handle_reminder(aqd: Aqd, item: OutboxItem) -> HandlerResult:
-    from signing import service
+    from signing import service  # noqa: PLC0415 (pyHanko loads when a signing plug-in first runs)
 
     return service.handle_reminder(aqd, item)
 
 
 def handle_closed(aqd: Aqd, item: OutboxItem) -> HandlerResult:
-    from signing import service
+    from signing import service  # noqa: PLC0415 (pyHanko loads when a signing plug-in first runs)
 
     return service.handle_closed(aqd, item)
 
 
 def signed_document_problem(aqd: Aqd, pdf: bytes) -> str | None:
-    from signing import service
+    from signing import service  # noqa: PLC0415 (pyHanko loads when a signing plug-in first runs)
 
     return service.signed_document_problem(aqd, pdf)
 
@@ -57,12 +57,12 @@ class AnchorTimeStamper:
     """The anchors' time-stamper (``engine.plugins.TimeStamper``) through ``signing.service``."""
 
     def stamp(self, aqd: Aqd, digest: bytes) -> tuple[bytes, str]:
-        from signing import service
+        from signing import service  # noqa: PLC0415 (pyHanko loads when a signing plug-in first runs)
 
         return service.stamp_anchor(aqd, digest)
 
     def check(self, aqd: Aqd, token: bytes, digest: bytes) -> tuple[datetime | None, str | None]:
-        from signing import service
+        from signing import service  # noqa: PLC0415 (pyHanko loads when a signing plug-in first runs)
 
         return service.check_anchor_token(aqd, token, digest)
 

@@ -38,6 +38,7 @@ from engine.audit.anchors import contract_proof, verify_proof
 from engine.audit.replay import hashes_in, history_of, replay_history
 from engine.commands.aqd import Aqd
 from engine.models import Document
+from forms.reports import render_pdf
 
 PACKAGE_FORMAT = "aqd-audit-package/1"
 #: The kind of a contract's signed versions (whose validator ``signing/`` registers).
@@ -104,8 +105,6 @@ def _verdict(replay: Any) -> dict[str, Any]:
 
 def verification_report_pdf(history: dict[str, Any], verdict: dict[str, Any], at: str) -> bytes:
     """The bilingual verification report (PDF) of a history and its replay's verdict."""
-    from forms.reports import render_pdf
-
     definition = history["definition"]
     return render_pdf(
         "verification.html",

@@ -12,7 +12,9 @@ from sqlalchemy.orm import Session
 
 from engine.clock import Clock
 from engine.errors import DefinitionInvalid, DefinitionProblem, InvalidInput, NotFound
+from engine.kernel.planning import resolve_parameters
 from engine.models import ProcessDefinition
+from engine.runtime.decisions import decide
 from engine.runtime.definitions import Bundle, compile_bundle, main_process_id, read_sources
 from engine.runtime.sandbox import Sandbox
 from engine.runtime.serializer import SERIALIZER_VERSION
@@ -126,8 +128,6 @@ def evaluate_decision(
 ) -> dict[str, Any]:
     """Evaluate one decision table of the version in force on ``on`` for one case (``aqd
     decide``); the programme's parameters in force on that date are available as ``params``."""
-    from engine.kernel.planning import resolve_parameters
-    from engine.runtime.decisions import decide
 
     if not isinstance(case, dict):
         raise InvalidInput("the case must be a JSON object")

@@ -11,6 +11,13 @@ from sqlalchemy import func, select
 
 from engine.cli_support import fail, open_engine
 from engine.errors import EngineError
+from engine.models import Beneficiary, Employer
+from engine.models.payments import PaymentOrder
+from engine.payments.accounts import valid_rib
+from engine.payments.batches import create_batch, export_batch, mark_sent, open_periods
+from engine.payments.devbank import answer
+from engine.payments.orders import format_millimes, upsert_account
+from engine.payments.reconcile import reconcile
 
 app = typer.Typer(no_args_is_help=True, help="Payment orders, bank batches and reconciliation.")
 
@@ -25,8 +32,6 @@ def batch_cmd(
     actor: str = "cli",
 ) -> None:
     """Batch the ordered payments of an office and period into pain.001 + CSV files."""
-    from engine.payments.batches import create_batch, open_periods
-
     aqd = open_engine()
     try:
         with aqd.session() as session:
@@ -58,8 +63,6 @@ def batch_cmd(
 @app.command("export")
 def export_cmd(batch_id: int, out: Path) -> None:
     """Write an existing batch's files again (checked against the recorded hashes)."""
-    from engine.payments.batches import export_batch
-
     aqd = open_engine()
     try:
         with aqd.session() as session:
@@ -73,8 +76,6 @@ def export_cmd(batch_id: int, out: Path) -> None:
 @app.command("mark-sent")
 def mark_sent_cmd(batch_id: int) -> None:
     """Record that a batch's file was handed to the bank."""
-    from engine.payments.batches import mark_sent
-
     aqd = open_engine()
     try:
         with aqd.session() as session, session.begin():
@@ -87,8 +88,6 @@ def mark_sent_cmd(batch_id: int) -> None:
 @app.command("import")
 def import_cmd(path: Path, actor: str = "reconciliation") -> None:
     """Reconcile a bank result file (camt.054 XML or CSV) into the contracts."""
-    from engine.payments.reconcile import reconcile
-
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -114,8 +113,6 @@ def list_cmd(
     limit: int = 100,
 ) -> None:
     """List payment orders (newest first) and the count per status."""
-    from engine.models.payments import PaymentOrder
-    from engine.payments.orders import format_millimes
 
     aqd = open_engine()
     filters = []
@@ -162,9 +159,6 @@ def set_account_cmd(
     actor: str = "cli",
 ) -> None:
     """Record the RIB of a beneficiary or an employer (20 digits, key checked)."""
-    from engine.models import Beneficiary, Employer
-    from engine.payments.accounts import valid_rib
-    from engine.payments.orders import upsert_account
 
     if not valid_rib(rib):
         fail(f"{rib!r} is not a valid RIB (20 digits with a correct key)")
@@ -198,8 +192,6 @@ def dev_bank_cmd(
     ] = None,
 ) -> None:
     """Development bank: answer a pain.001 file with a camt.054 notification."""
-    from engine.payments.devbank import answer
-
     aqd = open_engine()
     rejects = dict(r.split("=", 1) for r in (reject or []) if "=" in r)
     try:
