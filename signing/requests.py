@@ -1,3 +1,5 @@
+# size: one ceremony (open, one-time code, consent or refusal, then the worker's signing and
+# its record) over one table; its reads are a candidate to leave when it next grows.
 """Signature requests: the database side of signing (issue 5). No cryptography here; signing/
 renders and signs the PDFs and calls these functions.
 

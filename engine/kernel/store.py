@@ -1,3 +1,4 @@
+# size: every write of a command (one statement per table, PostgreSQL and SQLite forms).
 """The write side of a command: lock, load, and persist what the command changed.
 
 A command on PostgreSQL costs a handful of round trips: lock the contract, read its running

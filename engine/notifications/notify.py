@@ -1,3 +1,4 @@
+# size: the catalogue of notification templates and who receives each, in one place.
 """Notifications to users, written in the caller's transaction (so they exist exactly when the
 command that caused them commits), and the triggers that write them.
 
