@@ -760,10 +760,6 @@ def main() -> None:
     run(app, bootstrap.build)
 
 
-if __name__ == "__main__":
-    main()
-
-
 # -- anchors of the hash chains ----------------------------------------------------------------
 
 
@@ -798,3 +794,7 @@ def anchors_list(limit: int = 20) -> None:
             return list_anchors(session, limit)
 
     print_json(guard(run))
+
+
+if __name__ == "__main__":
+    main()
