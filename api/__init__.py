@@ -16,7 +16,7 @@ __all__ = ["create_app"]
 
 def __getattr__(name: str) -> Any:
     if name == "create_app":
-        from api.app import create_app
+        from api.app import create_app  # noqa: PLC0415 (FastAPI loads on first use of create_app)
 
         return create_app
     raise AttributeError(f"module 'api' has no attribute {name!r}")

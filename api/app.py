@@ -1,7 +1,7 @@
 """The HTTP application (``aqd serve``): the JSON API, the pages, health, readiness and metrics.
 
 This module wires things together and maps errors; it holds no business logic (that is the
-engine's, reached through ``engine.services``). Every response carries an ``X-Request-ID`` and
+engine's, reached through its packages). Every response carries an ``X-Request-ID`` and
 each request is logged as one JSON line.
 """
 
@@ -47,11 +47,11 @@ from api import (
 )
 from api.auth import resolve_caller
 from engine import Aqd, EngineError, InvalidInput, TooManyAttempts, Unauthenticated
-from engine.services import accounts, outbox
-from engine.services.anchors import create_anchor
-from engine.services.escalations import escalate_overdue
-from engine.services.timers import run_due_timers
-from signing import service as signing_service
+from engine.access import accounts
+from engine.audit.anchors import create_anchor
+from engine.commands.timers import run_due_timers
+from engine.notifications.escalations import escalate_overdue
+from engine.outbox import runner as outbox
 
 log = logging.getLogger(__name__)
 #: The embedded server escalates overdue tasks this often (the scheduler: every 15 minutes).
@@ -104,6 +104,8 @@ def _invalid_json(request: Request, why: str) -> JSONResponse:
 
 
 def create_app(aqd: Aqd, run_timers: bool = False, timer_interval_s: float = 15.0) -> FastAPI:
+    """The HTTP application over ``aqd``, an engine built by ``api.bootstrap.build`` (its
+    plug-ins run the side effects of the in-process poller, ``run_timers``)."""
     stop = threading.Event()
 
     def timer_loop() -> None:
@@ -256,7 +258,6 @@ def create_app(aqd: Aqd, run_timers: bool = False, timer_interval_s: float = 15.
             return JSONResponse(body, status_code=401)
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
-    signing_service.register()
     accounts.dummy_hash()  # before the first login: an unknown user costs a wrong password
     app.include_router(rest.build_router())
     app.include_router(simulation.build_router())
@@ -458,7 +459,7 @@ def _broker_check(aqd: Aqd) -> str:
     if url.startswith("memory://"):
         return "in-process"
     try:
-        from kombu import Connection  # type: ignore[attr-defined]
+        from kombu import Connection  # type: ignore[attr-defined]  # noqa: PLC0415 (kombu loads when a broker is configured)
 
         with Connection(url, connect_timeout=2) as conn:  # type: ignore[no-untyped-call]
             conn.ensure_connection(max_retries=1)

@@ -17,8 +17,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from engine import Aqd, NotPermitted, Unauthenticated
-from engine.services import accounts
-from engine.services.accounts import Principal
+from engine.access import accounts
+from engine.access.accounts import Principal
 
 SESSION_COOKIE = "aqd_session"
 ANON_CSRF_COOKIE = "aqd_csrf"

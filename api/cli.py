@@ -7,7 +7,12 @@ from typing import Annotated
 
 import typer
 
-from engine.cli import _aqd, _guard, analytics_app, app
+from api import bootstrap
+from api import demo as demo_service
+from engine import analytics
+from engine.access import scope
+from engine.cli import analytics_app, app
+from engine.cli_support import guard, open_engine, run
 from engine.config import get_settings
 
 
@@ -20,11 +25,11 @@ def serve_cmd(
     ] = True,
 ) -> None:
     """Start the HTTP API (and, by default, the in-process timer poller)."""
-    import uvicorn
+    import uvicorn  # noqa: PLC0415 (the web server loads for serve/dev-idp only)
 
-    from api.app import create_app
+    from api.app import create_app  # noqa: PLC0415 (FastAPI loads for serve only)
 
-    aqd = _aqd()
+    aqd = open_engine()
     application = create_app(aqd, run_timers=timers, timer_interval_s=get_settings().timer_poll_s)
     typer.echo(
         f"Aqd is running: http://{host}:{port}/ (API: /docs, health: /healthz, ready: /readyz)"
@@ -43,9 +48,9 @@ def dev_idp_cmd(
     ] = "http://127.0.0.1:8000/login/oidc/callback",
 ) -> None:
     """Run a local OpenID Connect provider for development (never in production)."""
-    import uvicorn
+    import uvicorn  # noqa: PLC0415 (the web server loads for serve/dev-idp only)
 
-    from api.dev_idp import DevIdentityProvider
+    from api.dev_idp import DevIdentityProvider  # noqa: PLC0415 (FastAPI loads for dev-idp only)
 
     idp = DevIdentityProvider(f"http://{host}:{port}", {client_id: (client_secret, (redirect,))})
     typer.echo(
@@ -64,16 +69,15 @@ def analytics_report_cmd(
     office: Annotated[str | None, typer.Option(help="Office code.")] = None,
 ) -> None:
     """The printable monthly report (PDF, French and Arabic) for the steering committee."""
-    from api.reports import monthly_pdf
-    from engine.services import analytics
+    from api.reports import monthly_pdf  # noqa: PLC0415 (WeasyPrint loads for the report only)
 
-    aqd = _aqd()
+    aqd = open_engine()
 
     def run() -> bytes:
         with aqd.read_session() as s:
             return monthly_pdf(s, analytics.Scope(programme, office), month, aqd.clock.now())
 
-    pdf = _guard(run)
+    pdf = guard(run)
     out.write_bytes(pdf)
     typer.echo(f"wrote {out} ({len(pdf)} bytes)")
 
@@ -88,30 +92,35 @@ def documents_export(
     directory: Annotated[Path, typer.Argument(help="Folder to write the PDFs to")],
 ) -> None:
     """Write every version of a contract's document (signed ones included) to DIRECTORY."""
-    from engine.services import inbox
-    from signing import service
+    from signing import service  # noqa: PLC0415 (pyHanko loads for the export only)
 
-    aqd = _aqd()
+    aqd = open_engine()
 
     def run() -> list[Path]:
         with aqd.session() as s:
-            contract_id = inbox.visible_contract(s, service.SYSTEM, contract).id
+            contract_id = scope.visible_contract(s, service.SYSTEM, contract).id
         return service.export_documents(aqd, contract_id, directory)
 
-    written = _guard(run)
+    written = guard(run)
     for path in written:
         typer.echo(str(path))
     if not written:
         typer.echo(f"contract {contract} has no document yet", err=True)
 
 
-def main() -> None:
-    from signing import registration
+@app.command("demo")
+def demo_cmd() -> None:
+    """Seed the demo data (6 pilot offices, people, contracts); safe to run twice."""
+    aqd = open_engine()
 
-    # the worker, outbox and demo commands run the signing side effects; pyHanko is loaded
-    # when one first does
-    registration.register()
-    app()
+    report = guard(lambda: demo_service.seed(aqd))
+    typer.echo(report.summary())
+
+
+def main() -> None:
+    """``aqd``: every command runs on the application's engine (``api.bootstrap``: every
+    plug-in, signing's included; pyHanko is loaded when a signing plug-in first runs)."""
+    run(app, bootstrap.build)
 
 
 if __name__ == "__main__":

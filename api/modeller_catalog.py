@@ -16,9 +16,9 @@ from api.auth import CallerDep
 from api.i18n import LOCALES, catalog
 from api.rest import errors
 from engine import Aqd
+from engine.definitions import DMN_NAMESPACES, KNOWN_LANES
+from engine.definitions import drafts as modeller
 from engine.models import DefinitionDraft
-from engine.runtime.definitions import DMN_NAMESPACES, KNOWN_LANES
-from engine.services import modeller
 from forms import registry as form_registry
 
 #: Lanes may also group what no person works (script tasks, events): the "system" lane.

@@ -1,7 +1,7 @@
 """Where a user's notifications go: their e-mail address and phone (``/me/settings`` and
 ``/api/v1/me/contact``), for every role. Without them, messages stay in the mailbox
 (``/me/mailbox``); with them, the worker also sends them by e-mail or SMS
-(``engine.services.delivery``)."""
+(``engine.notifications.delivery``)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from api import web
 from api.auth import CallerDep
 from api.rest import AUTHED, errors
 from engine import Aqd, InvalidInput
-from engine.services import accounts, notifications
+from engine.access import accounts
+from engine.notifications import notify as notifications
 
 
 class Contact(BaseModel):

@@ -40,9 +40,9 @@ from fastapi.responses import Response
 
 from api.auth import LANG_COOKIE, CallerDep, OptionalCallerDep, client_ip
 from engine import Aqd, EngineError
+from engine.access import accounts
 from engine.config import Settings
 from engine.errors import Conflict, NotFound, NotPermitted, Unauthenticated
-from engine.services import accounts
 
 FLOW_COOKIE = "aqd_oidc"
 FLOW_SECONDS = 600
@@ -235,7 +235,7 @@ def _unb64(value: str) -> dict[str, str]:
 
 
 def build_router() -> APIRouter:
-    from api import web
+    from api import web  # noqa: PLC0415 (cycle: api.web imports this module)
 
     r = APIRouter(include_in_schema=False)
 

@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from api.i18n import catalog
-from engine.services import analytics
+from engine import analytics
 from forms.reports import render_pdf
 
 

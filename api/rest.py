@@ -1,6 +1,6 @@
 """The JSON API (``/api/v1``): everything the pages do, for scripts and other systems.
 
-Every route states the role and scope it needs; scoping lives in ``engine.services.inbox``, so
+Every route states the role and scope it needs; scoping lives in ``engine.inbox``, so
 the pages and this API cannot drift apart. Errors have one shape, ``{"error", "detail",
 "fields"}``, declared on every route in the OpenAPI document.
 """
@@ -16,20 +16,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import CallerDep, client_ip, forget_token
-from engine import Aqd, NotPermitted
-from engine.services import (
-    accounts,
-    analytics,
-    anchors,
-    contract_actions,
-    diagram,
-    documents,
-    inbox,
-    migration,
-    modeller,
-    replay,
-    verification,
-)
+from engine import Aqd, NotPermitted, analytics, inbox
+from engine.access import accounts, scope
+from engine.audit import anchors, replay
+from engine.audit import verification_runs as verification
+from engine.commands import contract_actions
+from engine.commands import version_migration as migration
+from engine.definitions import diagram
+from engine.definitions import drafts as modeller
+from engine.inbox import documents
 
 PAGE = Annotated[int, Query(ge=1, le=100_000)]
 PER_PAGE = Annotated[int, Query(ge=1, le=inbox.PER_PAGE_MAX)]
@@ -315,7 +310,7 @@ def build_router() -> APIRouter:
         """One contract (by id or number) with its open steps and history (scoped)."""
         aqd = _aqd(request)
         with aqd.read_session() as s:
-            found = inbox.visible_contract(s, caller.principal, ref)
+            found = scope.visible_contract(s, caller.principal, ref)
             return inbox.contract_detail(s, caller.principal, found, aqd.clock.now())
 
     @r.get("/contracts/{ref}/actions", responses=errors(401, 403, 404, 422))
@@ -324,7 +319,7 @@ def build_router() -> APIRouter:
         extension — each with its form's JSON Schema (Arabic and French labels)."""
         aqd = _aqd(request)
         with aqd.read_session() as s:
-            found = inbox.visible_contract(s, caller.principal, ref)
+            found = scope.visible_contract(s, caller.principal, ref)
             return {
                 "contract_id": found.id,
                 "status": found.status,
@@ -357,7 +352,7 @@ def build_router() -> APIRouter:
         data, ready steps and waits, and what that event changed (auditors, office staff)."""
         aqd = _aqd(request)
         with aqd.read_session() as s:
-            found = inbox.audit_contract(s, caller.principal, ref)
+            found = scope.audit_contract(s, caller.principal, ref)
             return replay.state_at(replay.history_of(s, found.id), at, aqd.runner)
 
     @r.get("/contracts/{ref}/diagram", responses=errors(401, 403, 404, 422))
@@ -372,7 +367,7 @@ def build_router() -> APIRouter:
         state at event ``at`` (default: now) and the hours each human step took."""
         aqd = _aqd(request)
         with aqd.read_session() as s:
-            found = inbox.audit_contract(s, caller.principal, ref)
+            found = scope.audit_contract(s, caller.principal, ref)
             return diagram.contract_diagram(aqd, s, found, at, instance)
 
     @r.post("/contracts/{ref}/verify", responses=errors(401, 403, 404, 422))
@@ -381,7 +376,7 @@ def build_router() -> APIRouter:
         hash chain; names the first divergent event (auditors, office staff)."""
         aqd = _aqd(request)
         with aqd.read_session() as s:
-            found = inbox.audit_contract(s, caller.principal, ref)
+            found = scope.audit_contract(s, caller.principal, ref)
             return replay.replay_contract(aqd, s, found.id).to_dict()
 
     @r.post("/contracts", status_code=201, responses=errors(401, 403, 409, 422))

@@ -1,7 +1,7 @@
 """Signing in the web app and the API: the signer's list and mailbox, the ceremony page (see the
 PDF, get a one-time code, consent to a versioned text, or decline with a reason), and the
 public verification page anyone can upload a signed PDF to. The rules live in
-``engine.services.signature_requests``; the cryptography in ``signing``.
+``signing.requests``; the cryptography in ``signing``.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from api import web
 from api.auth import CallerDep, OptionalCallerDep, client_ip
 from api.rest import AUTHED, errors
 from engine import Aqd, InvalidInput, NotFound
-from engine.services import inbox, notifications
-from engine.services import signature_requests as requests
-from signing import service
+from engine.access import scope
+from engine.notifications import notify as notifications
+from signing import requests, service
 
 MAX_PDF = 10 * 1024 * 1024
 
@@ -253,7 +253,7 @@ def build_web_router() -> APIRouter:
         """The same report as /verify, for a document Aqd holds (auditors, the parties)."""
         aqd = _aqd(request)
         with aqd.read_session() as s:
-            contract = inbox.visible_contract(s, caller.principal, ref)
+            contract = scope.visible_contract(s, caller.principal, ref)
             content = next(
                 (
                     d.content
@@ -271,7 +271,7 @@ def build_web_router() -> APIRouter:
     def signed_pdf(ref: str, request: Request, caller: CallerDep) -> Response:
         aqd = _aqd(request)
         with aqd.read_session() as s:
-            contract = inbox.visible_contract(s, caller.principal, ref)
+            contract = scope.visible_contract(s, caller.principal, ref)
             document = requests.latest_signed(s, contract.id)
             if document is None:
                 return RedirectResponse(f"/contracts/{quote(contract.number)}", status_code=303)
@@ -327,7 +327,7 @@ def build_api_router() -> APIRouter:
     def contract_signatures(ref: str, request: Request, caller: CallerDep) -> list[dict[str, Any]]:
         """Every signature request of a contract, with its document versions."""
         with _aqd(request).read_session() as s:
-            contract = inbox.visible_contract(s, caller.principal, ref)
+            contract = scope.visible_contract(s, caller.principal, ref)
             return requests.requests_of(s, contract.id)
 
     @r.get("/me/mailbox", responses=AUTHED)

@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from api.auth import CallerDep
 from api.rest import errors
 from engine import Aqd
-from engine.services import simulation
+from engine.definitions import simulation
 
 
 class SimulationStep(BaseModel):

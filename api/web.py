@@ -1,9 +1,10 @@
+# size: one router of every page; being split into api/pages/ (issue 17, item 3).
 """Server-rendered pages (Jinja2): sign-in, the counsellor inbox, task pages, contracts, the
 employer portal and the beneficiary's page, in Arabic (RTL) and French.
 
 Pages work without JavaScript (plain forms, POST-redirect-GET); htmx only refreshes the inbox
 table in place when it is available. Permission and scope checks are the engine's
-(``engine.services.inbox``); this module turns requests into calls and results into HTML.
+(``engine.inbox``); this module turns requests into calls and results into HTML.
 """
 
 from __future__ import annotations
@@ -31,24 +32,28 @@ from api.auth import (
 )
 from api.forms_render import coerce, fields_of
 from api.i18n import LOCALES, Translator, normalise, translator
-from engine import Aqd, Conflict, EngineError, InvalidInput, NotFound, NotPermitted
-from engine.config import cookies_secure, get_settings
-from engine.services import (
-    accounts,
+from engine import (
+    Aqd,
+    Conflict,
+    EngineError,
+    InvalidInput,
+    NotFound,
+    NotPermitted,
     analytics,
-    anchors,
-    contract_actions,
-    documents,
     inbox,
-    migration,
-    modeller,
-    replay,
-    signature_requests,
-    verification,
 )
-from engine.services.accounts import SESSION_LIFETIME, Principal
+from engine.access import accounts, scope
+from engine.access.accounts import SESSION_LIFETIME, Principal
+from engine.audit import anchors, replay
+from engine.audit import verification_runs as verification
+from engine.commands import contract_actions
+from engine.commands import version_migration as migration
+from engine.config import cookies_secure, get_settings
+from engine.definitions import drafts as modeller
+from engine.inbox import documents
 from forms.text import finalize
 from signing import documents as contract_documents
+from signing import requests as signature_requests
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent / "templates"))
 TEMPLATES.env.finalize = finalize  # no bidi override from user text (forms/text.py)
@@ -313,7 +318,7 @@ def build_router() -> APIRouter:
                 if p.has("office_head") and p.office_id is not None
                 else []
             )
-            found = inbox.visible_contract(s, p, detail["contract"]["id"])
+            found = scope.visible_contract(s, p, detail["contract"]["id"])
             # The employer may refuse the offer instead of filling the agreement.
             can_decline = any(
                 a["key"] == "employer_decline" for a in contract_actions.available(s, p, found)
@@ -457,7 +462,7 @@ def build_router() -> APIRouter:
     ) -> HTMLResponse:
         aqd = _aqd(request)
         with aqd.read_session() as s:
-            found = inbox.visible_contract(s, caller.principal, ref)
+            found = scope.visible_contract(s, caller.principal, ref)
             detail = inbox.contract_detail(s, caller.principal, found, aqd.clock.now())
             detail["revision"] = found.revision
             signatures = signature_requests.requests_of(s, found.id)
@@ -520,7 +525,7 @@ def build_router() -> APIRouter:
     ) -> HTMLResponse:
         aqd = _aqd(request)
         with aqd.read_session() as s:
-            found = inbox.audit_contract(s, caller.principal, ref)
+            found = scope.audit_contract(s, caller.principal, ref)
             detail = inbox.contract_detail(s, caller.principal, found, aqd.clock.now())
             history = replay.history_of(s, found.id)
         events = history["events"]
@@ -550,7 +555,7 @@ def build_router() -> APIRouter:
     def contract_verify(ref: str, request: Request, caller: CallerDep) -> Response:
         aqd = _aqd(request)
         with aqd.read_session() as s:
-            found = inbox.audit_contract(s, caller.principal, ref)
+            found = scope.audit_contract(s, caller.principal, ref)
             report = replay.replay_contract(aqd, s, found.id).to_dict()
         return history_page(request, caller, ref, report)
 

@@ -10,7 +10,7 @@ It works in a scratch PostgreSQL database beside the one in the URL
 1. **Verification.** ``--contracts`` CIVP contracts are started and activated through the
    engine's ordinary commands (start, employer agreement, counsellor validation, signature
    message: 4 commands and 4 chained events each), in ``--procs`` processes. Then every one is
-   verified (``engine.services.replay.verify_contracts``: hash chain, replay against the
+   verified (``engine.audit.verification.verify_contracts``: hash chain, replay against the
    pinned definition, every state hash, stored states; histories read 200 contracts at a
    time) by ``--procs`` processes (``verify_contracts_parallel``: this one and ``--procs - 1``
    workers taking 50-contract chunks from a queue) and by one process, as
@@ -51,16 +51,20 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import psycopg  # noqa: E402
-from sqlalchemy import func, select  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+import psycopg
+from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
 
-from bench.engine import activate_contract, prepare  # noqa: E402
-from engine import Aqd, FrozenClock, Settings  # noqa: E402
-from engine.db import dispose_all, normalize_url  # noqa: E402
-from engine.models import Contract, HumanTask  # noqa: E402
-from engine.services import analytics  # noqa: E402
-from engine.services.replay import verify_contracts, verify_contracts_parallel  # noqa: E402
+from bench.engine import activate_contract, prepare
+from engine import (
+    Aqd,
+    FrozenClock,
+    Settings,
+    analytics,
+)
+from engine.audit.verification import verify_contracts, verify_contracts_parallel
+from engine.db import dispose_all, normalize_url
+from engine.models import Contract, HumanTask
 
 DEFAULT_URL = "postgresql+psycopg://postgres@/aqd?host=/var/run/postgresql"
 START = "2025-03-03T08:00:00+00:00"
@@ -149,7 +153,7 @@ def verify(url: str, procs: int, single_sample: int) -> dict[str, Any]:
         ids = [i for i in ids if i is not None]
     before = _cpu()
     started = time.perf_counter()
-    report = verify_contracts_parallel(url, ids, processes=procs)
+    report = verify_contracts_parallel(aqd, ids, processes=procs)
     parallel_s = time.perf_counter() - started
     # CPU the verifying processes used (this one is one of them; the workers' start-up
     # included, PostgreSQL's not): what the rate would be with ``procs`` cores to themselves,

@@ -31,17 +31,19 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import psycopg  # noqa: E402
-from sqlalchemy import text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+import os
 
-from engine import Aqd, FrozenClock, Settings  # noqa: E402
-from engine.db import dispose_all, normalize_url  # noqa: E402
-from engine.migrate import upgrade  # noqa: E402
-from engine.models import Office  # noqa: E402
-from engine.services.anchors import contract_proof, create_anchor, verify_anchors  # noqa: E402
-from engine.services.definitions import deploy  # noqa: E402
-from signing import registration  # noqa: E402
+import psycopg
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from api import bootstrap
+from engine import Aqd, FrozenClock, Settings
+from engine.audit.anchors import contract_proof, create_anchor, verify_anchors
+from engine.db import dispose_all, normalize_url
+from engine.definitions.deploy import deploy
+from engine.models import Office
+from engine.schema_migrations import upgrade
 
 START = "2026-12-01T08:00:00+00:00"
 
@@ -86,14 +88,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--contracts", type=int, default=150_000)
     args = parser.parse_args()
-    import os
 
     url = scratch(os.environ.get("AQD_DATABASE_URL", "postgresql+psycopg://postgres@/aqd"))
     upgrade(url)
     with tempfile.TemporaryDirectory() as var:
         clock = FrozenClock(START)
-        aqd = Aqd(url, clock=clock, settings=Settings(database_url=url, var_dir=Path(var)))
-        registration.register()
+        aqd = bootstrap.build(Settings(database_url=url, var_dir=Path(var)), clock=clock)
         prepare(aqd, args.contracts)
         with aqd.session() as s:
             _, scan_s = timed(

@@ -12,7 +12,7 @@ inbox reads, not runnable workflows — the engine's own throughput is bench/eng
 
 Then it measures, warm:
 
-- the inbox page query (``engine.services.inbox.inbox``: scope, filters, count, sort, one page
+- the inbox page query (``engine.inbox.inbox``: scope, filters, count, sort, one page
   of 25) for random counsellors, default filters and a search by CIN: p50/p95 in ms;
 - the HTTP endpoint ``GET /api/v1/tasks`` served by uvicorn (2 server processes, bearer token),
   one request at a time: p50/p95 in ms;
@@ -41,16 +41,22 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import psycopg  # noqa: E402
-from sqlalchemy import func, select  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+import socket
 
-from engine import Aqd, Settings  # noqa: E402
-from engine.db import dispose_all, normalize_url  # noqa: E402
-from engine.migrate import upgrade  # noqa: E402
-from engine.models import Contract, HumanTask, User  # noqa: E402
-from engine.services import accounts, inbox  # noqa: E402
-from engine.services.definitions import deploy  # noqa: E402
+import psycopg
+from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
+
+from engine import (
+    Aqd,
+    Settings,
+    inbox,
+)
+from engine.access import accounts
+from engine.db import dispose_all, normalize_url
+from engine.definitions.deploy import deploy
+from engine.models import Contract, HumanTask, User
+from engine.schema_migrations import upgrade
 
 PORT = 8765
 WORKERS = 2  # one uvicorn process per port (see main)
@@ -293,14 +299,13 @@ async def measure_http(
 
 def app() -> Any:
     """uvicorn --factory entry point: the real application on the benchmark database."""
-    from api.app import create_app
+    from api import bootstrap  # noqa: PLC0415 (FastAPI loads in the uvicorn worker only)
+    from api.app import create_app  # noqa: PLC0415 (FastAPI loads in the uvicorn worker only)
 
-    return create_app(Aqd(os.environ["AQD_DATABASE_URL"]))
+    return create_app(bootstrap.build(Settings(database_url=os.environ["AQD_DATABASE_URL"])))
 
 
 def wait_for_port(proc: subprocess.Popen[bytes], port: int, timeout: float = 30) -> None:
-    import socket
-
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:

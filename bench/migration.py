@@ -21,11 +21,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.engine import AGREEMENT, START, _task, prepare, scratch_url  # noqa: E402
-from engine import Aqd, FrozenClock, Settings  # noqa: E402
-from engine.services.definitions import deploy  # noqa: E402
-from engine.services.migration import Selection  # noqa: E402
-from tests.helpers.migration import civp_v2_folder  # noqa: E402
+from bench.engine import AGREEMENT, START, _task, prepare, scratch_url
+from engine import Aqd, FrozenClock, Settings
+from engine.commands.version_migration import Selection
+from engine.definitions.deploy import deploy
+from tests.helpers.migration import civp_v2_folder
 
 
 def main() -> None:

@@ -52,13 +52,16 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import func, insert, select, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+import psycopg
+from sqlalchemy import func, insert, select, text
+from sqlalchemy.engine import make_url
 
-from engine import Aqd, FrozenClock, Settings  # noqa: E402
-from engine.db import dispose_all, get_engine, normalize_url  # noqa: E402
-from engine.migrate import upgrade  # noqa: E402
-from engine.models import (  # noqa: E402
+from engine import Aqd, FrozenClock, Settings, bootstrap
+from engine.commands.timers import run_due_timers
+from engine.db import dispose_all, get_engine, normalize_url
+from engine.definitions.deploy import deploy
+from engine.kernel.signature_events import SIGNING_PARTIES, signature_result
+from engine.models import (
     Beneficiary,
     Contract,
     Employer,
@@ -67,10 +70,11 @@ from engine.models import (  # noqa: E402
     Outbox,
     ProcessInstance,
 )
-from engine.models.payments import PayeeAccount, PaymentOrder  # noqa: E402
-from engine.payments.accounts import make_rib  # noqa: E402
-from engine.services.definitions import deploy  # noqa: E402
-from engine.services.signatures import SIGNING_PARTIES, signature_result  # noqa: E402
+from engine.models.payments import PayeeAccount, PaymentOrder
+from engine.outbox import runner as outbox
+from engine.payments.accounts import make_rib
+from engine.payments.batches import create_batch, debtor_account
+from engine.schema_migrations import upgrade
 
 START = "2025-03-03T08:00:00+00:00"
 OFFICES = (
@@ -92,8 +96,6 @@ CHUNK = 500
 
 
 def scratch_url(url: str) -> str:
-    import psycopg
-
     parsed = make_url(normalize_url(url))
     if parsed.get_backend_name() != "postgresql":
         raise SystemExit("bench/month_end.py needs PostgreSQL (AQD_DATABASE_URL)")
@@ -106,8 +108,6 @@ def scratch_url(url: str) -> str:
 
 
 def drop(url: str) -> None:
-    import psycopg
-
     parsed = make_url(url)
     admin = parsed.set(drivername="postgresql", database="postgres")
     with psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True) as conn:
@@ -115,7 +115,7 @@ def drop(url: str) -> None:
 
 
 def engine_for(url: str, at: str = START) -> Aqd:
-    return Aqd(url, clock=FrozenClock(at), settings=Settings(database_url=url))
+    return bootstrap.build(Settings(database_url=url), clock=FrozenClock(at))
 
 
 # -- setup (not timed) ---------------------------------------------------------------------------
@@ -302,8 +302,6 @@ def month_phase(aqd: Aqd) -> tuple[int, int]:
     contracts at a time (``run_due_timers``, which skips contracts another poller holds), then
     the attendance of the contracts this worker fired, while their workflows are still in its
     cache."""
-    from engine.services.timers import run_due_timers
-
     fired = completed = 0
     while True:
         run = run_due_timers(aqd, limit=CHUNK, pages=1)
@@ -329,8 +327,6 @@ def month_phase(aqd: Aqd) -> tuple[int, int]:
 
 
 def orders_phase(aqd: Aqd) -> int:
-    from engine.services import outbox
-
     awaiting = 0
     while True:
         run = outbox.run_once(aqd, limit=200)
@@ -340,8 +336,6 @@ def orders_phase(aqd: Aqd) -> int:
 
 
 def batches_phase(aqd: Aqd, offices: list[str], period: str, out: Path) -> tuple[int, int, int]:
-    from engine.payments.batches import create_batch, debtor_account
-
     files = size = orders = 0
     for office in offices:
         with aqd.session() as s, s.begin():
@@ -358,8 +352,6 @@ def batches_phase(aqd: Aqd, offices: list[str], period: str, out: Path) -> tuple
 
 
 def timers_phase(aqd: Aqd) -> int:
-    from engine.services.timers import run_due_timers
-
     run = run_due_timers(aqd, limit=CHUNK)
     if run.failed:
         raise SystemExit(f"timers failed: {run.failed[:3]}")
@@ -379,8 +371,6 @@ def worker(
     """One worker process: the month's last days, then the month's end (timers, orders,
     batches), in step with the others (barriers)."""
     # imports done before the clock starts
-    import engine.services.outbox
-    import engine.services.timers  # noqa: F401
 
     aqd = engine_for(url, at[0])
     codes = [o[0] for o in OFFICES]

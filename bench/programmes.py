@@ -19,11 +19,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import func, select  # noqa: E402
+from sqlalchemy import func, select
 
-from bench.engine import START, _task, activate_contract, prepare, scratch_url  # noqa: E402
-from engine import Aqd, FrozenClock, Settings  # noqa: E402
-from engine.models import Contract, Outbox, ProcessInstance  # noqa: E402
+from bench.engine import START, _task, activate_contract, prepare, scratch_url
+from engine import Aqd, FrozenClock, Settings
+from engine.models import Contract, Outbox, ProcessInstance
 
 
 def live_bytes(aqd: Aqd, contract_id: int) -> int:

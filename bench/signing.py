@@ -17,8 +17,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from signing.pades import Field, add_fields, minimal_pdf, sign, verify  # noqa: E402
-from signing.pki import create_dev_pki, issue_signer  # noqa: E402
+from signing.pades import Field, add_fields, minimal_pdf, sign, verify
+from signing.pki import create_dev_pki, issue_signer
 
 
 def work(count: int) -> tuple[float, float]:

@@ -4,6 +4,7 @@ Other packages (api, signing, bench, tests) import from here, never from ``engin
 """
 
 from engine.clock import Clock, FrozenClock, SystemClock
+from engine.commands.aqd import Aqd
 from engine.config import Settings, get_settings
 from engine.errors import (
     Conflict,
@@ -20,7 +21,6 @@ from engine.errors import (
     TooManyAttempts,
     Unauthenticated,
 )
-from engine.services.commands import Aqd
 
 __all__ = [
     "Aqd",

@@ -1,3 +1,5 @@
+# size: the command table of `python -m engine.cli` and `aqd` (one short function per command);
+# the shared engine helper and the one-line refusal are in engine/cli_support.py.
 """``aqd``: the command line. Exit 0 on success; 1 with a one-line message on refused input.
 
 The database comes from ``AQD_DATABASE_URL`` (default: SQLite under ./var/). Each command that
@@ -8,27 +10,37 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import resource
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
-from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.clock import clock_from_setting
+from engine import analytics, bootstrap
+from engine.audit.anchors import create_anchor, list_anchors, verify_anchors
+from engine.audit.package import export_package, verify_package
+from engine.audit.replay import replay_contract
+from engine.audit.verification import verify_contracts, verify_contracts_parallel
+from engine.cli_support import Refused, engine_root, fail, guard, open_engine, print_json, run
+from engine.commands import version_migration as migration
+from engine.commands.aqd import Aqd
+from engine.commands.timers import run_due_timers
+from engine.commands.version_migration import Selection
 from engine.config import get_settings
-from engine.errors import DefinitionInvalid, EngineError
+from engine.definitions.deploy import check_folder, deploy, evaluate_decision, list_definitions
+from engine.inbox import queries
+from engine.models import Contract, Outbox
+from engine.notifications.escalations import escalate_overdue
+from engine.outbox import runner as outbox
 from engine.payments.cli import app as payments_app
-from engine.services import demo as demo_service
-from engine.services import queries
-from engine.services.commands import Aqd
-from engine.services.definitions import check_folder, deploy, list_definitions
-from engine.services.replay import replay_contract
-from engine.services.timers import run_due_timers
+from engine.schema_migrations import upgrade
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Aqd workflow engine.")
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
@@ -53,22 +65,6 @@ app.add_typer(analytics_app, name="analytics")
 app.add_typer(payments_app, name="payments")
 app.add_typer(anchors_app, name="anchors")
 
-T = TypeVar("T")
-
-
-class Refused(Exception):
-    """Input the CLI refuses before it reaches the engine."""
-
-
-def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(1)
-
-
-def _aqd() -> Aqd:
-    settings = get_settings()
-    return Aqd(settings.database_url, clock=clock_from_setting(settings.clock), settings=settings)
-
 
 @contextmanager
 def _transaction(aqd: Aqd) -> Iterator[Session]:
@@ -89,33 +85,6 @@ def _read_json(path: Path) -> Any:
         raise Refused(f"{path}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
 
 
-def _guard(fn: Callable[[], T]) -> T:
-    try:
-        return fn()
-    except DefinitionInvalid as exc:
-        for problem in exc.problems[1:]:
-            typer.echo(f"error: {problem}", err=True)
-        _fail(str(exc.problems[0]))
-    except EngineError as exc:
-        detail = "; ".join(f"{k}: {v}" for k, v in list(exc.fields.items())[:5])
-        _fail(f"{exc.message}" + (f" ({detail})" if detail and exc.code == "invalid_input" else ""))
-    except Refused as exc:
-        _fail(str(exc))
-    except OperationalError as exc:
-        _fail(f"database unavailable or not migrated (run 'aqd db upgrade'): {exc.orig}")
-    except ProgrammingError as exc:
-        # PostgreSQL: a table or column of a migration this database has not run yet
-        if getattr(exc.orig, "sqlstate", None) not in ("42P01", "42703"):
-            raise
-        first_line = str(exc.orig).splitlines()[0]
-        _fail(f"database not migrated (run 'aqd db upgrade'): {first_line}")
-    raise AssertionError("unreachable")
-
-
-def _print(value: Any) -> None:
-    typer.echo(json.dumps(value, ensure_ascii=False, indent=2, default=str))
-
-
 @app.callback()
 def _main() -> None:
     settings = get_settings()
@@ -131,9 +100,7 @@ def _main() -> None:
 @db_app.command("upgrade")
 def db_upgrade(revision: str = "head") -> None:
     """Create or migrate the schema (Alembic)."""
-    from engine.migrate import upgrade
-
-    _guard(lambda: upgrade(get_settings().database_url, revision))
+    guard(lambda: upgrade(get_settings().database_url, revision))
     typer.echo("database is up to date")
 
 
@@ -148,9 +115,9 @@ def deploy_cmd(
     actor: str = "cli",
 ) -> None:
     """Deploy a programme folder (key = folder name) or a single .bpmn file (key = process id)."""
-    aqd = _aqd()
+    aqd = open_engine()
     if check:
-        bundle = _guard(lambda: check_folder(path, aqd.sandbox))
+        bundle = guard(lambda: check_folder(path, aqd.sandbox))
         typer.echo(f"{bundle.programme}: valid ({len(bundle.processes)} processes)")
         return
 
@@ -160,7 +127,7 @@ def deploy_cmd(
             d = result.definition
             return d.programme, d.version, result.created
 
-    programme, version, created = _guard(run)
+    programme, version, created = guard(run)
     state = "deployed" if created else "unchanged, already deployed as"
     typer.echo(f"{programme}: {state} version {version}")
 
@@ -168,7 +135,7 @@ def deploy_cmd(
 @definitions_app.command("list")
 def definitions_list(programme: str | None = None) -> None:
     """List deployed definition versions."""
-    aqd = _aqd()
+    aqd = open_engine()
 
     def run() -> None:
         with aqd.session() as session:
@@ -178,7 +145,7 @@ def definitions_list(programme: str | None = None) -> None:
                     f"{d.deployed_at:%Y-%m-%d %H:%M}\t{d.deployed_by}\t{d.note}"
                 )
 
-    _guard(run)
+    guard(run)
 
 
 # -- contracts -------------------------------------------------------------------------------
@@ -191,14 +158,14 @@ def contracts_start(
     actor: str = "cli",
 ) -> None:
     """Start a contract of PROGRAMME; prints the new contract id."""
-    aqd = _aqd()
+    aqd = open_engine()
 
     def run() -> int:
         payload = _read_json(data)
         with _transaction(aqd) as session:
             return aqd.start_contract(session, programme, payload, actor=actor).id
 
-    typer.echo(_guard(run))
+    typer.echo(guard(run))
 
 
 @contracts_app.command("list")
@@ -210,7 +177,7 @@ def contracts_list(
     limit: int = 1000,
 ) -> None:
     """List contracts, filtered by programme, status and office code."""
-    aqd = _aqd()
+    aqd = open_engine()
 
     def run() -> None:
         with aqd.session() as session:
@@ -220,25 +187,25 @@ def contracts_list(
                 else:
                     typer.echo(f"{c.id}\t{c.number}\t{c.programme}\t{c.status}\trev {c.revision}")
 
-    _guard(run)
+    guard(run)
 
 
 @contracts_app.command("show")
 def contracts_show(contract: str) -> None:
     """Show a contract (id or number) with its process instances."""
-    aqd = _aqd()
+    aqd = open_engine()
 
     def run() -> dict[str, Any]:
         with aqd.session() as session:
             return queries.contract_summary(session, queries.find_contract(session, contract))
 
-    _print(_guard(run))
+    print_json(guard(run))
 
 
 @contracts_app.command("events")
 def contracts_events(contract: str) -> None:
     """Print a contract's event log."""
-    aqd = _aqd()
+    aqd = open_engine()
 
     def run() -> list[dict[str, Any]]:
         with aqd.session() as session:
@@ -255,10 +222,10 @@ def contracts_events(contract: str) -> None:
                 for e in queries.contract_events(session, c.id)
             ]
 
-    _print(_guard(run))
+    print_json(guard(run))
 
 
-# -- migrations of running contracts (engine/services/migration.py) ---------------------------
+# -- migrations of running contracts (engine/commands/version_migration.py) ------------
 
 
 @contracts_app.command("migrate")
@@ -286,9 +253,7 @@ def contracts_migrate(
     """Move running contracts to a new version: --dry-run says, per contract, whether it can
     (and which new steps lie ahead of it) or why not; without it, each contract is migrated in
     its own transaction and audited event, and the batch is printed."""
-    from engine.services.migration import Selection
-
-    aqd = _aqd()
+    aqd = open_engine()
     selection = Selection(
         programme=programme,
         to_version=to_version,
@@ -298,10 +263,10 @@ def contracts_migrate(
         limit=limit,
     )
     if dry_run:
-        _print(_guard(lambda: aqd.migration_dry_run(selection).to_dict()))
+        print_json(guard(lambda: aqd.migration_dry_run(selection).to_dict()))
         return
-    result = _guard(lambda: aqd.migrate_contracts(selection, user, note).to_dict())
-    _print(result)
+    result = guard(lambda: aqd.migrate_contracts(selection, user, note).to_dict())
+    print_json(result)
 
 
 @contracts_app.command("migrations")
@@ -310,9 +275,7 @@ def contracts_migrations(
     programme: str | None = None,
 ) -> None:
     """List migration batches (who, when, why, counts), or show one."""
-    from engine.services import migration
-
-    aqd = _aqd()
+    aqd = open_engine()
 
     def run() -> Any:
         with aqd.session() as session:
@@ -320,7 +283,7 @@ def contracts_migrations(
                 return migration.batch_detail(session, batch)
             return migration.list_batches(session, programme)
 
-    _print(_guard(run))
+    print_json(guard(run))
 
 
 @contracts_app.command("rollback-migration")
@@ -331,9 +294,9 @@ def contracts_rollback_migration(
 ) -> None:
     """Put a batch's contracts back on their old version; a contract whose migrated workflow
     has moved since (a step completed, a message or timer delivered) is listed with why not."""
-    aqd = _aqd()
-    result = _guard(lambda: aqd.rollback_migration(batch, user, reason).to_dict())
-    _print(result)
+    aqd = open_engine()
+    result = guard(lambda: aqd.rollback_migration(batch, user, reason).to_dict())
+    print_json(result)
     if result["refused"]:
         raise typer.Exit(1)
 
@@ -351,7 +314,7 @@ def tasks_list(
     limit: int = 1000,
 ) -> None:
     """List human tasks (ready by default): guid, contract, task, lane, due."""
-    aqd = _aqd()
+    aqd = open_engine()
 
     def run() -> None:
         with aqd.session() as session:
@@ -365,7 +328,7 @@ def tasks_list(
                     f"{t.assignee or '-'}\t{due}"
                 )
 
-    _guard(run)
+    guard(run)
 
 
 @tasks_app.command("claim")
@@ -375,22 +338,20 @@ def tasks_claim(
     release: Annotated[bool, typer.Option("--release", help="Give it back.")] = False,
 ) -> None:
     """Claim (or release) a task."""
-    aqd = _aqd()
+    aqd = open_engine()
 
     def run() -> None:
         with _transaction(aqd) as session:
             aqd.claim_task(session, task, user, release=release)
 
-    _guard(run)
+    guard(run)
     typer.echo("released" if release else "claimed")
 
 
 @tasks_app.command("escalate")
 def tasks_escalate() -> None:
     """Tell who must act about every task past its due date (once per task)."""
-    from engine.services.escalations import escalate_overdue
-
-    result = _guard(lambda: escalate_overdue(_aqd()))
+    result = guard(lambda: escalate_overdue(open_engine()))
     typer.echo(f"{result.tasks} overdue tasks escalated, {result.notices} notices queued")
 
 
@@ -404,7 +365,7 @@ def tasks_complete(
     ] = None,
 ) -> None:
     """Complete a task with form data."""
-    aqd = _aqd()
+    aqd = open_engine()
 
     def run() -> int:
         payload = _read_json(data)
@@ -412,7 +373,7 @@ def tasks_complete(
             event = aqd.complete_task(session, task, payload, user, expected_revision=revision)
             return event.seq
 
-    seq = _guard(run)
+    seq = guard(run)
     typer.echo(f"completed (event {seq})")
 
 
@@ -427,7 +388,7 @@ def messages_send(
     actor: str = "cli",
 ) -> None:
     """Correlate message NAME to a waiting contract."""
-    aqd = _aqd()
+    aqd = open_engine()
 
     def run() -> int:
         payload = _read_json(data) if data else {}
@@ -435,17 +396,15 @@ def messages_send(
             c = queries.find_contract(session, contract)
             return aqd.correlate_message(session, c.id, name, payload, actor=actor).seq
 
-    seq = _guard(run)
+    seq = guard(run)
     typer.echo(f"delivered (event {seq})")
 
 
 @outbox_app.command("run")
 def outbox_run(limit: int = 50) -> None:
     """Run due side effects in this process (reap expired leases, claim, execute, record)."""
-    from engine.services import outbox
-
-    aqd = _aqd()
-    run = _guard(lambda: outbox.run_once(aqd, limit))
+    aqd = open_engine()
+    run = guard(lambda: outbox.run_once(aqd, limit))
     typer.echo(
         f"claimed {run.claimed}: done {run.done}, retried {run.retried}, failed {run.failed}, "
         f"awaiting {run.awaiting}, duplicates {run.duplicates}"
@@ -457,11 +416,8 @@ def outbox_run(limit: int = 50) -> None:
 @outbox_app.command("list")
 def outbox_list(status: str | None = None, limit: int = 100) -> None:
     """List side effects (kind, key, status, attempts, last error)."""
-    from sqlalchemy import select
 
-    from engine.models import Outbox
-
-    aqd = _aqd()
+    aqd = open_engine()
 
     def run() -> None:
         with aqd.session() as session:
@@ -474,17 +430,14 @@ def outbox_list(status: str | None = None, limit: int = 100) -> None:
                     f"{row.attempts}\t{row.last_error or '-'}"
                 )
 
-    _guard(run)
+    guard(run)
 
 
 @outbox_app.command("incidents")
 def outbox_incidents(limit: int = 100) -> None:
     """Side effects that failed for good (contract, kind, key, attempts, why)."""
-    from sqlalchemy import select
 
-    from engine.models import Contract, Outbox
-
-    aqd = _aqd()
+    aqd = open_engine()
 
     def run() -> None:
         with aqd.session() as session:
@@ -501,17 +454,17 @@ def outbox_incidents(limit: int = 100) -> None:
                     f"{number or '-'}\t{row.kind}\t{row.idempotency_key}\t{row.attempts}\t{why}"
                 )
 
-    _guard(run)
+    guard(run)
 
 
 def _resolve(key: str, action: str, reason: str, actor: str) -> None:
-    aqd = _aqd()
+    aqd = open_engine()
 
     def run() -> int:
         with _transaction(aqd) as session:
             return aqd.resolve_incident(session, key, action, actor, reason).seq
 
-    seq = _guard(run)
+    seq = guard(run)
     typer.echo(f"{action}: {key} (event {seq})")
 
 
@@ -540,8 +493,8 @@ def timers_run(
     limit: Annotated[int, typer.Option(help="Contracts per page.")] = 500,
 ) -> None:
     """Fire every timer due now, page by page (the worker runs this periodically)."""
-    aqd = _aqd()
-    result = _guard(lambda: run_due_timers(aqd, limit))
+    aqd = open_engine()
+    result = guard(lambda: run_due_timers(aqd, limit))
     typer.echo(f"fired {result.fired}, nothing due {result.idle}, failed {len(result.failed)}")
     for contract_id, message in result.failed:
         typer.echo(f"error: contract {contract_id}: {message}", err=True)
@@ -549,7 +502,7 @@ def timers_run(
         raise typer.Exit(1)
 
 
-# -- replay and demo -------------------------------------------------------------------------
+# -- replay --------------------------------------------------------------------------------
 
 
 @app.command("verify-contracts")
@@ -573,11 +526,8 @@ def verify_contracts_cmd(
     ] = False,
 ) -> None:
     """Replay many contracts (all, or a sample) and report every one that fails."""
-    import random
 
-    from engine.services.replay import verify_contracts, verify_contracts_parallel
-
-    aqd = _aqd()
+    aqd = open_engine()
 
     def run() -> dict[str, Any]:
         with aqd.session() as session:
@@ -593,12 +543,11 @@ def verify_contracts_cmd(
                 typer.echo(f"verified {done}/{total}", err=True)
 
         if processes > 1:
-            url = aqd.db.url.render_as_string(hide_password=False)
-            return verify_contracts_parallel(url, ids, processes, signatures=signatures).to_dict()
+            return verify_contracts_parallel(aqd, ids, processes, signatures=signatures).to_dict()
         return verify_contracts(aqd, ids, progress, signatures=signatures).to_dict()
 
-    report = _guard(run)
-    _print(report)
+    report = guard(run)
+    print_json(report)
     if report["failed"]:
         raise typer.Exit(1)
 
@@ -606,32 +555,29 @@ def verify_contracts_cmd(
 @app.command("export-package")
 def export_package_cmd(contract: str, path: Path) -> None:
     """Write a contract's audit package (history, manifest) to PATH; prints its SHA-256."""
-    from engine.services.audit import export_package
-
-    aqd = _aqd()
+    aqd = open_engine()
 
     def run() -> str:
         with aqd.session() as session:
             c = queries.find_contract(session, contract)
             return export_package(session, c.id, path, aqd.clock.now())
 
-    digest = _guard(run)
+    digest = guard(run)
     typer.echo(f"{path}: sha256 {digest}")
 
 
 @app.command("verify-package")
 def verify_package_cmd(path: Path) -> None:
     """Verify an audit package offline: canonical bytes, manifest hashes, hash chain, replay."""
-    from engine.services.audit import verify_package
 
     def run() -> dict[str, Any]:
         try:
             data = path.read_bytes()
         except OSError as exc:
             raise Refused(f"cannot read {path}: {exc.strerror}") from None
-        return verify_package(data, _aqd()).to_dict()
+        return verify_package(data, open_engine()).to_dict()
 
-    report = _guard(run)
+    report = guard(run)
     if report["ok"]:
         typer.echo(f"{report['contract']}: OK, {report['events']} events verified offline")
         if report["signatures_validated"]:
@@ -645,7 +591,7 @@ def verify_package_cmd(path: Path) -> None:
         else:
             typer.echo("not anchored: its history is checked for consistency only")
         return
-    _fail(f"{report['contract'] or path}: FAILED: {report['problems'][0]}")
+    fail(f"{report['contract'] or path}: FAILED: {report['problems'][0]}")
 
 
 @app.command("decide")
@@ -658,11 +604,8 @@ def decide_cmd(
     ] = None,
 ) -> None:
     """Evaluate one decision table of a deployed programme on one case; prints JSON."""
-    from datetime import UTC, datetime
 
-    from engine.services.definitions import evaluate_decision
-
-    aqd = _aqd()
+    aqd = open_engine()
 
     def run() -> dict[str, Any]:
         when = None
@@ -677,26 +620,26 @@ def decide_cmd(
                 session, programme, decision, case, aqd.sandbox, aqd.clock, on=when
             )
 
-    _print(_guard(run))
+    print_json(guard(run))
 
 
 @app.command("replay")
 def replay_cmd(contract: str) -> None:
     """Re-execute a contract's events and verify every state hash and the hash chain."""
-    aqd = _aqd()
+    aqd = open_engine()
 
     def run() -> dict[str, Any]:
         with aqd.session() as session:
             c = queries.find_contract(session, contract)
             return replay_contract(aqd, session, c.id).to_dict()
 
-    report = _guard(run)
+    report = guard(run)
     if report["ok"]:
         typer.echo(f"{report['number']}: OK, {report['events']} events replayed, all hashes match")
         return
     first = report["first_divergent_seq"]
     where = f" (first divergent event: {first})" if first else ""
-    _fail(f"{report['number']}: FAILED{where}: {report['problems'][0]}")
+    fail(f"{report['number']}: FAILED{where}: {report['problems'][0]}")
 
 
 @analytics_app.command("steps")
@@ -707,21 +650,17 @@ def analytics_steps(
     exact: Annotated[bool, typer.Option(help="Read every task, not the rollup.")] = False,
 ) -> None:
     """Per step: counts, median/p90 hours, waiting vs working, SLA breaches (JSON)."""
-    from engine.services import analytics
-
-    aqd = _aqd()
+    aqd = open_engine()
 
     def run() -> Any:
         scope = _analytics_scope(programme, office, month)
         with aqd.session() as s:
             return analytics.step_report(s, scope, exact=exact)
 
-    _print(_guard(run))
+    print_json(guard(run))
 
 
 def _analytics_scope(programme: str | None, office: str | None, month: str | None) -> Any:
-    from engine.services import analytics
-
     if month:
         return analytics.month_scope(month, programme, office)
     return analytics.Scope(programme=programme, office=office)
@@ -737,35 +676,31 @@ def analytics_lead_times(
     csv: Annotated[bool, typer.Option(help="CSV instead of JSON.")] = False,
 ) -> None:
     """Days from request to signed contract and to first payment: count, median, p90, mean."""
-    from engine.services import analytics
-
-    aqd = _aqd()
+    aqd = open_engine()
 
     def run() -> Any:
         scope = _analytics_scope(programme, office, month)
         with aqd.session() as s:
             return analytics.lead_time_report(s, scope, exact=exact, by_month=by_month)
 
-    rows = _guard(run)
+    rows = guard(run)
     if csv:
         typer.echo(analytics.lead_times_csv(rows), nl=False)
     else:
-        _print(rows)
+        print_json(rows)
 
 
 @analytics_app.command("refresh")
 def analytics_refresh() -> None:
     """Add the tasks completed and the milestones reached since the last refresh to the
     rollups (run it periodically)."""
-    from engine.services import analytics
-
-    aqd = _aqd()
+    aqd = open_engine()
 
     def run() -> Any:
         with _transaction(aqd) as s:
             return analytics.refresh_rollup(s, aqd.clock.now())
 
-    _print(_guard(run))
+    print_json(guard(run))
 
 
 @analytics_app.command("import-baseline")
@@ -773,9 +708,7 @@ def analytics_import_baseline(
     path: Annotated[Path, typer.Argument(help="CSV: office,programme,step,date,hours")],
 ) -> None:
     """Load pre-digital durations; re-importing the same file replaces it."""
-    from engine.services import analytics
-
-    aqd = _aqd()
+    aqd = open_engine()
 
     def run() -> int:
         try:
@@ -786,7 +719,7 @@ def analytics_import_baseline(
             source = analytics.source_name(path.name, text)
             return analytics.import_baseline(s, text, source, aqd.clock.now())
 
-    typer.echo(f"imported {_guard(run)} baseline cases from {path}")
+    typer.echo(f"imported {guard(run)} baseline cases from {path}")
 
 
 @analytics_app.command("evidence")
@@ -795,48 +728,36 @@ def analytics_evidence(
     step: Annotated[str | None, typer.Option(help="One step (default: all pooled).")] = None,
 ) -> None:
     """Reduction per step vs the baseline, and the difference in differences (JSON)."""
-    from engine.services import analytics
-
-    aqd = _aqd()
+    aqd = open_engine()
 
     def run() -> Any:
         with aqd.session() as s:
             return analytics.evidence(s, programme, step)
 
-    _print(_guard(run))
-
-
-@app.command("demo")
-def demo_cmd() -> None:
-    """Seed the demo data (6 pilot offices, people, contracts); safe to run twice."""
-    aqd = _aqd()
-
-    report = _guard(lambda: demo_service.seed(aqd))
-    typer.echo(report.summary())
+    print_json(guard(run))
 
 
 @app.command("worker")
 def worker_cmd(concurrency: int = 2) -> None:
     """Run a Celery worker (production: broker from AQD_BROKER_URL)."""
-    from engine.worker.celery_app import app as celery
+    from engine.worker.celery_app import make_celery  # noqa: PLC0415 (Celery loads for the worker and scheduler only)
 
+    celery = make_celery(engine_root())
     celery.worker_main(["worker", "--loglevel=INFO", f"--concurrency={concurrency}"])
 
 
 @app.command("scheduler")
 def scheduler_cmd() -> None:
     """Run Celery beat: enqueues the periodic due-timer poll."""
-    from engine.worker.celery_app import app as celery
+    from engine.worker.celery_app import make_celery  # noqa: PLC0415 (Celery loads for the worker and scheduler only)
 
+    celery = make_celery(engine_root())
     celery.start(["beat", "--loglevel=INFO", "--schedule", str(get_settings().var_dir / "beat")])
 
 
 def main() -> None:
-    app()
-
-
-if __name__ == "__main__":
-    main()
+    """``python -m engine.cli``: the engine's own plug-ins (no signing; ``aqd`` has them)."""
+    run(app, bootstrap.build)
 
 
 # -- anchors of the hash chains ----------------------------------------------------------------
@@ -847,10 +768,8 @@ def anchors_create() -> None:
     """Anchor the chain heads that moved since the last anchor, time-stamped (the scheduler
     runs this every hour); exit 1 if the time-stamping service did not answer (the next run
     stamps the anchor)."""
-    from engine.services.anchors import create_anchor
-
-    report = _guard(lambda: create_anchor(_aqd()))
-    _print(report)
+    report = guard(lambda: create_anchor(open_engine()))
+    print_json(report)
     if report["error"]:
         raise typer.Exit(1)
 
@@ -859,10 +778,8 @@ def anchors_create() -> None:
 def anchors_verify() -> None:
     """Rebuild every anchor's root from its leaves and check its time-stamp token (each
     contract's replay checks its own anchored heads); exit 1 if one fails."""
-    from engine.services.anchors import verify_anchors
-
-    report = _guard(lambda: verify_anchors(_aqd()).to_dict())
-    _print(report)
+    report = guard(lambda: verify_anchors(open_engine()).to_dict())
+    print_json(report)
     if report["failed"]:
         raise typer.Exit(1)
 
@@ -870,12 +787,14 @@ def anchors_verify() -> None:
 @anchors_app.command("list")
 def anchors_list(limit: int = 20) -> None:
     """The latest anchors: time, contracts anchored, root, TSA."""
-    from engine.services.anchors import list_anchors
-
-    aqd = _aqd()
+    aqd = open_engine()
 
     def run() -> list[dict[str, Any]]:
         with aqd.session() as session:
             return list_anchors(session, limit)
 
-    _print(_guard(run))
+    print_json(guard(run))
+
+
+if __name__ == "__main__":
+    main()

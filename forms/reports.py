@@ -32,7 +32,7 @@ def render_html(template: str, **context: Any) -> str:
 
 def render_pdf(template: str, **context: Any) -> bytes:
     """Render ``template`` (a file in ``forms/templates/reports/``) to PDF bytes."""
-    from weasyprint import HTML  # type: ignore[import-untyped]
+    from weasyprint import HTML  # type: ignore[import-untyped]  # noqa: PLC0415 (WeasyPrint loads when a PDF is rendered)
 
     pdf = HTML(string=render_html(template, **context), base_url=str(TEMPLATES)).write_pdf()
     assert isinstance(pdf, bytes)

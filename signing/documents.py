@@ -39,8 +39,8 @@ class ContractDocument:
 
 
 def render(terms: dict[str, Any]) -> ContractDocument:
-    """Render the contract; ``terms`` comes from ``engine.services.contract_terms``."""
-    from weasyprint import HTML  # type: ignore[import-untyped]
+    """Render the contract; ``terms`` comes from ``engine.inbox.contract_terms``."""
+    from weasyprint import HTML  # type: ignore[import-untyped]  # noqa: PLC0415 (WeasyPrint loads when a PDF is rendered)
 
     html = _env.get_template("contract.html").render(c=terms)
     pdf = HTML(string=html, base_url=str(TEMPLATES)).write_pdf()

@@ -1,71 +1,77 @@
-"""Signing's hooks into the engine: the outbox handlers of the signing side effects, the
-validator of signed documents that contract verification runs, and the RFC 3161 time-stamps
-of the hash-chain anchors (``engine/services/anchors.py``).
+"""Signing's plug-ins for the engine: the outbox handlers of the signing side effects, the
+validator of signed documents that contract verification runs, and the RFC 3161 time-stamper
+of the hash-chain anchors (``engine/audit/anchors.py``).
 
-They are registered without importing pyHanko: each hook imports ``signing.service`` when it
-first runs. Every ``aqd`` command registers them (the worker, the outbox relay and the demo run
-the side effects; ``verify-contracts --signatures`` validates), and most never sign, so a
-command starts about a second sooner than with pyHanko loaded up front.
+The composition root that may import ``signing`` (``api.bootstrap``) calls :func:`register`
+with the engine's :class:`engine.plugins.Plugins`. The plug-ins are registered without importing
+pyHanko: each imports ``signing.service`` when it first runs. Every ``aqd`` command builds its
+engine through that root, and most never sign, so a command starts about a second sooner than
+with pyHanko loaded up front.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
-from engine.services.anchors import TIMESTAMP_HOOKS
-from engine.services.replay import DOCUMENT_VALIDATORS
-from engine.services.signature_requests import APPLY_KIND
-from engine.worker.handlers import HandlerResult, OutboxItem, register_handler
+from engine.audit.package import SIGNED_KIND
+from engine.outbox.handlers import HandlerResult, OutboxItem
+from engine.plugins import Plugins
+from signing.requests import APPLY_KIND
 
-
-def handle_request(item: OutboxItem) -> HandlerResult:
-    from signing import service
-
-    return service.handle_request(item)
+if TYPE_CHECKING:
+    from engine import Aqd
 
 
-def handle_apply(item: OutboxItem) -> HandlerResult:
-    from signing import service
+def handle_request(aqd: Aqd, item: OutboxItem) -> HandlerResult:
+    from signing import service  # noqa: PLC0415 (pyHanko loads when a signing plug-in first runs)
 
-    return service.handle_apply(item)
-
-
-def handle_reminder(item: OutboxItem) -> HandlerResult:
-    from signing import service
-
-    return service.handle_reminder(item)
+    return service.handle_request(aqd, item)
 
 
-def handle_closed(item: OutboxItem) -> HandlerResult:
-    from signing import service
+def handle_apply(aqd: Aqd, item: OutboxItem) -> HandlerResult:
+    from signing import service  # noqa: PLC0415 (pyHanko loads when a signing plug-in first runs)
 
-    return service.handle_closed(item)
+    return service.handle_apply(aqd, item)
 
 
-def signed_document_problem(aqd: Any, pdf: bytes) -> str | None:
-    from signing import service
+def handle_reminder(aqd: Aqd, item: OutboxItem) -> HandlerResult:
+    from signing import service  # noqa: PLC0415 (pyHanko loads when a signing plug-in first runs)
+
+    return service.handle_reminder(aqd, item)
+
+
+def handle_closed(aqd: Aqd, item: OutboxItem) -> HandlerResult:
+    from signing import service  # noqa: PLC0415 (pyHanko loads when a signing plug-in first runs)
+
+    return service.handle_closed(aqd, item)
+
+
+def signed_document_problem(aqd: Aqd, pdf: bytes) -> str | None:
+    from signing import service  # noqa: PLC0415 (pyHanko loads when a signing plug-in first runs)
 
     return service.signed_document_problem(aqd, pdf)
 
 
-def stamp_anchor(aqd: Any, digest: bytes) -> tuple[bytes, str]:
-    from signing import service
+class AnchorTimeStamper:
+    """The anchors' time-stamper (``engine.plugins.TimeStamper``) through ``signing.service``."""
 
-    return service.stamp_anchor(aqd, digest)
+    def stamp(self, aqd: Aqd, digest: bytes) -> tuple[bytes, str]:
+        from signing import service  # noqa: PLC0415 (pyHanko loads when a signing plug-in first runs)
+
+        return service.stamp_anchor(aqd, digest)
+
+    def check(self, aqd: Aqd, token: bytes, digest: bytes) -> tuple[datetime | None, str | None]:
+        from signing import service  # noqa: PLC0415 (pyHanko loads when a signing plug-in first runs)
+
+        return service.check_anchor_token(aqd, token, digest)
 
 
-def check_anchor_token(aqd: Any, token: bytes, digest: bytes) -> tuple[datetime | None, str | None]:
-    from signing import service
-
-    return service.check_anchor_token(aqd, token, digest)
-
-
-def register() -> None:
-    register_handler("signature_request", handle_request)
-    register_handler(APPLY_KIND, handle_apply)
-    register_handler("signature_reminder", handle_reminder)
-    register_handler("signing_closed", handle_closed)
-    DOCUMENT_VALIDATORS["contract_signed"] = signed_document_problem
-    TIMESTAMP_HOOKS["stamp"] = stamp_anchor
-    TIMESTAMP_HOOKS["check"] = check_anchor_token
+def register(plugins: Plugins) -> None:
+    """Add signing's handlers, its signed-document validator and the anchors' time-stamper."""
+    plugins.register_handler("signature_request", handle_request)
+    plugins.register_handler(APPLY_KIND, handle_apply)
+    plugins.register_handler("signature_reminder", handle_reminder)
+    plugins.register_handler("signing_closed", handle_closed)
+    plugins.register_document_validator(SIGNED_KIND, signed_document_problem)
+    plugins.timestamper = AnchorTimeStamper()

@@ -17,20 +17,15 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import asdict
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from engine import Aqd, Conflict
-from engine.services import signature_requests as requests
-from engine.services.accounts import Principal
-from engine.services.inbox import contract_terms
-from engine.worker.handlers import (
-    HandlerResult,
-    OutboxItem,
-    SideEffectError,
-    current_engine,
-)
-from signing import documents, registration
+from engine.access.accounts import Principal
+from engine.inbox import contract_terms
+from engine.outbox.handlers import HandlerResult, OutboxItem, SideEffectError
+from signing import documents, requests
 from signing.keys import DevKeySource, Pkcs11Seal, key_source
 from signing.pades import (
     SignatureCheck,
@@ -40,9 +35,6 @@ from signing.pades import (
     verify,
 )
 from signing.pki import Identity
-
-#: ``service.register()``: the hooks, which ``signing.registration`` defines without pyHanko.
-register = registration.register
 
 #: The worker reads contracts as this principal (read-only, every office).
 SYSTEM = Principal(
@@ -86,8 +78,7 @@ def _public_url(aqd: Aqd) -> str:
 # -- handlers -----------------------------------------------------------------------------------
 
 
-def handle_request(item: OutboxItem) -> HandlerResult:
-    aqd: Aqd = current_engine()
+def handle_request(aqd: Aqd, item: OutboxItem) -> HandlerResult:
     if item.contract_id is None:
         raise SideEffectError("a signature request needs a contract", retryable=False)
     party = str(item.payload.get("party", ""))
@@ -116,8 +107,7 @@ def handle_request(item: OutboxItem) -> HandlerResult:
         )
 
 
-def handle_apply(item: OutboxItem) -> HandlerResult:
-    aqd: Aqd = current_engine()
+def handle_apply(aqd: Aqd, item: OutboxItem) -> HandlerResult:
     request_id = int(item.payload["request"])
     with aqd.session() as s:
         job = requests.to_sign(s, request_id)
@@ -167,8 +157,7 @@ def _unsafe_to_sign(pdf: bytes, bound_sha256: str, keys: DevKeySource) -> str:
     return ""
 
 
-def handle_reminder(item: OutboxItem) -> HandlerResult:
-    aqd: Aqd = current_engine()
+def handle_reminder(aqd: Aqd, item: OutboxItem) -> HandlerResult:
     if item.contract_id is None:
         return HandlerResult({"reminded": 0})
     with aqd.session() as s, s.begin():
@@ -183,8 +172,7 @@ def handle_reminder(item: OutboxItem) -> HandlerResult:
     return HandlerResult({"reminded": count})
 
 
-def handle_closed(item: OutboxItem) -> HandlerResult:
-    aqd: Aqd = current_engine()
+def handle_closed(aqd: Aqd, item: OutboxItem) -> HandlerResult:
     if item.contract_id is None:
         return HandlerResult({"closed": 0})
     with aqd.session() as s, s.begin():
@@ -223,7 +211,7 @@ def stamp_anchor(aqd: Aqd, digest: bytes) -> tuple[bytes, str]:
     return timestamp_digest(digest, pki), pki.tsa_url or DEV_TSA
 
 
-def check_anchor_token(aqd: Aqd, token: bytes, digest: bytes) -> tuple[Any, str | None]:
+def check_anchor_token(aqd: Aqd, token: bytes, digest: bytes) -> tuple[datetime | None, str | None]:
     """When ``token`` says the root existed, and what is wrong with it (None: valid)."""
     checked = check_timestamp_token(token, digest, keys_for(aqd).pki)
     return checked.stamped_at, checked.problem

@@ -18,12 +18,12 @@ import psycopg
 import pytest
 from sqlalchemy import func, select, text
 
-from engine import Aqd, FrozenClock, Settings
+from engine import Aqd, FrozenClock, Settings, bootstrap
 from engine.db import dispose_all, get_engine
-from engine.migrate import upgrade
+from engine.definitions.deploy import deploy
+from engine.kernel.signature_events import SIGNING_PARTIES, signature_result
 from engine.models import Base, Beneficiary, Contract, Employer, HumanTask, Office, Outbox
-from engine.services.definitions import deploy
-from engine.services.signatures import SIGNING_PARTIES, signature_result
+from engine.schema_migrations import upgrade
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_BASE = os.environ.get(
@@ -221,7 +221,7 @@ AGREEMENT = {
 def make_world(url: str, cache_size: int = 2000, programmes: tuple[str, ...] = ("civp",)) -> World:
     clock = FrozenClock(START)
     settings = Settings(database_url=url, script_time_limit_ms=500, workflow_cache_size=cache_size)
-    aqd = Aqd(url, clock=clock, settings=settings)
+    aqd = bootstrap.build(settings, clock=clock)  # the engine's own plug-ins (no signing)
     with aqd.session() as s, s.begin():
         for programme in programmes:
             deploy(s, ROOT / "processes" / programme, aqd.sandbox, clock, actor="test")

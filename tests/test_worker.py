@@ -39,7 +39,7 @@ def test_worker_fires_due_timers(world: World) -> None:
             "-m",
             "celery",
             "-A",
-            "engine.worker.celery_app",
+            "api.worker",
             "worker",
             "--pool",
             "solo",

@@ -18,7 +18,7 @@ from pathlib import Path
 from lxml import etree
 from playwright.sync_api import sync_playwright
 
-from engine.services.diagram import process_xml
+from engine.definitions.diagram import process_xml
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 OUT = Path(__file__).resolve().parent

@@ -10,7 +10,7 @@ from engine.models.anchors import ChainAnchor, ChainAnchorLeaf
 from engine.models.auth import ApiToken, LoginThrottle, WebSession
 from engine.models.base import Base
 from engine.models.documents import Document
-from engine.models.migration import MigrationBatch, MigrationItem
+from engine.models.migration_batches import MigrationBatch, MigrationItem
 from engine.models.modeller import DefinitionDraft
 from engine.models.parties import ROLES, Beneficiary, Employer, Office, User, UserRole
 from engine.models.payments import PayeeAccount, PaymentBatch, PaymentOrder

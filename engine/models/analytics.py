@@ -57,7 +57,7 @@ class StepRollup(Base):
     step and month (``period`` ``YYYY-MM``) plus one all-time row per step (``period`` ``all``).
 
     Counts, sums and SLA breaches are exact; durations are kept as sparse log-bucket histograms
-    (``engine.services.analytics.BUCKET_RATIO``) so percentiles of any union of rows stay within
+    (``engine.analytics.BUCKET_RATIO``) so percentiles of any union of rows stay within
     2 % of the exact ones. Maintained by ``analytics.refresh_rollup`` (periodic job); rows
     completed after ``StepRollupState.rolled_up_to`` are read raw and merged at query time.
     """

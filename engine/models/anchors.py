@@ -1,5 +1,5 @@
 """Anchors of the contracts' hash chains: an RFC 3161 time-stamp over the chain heads that
-moved since the previous anchor (``engine/services/anchors.py``)."""
+moved since the previous anchor (``engine/audit/anchors.py``)."""
 
 from __future__ import annotations
 

@@ -121,7 +121,7 @@ class HumanTask(Base):
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     completed_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
-    #: when the overdue task was escalated (engine/services/escalations.py); once per task
+    #: when the overdue task was escalated (engine/notifications/escalations.py); once per task
     escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 

@@ -65,7 +65,7 @@ class Notification(Base):
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     #: ``mailbox`` (delivered by the commit: the mailbox is the channel), ``pending`` →
     #: ``sending`` (leased by one worker) → ``sent`` | ``failed`` (e-mail or SMS, see
-    #: ``engine/services/delivery.py``)
+    #: ``engine/notifications/delivery.py``)
     delivery: Mapped[str] = mapped_column(String(12), default="mailbox", server_default="mailbox")
     #: the text kept once a real adapter sent it (one-time codes and link tokens masked)
     body_redacted: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -9,22 +9,23 @@ from typing import Annotated
 import typer
 from sqlalchemy import func, select
 
-from engine.clock import clock_from_setting
-from engine.config import get_settings
+from engine.cli_support import fail, open_engine
 from engine.errors import EngineError
-from engine.services.commands import Aqd
+from engine.models import Beneficiary, Employer
+from engine.models.payments import PaymentOrder
+from engine.payments.accounts import valid_rib
+from engine.payments.batches import (
+    create_batch,
+    debtor_account,
+    export_batch,
+    mark_sent,
+    open_periods,
+)
+from engine.payments.devbank import answer
+from engine.payments.orders import format_millimes, upsert_account
+from engine.payments.reconcile import reconcile
 
 app = typer.Typer(no_args_is_help=True, help="Payment orders, bank batches and reconciliation.")
-
-
-def _aqd() -> Aqd:
-    settings = get_settings()
-    return Aqd(settings.database_url, clock=clock_from_setting(settings.clock), settings=settings)
-
-
-def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(1)
 
 
 @app.command("batch")
@@ -37,9 +38,7 @@ def batch_cmd(
     actor: str = "cli",
 ) -> None:
     """Batch the ordered payments of an office and period into pain.001 + CSV files."""
-    from engine.payments.batches import create_batch, debtor_account, open_periods
-
-    aqd = _aqd()
+    aqd = open_engine()
     try:
         with aqd.session() as session:
             pairs = [
@@ -65,20 +64,18 @@ def batch_cmd(
         if not written:
             typer.echo("nothing to batch")
     except EngineError as exc:
-        _fail(exc.message)
+        fail(exc.message)
 
 
 @app.command("export")
 def export_cmd(batch_id: int, out: Path) -> None:
     """Write an existing batch's files again (checked against the recorded hashes)."""
-    from engine.payments.batches import debtor_account, export_batch
-
-    aqd = _aqd()
+    aqd = open_engine()
     try:
         with aqd.session() as session:
             files = export_batch(session, batch_id, debtor_account(aqd.settings))
     except EngineError as exc:
-        _fail(exc.message)
+        fail(exc.message)
     xml_path, csv_path = files.write(out)
     typer.echo(f"{xml_path}\n{csv_path}")
 
@@ -86,31 +83,27 @@ def export_cmd(batch_id: int, out: Path) -> None:
 @app.command("mark-sent")
 def mark_sent_cmd(batch_id: int) -> None:
     """Record that a batch's file was handed to the bank."""
-    from engine.payments.batches import mark_sent
-
-    aqd = _aqd()
+    aqd = open_engine()
     try:
         with aqd.session() as session, session.begin():
             count = mark_sent(session, batch_id, aqd.clock.now())
     except EngineError as exc:
-        _fail(exc.message)
+        fail(exc.message)
     typer.echo(f"{count} orders sent")
 
 
 @app.command("import")
 def import_cmd(path: Path, actor: str = "reconciliation") -> None:
     """Reconcile a bank result file (camt.054 XML or CSV) into the contracts."""
-    from engine.payments.reconcile import reconcile
-
     try:
         data = path.read_bytes()
     except OSError as exc:
-        _fail(f"cannot read {path}: {exc.strerror}")
-    aqd = _aqd()
+        fail(f"cannot read {path}: {exc.strerror}")
+    aqd = open_engine()
     try:
         report = reconcile(aqd, data, actor)
     except EngineError as exc:
-        _fail(exc.message)
+        fail(exc.message)
     typer.echo(report.summary())
     for error in report.errors:
         typer.echo(f"error: {error}", err=True)
@@ -127,10 +120,8 @@ def list_cmd(
     limit: int = 100,
 ) -> None:
     """List payment orders (newest first) and the count per status."""
-    from engine.models.payments import PaymentOrder
-    from engine.payments.orders import format_millimes
 
-    aqd = _aqd()
+    aqd = open_engine()
     filters = []
     if office:
         filters.append(PaymentOrder.office_code == office)
@@ -175,15 +166,12 @@ def set_account_cmd(
     actor: str = "cli",
 ) -> None:
     """Record the RIB of a beneficiary or an employer (20 digits, key checked)."""
-    from engine.models import Beneficiary, Employer
-    from engine.payments.accounts import valid_rib
-    from engine.payments.orders import upsert_account
 
     if not valid_rib(rib):
-        _fail(f"{rib!r} is not a valid RIB (20 digits with a correct key)")
+        fail(f"{rib!r} is not a valid RIB (20 digits with a correct key)")
     if (beneficiary is None) == (employer is None):
-        _fail("give exactly one of --beneficiary or --employer")
-    aqd = _aqd()
+        fail("give exactly one of --beneficiary or --employer")
+    aqd = open_engine()
     with aqd.session() as session, session.begin():
         if beneficiary is not None:
             kind, found = (
@@ -196,7 +184,7 @@ def set_account_cmd(
                 session.scalar(select(Employer.id).where(Employer.matricule_fiscal == employer)),
             )
         if found is None:
-            _fail(f"unknown {kind}")
+            fail(f"unknown {kind}")
         assert found is not None
         upsert_account(session, kind, found, rib, aqd.clock.now(), actor)
     typer.echo(f"{kind} account recorded")
@@ -211,12 +199,10 @@ def dev_bank_cmd(
     ] = None,
 ) -> None:
     """Development bank: answer a pain.001 file with a camt.054 notification."""
-    from engine.payments.devbank import answer
-
-    aqd = _aqd()
+    aqd = open_engine()
     rejects = dict(r.split("=", 1) for r in (reject or []) if "=" in r)
     try:
         out.write_bytes(answer(pain.read_bytes(), aqd.clock.now(), rejects))
     except EngineError as exc:
-        _fail(exc.message)
+        fail(exc.message)
     typer.echo(str(out))

@@ -17,7 +17,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -25,14 +25,11 @@ from sqlalchemy.orm import Session, aliased
 
 from engine.models import Beneficiary, Contract, Employer, Office
 from engine.models.payments import PayeeAccount, PaymentOrder
+from engine.outbox.handlers import BatchOutcome, HandlerResult, OutboxItem, SideEffectError
 from engine.payments.accounts import iban_from_rib, valid_rib
-from engine.worker.handlers import (
-    BatchOutcome,
-    HandlerResult,
-    OutboxItem,
-    SideEffectError,
-    current_engine,
-)
+
+if TYPE_CHECKING:
+    from engine.commands.aqd import Aqd
 
 KIND = "payment_order"
 
@@ -205,12 +202,11 @@ def record_order(session: Session, item: OutboxItem, at: datetime) -> Stored:
     return Stored(*row)
 
 
-def handle_payment_order(item: OutboxItem) -> HandlerResult:
-    """The ``payment_order`` handler (registered by ``engine.payments``)."""
+def handle_payment_order(aqd: Aqd, item: OutboxItem) -> HandlerResult:
+    """The ``payment_order`` handler (``engine.payments.register``)."""
     if to_millimes(item.payload.get("amount", 0)) <= 0:
         # nothing to transfer (no day worked): the month closes at once, no order is written
         return HandlerResult({"status": "nothing_to_pay", "amount": "0.000"})
-    aqd = current_engine()
     with aqd.session() as session, session.begin():
         order = record_order(session, item, aqd.clock.now())
         summary = _summary(order)
@@ -319,15 +315,15 @@ def _stored_by_key(rows: Any) -> dict[str, Stored]:
     return {row[0]: Stored(*row[1:]) for row in rows}
 
 
-def handle_payment_orders(session: Session, items: list[OutboxItem]) -> BatchOutcome:
-    """The batch form of :func:`handle_payment_order` (registered by ``engine.payments``).
+def handle_payment_orders(aqd: Aqd, session: Session, items: list[OutboxItem]) -> BatchOutcome:
+    """The batch form of :func:`handle_payment_order` (``engine.payments.register``).
 
     In the runner's transaction: the facts of every contract in one query, every new order in
     one ``INSERT … ON CONFLICT (idempotency_key) DO NOTHING RETURNING``; an order that already
     existed is answered from the stored row, as the per-item handler does. Whatever is not the
     simple case (see :func:`_simple`), and an order rejected at once (no usable account), is
     left to the per-item handler, so its outcome is exactly the per-item one."""
-    at = current_engine().clock.now()
+    at = aqd.clock.now()
     kinds = {item.id: kind for item in items if (kind := _simple(item)) is not None}
     if not kinds:
         return BatchOutcome()

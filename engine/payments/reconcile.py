@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
+from engine.commands.aqd import Aqd
 from engine.errors import EngineError, InvalidInput
 from engine.models.payments import PaymentOrder
+from engine.notifications import notify as notifications
 from engine.payments.iso20022 import FileInvalid, Result, read_camt054
 from engine.payments.orders import format_millimes
-from engine.services import notifications
-from engine.services.commands import Aqd
 
 SETTLED = ("paid", "rejected", "reissued")
 

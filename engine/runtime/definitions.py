@@ -1,3 +1,5 @@
+# size: the deploy-time checks of BPMN/DMN sources (allowed extensions, lanes, forms, decisions)
+# are one list of rules over one parsed bundle.
 """Parse, check and compile a programme folder into a deployable, immutable bundle.
 
 Everything the engine cannot run safely is refused here, with file, BPMN element id and line:

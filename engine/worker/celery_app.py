@@ -4,37 +4,38 @@ truth: a lost broker message only delays work until the next poll (timers re-rea
 ``contract.next_due_at``; the outbox relay re-claims rows whose lease expired). The relay sends
 each claimed side effect as its own ``aqd.outbox.execute`` task, except the kinds with a batch
 handler (payment orders), whose claimed rows go together in one ``aqd.outbox.execute_many``
-task (one transaction for the lot, see ``engine.worker.handlers``)."""
+task (one transaction for the lot, see ``engine.outbox.handlers``).
+
+:func:`make_celery` takes the composition root the worker builds its engine with (one engine
+per worker process, built on first use): ``api.worker`` (``celery -A api.worker``) and
+``aqd worker``/``aqd scheduler`` hand it ``api.bootstrap.build``, so the worker runs every
+plug-in's side effects, signing's included."""
 
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from celery import Celery
 
+from engine import analytics
+from engine.audit.anchors import create_anchor
+from engine.commands.aqd import Aqd
+from engine.commands.timers import run_due_timers
 from engine.config import get_settings
-from engine.worker.handlers import batch_handler_for
-
-if TYPE_CHECKING:
-    from engine.services.commands import Aqd
-
+from engine.notifications.escalations import escalate_overdue
+from engine.outbox import runner as outbox
+from engine.plugins import EngineRoot
 
 #: one timer poll runs at most this long, under the task's soft time limit (240 s)
 TIMER_BUDGET_S = 200.0
 
 
-@lru_cache(maxsize=1)
-def _aqd() -> Aqd:
-    """One engine per worker process (its caches stay hot across tasks)."""
-    from engine.clock import clock_from_setting
-    from engine.services.commands import Aqd
+def make_celery(build: EngineRoot, broker_url: str | None = None) -> Celery:
+    """The Celery application whose tasks run on the engine ``build`` makes from the settings.
 
-    settings = get_settings()
-    return Aqd(settings.database_url, clock=clock_from_setting(settings.clock), settings=settings)
-
-
-def make_celery(broker_url: str | None = None) -> Celery:
+    Its tasks are not shared with other Celery applications of the process (``shared=False``):
+    each application runs its own engine."""
     settings = get_settings()
     app = Celery("aqd", broker=broker_url or settings.broker_url)
     app.conf.update(
@@ -58,24 +59,25 @@ def make_celery(broker_url: str | None = None) -> Celery:
         },
     )
 
-    @app.task(name="aqd.timers.run")  # type: ignore[untyped-decorator]
-    def timers_run() -> dict[str, Any]:
-        from engine.services.timers import run_due_timers
+    @lru_cache(maxsize=1)
+    def engine() -> Aqd:
+        """One engine per worker process (its caches stay hot across tasks)."""
+        return build(get_settings())
 
+    @app.task(name="aqd.timers.run", shared=False)  # type: ignore[untyped-decorator]
+    def timers_run() -> dict[str, Any]:
         # a month end takes longer than one task may run: the next beat continues it
-        result = run_due_timers(_aqd(), budget_s=TIMER_BUDGET_S)
+        result = run_due_timers(engine(), budget_s=TIMER_BUDGET_S)
         return {"fired": result.fired, "idle": result.idle, "failed": len(result.failed)}
 
-    @app.task(name="aqd.outbox.relay")  # type: ignore[untyped-decorator]
+    @app.task(name="aqd.outbox.relay", shared=False)  # type: ignore[untyped-decorator]
     def outbox_relay() -> dict[str, Any]:
-        from engine.services import outbox
-
-        aqd = _aqd()
+        aqd: Aqd = engine()
         reaped = outbox.reap(aqd)
         items = outbox.claim(aqd)
         batches: dict[str, list[int]] = {}
         for item in items:
-            if batch_handler_for(item.kind) is None:
+            if aqd.plugins.batch_handler_for(item.kind) is None:
                 outbox_execute.apply_async(args=[item.id], task_id=item.idempotency_key)
             else:  # kinds with a batch handler (payment orders): one task, one transaction
                 batches.setdefault(item.kind, []).append(item.id)
@@ -83,48 +85,39 @@ def make_celery(broker_url: str | None = None) -> Celery:
             outbox_execute_many.apply_async(args=[ids])
         return {"reaped": reaped, "claimed": len(items)}
 
-    @app.task(name="aqd.analytics.refresh")  # type: ignore[untyped-decorator]
+    @app.task(name="aqd.analytics.refresh", shared=False)  # type: ignore[untyped-decorator]
     def analytics_refresh() -> dict[str, Any]:
         """Roll the steps completed since the last refresh into the analytics rollup."""
-        from engine.services import analytics
-
-        aqd = _aqd()
+        aqd: Aqd = engine()
         with aqd.session() as session, session.begin():
             return analytics.refresh_rollup(session, aqd.clock.now())
 
-    @app.task(name="aqd.tasks.escalate")  # type: ignore[untyped-decorator]
+    @app.task(name="aqd.tasks.escalate", shared=False)  # type: ignore[untyped-decorator]
     def tasks_escalate() -> dict[str, Any]:
         """Escalate the tasks that became overdue (each once; safe on several schedulers)."""
-        from engine.services.escalations import escalate_overdue
-
-        result = escalate_overdue(_aqd())
+        result = escalate_overdue(engine())
         return {"tasks": result.tasks, "notices": result.notices}
 
-    @app.task(name="aqd.anchors.create")  # type: ignore[untyped-decorator]
+    @app.task(name="aqd.anchors.create", shared=False)  # type: ignore[untyped-decorator]
     def anchors_create() -> dict[str, Any]:
         """Anchor the chain heads that moved in the last hour, time-stamped (a failed stamp is
         retried by the next run)."""
-        from engine.services.anchors import create_anchor
+        return create_anchor(engine())
 
-        return create_anchor(_aqd())
-
-    @app.task(name="aqd.outbox.execute")  # type: ignore[untyped-decorator]
+    @app.task(name="aqd.outbox.execute", shared=False)  # type: ignore[untyped-decorator]
     def outbox_execute(outbox_id: int) -> str:
-        from engine.services import outbox
-
-        item = outbox.dispatched_item(_aqd(), outbox_id)
+        aqd: Aqd = engine()
+        item = outbox.dispatched_item(aqd, outbox_id)
         if item is None:
             return "skipped"  # already done, or re-claimed by another relay after a lease expiry
-        return outbox.execute(_aqd(), item)
+        return outbox.execute(aqd, item)
 
-    @app.task(name="aqd.outbox.execute_many")  # type: ignore[untyped-decorator]
+    @app.task(name="aqd.outbox.execute_many", shared=False)  # type: ignore[untyped-decorator]
     def outbox_execute_many(outbox_ids: list[int]) -> dict[str, int]:
         """Claimed side effects of a kind with a batch handler, run together
         (``outbox.execute_all``); the ids no longer dispatched are skipped, as by
         ``aqd.outbox.execute``."""
-        from engine.services import outbox
-
-        aqd = _aqd()
+        aqd: Aqd = engine()
         items = outbox.dispatched_items(aqd, [int(i) for i in outbox_ids])
         run = outbox.execute_all(aqd, items)
         return {
@@ -137,6 +130,3 @@ def make_celery(broker_url: str | None = None) -> Celery:
         }
 
     return app
-
-
-app = make_celery()

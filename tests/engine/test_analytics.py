@@ -9,10 +9,9 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import select
 
-from engine import InvalidInput
+from engine import InvalidInput, analytics
+from engine.analytics import Case
 from engine.models import BaselineDuration, Office
-from engine.services import analytics
-from engine.services.analytics import Case
 from tests.conftest import World
 
 PILOTS = [f"P{i}" for i in range(6)]

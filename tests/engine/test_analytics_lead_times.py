@@ -9,10 +9,10 @@ from typing import Any, Protocol
 import pytest
 from sqlalchemy import func, select
 
+from engine import analytics
+from engine.analytics import Scope
+from engine.commands.aqd import Aqd
 from engine.models import Contract, Office, PaymentOrder, StepTiming
-from engine.services import analytics
-from engine.services.analytics import Scope
-from engine.services.commands import Aqd
 from tests.conftest import World
 
 T0 = datetime(2025, 1, 6, 8, 0, tzinfo=UTC)

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from engine import analytics
+from engine.analytics import Scope
 from engine.models import HumanTask, Office, ProcessInstance, StepRollup
-from engine.services import analytics
-from engine.services.analytics import Scope
 from tests.conftest import World
 
 # step, lane, median hours, SLA hours (0: none)

@@ -9,7 +9,7 @@ import zipfile
 
 import pytest
 
-from engine.services.audit import build_package, canonical_zip, verify_package
+from engine.audit.package import build_package, canonical_zip, verify_package
 from tests.conftest import AGREEMENT, World
 
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
+from engine.audit.package import REPORT, build_package, canonical_zip, verify_package
 from engine.models import Event
-from engine.services.audit import REPORT, build_package, canonical_zip, verify_package
 from tests.conftest import AGREEMENT, World
 
 pytestmark = pytest.mark.skipif(shutil.which("pdftotext") is None, reason="needs poppler-utils")

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from engine.audit.replay import replay_contract
 from engine.models import Contract, Event, HumanTask, Outbox, ProcessInstance, StepTiming
-from engine.services.replay import replay_contract
 from tests.conftest import ROOT, World
 from tests.helpers.workers import complete_once
 

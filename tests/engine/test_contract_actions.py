@@ -10,10 +10,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from engine.access.accounts import Principal
+from engine.commands import contract_actions
 from engine.errors import Conflict, InvalidInput, NotFound, NotPermitted
 from engine.models import Beneficiary, Contract, Employer, Event, Office
-from engine.services import contract_actions
-from engine.services.accounts import Principal
 from tests.conftest import World
 
 COUNSELLOR = "counsellor"

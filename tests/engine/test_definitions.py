@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import select
 
 from engine import DefinitionInvalid
+from engine.definitions.deploy import deploy
 from engine.models import ProcessDefinition
 from engine.runtime.definitions import compile_bundle
 from engine.runtime.sandbox import Sandbox
-from engine.services.definitions import deploy
 from tests.conftest import ROOT, World
 
 HEAD = """<?xml version="1.0" encoding="UTF-8"?>

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from engine.audit.replay import replay_contract
 from engine.runtime import workflow
-from engine.services.replay import replay_contract
 from tests.conftest import World
 from tests.engine.test_replay import busy_contract
 

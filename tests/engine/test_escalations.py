@@ -8,9 +8,9 @@ from datetime import datetime
 
 from sqlalchemy import select
 
+from engine.access.accounts import create_user
 from engine.models import Beneficiary, Employer, HumanTask, Notification, Office, Outbox
-from engine.services.accounts import create_user
-from engine.services.escalations import escalate_overdue
+from engine.notifications.escalations import escalate_overdue
 from tests.conftest import AGREEMENT, World
 
 TITLE = "Accord de l'employeur"

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from engine.audit.replay import replay_contract
+from engine.definitions.deploy import deploy
 from engine.models import ProcessInstance
-from engine.services.definitions import deploy
-from engine.services.replay import replay_contract
 from tests.conftest import ROOT, World
 
 

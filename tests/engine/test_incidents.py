@@ -3,21 +3,18 @@ an admin retries or skips it; either is an event of the contract, with who and w
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from sqlalchemy import select
 
+from engine import Aqd
+from engine.audit.replay import replay_contract
 from engine.errors import Conflict, InvalidInput
 from engine.models import Event, Outbox
-from engine.services import outbox
-from engine.services.replay import replay_contract
-from engine.worker.handlers import (
+from engine.outbox import runner as outbox
+from engine.outbox.handlers import (
     HandlerResult,
     OutboxItem,
     SideEffectError,
-    register_handler,
-    unregister_handler,
 )
 from tests.conftest import World
 
@@ -30,7 +27,7 @@ class Flaky:
     def __init__(self) -> None:
         self.calls = 0
 
-    def __call__(self, item: OutboxItem) -> HandlerResult:
+    def __call__(self, aqd: Aqd, item: OutboxItem) -> HandlerResult:
         self.calls += 1
         if self.calls == 1:
             raise SideEffectError("SMTP 550 mailbox unavailable", retryable=False)
@@ -38,11 +35,10 @@ class Flaky:
 
 
 @pytest.fixture
-def flaky() -> Iterator[Flaky]:
+def flaky(world: World) -> Flaky:
     handler = Flaky()
-    register_handler(KIND, handler)
-    yield handler
-    unregister_handler(KIND)
+    world.aqd.plugins.register_handler(KIND, handler)
+    return handler
 
 
 def side_effect(world: World, cid: int, key: str) -> None:

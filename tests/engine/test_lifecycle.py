@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import func, select
 
 from engine import InvalidInput, NotFound, StaleRevision, TaskNotReady
+from engine.audit.replay import replay_contract
+from engine.kernel.signature_events import signature_result
 from engine.models import Contract, Event, HumanTask, Outbox, ProcessInstance, StepTiming
-from engine.services.replay import replay_contract
-from engine.services.signatures import signature_result
 from tests.conftest import AGREEMENT, World
 
 

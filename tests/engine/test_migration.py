@@ -19,8 +19,13 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from engine import Aqd, Conflict, FrozenClock, InvalidInput, Settings
+from engine import Conflict, FrozenClock, InvalidInput, Settings, bootstrap
+from engine.audit.package import build_package, verify_package
+from engine.audit.replay import history_of, replay_contract, state_at
+from engine.audit.verification import verify_contracts_parallel
+from engine.commands.version_migration import Selection, rollback_contract
 from engine.db import dispose_all
+from engine.definitions.deploy import deploy
 from engine.models import (
     Contract,
     Event,
@@ -29,15 +34,6 @@ from engine.models import (
     Outbox,
     ProcessDefinition,
     ProcessInstance,
-)
-from engine.services.audit import build_package, verify_package
-from engine.services.definitions import deploy
-from engine.services.migration import Selection, rollback_contract
-from engine.services.replay import (
-    history_of,
-    replay_contract,
-    state_at,
-    verify_contracts_parallel,
 )
 from tests.conftest import AGREEMENT, START, World, _truncate, make_world
 from tests.helpers.migration import NEW_STEP, civp_v2_folder
@@ -425,7 +421,7 @@ def _seed_share(url: str, sizes: dict[str, int], out: Any) -> None:
     """One process's share of the contracts (each process runs its own engine and clock)."""
     clock = FrozenClock(START)
     settings = Settings(database_url=url, script_time_limit_ms=500, workflow_cache_size=2000)
-    world = World(aqd=Aqd(url, clock=clock, settings=settings), clock=clock, url=url)
+    world = World(aqd=bootstrap.build(settings, clock=clock), clock=clock, url=url)
     out.put(Groups(world, sizes).ids)
     dispose_all()
 
@@ -539,7 +535,7 @@ def test_thousand_contracts_on_postgresql(pg_url: str, tmp_path: Path) -> None:
 
     # Every contract replays and verifies (in 2 processes, as aqd verify-contracts does).
     t4 = time.perf_counter()
-    verified = verify_contracts_parallel(pg_url, sorted(versions), processes=2)
+    verified = verify_contracts_parallel(world.aqd, sorted(versions), processes=2)
     assert verified.failed == []
     assert verified.passed == 1000
     print(

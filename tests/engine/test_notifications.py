@@ -22,19 +22,20 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import select, update
 
-from engine import Aqd
+from engine import Aqd, bootstrap
+from engine.access.accounts import create_user
 from engine.errors import InvalidInput
 from engine.models import Contract, Event, HumanTask, Notification, Outbox, User
+from engine.notifications import notify as notifications
+from engine.notifications.delivery import deliver
+from engine.notifications.notify import MASK, TEMPLATES, notify, render
+from engine.outbox import runner as outbox
+from engine.outbox.handlers import SideEffectError
 from engine.payments import devbank
 from engine.payments.accounts import make_rib
 from engine.payments.batches import create_batch, debtor_account
 from engine.payments.orders import end_to_end_id, upsert_account
 from engine.payments.reconcile import reconcile
-from engine.services import notifications, outbox
-from engine.services.accounts import create_user
-from engine.services.delivery import deliver
-from engine.services.notifications import MASK, TEMPLATES, notify, render
-from engine.worker.handlers import SideEffectError, engine_context
 from tests.conftest import World
 
 with warnings.catch_warnings():  # smtpd/asyncore: deprecated, still in 3.11's standard library
@@ -165,7 +166,7 @@ def sms() -> Iterator[SmsGateway]:
 def engine_with(world: World, **settings: Any) -> Aqd:
     """The same database and clock, other delivery settings (as a worker would have)."""
     merged = world.aqd.settings.model_copy(update=settings)
-    return Aqd(world.url, clock=world.clock, settings=merged)
+    return bootstrap.build(merged, clock=world.clock)
 
 
 def with_smtp(world: World, sink: SmtpSink) -> Aqd:
@@ -353,8 +354,7 @@ def test_duplicate_deliveries_send_nothing_more(world: World, smtp: SmtpSink) ->
     outcomes = [outbox.execute(worker, item) for _ in range(3)]
     assert outcomes == ["done", "duplicate", "duplicate"]
     # and the handler itself, called again after everything was recorded
-    with engine_context(worker):
-        again = deliver(item)
+    again = deliver(worker, item)
     assert again.result["duplicate"] is True
     assert len(smtp.messages) == 1
     assert outbox_row(world, note_id).status == "completed"
@@ -417,8 +417,8 @@ def test_a_message_being_sent_is_not_sent_twice_until_its_lease_expires(
             .where(Notification.id == note_id)
             .values(delivery="sending", lease_until=world.clock.now() + timedelta(minutes=5))
         )
-    with engine_context(worker), pytest.raises(SideEffectError) as busy:
-        deliver(item)
+    with pytest.raises(SideEffectError) as busy:
+        deliver(worker, item)
     assert busy.value.retryable and smtp.messages == []
     # its lease expires: the message is sent by the next attempt (same Message-ID)
     world.clock.advance(minutes=6)

@@ -4,23 +4,20 @@ backoff, reap expired leases; concurrent relays never share a row."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
+from engine import Aqd
 from engine.errors import InvalidInput
+from engine.kernel.planning import not_before
 from engine.models import Event, Outbox, ProcessInstance
-from engine.services import outbox
-from engine.services.commands import not_before
-from engine.worker.handlers import (
+from engine.outbox import runner as outbox
+from engine.outbox.handlers import (
     HandlerResult,
     OutboxItem,
     SideEffectError,
-    handler_for,
-    register_handler,
-    unregister_handler,
 )
 from tests.conftest import World
 
@@ -34,7 +31,7 @@ class Bank:
         self.fail_next: list[SideEffectError] = []
         self.lock = threading.Lock()
 
-    def __call__(self, item: OutboxItem) -> HandlerResult:
+    def __call__(self, aqd: Aqd, item: OutboxItem) -> HandlerResult:
         with self.lock:
             self.calls.append(item.idempotency_key)
             if self.fail_next:
@@ -44,14 +41,10 @@ class Bank:
 
 
 @pytest.fixture
-def bank() -> Iterator[Bank]:
-    adapter = Bank()
-    previous = handler_for("payment_order")  # the payments adapter's own handler
-    register_handler("payment_order", adapter)
-    yield adapter
-    unregister_handler("payment_order")
-    if previous is not None:
-        register_handler("payment_order", previous)
+def bank(world: World) -> Bank:
+    adapter = Bank()  # instead of the payments adapter's own handler, for this engine
+    world.aqd.plugins.register_handler("payment_order", adapter)
+    return adapter
 
 
 def month_one(world: World) -> int:
@@ -109,15 +102,10 @@ def test_duplicate_delivery_records_once(world: World, bank: Bank) -> None:
 
 
 def test_unhandled_kinds_wait(world: World) -> None:
-    previous = handler_for("payment_order")
-    unregister_handler("payment_order")  # as if no payments adapter were installed
-    try:
-        month_one(world)
-        assert outbox.run_once(world.aqd).claimed == 0
-        assert [r.status for r in outbox_rows(world)] == ["pending"]
-    finally:
-        if previous is not None:
-            register_handler("payment_order", previous)
+    world.aqd.plugins.unregister_handler("payment_order")  # as if no payments adapter
+    month_one(world)
+    assert outbox.run_once(world.aqd).claimed == 0
+    assert [r.status for r in outbox_rows(world)] == ["pending"]
 
 
 def test_expired_lease_is_reaped_and_run_once(world: World, bank: Bank) -> None:

@@ -8,15 +8,11 @@ import pytest
 from sqlalchemy import delete, select, text, update
 from sqlalchemy.orm import Session
 
+from engine.audit.replay import event_body, replay_contract
+from engine.audit.verification import verify_contracts, verify_contracts_parallel
+from engine.kernel.contract_state import chain_hash
 from engine.models import Contract, Event, ProcessInstance
 from engine.runtime.serializer import state_hash
-from engine.services.contract_state import chain_hash
-from engine.services.replay import (
-    event_body,
-    replay_contract,
-    verify_contracts,
-    verify_contracts_parallel,
-)
 from tests.conftest import AGREEMENT, World
 
 
@@ -195,7 +191,7 @@ def test_parallel_batch_shares_the_work_and_keeps_the_order(world: World) -> Non
     with world.aqd.session() as s, s.begin():
         _edit_actor(s, ids[4])
         _edit_payload_and_rechain(s, ids[2])
-    report = verify_contracts_parallel(world.url, ids, processes=2, chunk_size=1)
+    report = verify_contracts_parallel(world.aqd, ids, processes=2, chunk_size=1)
     assert (report.checked, report.passed) == (8, 6)
     assert [(f["contract_id"], f["first_divergent_seq"]) for f in report.failed] == [
         (ids[2], 3),
@@ -206,8 +202,8 @@ def test_parallel_batch_shares_the_work_and_keeps_the_order(world: World) -> Non
 def test_fast_serialisation_is_byte_for_byte_dump(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from engine.kernel import contract_state
     from engine.runtime import serializer
-    from engine.services import contract_state
 
     checked = []
 
@@ -228,7 +224,7 @@ def test_fast_serialisation_is_byte_for_byte_dump(
 def test_a_wrong_fast_serialisation_falls_back_to_dump(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from engine.services import contract_state
+    from engine.kernel import contract_state
 
     cid = busy_contract(world)  # stored with the real serialisation
     monkeypatch.setattr(contract_state, "fast_dump", lambda wf: b"not the state")

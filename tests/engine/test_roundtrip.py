@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from engine.kernel.planning import resolve_parameters
+from engine.kernel.signature_events import SIGNING_PARTIES, signature_result
 from engine.runtime import context
 from engine.runtime.definitions import compile_bundle, read_sources
 from engine.runtime.sandbox import Sandbox
 from engine.runtime.serializer import dump, load
 from engine.runtime.workflow import Runner, Specs
-from engine.services.commands import resolve_parameters
-from engine.services.signatures import SIGNING_PARTIES, signature_result
 from tests.conftest import AGREEMENT, ROOT
 
 

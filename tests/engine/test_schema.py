@@ -14,8 +14,8 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
 from engine.db import get_engine
-from engine.migrate import alembic_config
 from engine.models import Base
+from engine.schema_migrations import alembic_config
 
 
 def _differences(url: str) -> list[Any]:

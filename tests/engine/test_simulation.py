@@ -9,11 +9,12 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from engine.access.accounts import Principal
+from engine.definitions import drafts as modeller
+from engine.definitions import simulation
 from engine.errors import DefinitionInvalid, NotPermitted
+from engine.kernel.signature_events import SIGNING_PARTIES, signature_result
 from engine.models import Contract, DefinitionDraft, Event, Outbox
-from engine.services import modeller, simulation
-from engine.services.accounts import Principal
-from engine.services.signatures import SIGNING_PARTIES, signature_result
 from tests.conftest import AGREEMENT, ROOT, World
 
 MANAGER = Principal(1, "manager", "Manager", "fr", frozenset({"programme_manager"}))

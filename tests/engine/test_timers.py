@@ -8,8 +8,8 @@ from datetime import timedelta
 
 from sqlalchemy import func, select, text
 
+from engine.commands.timers import run_due_timers
 from engine.models import Contract, Event
-from engine.services.timers import run_due_timers
 from tests.conftest import World
 
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from engine.definitions.deploy import deploy
 from engine.models import HumanTask
 from engine.runtime.workdays import DEFAULT_FILE, WorkingCalendar, calendar
-from engine.services.definitions import deploy
 from tests.conftest import AGREEMENT, ROOT, World
 from tests.engine.test_definitions import SIMPLE, model, problems
 

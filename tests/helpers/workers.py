@@ -8,7 +8,7 @@ import signal
 import sys
 from typing import Any
 
-from engine import Aqd, Conflict, FrozenClock, Settings
+from engine import Conflict, FrozenClock, Settings, bootstrap
 
 AGREEMENT = {
     "agreed": True,
@@ -20,8 +20,8 @@ AGREEMENT = {
 
 def complete_once(url: str, guid: str, barrier: Any, results: Any, who: str) -> None:
     """Wait at the barrier, then try to complete the task; report 'ok' or the conflict."""
-    aqd = Aqd(
-        url, clock=FrozenClock("2025-03-03T09:00:00+00:00"), settings=Settings(database_url=url)
+    aqd = bootstrap.build(
+        Settings(database_url=url), clock=FrozenClock("2025-03-03T09:00:00+00:00")
     )
     barrier.wait()
     try:
@@ -36,8 +36,8 @@ def complete_once(url: str, guid: str, barrier: Any, results: Any, who: str) -> 
 
 def crash_during_command(url: str, guid: str, point: str) -> None:
     """Complete ``guid`` but SIGKILL this process at ``point`` of the command."""
+    from engine.kernel import store
     from engine.runtime import workflow
-    from engine.services import store
 
     def die() -> None:
         sys.stdout.flush()
@@ -59,8 +59,8 @@ def crash_during_command(url: str, guid: str, point: str) -> None:
             die()
 
         store.Store.write = write  # type: ignore[method-assign]
-    aqd = Aqd(
-        url, clock=FrozenClock("2025-03-03T09:00:00+00:00"), settings=Settings(database_url=url)
+    aqd = bootstrap.build(
+        Settings(database_url=url), clock=FrozenClock("2025-03-03T09:00:00+00:00")
     )
     with aqd.session() as session, session.begin():
         aqd.complete_task(session, guid, AGREEMENT, "crasher")

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
+from engine.definitions.deploy import check_folder
 from engine.errors import DefinitionInvalid
 from engine.runtime.definitions import ALLOWED_ATTR_NS, Bundle, compile_bundle, read_sources
 from engine.runtime.sandbox import Sandbox
-from engine.services.definitions import check_folder
 from tests.conftest import ROOT
 from tests.modeller.corpus_files import BPMN, CORPUS, CORPUS_DIR
 

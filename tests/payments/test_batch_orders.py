@@ -15,6 +15,12 @@ from sqlalchemy import event, func, select
 
 from engine.models import Beneficiary, Contract, HumanTask, Outbox, ProcessInstance
 from engine.models.payments import PaymentOrder
+from engine.outbox import runner as outbox
+from engine.outbox.handlers import (
+    HandlerResult,
+    OutboxItem,
+    SideEffectError,
+)
 from engine.payments import devbank, orders
 from engine.payments.accounts import make_rib
 from engine.payments.batches import create_batch, debtor_account
@@ -26,16 +32,7 @@ from engine.payments.orders import (
     upsert_account,
 )
 from engine.payments.reconcile import reconcile
-from engine.services import outbox
-from engine.worker.handlers import (
-    HandlerResult,
-    OutboxItem,
-    SideEffectError,
-    batch_handler_for,
-    engine_context,
-    handler_for,
-    register_handler,
-)
+from engine.worker.celery_app import make_celery
 from tests.conftest import AGREEMENT, World
 
 RIB = make_rib(8, 1, 4242)
@@ -160,15 +157,14 @@ def per_item_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 
 def test_the_payments_adapter_registers_its_batch_form(world: World) -> None:
-    assert handler_for(KIND) is handle_payment_order
-    assert batch_handler_for(KIND) is handle_payment_orders
+    plugins = world.aqd.plugins  # built by engine.bootstrap, which registers the adapter
+    assert plugins.handler_for(KIND) is handle_payment_order
+    assert plugins.batch_handler_for(KIND) is handle_payment_orders
     # a replaced per-item handler (a test double, another adapter) turns the batch form off
-    register_handler(KIND, lambda item: HandlerResult())
-    try:
-        assert batch_handler_for(KIND) is None
-    finally:
-        register_handler(KIND, handle_payment_order)
-    assert batch_handler_for(KIND) is handle_payment_orders
+    plugins.register_handler(KIND, lambda aqd, item: HandlerResult())
+    assert plugins.batch_handler_for(KIND) is None
+    plugins.register_handler(KIND, handle_payment_order)
+    assert plugins.batch_handler_for(KIND) is handle_payment_orders
 
 
 def test_a_batch_writes_every_order_and_marks_every_row_in_one_transaction(
@@ -229,10 +225,9 @@ def test_batch_orders_match_the_per_item_handler_for_both_payees(world: World) -
     ]
     batch = [i for i in items if i.idempotency_key.endswith(":batch")]
     single = [i for i in items if i.idempotency_key.endswith(":item")]
-    with engine_context(world.aqd), world.aqd.session() as s, s.begin():
-        outcome = handle_payment_orders(s, batch)
-    with engine_context(world.aqd):
-        results = {i.idempotency_key: handle_payment_order(i) for i in single}
+    with world.aqd.session() as s, s.begin():
+        outcome = handle_payment_orders(world.aqd, s, batch)
+    results = {i.idempotency_key: handle_payment_order(world.aqd, i) for i in single}
     assert len(outcome.awaiting) == len(batch) == 6
     columns = [
         c.key
@@ -264,8 +259,7 @@ def test_an_order_already_written_is_not_written_again(
     assert len(items) == 4
     first, second = items[0], items[1]
     # a worker wrote two orders and died before marking the rows; one was batched since
-    with engine_context(world.aqd):
-        written = handle_payment_order(second).result
+    written = handle_payment_order(world.aqd, second).result
     with world.aqd.session() as s, s.begin():
         assert (
             create_batch(
@@ -273,9 +267,8 @@ def test_an_order_already_written_is_not_written_again(
             )
             is not None
         )
-    with engine_context(world.aqd):
-        before = {first.id: handle_payment_order(first).result}
-        batched = handle_payment_order(second).result  # what the per-item path answers now
+    before = {first.id: handle_payment_order(world.aqd, first).result}
+    batched = handle_payment_order(world.aqd, second).result  # what the per-item path answers
     assert written["status"] == "ordered" and batched["status"] == "batched"
     run = outbox.execute_batch(world.aqd, items)
     assert (run.awaiting, run.duplicates, run.failed) == (4, 0, 0)
@@ -470,8 +463,8 @@ def test_an_order_already_rejected_is_reported_as_the_per_item_path_does(
     cids = ordered(world, 3, [RIB, None, RIB])
     items = outbox.claim(world.aqd)
     [late] = [i for i in items if i.contract_id == cids[1]]
-    with engine_context(world.aqd), pytest.raises(SideEffectError, match="NO_ACCOUNT"):
-        handle_payment_order(late)
+    with pytest.raises(SideEffectError, match="NO_ACCOUNT"):
+        handle_payment_order(world.aqd, late)
     with world.aqd.session() as s, s.begin():
         person = s.scalar(select(Contract.beneficiary_id).where(Contract.id == cids[1]))
         assert person is not None
@@ -489,11 +482,8 @@ def test_an_order_already_rejected_is_reported_as_the_per_item_path_does(
 def test_the_celery_relay_sends_payment_orders_as_one_batch_task(
     world: World, per_item_calls: list[int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from engine.worker import celery_app
-
-    app = celery_app.app
+    app = make_celery(lambda settings: world.aqd)  # the worker's engine: this test's
     monkeypatch.setitem(app.conf, "task_always_eager", True)  # tasks run here, as in a worker
-    monkeypatch.setattr(celery_app, "_aqd", lambda: world.aqd)
     ordered(world, 5)
     sent: list[tuple[str, Any]] = []
     original = app.Task.apply_async

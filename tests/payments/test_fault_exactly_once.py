@@ -43,15 +43,15 @@ import pytest
 from celery import Celery
 from sqlalchemy import func, select
 
-from engine import Aqd, Settings
+from engine import Aqd, Settings, bootstrap
 from engine.clock import SystemClock
 from engine.models import Event, Outbox, ProcessInstance
 from engine.models.payments import PaymentOrder
+from engine.outbox import runner as outbox
 from engine.payments import devbank
 from engine.payments.batches import create_batch, debtor_account, open_periods
 from engine.payments.orders import format_millimes
 from engine.payments.reconcile import reconcile
-from engine.services import outbox
 from tests.conftest import ROOT, World, _truncate, make_world
 from tests.payments.test_payments import with_account
 
@@ -117,7 +117,7 @@ class Fleet:
         self.started += 1
         with open(self.tmp / f"celery-{self.started}.log", "wb") as log:
             return subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "engine.worker.celery_app", *args],
+                [sys.executable, "-m", "celery", "-A", "api.worker", *args],
                 cwd=ROOT,
                 env=self.env,
                 stdout=log,
@@ -231,11 +231,7 @@ def test_payment_orders_exactly_once_under_faults(
     env.pop("AQD_CLOCK", None)
     fleet = Fleet(env, tmp_path)
     # the relays in this process run on the system clock, like the workers (leases expire)
-    live = Aqd(
-        world.url,
-        clock=SystemClock(),
-        settings=Settings(database_url=world.url, outbox_lease_s=4),
-    )
+    live = bootstrap.build(Settings(database_url=world.url, outbox_lease_s=4), clock=SystemClock())
     stop = threading.Event()
     published = Counter[str]()
     reaped: list[int] = []

@@ -20,14 +20,14 @@ from engine.models import (
     ProcessInstance,
 )
 from engine.models.payments import PaymentBatch, PaymentOrder
+from engine.outbox import runner as outbox
+from engine.outbox.handlers import OutboxItem
 from engine.payments import devbank
 from engine.payments.accounts import make_rib
 from engine.payments.batches import create_batch, debtor_account, export_batch
 from engine.payments.iso20022 import XSD, FileInvalid
 from engine.payments.orders import end_to_end_id, upsert_account
 from engine.payments.reconcile import reconcile
-from engine.services import outbox
-from engine.worker.handlers import OutboxItem, engine_context, handler_for
 from tests.conftest import World
 
 RIB = make_rib(8, 1, 4242)
@@ -111,10 +111,9 @@ def test_order_written_once_and_the_month_waits_for_the_bank(world: World) -> No
     assert row.status == "awaiting"
     # a duplicate delivery (worker killed after the insert) writes nothing new
     item = outbox._item(row)
-    handler = handler_for("payment_order")
+    handler = world.aqd.plugins.handler_for("payment_order")
     assert handler is not None
-    with engine_context(world.aqd):
-        again = handler(item)
+    again = handler(world.aqd, item)
     assert again.awaiting and again.result["order"] == order.end_to_end_id
     assert len(orders(world)) == 1
     assert outbox.run_once(world.aqd).claimed == 0  # an awaiting row is neither claimed nor reaped
@@ -340,11 +339,10 @@ def test_employer_payee_uses_the_employer_account(world: World) -> None:
         payload={"payee": "employer", "kind": "reimbursement", "period": 1, "amount": "350.5"},
         attempts=1,
     )
-    handler = handler_for("payment_order")
+    handler = world.aqd.plugins.handler_for("payment_order")
     assert handler is not None
-    with engine_context(world.aqd):
-        assert handler(item).awaiting
-        assert handler(item).awaiting
+    assert handler(world.aqd, item).awaiting
+    assert handler(world.aqd, item).awaiting
     [order] = orders(world)
     assert (order.payee_kind, order.payee_name, order.rib) == ("employer", "ACME", GOOD_RIB)
     assert (order.amount_millimes, order.period) == (350_500, "2025-03")

@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import select
 
 from engine.models import ProcessInstance
+from engine.outbox import runner as outbox
 from engine.payments import devbank
 from engine.payments.orders import end_to_end_id, upsert_account
 from engine.payments.reconcile import reconcile
-from engine.services import outbox
 from tests.conftest import World
 from tests.payments.test_payments import GOOD_RIB, RIB, batch, orders, ready, to_month_end
 

@@ -6,10 +6,10 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from engine.kernel.planning import resolve_parameters
 from engine.runtime.decisions import decide
 from engine.runtime.definitions import read_sources
 from engine.runtime.sandbox import Sandbox
-from engine.services.commands import resolve_parameters
 from tests.conftest import ROOT
 
 

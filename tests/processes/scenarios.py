@@ -17,6 +17,9 @@ from typing import Any
 from lxml import etree
 from sqlalchemy import select
 
+from engine.definitions.deploy import deploy
+from engine.kernel.planning import resolve_parameters
+from engine.kernel.signature_events import signature_result
 from engine.models import (
     Contract,
     Employer,
@@ -26,9 +29,6 @@ from engine.models import (
     ProcessDefinition,
     ProcessInstance,
 )
-from engine.services.commands import resolve_parameters
-from engine.services.definitions import deploy
-from engine.services.signatures import signature_result
 from tests.conftest import AGREEMENT, ROOT, World
 
 DMN = "https://www.omg.org/spec/DMN/20191111/MODEL/"

@@ -8,8 +8,8 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from engine.audit.replay import replay_contract
 from engine.models import Contract, ProcessInstance
-from engine.services.replay import replay_contract
 from tests.conftest import World
 
 

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
+from engine.kernel.planning import resolve_parameters
 from engine.runtime.decisions import decide
 from engine.runtime.definitions import read_sources
 from engine.runtime.sandbox import Sandbox
-from engine.services.commands import resolve_parameters
 from tests.conftest import ROOT
 
 #: programme -> its amount decisions (the monthly one first, as programme.json names it)

@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
+from engine.definitions.amounts import contract_amounts
+from engine.definitions.deploy import deploy
+from engine.inbox.terms import contract_terms
 from engine.models import Contract, ProcessDefinition
-from engine.services.amounts import contract_amounts
-from engine.services.definitions import deploy
-from engine.services.inbox import contract_terms
 from signing.documents import render
 from signing.service import SYSTEM
 from tests.conftest import ROOT, World

@@ -22,9 +22,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Connection, select
 
-from engine import Aqd, FrozenClock, InvalidInput, Settings
+from engine import FrozenClock, InvalidInput, Settings, bootstrap
+from engine.audit.replay import history_of, replay_contract
 from engine.db import get_engine
-from engine.migrate import upgrade
 from engine.models import (
     Base,
     Beneficiary,
@@ -34,7 +34,7 @@ from engine.models import (
     Office,
     ProcessDefinition,
 )
-from engine.services.replay import history_of, replay_contract
+from engine.schema_migrations import upgrade
 from tests.conftest import ROOT, START, World, _truncate, make_world
 from tests.processes.scenarios import (
     OUTCOMES,
@@ -123,7 +123,7 @@ def pg_world(url: str, kept: dict[str, set[tuple[object, ...]]]) -> World:
 def fresh_world(url: str) -> World:
     clock = FrozenClock(START)
     settings = Settings(database_url=url, script_time_limit_ms=500, workflow_cache_size=2000)
-    return World(aqd=Aqd(url, clock=clock, settings=settings), clock=clock, url=url)
+    return World(aqd=bootstrap.build(settings, clock=clock), clock=clock, url=url)
 
 
 @pytest.fixture(params=["postgresql", "sqlite"])

@@ -16,9 +16,9 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from engine.migrate import upgrade
+from engine.audit.replay import history_of
 from engine.models import Contract
-from engine.services.replay import history_of
+from engine.schema_migrations import upgrade
 from tests.conftest import AGREEMENT, World, make_world
 
 HERE = Path(__file__).resolve().parent / "histories"

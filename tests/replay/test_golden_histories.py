@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.services.replay import replay_history
+from engine.audit.replay import replay_history
 
 HISTORIES = sorted((Path(__file__).resolve().parent / "histories").glob("*.json"))
 

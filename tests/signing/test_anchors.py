@@ -13,9 +13,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
-from engine.models import ChainAnchor, ChainAnchorLeaf, Contract, Event
-from engine.services.anchors import (
-    TIMESTAMP_HOOKS,
+from api import bootstrap
+from engine.audit.anchors import (
     create_anchor,
     inclusion_proof,
     list_anchors,
@@ -24,18 +23,19 @@ from engine.services.anchors import (
     root_of,
     verify_anchors,
 )
-from engine.services.audit import build_package, verify_package
-from engine.services.commands import GENESIS
-from engine.services.contract_state import chain_hash
-from engine.services.replay import event_body, replay_contract, verify_contracts
-from signing import registration
+from engine.audit.package import build_package, verify_package
+from engine.audit.replay import event_body, replay_contract
+from engine.audit.verification import verify_contracts
+from engine.kernel.contract_state import chain_hash
+from engine.kernel.planning import GENESIS
+from engine.models import ChainAnchor, ChainAnchorLeaf, Contract, Event
 from tests.conftest import World
 
 
 @pytest.fixture
 def anchoring(world: World, tmp_path: Path) -> World:
     world.aqd.settings.var_dir = tmp_path  # the development PKI and its TSA are created here
-    registration.register()
+    world.aqd.plugins = bootstrap.plugins()  # the application's: signing's plug-ins too
     return world
 
 
@@ -164,8 +164,9 @@ def test_an_anchor_the_tsa_did_not_stamp_is_stamped_by_the_next_run(
     def down(aqd: object, digest: bytes) -> tuple[bytes, str]:
         raise OSError("connection refused")
 
-    real = TIMESTAMP_HOOKS["stamp"]
-    monkeypatch.setitem(TIMESTAMP_HOOKS, "stamp", down)
+    stamper = world.aqd.plugins.timestamper
+    assert stamper is not None
+    monkeypatch.setattr(stamper, "stamp", down)
     failed = create_anchor(world.aqd)
     assert failed["contracts"] == 1 and failed["stamped"] == []
     assert (
@@ -175,7 +176,7 @@ def test_an_anchor_the_tsa_did_not_stamp_is_stamped_by_the_next_run(
     claim(world, a)
     blocked = create_anchor(world.aqd)  # still down: nothing new is anchored over it
     assert blocked["anchor"] is None and blocked["error"]
-    monkeypatch.setitem(TIMESTAMP_HOOKS, "stamp", real)
+    monkeypatch.undo()  # the service is back
     again = create_anchor(world.aqd)
     assert again["stamped"] == [failed["anchor"], again["anchor"]] and again["contracts"] == 1
     report = verify_anchors(world.aqd)

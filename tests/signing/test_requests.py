@@ -12,7 +12,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
+from api import bootstrap
 from engine import Conflict, InvalidInput, NotPermitted, TooManyAttempts
+from engine.access.accounts import Principal, create_user, principal_of
+from engine.audit.replay import replay_contract
 from engine.models import (
     Contract,
     Document,
@@ -21,11 +24,8 @@ from engine.models import (
     Notification,
     SignatureRequest,
 )
-from engine.services import outbox
-from engine.services import signature_requests as requests
-from engine.services.accounts import Principal, create_user, principal_of
-from engine.services.replay import replay_contract
-from signing import service
+from engine.outbox import runner as outbox
+from signing import requests, service
 from signing.pades import verify
 from tests.conftest import AGREEMENT, World
 
@@ -41,7 +41,7 @@ UA = "Mozilla/5.0 (test)"
 @pytest.fixture
 def signing_world(world: World, tmp_path: Path) -> World:
     world.aqd.settings.var_dir = tmp_path  # the dev CA is created here on first use
-    service.register()
+    world.aqd.plugins = bootstrap.plugins()  # the application's: signing's plug-ins too
     return world
 
 
@@ -483,7 +483,7 @@ def test_verification_report_matches_and_detects_tampering(signing_world: World)
 
 def signed_package(world: World) -> tuple[int, bytes]:
     """A contract signed by its three parties, and its audit package."""
-    from engine.services.audit import build_package
+    from engine.audit.package import build_package
 
     cid = setup_contract(world)
     for username in ("amira", "acme.hr", "head.tun"):
@@ -498,7 +498,7 @@ def test_the_audit_package_carries_the_signed_documents(signing_world: World) ->
     import json
     import zipfile
 
-    from engine.services.audit import canonical_zip, verify_package
+    from engine.audit.package import canonical_zip, verify_package
 
     world = signing_world
     cid, package = signed_package(world)
@@ -530,11 +530,11 @@ def test_an_audit_package_s_signed_versions_are_validated_offline(signing_world:
     import json
     import zipfile
 
-    from engine.services.audit import canonical_zip, verify_package
-    from engine.services.commands import GENESIS
-    from engine.services.contract_state import chain_hash
-    from engine.services.replay import event_body
-    from engine.services.signatures import SIGNATURE_EVENT_KINDS
+    from engine.audit.package import canonical_zip, verify_package
+    from engine.audit.replay import event_body
+    from engine.kernel.contract_state import chain_hash
+    from engine.kernel.planning import GENESIS
+    from engine.kernel.signature_events import SIGNATURE_EVENT_KINDS
 
     world = signing_world
     _cid, package = signed_package(world)
@@ -576,8 +576,8 @@ def test_contract_verification_checks_its_stored_documents(signing_world: World)
     database fail at the event that recorded them; a document swapped with a matching hash
     column is recorded by no event; the signatures of each signed version are validated; the
     batch verification (hashes computed by the database) catches the alteration too."""
+    from engine.audit.verification import verify_contracts
     from engine.models import Document, Event
-    from engine.services.replay import verify_contracts
 
     world = signing_world
     cid = setup_contract(world)
@@ -640,11 +640,12 @@ def test_only_the_signatures_catch_a_forger_who_rewrites_the_hash_chain(
     import hashlib
     import json
 
+    from engine.audit.replay import event_body
+    from engine.audit.verification import verify_contracts, verify_contracts_parallel
+    from engine.kernel.contract_state import chain_hash
+    from engine.kernel.planning import GENESIS
+    from engine.kernel.signature_events import SIGNATURE_EVENT_KINDS
     from engine.models import Contract, Document, Event
-    from engine.services.commands import GENESIS
-    from engine.services.contract_state import chain_hash
-    from engine.services.replay import event_body, verify_contracts, verify_contracts_parallel
-    from engine.services.signatures import SIGNATURE_EVENT_KINDS
 
     world = signing_world
     cid = setup_contract(world)
@@ -689,7 +690,7 @@ def test_only_the_signatures_catch_a_forger_who_rewrites_the_hash_chain(
     problem = caught.failed[0]["problem"]
     assert f"document {doc_id} (contract_signed)" in problem
     assert "is altered" in problem or "cannot be read" in problem, problem
-    url = world.aqd.db.url.render_as_string(hide_password=False)
-    spawned = verify_contracts_parallel(url, [cid, other], 2, chunk_size=1, signatures=True)
+    # the spawned process builds its engine with the application's root, as this one's plug-ins
+    spawned = verify_contracts_parallel(world.aqd, [cid, other], 2, chunk_size=1, signatures=True)
     assert [f["contract_id"] for f in spawned.failed] == [cid]
     assert spawned.signatures_validated == caught.signatures_validated

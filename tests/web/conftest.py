@@ -10,11 +10,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from api import bootstrap, demo
 from api.app import create_app
 from engine import Aqd, FrozenClock, Settings
+from engine.definitions.deploy import deploy
 from engine.models import HumanTask
-from engine.services import demo
-from engine.services.definitions import deploy
 from tests.conftest import ROOT
 
 PASSWORD = demo.DEMO_PASSWORD
@@ -101,7 +101,7 @@ class Web:
 
 def make_web(url: str) -> Web:
     clock = FrozenClock("2025-03-03T08:00:00+00:00")
-    aqd = Aqd(url, clock=clock, settings=Settings(database_url=url, script_time_limit_ms=500))
+    aqd = bootstrap.build(Settings(database_url=url, script_time_limit_ms=500), clock=clock)
     for programme in PROGRAMMES:
         with aqd.session() as s, s.begin():
             deploy(s, ROOT / "processes" / programme, aqd.sandbox, clock, actor="test")

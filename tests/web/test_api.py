@@ -247,7 +247,7 @@ def test_extreme_dates_and_sizes_are_not_server_errors(web: Web) -> None:
 def test_a_repealed_programme_is_not_offered(web: Web) -> None:
     """CIDES (repealed in 2019) can be deployed for its running contracts, but is not
     offered to employers for new requests."""
-    from engine.services.definitions import deploy
+    from engine.definitions.deploy import deploy
     from tests.conftest import ROOT
 
     with web.aqd.session() as s, s.begin():

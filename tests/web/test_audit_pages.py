@@ -154,7 +154,7 @@ def test_history_shows_each_decision_with_its_inputs_rule_and_legal_basis(web: W
 def test_the_auditor_sees_and_verifies_the_anchors(web: Web, tmp_path: Path) -> None:
     """Once the hourly anchor ran, a contract's verification says up to which event its history
     was time-stamped; the verification page lists the anchors and verifies them."""
-    from engine.services.anchors import create_anchor
+    from engine.audit.anchors import create_anchor
 
     web.aqd.settings.var_dir = tmp_path  # the development TSA's keys
     contract = _active_contract(web)

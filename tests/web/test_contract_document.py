@@ -14,8 +14,8 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.fields import enumerate_sig_fields
 from sqlalchemy import select
 
+from engine.audit.replay import history_of
 from engine.models import Contract
-from engine.services.replay import history_of
 from tests.web.conftest import Web
 
 pytestmark = pytest.mark.skipif(shutil.which("pdftotext") is None, reason="needs poppler-utils")

@@ -10,7 +10,7 @@ from tests.web.conftest import Web
 
 
 def _v2(web: Web, tmp_path: Path) -> None:
-    from engine.services.definitions import deploy
+    from engine.definitions.deploy import deploy
 
     with web.aqd.session() as s, s.begin():
         deploy(s, civp_v2_folder(tmp_path), web.aqd.sandbox, web.clock, actor="m", note="v2")

@@ -8,9 +8,9 @@ import json
 from playwright.sync_api import Browser, expect
 from sqlalchemy import select
 
+from engine.audit import replay
+from engine.kernel.signature_events import SIGNING_PARTIES, signature_result
 from engine.models import Contract, HumanTask, ProcessDefinition
-from engine.services import replay
-from engine.services.signatures import SIGNING_PARTIES, signature_result
 from tests.web.test_browser import LiveServer, browser, live, sign_in  # noqa: F401
 
 ADD_TASK = """() => {

@@ -80,7 +80,7 @@ def test_deploy_needs_a_note_and_a_current_draft(web: Web) -> None:
     assert none.status_code == 422 and "draft" in none.json()["fields"]
     _draft(web, CIVP.replace('name="Activate contract"', 'name="Activate the contract"'))
     # someone deploys another version in between: the draft must be saved again
-    from engine.services.definitions import deploy
+    from engine.definitions.deploy import deploy
 
     folder = ROOT / "processes" / "civp"
     with web.aqd.session() as s, s.begin():

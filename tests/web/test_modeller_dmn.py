@@ -11,8 +11,8 @@ import json
 from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
 
+from engine.definitions.deploy import evaluate_decision
 from engine.models import DefinitionDraft, ProcessDefinition
-from engine.services.definitions import evaluate_decision
 from tests.web.test_browser import ARTIFACTS, LiveServer, browser, live, sign_in  # noqa: F401
 
 FILE = "civp_eligibility.dmn"

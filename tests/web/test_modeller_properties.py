@@ -12,8 +12,8 @@ from typing import Any
 from lxml import etree
 from playwright.sync_api import Browser, Page, expect
 
+from engine.definitions import drafts as modeller
 from engine.runtime.definitions import compile_bundle
-from engine.services import modeller
 from tests.modeller.corpus_files import CORPUS
 from tests.web.conftest import Web
 from tests.web.test_browser import ARTIFACTS, LiveServer, browser, live, sign_in  # noqa: F401

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from engine import analytics
 from engine.models import ChainAnchor, HumanTask, Office, ProcessInstance
-from engine.services import analytics
 from tests.conftest import ROOT
 from tests.engine.test_analytics_lead_times import Seeder
 from tests.web.conftest import Web
@@ -176,7 +176,7 @@ def test_monthly_report_gives_the_lead_times_and_the_end_to_end_reduction(
 def test_the_report_prints_the_month_s_last_anchor_root(web: Web, tmp_path: Path) -> None:
     """A printed report keeps the root of the month's last anchor outside Aqd: deleting later
     anchors, or rewriting the history under them, cannot go unnoticed against it."""
-    from engine.services.anchors import create_anchor
+    from engine.audit.anchors import create_anchor
 
     web.aqd.settings.var_dir = tmp_path
     made = create_anchor(web.aqd)  # at the web clock's time, 3 March 2025

@@ -4,7 +4,7 @@ the browser, the counsellor (who gave an e-mail address) is told after the worke
 
 from __future__ import annotations
 
-from engine.services import outbox
+from engine.outbox import runner as outbox
 from tests.web.conftest import Web, csrf_of
 
 

@@ -236,7 +236,7 @@ def test_each_role_lands_on_its_home_and_is_kept_out_of_others(web: Web) -> None
 def test_payments_show_on_the_contract_to_staff_and_payee(web: Web) -> None:
     """A month of the active demo contract: attendance by the employer, the stipend order
     written by the payment handler, visible to the office and the beneficiary."""
-    from engine.services import outbox
+    from engine.outbox import runner as outbox
 
     contract_id, guid = web.month_task()
     employer, csrf = web.login("employer.tun")
@@ -255,8 +255,8 @@ def test_payments_show_on_the_contract_to_staff_and_payee(web: Web) -> None:
 
 
 def test_office_head_bulk_claims_and_reassigns(web: Web) -> None:
+    from api.demo import employer_account
     from engine.models import Beneficiary, Office
-    from engine.services.demo import employer_account
 
     with web.aqd.session() as s:
         office = s.scalar(select(Office).where(Office.code == "TUN"))

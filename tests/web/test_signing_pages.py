@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from engine.access.accounts import create_user
 from engine.models import Contract, HumanTask, User
-from engine.services import outbox
-from engine.services.accounts import create_user
-from engine.services.signature_requests import CONSENT_VERSION
+from engine.outbox import runner as outbox
+from signing.requests import CONSENT_VERSION
 from tests.web.conftest import PASSWORD, Web
 
 
@@ -101,7 +101,7 @@ def test_the_beneficiary_signs_in_the_browser_flow(web: Web, awaiting: int) -> N
     anon_csrf = re.search(r'name="csrf_token" value="([^"]+)"', form_page.text)
     assert anon_csrf is not None
     with web.aqd.session() as s:
-        from engine.services.signature_requests import latest_signed
+        from signing.requests import latest_signed
 
         signed = latest_signed(s, awaiting)
         assert signed is not None

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from engine.audit.replay import replay_contract
 from engine.errors import InvalidInput
 from engine.models import Contract, Outbox, ProcessInstance
-from engine.services.replay import replay_contract
 from tests.conftest import ROOT, World
 from tests.processes.helpers import decision
 

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
+from engine.audit.replay import history_of
 from engine.models import Contract
 from engine.runtime.decisions import decide
 from engine.runtime.definitions import read_sources
 from engine.runtime.sandbox import Sandbox
-from engine.services.replay import history_of
 from tests.conftest import ROOT, World
 
 BASE: dict[str, Any] = {

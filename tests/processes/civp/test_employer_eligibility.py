@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from engine.audit.replay import history_of
+from engine.kernel.planning import resolve_parameters
 from engine.models import Contract, Employer, ProcessDefinition
 from engine.runtime.decisions import decide
 from engine.runtime.definitions import read_sources
 from engine.runtime.sandbox import Sandbox
-from engine.services.commands import resolve_parameters
-from engine.services.replay import history_of
 from tests.conftest import ROOT, World
 
 AFTER = datetime(2025, 3, 3, tzinfo=UTC)

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from engine.audit.replay import replay_contract
 from engine.models import Contract, HumanTask, ProcessInstance
-from engine.services.replay import replay_contract
 from tests.conftest import World
 from tests.processes.helpers import decision
 

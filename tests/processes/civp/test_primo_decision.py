@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 
 import pytest
 
+from engine.kernel.planning import resolve_parameters
 from engine.models import Contract
 from engine.runtime.decisions import decide
 from engine.runtime.definitions import read_sources
 from engine.runtime.sandbox import Sandbox
-from engine.services.commands import resolve_parameters
 from tests.conftest import ROOT, World
 
 CASES = [

@@ -11,9 +11,9 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from engine.audit.replay import replay_contract
+from engine.definitions.deploy import deploy
 from engine.models import ProcessDefinition, ProcessInstance
-from engine.services.definitions import deploy
-from engine.services.replay import replay_contract
 from tests.conftest import ROOT, World, make_world
 from tests.processes.scenarios import contract, main_data
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from engine.audit.replay import replay_contract
 from engine.models import Contract
-from engine.services.replay import replay_contract
 from tests.conftest import World
 from tests.processes.helpers import decision
 

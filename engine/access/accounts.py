@@ -1,0 +1,406 @@
+"""Accounts: argon2 passwords, browser sessions, API tokens, login throttling, employer sign-up.
+
+Each public function is one command with its own transaction. Secrets handed to a browser or an
+API client (session id, token) are random 256-bit values stored only as SHA-256, and every
+lookup goes through the hash, so comparing secrets never depends on their content.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from engine.commands.aqd import Aqd
+from engine.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    NotPermitted,
+    TooManyAttempts,
+    Unauthenticated,
+)
+from engine.models import (
+    ApiToken,
+    Beneficiary,
+    Employer,
+    LoginThrottle,
+    Office,
+    User,
+    UserRole,
+    WebSession,
+)
+
+SESSION_LIFETIME = timedelta(hours=12)
+TOKEN_LIFETIME = timedelta(days=90)
+THROTTLE_WINDOW = timedelta(minutes=15)
+THROTTLE_LOCK = timedelta(minutes=15)
+MAX_FAILURES_PER_USER = 5
+MAX_FAILURES_PER_IP = 30
+LOCALES = ("ar", "fr")
+OFFICE_ROLES = frozenset({"counsellor", "office_head", "finance"})
+READ_ALL_ROLES = frozenset({"auditor", "programme_manager", "admin"})
+
+_hasher = PasswordHasher()
+# Verifying against this keeps unknown usernames as slow as wrong passwords.
+
+
+@functools.cache
+def dummy_hash() -> str:
+    """A hash verified for an unknown user, so that a wrong username costs the time of a
+    wrong password. Computed on first use (an argon2 hash takes about 0.2 s, which every
+    process importing this module paid before, ``aqd --help`` included); the web application
+    computes it at start-up, before its first login."""
+    return _hasher.hash("aqd-timing-equaliser")
+
+
+_USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{2,99}$")
+_MATRICULE = re.compile(r"^[0-9]{7}[A-Z]([/ ]?[A-Z]/?[A-Z]/?[0-9]{3})?$")
+_CNSS = re.compile(r"^[0-9]{6,12}$")
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is acting, with the scope every query is filtered by (DESIGN.md §5)."""
+
+    user_id: int
+    username: str
+    display_name: str
+    locale: str
+    roles: frozenset[str]
+    office_id: int | None = None
+    employer_id: int | None = None
+    beneficiary_id: int | None = None
+
+    def has(self, *roles: str) -> bool:
+        return any(role in self.roles for role in roles)
+
+    @property
+    def reads_everything(self) -> bool:
+        return bool(self.roles & READ_ALL_ROLES)
+
+    @property
+    def is_office_staff(self) -> bool:
+        return self.office_id is not None and bool(self.roles & OFFICE_ROLES)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "username": self.username,
+            "display_name": self.display_name,
+            "locale": self.locale,
+            "roles": sorted(self.roles),
+            "office_id": self.office_id,
+            "employer_id": self.employer_id,
+            "beneficiary_id": self.beneficiary_id,
+        }
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def check_password_strength(password: str) -> None:
+    if len(password) < 10:
+        raise InvalidInput("password too short", fields={"password": "at least 10 characters"})
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def principal_of(session: Session, user: User) -> Principal:
+    roles = frozenset(session.scalars(select(UserRole.role).where(UserRole.user_id == user.id)))
+    return _principal(user, roles)
+
+
+def _principal(user: User, roles: frozenset[str]) -> Principal:
+    return Principal(
+        user_id=user.id,
+        username=user.username,
+        display_name=user.display_name,
+        locale=user.locale if user.locale in LOCALES else "fr",
+        roles=roles,
+        office_id=user.office_id,
+        employer_id=user.employer_id,
+        beneficiary_id=user.beneficiary_id,
+    )
+
+
+# -- login and throttling -------------------------------------------------------------------------
+
+
+def _throttle_check(session: Session, keys: list[str], now: datetime) -> None:
+    for row in session.scalars(select(LoginThrottle).where(LoginThrottle.key.in_(keys))):
+        if row.locked_until is not None and row.locked_until > now:
+            wait = int((row.locked_until - now).total_seconds()) + 1
+            raise TooManyAttempts(
+                f"too many failed logins; try again in {wait} s", retry_after=wait
+            )
+
+
+def _throttle_fail(session: Session, key: str, limit: int, now: datetime) -> None:
+    row = session.get(LoginThrottle, key, with_for_update=True)
+    if row is None:
+        row = LoginThrottle(key=key, failures=0, window_start=now)
+        session.add(row)
+    if now - row.window_start > THROTTLE_WINDOW:
+        row.failures, row.window_start = 0, now
+    row.failures += 1
+    if row.failures >= limit:
+        row.locked_until = now + THROTTLE_LOCK
+        row.failures, row.window_start = 0, now
+
+
+def authenticate(aqd: Aqd, username: str, password: str, ip: str) -> Principal:
+    """Check a username and password; failures are recorded even though the login fails."""
+    now = aqd.clock.now()
+    name = username.strip().lower()
+    keys = [f"user:{name}", f"ip:{ip}"]
+    with aqd.session() as session, session.begin():
+        _throttle_check(session, keys, now)
+        user = session.scalar(select(User).where(User.username == name))
+        stored = user.password_hash if user is not None and user.active else None
+        try:
+            ok = _hasher.verify(stored or dummy_hash(), password) and stored is not None
+        except (VerificationError, InvalidHashError):
+            ok = False
+        if not ok or user is None:
+            _throttle_fail(session, keys[0], MAX_FAILURES_PER_USER, now)
+            _throttle_fail(session, keys[1], MAX_FAILURES_PER_IP, now)
+        else:
+            session.execute(delete(LoginThrottle).where(LoginThrottle.key == keys[0]))
+            if _hasher.check_needs_rehash(user.password_hash or ""):
+                user.password_hash = hash_password(password)
+            return principal_of(session, user)
+    raise Unauthenticated("wrong username or password")
+
+
+def open_session(aqd: Aqd, principal: Principal, ip: str, user_agent: str) -> tuple[str, str]:
+    """A new browser session: returns (secret for the cookie, CSRF token for the forms)."""
+    now = aqd.clock.now()
+    secret, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    with aqd.session() as session, session.begin():
+        session.execute(
+            delete(WebSession).where(
+                WebSession.user_id == principal.user_id, WebSession.expires_at < now
+            )
+        )
+        session.add(
+            WebSession(
+                secret_hash=digest(secret),
+                user_id=principal.user_id,
+                csrf_token=csrf,
+                created_at=now,
+                expires_at=now + SESSION_LIFETIME,
+                ip=ip[:64],
+                user_agent=user_agent[:300],
+            )
+        )
+    return secret, csrf
+
+
+def session_principal(session: Session, secret: str, now: datetime) -> tuple[Principal, str]:
+    """The principal and CSRF token of a live browser session, or Unauthenticated."""
+    row = session.execute(
+        select(WebSession, User)
+        .join(User, User.id == WebSession.user_id)
+        .where(WebSession.secret_hash == digest(secret))
+    ).one_or_none()
+    if row is None or row.WebSession.expires_at <= now or not row.User.active:
+        raise Unauthenticated("session expired or unknown; please sign in")
+    return principal_of(session, row.User), row.WebSession.csrf_token
+
+
+def close_session(aqd: Aqd, secret: str) -> None:
+    with aqd.session() as session, session.begin():
+        session.execute(delete(WebSession).where(WebSession.secret_hash == digest(secret)))
+
+
+def create_token(aqd: Aqd, principal: Principal, name: str) -> dict[str, Any]:
+    now = aqd.clock.now()
+    secret = "aqd_" + secrets.token_urlsafe(32)
+    with aqd.session() as session, session.begin():
+        token = ApiToken(
+            secret_hash=digest(secret),
+            user_id=principal.user_id,
+            name=name[:100] or "api",
+            created_at=now,
+            expires_at=now + TOKEN_LIFETIME,
+        )
+        session.add(token)
+        session.flush()
+        return {"id": token.id, "token": secret, "expires_at": (now + TOKEN_LIFETIME).isoformat()}
+
+
+def token_principal(session: Session, secret: str, now: datetime) -> Principal:
+    """The principal of a live bearer token: one query (token, user and roles together)."""
+    rows = session.execute(
+        select(ApiToken.revoked_at, ApiToken.expires_at, User, UserRole.role)
+        .join(User, User.id == ApiToken.user_id)
+        .outerjoin(UserRole, UserRole.user_id == User.id)
+        .where(ApiToken.secret_hash == digest(secret))
+    ).all()
+    if not rows:
+        raise Unauthenticated("invalid or expired token")
+    revoked_at, expires_at, user, _role = rows[0]
+    if revoked_at is not None or (expires_at is not None and expires_at <= now) or not user.active:
+        raise Unauthenticated("invalid or expired token")
+    roles = frozenset(r.role for r in rows if r.role is not None)
+    return _principal(user, roles)
+
+
+def revoke_token(aqd: Aqd, secret: str) -> None:
+    with aqd.session() as session, session.begin():
+        token = session.scalar(select(ApiToken).where(ApiToken.secret_hash == digest(secret)))
+        if token is not None and token.revoked_at is None:
+            token.revoked_at = aqd.clock.now()
+
+
+def set_locale(aqd: Aqd, principal: Principal, locale: str) -> None:
+    if locale not in LOCALES:
+        raise InvalidInput(f"unknown language {locale!r}", fields={"locale": "ar or fr"})
+    with aqd.session() as session, session.begin():
+        user = session.get(User, principal.user_id)
+        if user is not None:
+            user.locale = locale
+
+
+# -- national digital identity (OpenID Connect) ---------------------------------------------------
+
+
+def principal_by_oidc_subject(aqd: Aqd, subject: str) -> Principal:
+    """The active user whose account is linked to this identity-provider subject."""
+    with aqd.session() as session:
+        user = session.scalar(select(User).where(User.oidc_subject == subject))
+        if user is None or not user.active:
+            raise NotPermitted(
+                "no Aqd account is linked to this identity: sign in with your password and "
+                "link it in your settings, or ask your employment office"
+            )
+        return principal_of(session, user)
+
+
+def link_oidc_subject(aqd: Aqd, principal: Principal, subject: str | None) -> None:
+    """Link (or, with ``None``, unlink) the signed-in user's account to an identity."""
+    with aqd.session() as session, session.begin():
+        if subject is not None:
+            taken = session.scalar(
+                select(User.id).where(User.oidc_subject == subject, User.id != principal.user_id)
+            )
+            if taken is not None:
+                raise Conflict("this identity is already linked to another Aqd account")
+        user = session.get(User, principal.user_id)
+        if user is None:
+            raise NotFound("this account no longer exists")
+        user.oidc_subject = subject
+
+
+def oidc_linked(session: Session, principal: Principal) -> bool:
+    return session.scalar(select(User.oidc_subject).where(User.id == principal.user_id)) is not None
+
+
+# -- accounts -------------------------------------------------------------------------------
+
+
+def create_user(
+    session: Session,
+    username: str,
+    password: str | None,
+    roles: list[str],
+    now: datetime,
+    *,
+    display_name: str = "",
+    locale: str = "fr",
+    office_id: int | None = None,
+    employer_id: int | None = None,
+    beneficiary_id: int | None = None,
+) -> User:
+    name = username.strip().lower()
+    if not _USERNAME.match(name):
+        raise InvalidInput(
+            f"invalid username {username!r}",
+            fields={"username": "3-100 characters: lowercase letters, digits, . _ -"},
+        )
+    if session.scalar(select(User.id).where(User.username == name)) is not None:
+        raise Conflict(f"username {name} is taken", fields={"username": "already taken"})
+    if password is not None:
+        check_password_strength(password)
+    user = User(
+        username=name,
+        display_name=display_name or name,
+        password_hash=hash_password(password) if password is not None else None,
+        locale=locale if locale in LOCALES else "fr",
+        office_id=office_id,
+        employer_id=employer_id,
+        beneficiary_id=beneficiary_id,
+        active=True,
+        created_at=now,
+    )
+    session.add(user)
+    session.flush()
+    for role in roles:
+        session.add(UserRole(user_id=user.id, role=role))
+    session.flush()
+    return user
+
+
+def register_employer(aqd: Aqd, data: dict[str, Any]) -> Principal:
+    """Sign up a company and its first account (role ``employer``), in one transaction."""
+    fields: dict[str, str] = {}
+    text = {k: str(data.get(k) or "").strip() for k in data}
+    mf = text.get("matricule_fiscal", "").upper()
+    if not _MATRICULE.match(mf):
+        fields["matricule_fiscal"] = "7 digits and a letter, e.g. 1234567A or 1234567A/M/000"
+    if not _CNSS.match(text.get("cnss_number", "")):
+        fields["cnss_number"] = "6 to 12 digits"
+    for name in ("name", "sector", "governorate", "office", "username", "password"):
+        if not text.get(name):
+            fields.setdefault(name, "required")
+    if len(text.get("name", "")) > 200:
+        fields["name"] = "at most 200 characters"
+    if fields:
+        raise InvalidInput("the registration form has errors", fields=fields)
+    now = aqd.clock.now()
+    with aqd.session() as session, session.begin():
+        office = session.scalar(select(Office).where(Office.code == text["office"]))
+        if office is None:
+            raise InvalidInput("unknown office", fields={"office": "not found"})
+        if session.scalar(select(Employer.id).where(Employer.matricule_fiscal == mf)):
+            raise Conflict(
+                "this company is already registered; ask its account holder for access",
+                fields={"matricule_fiscal": "already registered"},
+            )
+        employer = Employer(
+            name=text["name"],
+            matricule_fiscal=mf,
+            cnss_number=text["cnss_number"],
+            sector=text["sector"][:64],
+            governorate=text["governorate"][:64],
+            office_id=office.id,
+        )
+        session.add(employer)
+        session.flush()
+        user = create_user(
+            session,
+            text["username"],
+            str(data.get("password") or ""),
+            ["employer"],
+            now,
+            display_name=text.get("display_name") or text["name"],
+            locale=text.get("locale", "fr"),
+            employer_id=employer.id,
+        )
+        return principal_of(session, user)
+
+
+def beneficiary_by_cin(session: Session, cin: str) -> Beneficiary | None:
+    return session.scalar(select(Beneficiary).where(Beneficiary.cin == cin.strip()))
