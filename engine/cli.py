@@ -28,7 +28,16 @@ from engine.audit.anchors import create_anchor, list_anchors, verify_anchors
 from engine.audit.package import export_package, verify_package
 from engine.audit.replay import replay_contract
 from engine.audit.verification import verify_contracts, verify_contracts_parallel
-from engine.cli_support import Refused, engine_root, fail, guard, open_engine, print_json, run
+from engine.cli_support import (
+    GuardedGroup,
+    Refused,
+    engine_root,
+    fail,
+    guard,
+    open_engine,
+    print_json,
+    run,
+)
 from engine.commands import version_migration as migration
 from engine.commands.aqd import Aqd
 from engine.commands.timers import run_due_timers
@@ -42,7 +51,9 @@ from engine.outbox import runner as outbox
 from engine.payments.cli import app as payments_app
 from engine.schema_migrations import upgrade
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="Aqd workflow engine.")
+app = typer.Typer(
+    cls=GuardedGroup, no_args_is_help=True, add_completion=False, help="Aqd workflow engine."
+)
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
 definitions_app = typer.Typer(no_args_is_help=True, help="Deployed process definitions.")
 contracts_app = typer.Typer(no_args_is_help=True, help="Contracts (process instances).")

@@ -10,12 +10,14 @@ builds with.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, NoReturn, TypeVar
 
 import typer
 from sqlalchemy.exc import OperationalError, ProgrammingError
+from typer.core import TyperGroup
 
 from engine import bootstrap
 from engine.commands.aqd import Aqd
@@ -30,13 +32,29 @@ T = TypeVar("T")
 _ROOT: ContextVar[EngineRoot | None] = ContextVar("aqd_cli_root", default=None)
 
 
-def run(app: typer.Typer, build: EngineRoot) -> None:
-    """Run the command line ``app`` with ``build`` as the composition root of its engines."""
+class GuardedGroup(TyperGroup):
+    """The top command group: whatever a command did not refuse itself (a database that is
+    unavailable or not migrated, an engine error) ends it with :func:`guard`'s one line instead
+    of a traceback. Every sub-command runs inside this group's ``invoke``."""
+
+    def invoke(self, ctx: Any) -> Any:
+        return guard(lambda: super(GuardedGroup, self).invoke(ctx))
+
+
+@contextmanager
+def using_root(build: EngineRoot) -> Iterator[None]:
+    """Within the block, commands build their engines with ``build``."""
     token = _ROOT.set(build)
     try:
-        app()
+        yield
     finally:
         _ROOT.reset(token)
+
+
+def run(app: typer.Typer, build: EngineRoot) -> None:
+    """Run the command line ``app`` with ``build`` as the composition root of its engines."""
+    with using_root(build):
+        app()
 
 
 class Refused(Exception):

@@ -16,7 +16,9 @@ import typer
 import typer.main
 from typer.testing import CliRunner
 
+from api import bootstrap
 from api.cli import app
+from engine.cli_support import using_root
 from engine.config import get_settings
 from engine.payments.accounts import make_rib
 
@@ -67,7 +69,7 @@ ARGS: dict[str, list[str]] = {
     "payments batch": ["--out", "{tmp}/batches"],
     "payments export": ["1", "{tmp}/batches"],
     "payments mark-sent": ["1"],
-    "payments import": ["{baseline}"],
+    "payments import": ["{bank}"],
     "payments list": [],
     "payments set-account": ["{rib}", "--beneficiary", "12345678"],
     "anchors create": [],
@@ -109,11 +111,14 @@ def unmigrated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict
     data.write_text(json.dumps({"office": "TUN"}), encoding="utf-8")
     baseline = tmp_path / "baseline.csv"
     baseline.write_text("office,programme,step,date,hours\n", encoding="utf-8")
+    bank = tmp_path / "bank.csv"
+    bank.write_text("end_to_end_id,status\nAQD-TUN-0001,paid\n", encoding="utf-8")
     root = Path(__file__).resolve().parent.parent
     yield {
         "tmp": str(tmp_path),
         "data": str(data),
         "baseline": str(baseline),
+        "bank": str(bank),
         "root": str(root),
         "rib": make_rib(1, 1, 7),
     }
@@ -123,7 +128,8 @@ def unmigrated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict
 @pytest.mark.parametrize("command", sorted(ARGS))
 def test_command_on_an_unmigrated_database(command: str, unmigrated: dict[str, str]) -> None:
     args = [*command.split(), *(a.format(**unmigrated) for a in ARGS[command])]
-    result = CliRunner().invoke(app, args)
+    with using_root(bootstrap.build):  # as `aqd` runs it (api.cli.main)
+        result = CliRunner().invoke(app, args)
     output = result.output.strip()
     assert result.exit_code == 1, (result.exit_code, output, result.exception)
     assert not isinstance(result.exception, Exception) or isinstance(
