@@ -18,7 +18,7 @@ import uvicorn
 from authlib.jose import JsonWebKey, jwt
 from starlette.testclient import TestClient
 
-from api import oidc
+from api.pages import oidc
 from api.dev_idp import DevIdentityProvider
 from tests.web.conftest import Web, csrf_of
 
