@@ -18,8 +18,8 @@ import uvicorn
 from authlib.jose import JsonWebKey, jwt
 from starlette.testclient import TestClient
 
-from api.pages import oidc
 from api.dev_idp import DevIdentityProvider
+from api.pages import oidc
 from tests.web.conftest import Web, csrf_of
 
 CALLBACK = "http://127.0.0.1:8000/login/oidc/callback"
