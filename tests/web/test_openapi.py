@@ -27,6 +27,8 @@ def vague(schema: dict[str, Any] | None, components: dict[str, Any]) -> str | No
         return "no schema"
     ref = schema.get("$ref")
     if ref is not None:
+        if set(schema) - {"$ref", "description"}:
+            return f"a $ref beside {sorted(set(schema) - {'$ref', 'description'})}"
         return vague(components[ref.rsplit("/", 1)[-1]], components)
     for key in ("anyOf", "oneOf", "allOf"):
         if key in schema:
