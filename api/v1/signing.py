@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from api import ceremony
 from api.auth import CallerDep, client_ip
 from api.deps import AqdDep, ReadSession
-from api.v1.schemas import AUTHED, IsoDateTime, Out, V1Router, errors
+from api.v1.schemas import AUTHED, IsoDateTime, Labels, Out, V1Router, errors
 from engine.services import inbox
 from engine.services import signature_requests as requests
 from signing import service
@@ -61,7 +61,7 @@ class Ceremony(Out):
     code_sent: bool
     consent_version: str
     consent_sha256: str
-    consent_text: str
+    consent_text: Labels = Field(description="the consent text, in French and Arabic")
 
 
 class CodeSent(Out):
