@@ -1,8 +1,10 @@
 """The HTTP application (``aqd serve``): the JSON API, the pages, health, readiness and metrics.
 
 This module wires things together and maps errors; it holds no business logic (that is the
-engine's, reached through its packages). Every response carries an ``X-Request-ID`` and
-each request is logged as one JSON line.
+engine's, reached through its packages). The routes live in ``api/v1/<area>.py`` (the
+JSON API) and ``api/pages/<area>.py`` (the pages), each a module-level router; what they
+depend on (the engine, sessions, the caller, role guards) is in ``api/deps.py``. Every
+response carries an ``X-Request-ID`` and each request is logged as one JSON line.
 """
 
 from __future__ import annotations
@@ -13,13 +15,12 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import quote
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -32,20 +33,13 @@ from prometheus_client import (
 )
 from sqlalchemy import text
 from sqlalchemy.exc import DataError
-from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import (
-    modeller_catalog,
-    notification_pages,
-    oidc,
-    rest,
-    signing_pages,
-    simulation,
-    web,
-)
+from api import pages, v1
 from api.auth import resolve_caller
+from api.deps import ReadSession
+from api.pages.common import error_page
 from engine import Aqd, EngineError, InvalidInput, TooManyAttempts, Unauthenticated
 from engine.access import accounts
 from engine.audit.anchors import create_anchor
@@ -62,15 +56,6 @@ ANCHOR_EVERY_S = 3600.0
 TIMER_BUDGET_S = 60.0
 access_log = logging.getLogger("aqd.access")
 STATIC = Path(__file__).resolve().parent / "static"
-
-
-def get_session(request: Request) -> Iterator[Session]:
-    aqd: Aqd = request.app.state.aqd
-    with aqd.read_session() as session:
-        yield session
-
-
-SessionDep = Annotated[Session, Depends(get_session)]
 
 
 def _is_api(request: Request) -> bool:
@@ -169,7 +154,7 @@ def create_app(aqd: Aqd, run_timers: bool = False, timer_interval_s: float = 15.
         if isinstance(exc, Unauthenticated):
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
-        return web.error_page(request, _safe_caller(request), exc)
+        return error_page(request, _safe_caller(request), exc)
 
     @app.exception_handler(DataError)
     async def data_error(request: Request, exc: DataError) -> Response:
@@ -211,7 +196,7 @@ def create_app(aqd: Aqd, run_timers: bool = False, timer_interval_s: float = 15.
                 },
                 status_code=exc.status_code,
             )
-        return web.error_page(
+        return error_page(
             request, _safe_caller(request), EngineError(str(exc.detail)), exc.status_code
         )
 
@@ -221,7 +206,7 @@ def create_app(aqd: Aqd, run_timers: bool = False, timer_interval_s: float = 15.
         return {"status": "ok"}
 
     @app.get("/readyz", tags=["ops"], responses={503: {"description": "a dependency is down"}})
-    def readyz(s: SessionDep) -> JSONResponse:
+    def readyz(s: ReadSession) -> JSONResponse:
         """The database (and, when one is configured, the broker) answer.
 
         Each check says ``ok`` (``in-process`` for the embedded broker) or ``unavailable``;
@@ -259,15 +244,8 @@ def create_app(aqd: Aqd, run_timers: bool = False, timer_interval_s: float = 15.
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     accounts.dummy_hash()  # before the first login: an unknown user costs a wrong password
-    app.include_router(rest.build_router())
-    app.include_router(simulation.build_router())
-    app.include_router(modeller_catalog.build_router())
-    app.include_router(signing_pages.build_api_router())
-    app.include_router(web.build_router())
-    app.include_router(oidc.build_router())
-    app.include_router(signing_pages.build_web_router())
-    app.include_router(notification_pages.build_api_router())
-    app.include_router(notification_pages.build_web_router())
+    for router in (*v1.routers, *pages.routers):
+        app.include_router(router)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     return app
 

@@ -62,7 +62,7 @@ ENGINE_MESSAGES = (
 
 def literal_ids() -> set[str]:
     found: set[str] = set()
-    files = [*(ROOT / "api" / "templates").rglob("*.html"), *(ROOT / "api").glob("*.py")]
+    files = [*(ROOT / "api" / "templates").rglob("*.html"), *(ROOT / "api").rglob("*.py")]
     for path in files:
         if path.name == "messages.py":
             continue

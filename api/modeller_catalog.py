@@ -1,24 +1,18 @@
-"""``GET /api/v1/definitions/{programme}/catalog``: what the modeller's properties panel offers
-in its lists — the programme's forms (``forms/schemas/<programme>/``), the decisions of its DMN
-files (drafts included, so a decision added in a draft can be called at once) and the roles a
-lane may name. Labels come in Arabic and French; the page picks its language."""
+"""What the modeller's properties panel offers in its lists
+(``GET /api/v1/definitions/{programme}/catalog``, ``api/v1/definitions.py``): the programme's
+forms (``forms/schemas/<programme>/``), the decisions of its DMN files (drafts included, so a
+decision added in a draft can be called at once) and the roles a lane may name. Labels come in
+Arabic and French; the page picks its language."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from fastapi import APIRouter, Request
 from lxml import etree
-from sqlalchemy import select
 
-from api.auth import CallerDep
 from api.i18n import LOCALES, catalog
-from api.rest import errors
-from engine import Aqd
 from engine.definitions import DMN_NAMESPACES, KNOWN_LANES
-from engine.definitions import drafts as modeller
-from engine.models import DefinitionDraft
 from forms import registry as form_registry
 
 #: Lanes may also group what no person works (script tasks, events): the "system" lane.
@@ -68,29 +62,3 @@ def roles() -> list[dict[str, Any]]:
         {"id": role, "label": {loc: catalog(loc).get(f"lane:{role}", role) for loc in LOCALES}}
         for role in ROLES
     ]
-
-
-def build_router() -> APIRouter:
-    r = APIRouter(prefix="/api/v1", tags=["api"], responses=errors(400, 422))
-
-    @r.get("/definitions/{programme}/catalog", responses=errors(401, 403, 404, 422))
-    def definition_catalog(programme: str, caller: CallerDep, request: Request) -> dict[str, Any]:
-        """Forms, decisions and lane roles the modeller's properties panel lists (programme
-        managers and admins)."""
-        modeller.require_editor(caller.principal)
-        aqd: Aqd = request.app.state.aqd
-        with aqd.read_session() as s:
-            definition = modeller.newest(s, programme)
-            sources = dict(definition.sources)
-            for draft in s.scalars(
-                select(DefinitionDraft).where(DefinitionDraft.programme == programme)
-            ):
-                sources[draft.file] = draft.xml
-        return {
-            "programme": definition.programme,
-            "forms": forms(definition.programme),
-            "decisions": decisions(sources),
-            "roles": roles(),
-        }
-
-    return r

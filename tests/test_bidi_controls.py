@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from markupsafe import Markup
 
-from api.web import TEMPLATES
+from api.pages.common import TEMPLATES
 from forms import reports
 from forms.text import BIDI_CONTROLS, finalize, strip_bidi_controls
 from signing import documents

@@ -20,8 +20,8 @@ from authlib.jose import JsonWebKey, jwt
 from pydantic import SecretStr
 from starlette.testclient import TestClient
 
-from api import oidc
 from api.dev_idp import DevIdentityProvider
+from api.pages import oidc
 from tests.web.conftest import Web, csrf_of
 
 CALLBACK = "http://127.0.0.1:8000/login/oidc/callback"

@@ -39,6 +39,15 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from api.auth import LANG_COOKIE, CallerDep, OptionalCallerDep, client_ip
+from api.deps import AqdDep
+from api.pages.common import (
+    home_of,
+    redirect,
+    render,
+    safe_next,
+    secure_cookies,
+    set_session_cookie,
+)
 from engine import Aqd, EngineError
 from engine.access import accounts
 from engine.config import Settings
@@ -234,81 +243,77 @@ def _unb64(value: str) -> dict[str, str]:
     return {k: v for k, v in parsed.items() if isinstance(v, str)}
 
 
-def build_router() -> APIRouter:
-    from api import web  # noqa: PLC0415 (cycle: api.web imports this module)
+router = APIRouter(include_in_schema=False)
 
-    r = APIRouter(include_in_schema=False)
 
-    @r.get("/login/oidc")
-    def start(request: Request, caller: OptionalCallerDep) -> Response:
-        """Send the browser to the identity provider (``intent=link`` from /me/settings)."""
-        aqd = web._aqd(request)
-        oidc = client_for(aqd)
-        intent = "link" if request.query_params.get("intent") == "link" else "login"
-        if intent == "link" and caller is None:
-            return web.redirect("/login?next=/me/settings")
-        flow = {
-            "state": secrets.token_urlsafe(24),
-            "nonce": secrets.token_urlsafe(24),
-            "verifier": secrets.token_urlsafe(48),
-            "intent": intent,
-            "next": web.safe_next(request.query_params.get("next"), ""),
-        }
-        try:
-            target = oidc.authorization_url(flow["state"], flow["nonce"], flow["verifier"])
-        except OidcError as exc:
-            return web.render(request, "login.html", None, 502, error=exc, next=flow["next"])
-        response = web.redirect(target)
-        response.set_cookie(
-            FLOW_COOKIE,
-            _b64(flow),
-            max_age=FLOW_SECONDS,
-            httponly=True,
-            samesite="lax",
-            secure=web._secure(),
-            path="/login/oidc",
-        )
-        return response
+@router.get("/login/oidc")
+def start(request: Request, caller: OptionalCallerDep, aqd: AqdDep) -> Response:
+    """Send the browser to the identity provider (``intent=link`` from /me/settings)."""
+    oidc = client_for(aqd)
+    intent = "link" if request.query_params.get("intent") == "link" else "login"
+    if intent == "link" and caller is None:
+        return redirect("/login?next=/me/settings")
+    flow = {
+        "state": secrets.token_urlsafe(24),
+        "nonce": secrets.token_urlsafe(24),
+        "verifier": secrets.token_urlsafe(48),
+        "intent": intent,
+        "next": safe_next(request.query_params.get("next"), ""),
+    }
+    try:
+        target = oidc.authorization_url(flow["state"], flow["nonce"], flow["verifier"])
+    except OidcError as exc:
+        return render(request, "login.html", None, 502, error=exc, next=flow["next"])
+    response = redirect(target)
+    response.set_cookie(
+        FLOW_COOKIE,
+        _b64(flow),
+        max_age=FLOW_SECONDS,
+        httponly=True,
+        samesite="lax",
+        secure=secure_cookies(),
+        path="/login/oidc",
+    )
+    return response
 
-    @r.get("/login/oidc/callback")
-    def callback(request: Request, caller: OptionalCallerDep) -> Response:
-        aqd = web._aqd(request)
-        oidc = client_for(aqd)
-        flow = _unb64(request.cookies.get(FLOW_COOKIE, ""))
-        q = request.query_params
-        try:
-            if not flow or not secrets.compare_digest(flow.get("state", ""), q.get("state", "")):
-                raise OidcError("this sign-in was not started here or took too long; try again")
-            if q.get("error"):
-                raise OidcError(f"the identity provider said: {q.get('error')}")
-            claims = oidc.verify(oidc.exchange(q.get("code", ""), flow["verifier"]), flow["nonce"])
-            subject = str(claims["sub"])
-            if flow.get("intent") == "link":
-                if caller is None:
-                    raise Unauthenticated("sign in first, then link your identity")
-                accounts.link_oidc_subject(aqd, caller.principal, subject)
-                response = web.redirect("/me/settings?notice=identity_linked")
-            else:
-                principal = accounts.principal_by_oidc_subject(aqd, subject)
-                secret, _csrf = accounts.open_session(
-                    aqd, principal, client_ip(request), request.headers.get("user-agent", "")
-                )
-                response = web.redirect(web.safe_next(flow.get("next"), web.home_of(principal)))
-                web._set_session_cookie(response, secret)
-                response.set_cookie(
-                    LANG_COOKIE, principal.locale, samesite="lax", secure=web._secure()
-                )
-        except (OidcError, Unauthenticated, Conflict, NotFound, NotPermitted) as exc:
-            page = web.render(request, "login.html", None, exc.status_code, error=exc, next="")
-            page.delete_cookie(FLOW_COOKIE, path="/login/oidc")
-            return page
-        response.delete_cookie(FLOW_COOKIE, path="/login/oidc")
-        return response
 
-    @r.post("/me/identity/unlink")
-    def unlink(request: Request, caller: CallerDep) -> Response:
-        """Stop signing in with the national identity (the password stays)."""
-        accounts.link_oidc_subject(web._aqd(request), caller.principal, None)
-        return web.redirect("/me/settings?notice=identity_unlinked")
+@router.get("/login/oidc/callback")
+def callback(request: Request, caller: OptionalCallerDep, aqd: AqdDep) -> Response:
+    oidc = client_for(aqd)
+    flow = _unb64(request.cookies.get(FLOW_COOKIE, ""))
+    q = request.query_params
+    try:
+        if not flow or not secrets.compare_digest(flow.get("state", ""), q.get("state", "")):
+            raise OidcError("this sign-in was not started here or took too long; try again")
+        if q.get("error"):
+            raise OidcError(f"the identity provider said: {q.get('error')}")
+        claims = oidc.verify(oidc.exchange(q.get("code", ""), flow["verifier"]), flow["nonce"])
+        subject = str(claims["sub"])
+        if flow.get("intent") == "link":
+            if caller is None:
+                raise Unauthenticated("sign in first, then link your identity")
+            accounts.link_oidc_subject(aqd, caller.principal, subject)
+            response = redirect("/me/settings?notice=identity_linked")
+        else:
+            principal = accounts.principal_by_oidc_subject(aqd, subject)
+            secret, _csrf = accounts.open_session(
+                aqd, principal, client_ip(request), request.headers.get("user-agent", "")
+            )
+            response = redirect(safe_next(flow.get("next"), home_of(principal)))
+            set_session_cookie(response, secret)
+            response.set_cookie(
+                LANG_COOKIE, principal.locale, samesite="lax", secure=secure_cookies()
+            )
+    except (OidcError, Unauthenticated, Conflict, NotFound, NotPermitted) as exc:
+        page = render(request, "login.html", None, exc.status_code, error=exc, next="")
+        page.delete_cookie(FLOW_COOKIE, path="/login/oidc")
+        return page
+    response.delete_cookie(FLOW_COOKIE, path="/login/oidc")
+    return response
 
-    return r
+
+@router.post("/me/identity/unlink")
+def unlink(caller: CallerDep, aqd: AqdDep) -> Response:
+    """Stop signing in with the national identity (the password stays)."""
+    accounts.link_oidc_subject(aqd, caller.principal, None)
+    return redirect("/me/settings?notice=identity_unlinked")

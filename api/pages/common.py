@@ -1,0 +1,141 @@
+"""What every page module shares: the templates, rendering in the caller's language, redirects,
+the session cookie and the small parsers of query strings and forms.
+
+Pages work without JavaScript (plain forms, POST-redirect-GET); htmx only refreshes parts in
+place when it is available. Permission and scope checks are the engine's
+(``engine.inbox``); the page modules turn requests into calls and results into HTML.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from starlette.datastructures import FormData
+
+from api.auth import ANON_CSRF_COOKIE, LANG_COOKIE, SESSION_COOKIE, Caller, anon_csrf
+from api.i18n import LOCALES, translator
+from engine import Aqd, EngineError
+from engine.access.accounts import SESSION_LIFETIME, Principal
+from engine.config import cookies_secure, get_settings
+from forms.text import finalize
+
+TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
+TEMPLATES.env.finalize = finalize  # no bidi override from user text (forms/text.py)
+FLASHES = (
+    "claimed", "released", "completed", "reassigned", "requested", "registered", "bulk",
+    "action_done",
+)  # fmt: skip
+
+
+def locale_of(request: Request, caller: Caller | None) -> str:
+    if caller is not None:
+        return caller.principal.locale
+    cookie = request.cookies.get(LANG_COOKIE)
+    if cookie in LOCALES:
+        return cookie
+    accept = request.headers.get("accept-language", "")
+    return "ar" if accept.lower().startswith("ar") else "fr"
+
+
+def home_of(principal: Principal) -> str:
+    if principal.is_office_staff:
+        return "/inbox"
+    if principal.has("employer"):
+        return "/employer"
+    if principal.has("beneficiary"):
+        return "/me"
+    return "/contracts"
+
+
+def safe_next(value: str | None, default: str = "/") -> str:
+    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return default
+
+
+def render(
+    request: Request,
+    template: str,
+    caller: Caller | None,
+    status_code: int = 200,
+    **context: Any,
+) -> HTMLResponse:
+    t = translator(locale_of(request, caller))
+    csrf = caller.csrf_token if caller is not None else anon_csrf(request)
+    flash = request.query_params.get("flash")
+    aqd: Aqd = request.app.state.aqd
+    response = TEMPLATES.TemplateResponse(
+        request,
+        template,
+        {
+            "t": t,
+            "_": t.gettext,
+            "caller": caller,
+            "me": caller.principal if caller else None,
+            "csrf_token": csrf,
+            "flash": flash if flash in FLASHES else None,
+            "path": request.url.path,
+            "oidc_enabled": bool(aqd.settings.oidc_issuer),
+            "full_path": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
+            **context,
+        },
+        status_code=status_code,
+    )
+    new_anon = getattr(request.state, "new_anon_csrf", "")
+    if caller is None and new_anon:
+        response.set_cookie(
+            ANON_CSRF_COOKIE, new_anon, httponly=True, samesite="lax", secure=secure_cookies()
+        )
+    return response
+
+
+def secure_cookies() -> bool:
+    return cookies_secure(get_settings())
+
+
+def set_session_cookie(response: Response, secret: str) -> None:
+    response.set_cookie(
+        SESSION_COOKIE,
+        secret,
+        max_age=int(SESSION_LIFETIME.total_seconds()),
+        httponly=True,
+        samesite="lax",
+        secure=secure_cookies(),
+    )
+
+
+def redirect(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+def error_page(
+    request: Request, caller: Caller | None, exc: EngineError, status_code: int | None = None
+) -> HTMLResponse:
+    return render(request, "error.html", caller, status_code or exc.status_code, error=exc)
+
+
+def form_dict(form: FormData) -> dict[str, str]:
+    return {k: v for k, v in form.items() if isinstance(v, str)}
+
+
+def int_param(value: str | None, default: int) -> int:
+    try:
+        return max(0, min(int(value or ""), 100_000))
+    except ValueError:
+        return default
+
+
+def date_param(value: str | None) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+def choice(value: str | None, allowed: tuple[str, ...], default: str) -> Any:
+    return value if value in allowed else default
