@@ -828,7 +828,9 @@ def scheduler_cmd() -> None:
     """Run Celery beat: enqueues the periodic due-timer poll."""
     from engine.worker.celery_app import app as celery
 
-    celery.start(["beat", "--loglevel=INFO", "--schedule", str(get_settings().var_dir / "beat")])
+    var_dir = get_settings().var_dir
+    var_dir.mkdir(parents=True, exist_ok=True)  # a fresh volume or working directory
+    celery.start(["beat", "--loglevel=INFO", "--schedule", str(var_dir / "beat")])
 
 
 def main() -> None:

@@ -5,18 +5,17 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AQD_", env_file=".env", extra="ignore")
 
     database_url: str = Field(
-        default=f"sqlite:///{ROOT / 'var' / 'aqd.db'}",
-        description="SQLAlchemy URL; PostgreSQL in production (postgresql+psycopg://...).",
+        default="",
+        description="SQLAlchemy URL; PostgreSQL in production (postgresql+psycopg://...); "
+        "empty: the embedded SQLite database <var_dir>/aqd.db.",
     )
     broker_url: str = Field(
         default="memory://",
@@ -26,7 +25,12 @@ class Settings(BaseSettings):
         default="system",
         description="``system`` or an ISO timestamp that starts a frozen clock (demos, tests).",
     )
-    var_dir: Path = Field(default=ROOT / "var", description="Local state of the embedded default.")
+    var_dir: Path = Field(
+        default=Path("var"),
+        description="Local state: the embedded SQLite database, the development PKI and TSA "
+        "(pki/), the scheduler's schedule; relative to the working directory (``/app/var`` in "
+        "the image, one volume shared by the API, the worker and the scheduler).",
+    )
     script_time_limit_ms: int = Field(
         default=1000, ge=10, description="Wall-clock budget of one expression or script."
     )
@@ -107,6 +111,15 @@ class Settings(BaseSettings):
         description="HTTP SMS gateway (JSON POST; empty: SMS stay in the mailbox).",
     )
     sms_token: str = Field(default="", description="Bearer token for the SMS gateway.")
+
+    @model_validator(mode="after")
+    def _anchor_var_dir(self) -> Settings:
+        # Resolved once, when the settings are read: a process that changes its working
+        # directory later keeps the same state. Never derived from the installed code's location.
+        self.var_dir = self.var_dir.expanduser().resolve()
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.var_dir / 'aqd.db'}"
+        return self
 
 
 @lru_cache(maxsize=1)
