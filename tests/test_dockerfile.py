@@ -14,7 +14,7 @@ import tomllib
 from pathlib import Path, PurePosixPath
 
 import pytest
-import yaml
+import yaml  # type: ignore[import-untyped]  # no types-PyYAML among the dev tools
 
 from engine.config import Settings
 from signing.pades import STAMP_FONTS
