@@ -37,11 +37,12 @@ RUN apt-get update \
       libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 \
       fonts-noto-core fonts-dejavu-core \
  && rm -rf /var/lib/apt/lists/*
+# The user has a home for fontconfig's cache (without one, every process warns it has none).
+RUN useradd --system --create-home --uid 10001 aqd && mkdir -p /app/var && chown aqd /app/var
 WORKDIR /app
 COPY constraints.txt ./
 COPY --from=wheel /wheels /wheels
-RUN pip install -c constraints.txt /wheels/*.whl && rm -rf /wheels \
- && useradd --system --uid 10001 aqd && mkdir -p /app/var && chown aqd /app/var
+RUN pip install -c constraints.txt /wheels/*.whl && rm -rf /wheels
 # The programmes are data, deployed with `aqd deploy processes/<programme>` (the compose
 # migrate job); the installed package does not need them.
 COPY processes ./processes
