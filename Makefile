@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?= -n 2
 
-.PHONY: install run test lint types unit bench compose-check clean
+.PHONY: install assets run test lint types unit bench compose-check clean
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -15,37 +15,24 @@ $(BIN)/.installed: pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $@
 
-# Front-end packages come from npm at install time and are served locally (no CDN).
+# Front-end packages come from npm at install time and are served locally (no CDN). One build,
+# `npm run build` (api/static/build.mjs), writes everything under api/static/vendor/: htmx, the
+# bpmn-js viewer and modeller, the dmn-js editor, their styles and fonts. The Dockerfile runs the
+# same build. It reruns when the lock file, the build script or a source under api/static/src/
+# changes; the stamp is a dot file, which the wheel's package data leaves out.
 VENDOR := api/static/vendor
-$(VENDOR)/htmx.min.js: package.json package-lock.json
+ASSET_SOURCES := api/static/build.mjs $(shell find api/static/src -type f 2>/dev/null)
+node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --silent --no-audit --no-fund
-	mkdir -p $(VENDOR)
-	cp node_modules/htmx.org/dist/htmx.min.js $@
+	touch $@
 
-# The diagram viewer (bpmn-js + bpmn-auto-layout) bundled by esbuild, with bpmn-js's styles.
-$(VENDOR)/viewer.js: api/static/src/viewer.js $(VENDOR)/htmx.min.js
-	node_modules/.bin/esbuild api/static/src/viewer.js --bundle --format=iife --minify \
-	  --log-level=warning --outfile=$@
-	mkdir -p $(VENDOR)/bpmn
-	cp -r node_modules/bpmn-js/dist/assets/diagram-js.css node_modules/bpmn-js/dist/assets/bpmn-js.css \
-	  node_modules/bpmn-js/dist/assets/bpmn-font $(VENDOR)/bpmn/
+$(VENDOR)/.built: node_modules/.package-lock.json $(ASSET_SOURCES)
+	npm run --silent build
+	touch $@
 
-# The modeller, with its properties panel (api/static/src/properties/; its CSS is bundled into
-# $(VENDOR)/modeller.css next to the script).
-$(VENDOR)/modeller.js: api/static/src/modeller.js api/static/src/drafts.js \
-  $(wildcard api/static/src/properties/*) $(VENDOR)/viewer.js
-	node_modules/.bin/esbuild api/static/src/modeller.js --bundle --format=iife --minify \
-	  --log-level=warning --outfile=$@
+assets: $(VENDOR)/.built
 
-# The decision-table editor (dmn-js Modeler) and dmn-js's styles and font.
-$(VENDOR)/dmn.js: api/static/src/dmn.js api/static/src/drafts.js $(VENDOR)/htmx.min.js
-	node_modules/.bin/esbuild api/static/src/dmn.js --bundle --format=iife --minify \
-	  --log-level=warning --outfile=$@
-	mkdir -p $(VENDOR)/dmn
-	cp -r node_modules/dmn-js/dist/assets/*.css node_modules/dmn-js/dist/assets/dmn-font $(VENDOR)/dmn/
-
-install: $(BIN)/.installed $(VENDOR)/htmx.min.js $(VENDOR)/viewer.js $(VENDOR)/modeller.js \
-  $(VENDOR)/dmn.js
+install: $(BIN)/.installed assets
 
 ## Install, migrate the embedded SQLite database, deploy processes/, seed demo data, start Aqd.
 run: install

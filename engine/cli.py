@@ -763,7 +763,9 @@ def scheduler_cmd() -> None:
     from engine.worker.celery_app import make_celery  # noqa: PLC0415 (Celery loads for the worker and scheduler only)
 
     celery = make_celery(engine_root())
-    celery.start(["beat", "--loglevel=INFO", "--schedule", str(get_settings().var_dir / "beat")])
+    var_dir = get_settings().var_dir
+    var_dir.mkdir(parents=True, exist_ok=True)  # a fresh volume or working directory
+    celery.start(["beat", "--loglevel=INFO", "--schedule", str(var_dir / "beat")])
 
 
 def main() -> None:

@@ -6,10 +6,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 class Settings(BaseSettings):
@@ -26,8 +24,9 @@ class Settings(BaseSettings):
     )
     log_level: str = Field(default="INFO", description="Level of Aqd's own loggers (``aqd.*``).")
     database_url: str = Field(
-        default=f"sqlite:///{ROOT / 'var' / 'aqd.db'}",
-        description="SQLAlchemy URL; PostgreSQL in production (postgresql+psycopg://...).",
+        default="",
+        description="SQLAlchemy URL; PostgreSQL in production (postgresql+psycopg://...); "
+        "empty: the embedded SQLite database <var_dir>/aqd.db.",
     )
     broker_url: str = Field(
         default="memory://",
@@ -37,7 +36,12 @@ class Settings(BaseSettings):
         default="system",
         description="``system`` or an ISO timestamp that starts a frozen clock (demos, tests).",
     )
-    var_dir: Path = Field(default=ROOT / "var", description="Local state of the embedded default.")
+    var_dir: Path = Field(
+        default=Path("var"),
+        description="Local state: the embedded SQLite database, the development PKI and TSA "
+        "(pki/), the scheduler's schedule; relative to the working directory (``/app/var`` in "
+        "the image, one volume shared by the API, the worker and the scheduler).",
+    )
     script_time_limit_ms: int = Field(
         default=1000, ge=10, description="Wall-clock budget of one expression or script."
     )
@@ -151,6 +155,15 @@ class Settings(BaseSettings):
         "falls back to a development account and logs it).",
     )
     payments_debtor_bic: str = Field(default="BCTNTNTT", description="BIC of that account.")
+
+    @model_validator(mode="after")
+    def _anchor_var_dir(self) -> Settings:
+        # Resolved once, when the settings are read: a process that changes its working
+        # directory later keeps the same state. Never derived from the installed code's location.
+        self.var_dir = self.var_dir.expanduser().resolve()
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.var_dir / 'aqd.db'}"
+        return self
 
 
 def cookies_secure(settings: Settings) -> bool:
