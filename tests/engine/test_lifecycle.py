@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from engine import InvalidInput, NotFound, StaleRevision, TaskNotReady
+from engine import Conflict, InvalidInput, NotFound, StaleRevision, TaskNotReady
 from engine.models import Contract, Event, HumanTask, Outbox, ProcessInstance, StepTiming
 from engine.services.replay import replay_contract
 from engine.services.signatures import signature_result
@@ -177,7 +177,7 @@ def test_claim_release_and_conflicts(world: World) -> None:
     with world.aqd.session() as s, s.begin():
         world.aqd.claim_task(s, guid, "alice")
     with (
-        pytest.raises(Exception, match="already claimed by alice"),
+        pytest.raises(Conflict, match="already claimed by alice"),
         world.aqd.session() as s,
         s.begin(),
     ):
@@ -203,7 +203,7 @@ def test_claim_release_and_conflicts(world: World) -> None:
 
 def test_message_nobody_waits_for_is_a_conflict_not_a_crash(world: World) -> None:
     cid = world.start()
-    with pytest.raises(Exception, match="not waiting for message"):
+    with pytest.raises(Conflict, match="not waiting for message"):
         world.message(cid, "signature_result", signature_result("beneficiary"))
     assert contract(world, cid).revision == 1
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Connection, select
 
-from engine import Aqd, FrozenClock, InvalidInput, Settings
+from engine import Aqd, Conflict, FrozenClock, InvalidInput, Settings
 from engine.db import get_engine
 from engine.migrate import upgrade
 from engine.models import (
@@ -512,7 +512,7 @@ def extension_absent(world: World, p: Programme) -> None:
     assert "request_extension" not in (ROOT / "processes" / p.key / f"{p.key}.bpmn").read_text()
     cid = active(world, p)
     before = contract(world, cid).revision
-    with pytest.raises(Exception, match="not waiting for message"):
+    with pytest.raises(Conflict, match="not waiting for message"):
         world.message(cid, "request_extension", {"months": 2, "requested_by": "employer"})
     c = contract(world, cid)
     assert (c.status, c.revision) == ("active", before)

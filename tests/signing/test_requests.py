@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
-from engine import Conflict, InvalidInput, NotPermitted, TooManyAttempts
+from engine import Conflict, InvalidInput, NotFound, NotPermitted, TooManyAttempts
 from engine.models import (
     Contract,
     Document,
@@ -256,7 +256,7 @@ def test_wrong_party_reused_and_expired_links_are_refused(signing_world: World) 
     with pytest.raises(Conflict, match="expired"), requests.ceremony(world.aqd) as s:
         requests.send_code(world.aqd, s, employer_token, who(world, "acme.hr"))
     # A link that never existed.
-    with pytest.raises(Exception, match="unknown"), requests.ceremony(world.aqd) as s:
+    with pytest.raises(NotFound, match="unknown"), requests.ceremony(world.aqd) as s:
         requests.open_request(world.aqd, s, "not-a-token", who(world, "acme.hr"))
 
 

@@ -142,7 +142,7 @@ def test_legacy_parameters_end_with_the_repeal() -> None:
     after = (datetime.fromisoformat(last) + timedelta(days=1)).date().isoformat()
     for name, versions in doc.items():
         for version in versions:
-            assert version["legal_basis"] and version["confidence"] in "HML", name
+            assert version["legal_basis"] and version["confidence"] in {"H", "M", "L"}, name
             if name == "last_request_date":
                 continue
             if version["valid_to"] is None:
