@@ -15,6 +15,8 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from forms.pdf import html_to_pdf
+
 TEMPLATES = Path(__file__).resolve().parent / "templates" / "reports"
 _env = Environment(
     loader=FileSystemLoader(str(TEMPLATES)),
@@ -29,8 +31,4 @@ def render_html(template: str, **context: Any) -> str:
 
 def render_pdf(template: str, **context: Any) -> bytes:
     """Render ``template`` (a file in ``forms/templates/reports/``) to PDF bytes."""
-    from weasyprint import HTML  # type: ignore[import-untyped]
-
-    pdf = HTML(string=render_html(template, **context), base_url=str(TEMPLATES)).write_pdf()
-    assert isinstance(pdf, bytes)
-    return pdf
+    return html_to_pdf(render_html(template, **context), base_url=str(TEMPLATES))
