@@ -16,7 +16,7 @@ from forms import pdf
 ROOT = Path(__file__).resolve().parent.parent
 HTML = (
     '<html lang="ar" dir="rtl"><body style="font-family: \'Noto Sans Arabic\'">'
-    "<p>عقد إدماج لحاملي الشهادات العليا</p><p lang=\"fr\">Contrat CIVP</p></body></html>"
+    '<p>عقد إدماج لحاملي الشهادات العليا</p><p lang="fr">Contrat CIVP</p></body></html>'
 )
 
 # A fresh interpreter where the library cannot be loaded, with warnings as errors and
