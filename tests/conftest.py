@@ -9,7 +9,7 @@ database fails the run instead of silently skipping half of it.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -107,11 +107,11 @@ class World:
         return guid
 
     def complete(
-        self, contract_id: int, bpmn_id: str, data: dict[str, object], user: str = "u"
+        self, contract_id: int, bpmn_id: str, data: Mapping[str, object], user: str = "u"
     ) -> None:
         guid = self.task(contract_id, bpmn_id)
         with self.aqd.session() as s, s.begin():
-            self.aqd.complete_task(s, guid, data, user)
+            self.aqd.complete_task(s, guid, dict(data), user)
 
     def message(self, contract_id: int, name: str, payload: object) -> None:
         with self.aqd.session() as s, s.begin():

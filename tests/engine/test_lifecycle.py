@@ -35,12 +35,10 @@ def test_start_routes_to_employer_with_due_date(world: World) -> None:
             "employer_agreement",
         )
         assert task.due_at == world.clock.now() + timedelta(days=7)
-        assert (
-            s.scalar(
-                select(func.count()).select_from(StepTiming).where(StepTiming.contract_id == cid)
-            )
-            >= 4
+        timings = s.scalar(
+            select(func.count()).select_from(StepTiming).where(StepTiming.contract_id == cid)
         )
+        assert timings is not None and timings >= 4
 
 
 def test_ineligible_beneficiary_is_refused_with_reason(world: World) -> None:

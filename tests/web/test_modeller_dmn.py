@@ -7,6 +7,7 @@ message naming its rule, in the user's language."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
@@ -47,7 +48,7 @@ def type_in_cell(page: Page, element_id: str, text: str) -> None:
     expect(cell).to_contain_text(text)
 
 
-def decide(server: LiveServer) -> dict[str, object]:
+def decide(server: LiveServer) -> dict[str, Any]:
     aqd = server.web.aqd
     with aqd.session() as s:
         return evaluate_decision(
