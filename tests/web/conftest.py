@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
 from fastapi.testclient import TestClient
+from playwright.sync_api import Browser, sync_playwright
 from sqlalchemy import select
 
 from api.app import create_app
@@ -15,7 +17,8 @@ from engine import Aqd, FrozenClock, Settings
 from engine.models import HumanTask
 from engine.services import demo
 from engine.services.definitions import deploy
-from tests.conftest import ROOT
+from tests.conftest import ROOT, _truncate
+from tests.helpers.browser import ARGS, CHROMIUM, LiveServer
 
 PASSWORD = demo.DEMO_PASSWORD
 PROGRAMMES = ("civp", "karama", "crva", "csc")
@@ -112,3 +115,18 @@ def make_web(url: str) -> Web:
 @pytest.fixture
 def web(db_url: str) -> Web:
     return make_web(db_url)
+
+
+@pytest.fixture
+def live(pg_url: str) -> Iterator[LiveServer]:
+    _truncate(pg_url)
+    with LiveServer(make_web(pg_url)) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield b
+        b.close()

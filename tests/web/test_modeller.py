@@ -11,7 +11,7 @@ from sqlalchemy import select
 from engine.models import Contract, HumanTask, ProcessDefinition
 from engine.services import replay
 from engine.services.signatures import SIGNING_PARTIES, signature_result
-from tests.web.test_browser import LiveServer, browser, live, sign_in  # noqa: F401
+from tests.helpers.browser import LiveServer, sign_in
 
 ADD_TASK = """() => {
   const m = window.AqdModeller.modeler;
@@ -36,7 +36,7 @@ CONNECT = """(taskId) => {
 }"""
 
 
-def test_edit_validate_diff_deploy_and_run(browser: Browser, live: LiveServer) -> None:  # noqa: F811
+def test_edit_validate_diff_deploy_and_run(browser: Browser, live: LiveServer) -> None:
     page = sign_in(browser, live, "manager")
     page.goto(f"{live.url}/modeller/civp")
     root = page.locator("[data-modeller]")

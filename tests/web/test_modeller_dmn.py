@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from engine.models import DefinitionDraft, ProcessDefinition
 from engine.services.definitions import evaluate_decision
-from tests.web.test_browser import ARTIFACTS, LiveServer, browser, live, sign_in  # noqa: F401
+from tests.helpers.browser import ARTIFACTS, LiveServer, sign_in
 
 FILE = "civp_eligibility.dmn"
 # Rule 5 refuses a job seeker who already had max_civp_months of CIVP; its threshold column.
@@ -56,7 +56,7 @@ def decide(server: LiveServer) -> dict[str, Any]:
         )
 
 
-def test_edit_a_threshold_save_diff_deploy_and_decide(browser: Browser, live: LiveServer) -> None:  # noqa: F811
+def test_edit_a_threshold_save_diff_deploy_and_decide(browser: Browser, live: LiveServer) -> None:
     before = decide(live)
     assert before["version"] == 1 and before["outputs"]["reason"] == "OK"
 
@@ -105,8 +105,8 @@ def test_edit_a_threshold_save_diff_deploy_and_decide(browser: Browser, live: Li
 
 
 def test_an_entry_that_does_not_compile_is_refused_naming_its_rule(
-    browser: Browser,  # noqa: F811
-    live: LiveServer,  # noqa: F811
+    browser: Browser,
+    live: LiveServer,
 ) -> None:
     page = sign_in(browser, live, "manager")
     open_table(page, live)

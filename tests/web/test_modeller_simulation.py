@@ -7,8 +7,8 @@ import json
 
 from playwright.sync_api import Browser, expect
 
+from tests.helpers.browser import ARTIFACTS, LiveServer, sign_in
 from tests.web.conftest import Web
-from tests.web.test_browser import ARTIFACTS, LiveServer, browser, live, sign_in  # noqa: F401
 
 REQUEST = {
     "office": "TUN",
@@ -67,7 +67,7 @@ def test_the_simulation_endpoint(web: Web) -> None:
     assert deployed.status_code == 200 and deployed.json()["drafts"] == []
 
 
-def test_simulating_cases_on_the_modeller_page(browser: Browser, live: LiveServer) -> None:  # noqa: F811
+def test_simulating_cases_on_the_modeller_page(browser: Browser, live: LiveServer) -> None:
     page = sign_in(browser, live, "manager")
     page.goto(f"{live.url}/modeller/civp")
     root = page.locator("[data-modeller]")
