@@ -126,7 +126,9 @@ def fresh_world(url: str) -> World:
     return World(aqd=Aqd(url, clock=clock, settings=settings), clock=clock, url=url)
 
 
-@pytest.fixture(params=["postgresql", "sqlite"])
+# The SQLite column runs in `make test-all` only (marked slow): the same walk on the second
+# database repeats the engine's code paths that every engine test already runs on SQLite.
+@pytest.fixture(params=["postgresql", pytest.param("sqlite", marks=pytest.mark.slow)])
 def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
     """The conftest's world (office, employer, beneficiary; here with every programme
     deployed) on both databases. SQLite: a copy of a template file. PostgreSQL: see
