@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -17,7 +18,7 @@ from engine import Aqd, FrozenClock, Settings
 from engine.models import HumanTask
 from engine.services import demo
 from engine.services.definitions import deploy
-from tests.conftest import ROOT, _truncate
+from tests.conftest import ROOT, _truncate, database
 from tests.helpers.browser import ARGS, CHROMIUM, LiveServer
 
 PASSWORD = demo.DEMO_PASSWORD
@@ -110,6 +111,14 @@ def make_web(url: str) -> Web:
             deploy(s, ROOT / "processes" / programme, aqd.sandbox, clock, actor="test")
     demo.seed(aqd, real_signatures=False)  # the ceremony is tested in tests/signing
     return Web(aqd, clock, create_app(aqd))
+
+
+# The web tests' SQLite column runs in `make test-all` only (marked slow): the pages and the API
+# read and write through the engine, whose own tests all run on SQLite too; each web test seeds
+# the whole demo (about 3 s of CPU), which made this column a large part of the suite's time.
+@pytest.fixture(params=["postgresql", pytest.param("sqlite", marks=pytest.mark.slow)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    yield from database(request, tmp_path)
 
 
 @pytest.fixture
