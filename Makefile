@@ -58,7 +58,7 @@ run:
 	$(BIN)/aqd serve --host $(HOST) --port $(PORT)
 
 ## Install, then lint, type-check and run the fast tier: every test not marked `slow`
-## (pyproject.toml says what is; about 6 minutes on 2 cores).
+## (pyproject.toml says which are and why).
 test:
 	scripts/system-deps.sh test
 	$(MAKE) --no-print-directory install lint types fast

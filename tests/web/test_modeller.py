@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from playwright.sync_api import Browser, expect
 from sqlalchemy import select
 
@@ -12,6 +13,11 @@ from engine.models import Contract, HumanTask, ProcessDefinition
 from engine.services import replay
 from engine.services.signatures import SIGNING_PARTIES, signature_result
 from tests.helpers.browser import LiveServer, sign_in
+
+# The modeller in a real browser (Chromium, a live server and the seeded demo per test):
+# make test-all only. Chromium stays in the fast tier through tests/web/test_browser.py, and the
+# modeller's API through test_modeller_api.py and test_modeller_dmn_api.py.
+pytestmark = pytest.mark.slow
 
 ADD_TASK = """() => {
   const m = window.AqdModeller.modeler;

@@ -15,12 +15,18 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from lxml import etree
 from playwright.sync_api import Browser, expect
 
 from tests.helpers.browser import LiveServer, sign_in
 from tests.modeller.corpus_files import CORPUS, layout_changes, model_elements
 from tests.web.conftest import Web
+
+# The modeller in a real browser (Chromium, a live server and the seeded demo per test):
+# make test-all only. Chromium stays in the fast tier through tests/web/test_browser.py, and the
+# modeller's API through test_modeller_api.py and test_modeller_dmn_api.py.
+pytestmark = pytest.mark.slow
 
 ROUND_TRIP = """async (xml) => {
   const m = window.AqdModeller.modeler;

@@ -9,12 +9,18 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
 
 from engine.models import DefinitionDraft, ProcessDefinition
 from engine.services.definitions import evaluate_decision
 from tests.helpers.browser import ARTIFACTS, LiveServer, sign_in
+
+# The modeller in a real browser (Chromium, a live server and the seeded demo per test):
+# make test-all only. Chromium stays in the fast tier through tests/web/test_browser.py, and the
+# modeller's API through test_modeller_api.py and test_modeller_dmn_api.py.
+pytestmark = pytest.mark.slow
 
 FILE = "civp_eligibility.dmn"
 # Rule 5 refuses a job seeker who already had max_civp_months of CIVP; its threshold column.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from lxml import etree
 from playwright.sync_api import Browser, Page, expect
 
@@ -17,6 +18,11 @@ from engine.services import modeller
 from tests.helpers.browser import ARTIFACTS, LiveServer, sign_in
 from tests.modeller.corpus_files import CORPUS
 from tests.web.conftest import Web
+
+# The modeller in a real browser (Chromium, a live server and the seeded demo per test):
+# make test-all only. Chromium stays in the fast tier through tests/web/test_browser.py, and the
+# modeller's API through test_modeller_api.py and test_modeller_dmn_api.py.
+pytestmark = pytest.mark.slow
 
 BPMN = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"
 SPIFF = "{http://spiffworkflow.org/bpmn/schema/1.0/core}"

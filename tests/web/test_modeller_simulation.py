@@ -5,10 +5,16 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from playwright.sync_api import Browser, expect
 
 from tests.helpers.browser import ARTIFACTS, LiveServer, sign_in
 from tests.web.conftest import Web
+
+# The modeller in a real browser (Chromium, a live server and the seeded demo per test):
+# make test-all only. Chromium stays in the fast tier through tests/web/test_browser.py, and the
+# modeller's API through test_modeller_api.py and test_modeller_dmn_api.py.
+pytestmark = pytest.mark.slow
 
 REQUEST = {
     "office": "TUN",
