@@ -1,4 +1,4 @@
-# Aqd — the two quick-start commands are `make run` and `make test`.
+# Aqd — the quick-start commands are `make run`, `make test` (the fast tier) and `make test-all`.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?= -n 2
 
-.PHONY: install assets run test lint types unit bench compose-check clean
+.PHONY: install assets run test test-all lint types fast unit bench compose-check clean
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -35,14 +35,25 @@ assets: $(VENDOR)/.built
 install: $(BIN)/.installed assets
 
 ## Install, migrate the embedded SQLite database, deploy processes/, seed demo data, start Aqd.
-run: install
+## scripts/system-deps.sh installs the Debian packages it needs first (or names them).
+run:
+	scripts/system-deps.sh run
+	$(MAKE) --no-print-directory install
 	$(BIN)/aqd db upgrade
 	@for dir in processes/*/; do $(BIN)/aqd deploy "$$dir" --note "make run" || exit 1; done
 	$(BIN)/aqd demo
 	$(BIN)/aqd serve --host $(HOST) --port $(PORT)
 
-## Install, then lint, type-check and run the whole suite (PostgreSQL and SQLite).
-test: install lint types unit
+## Install, then lint, type-check and run the fast tier: every test not marked `slow`
+## (pyproject.toml says which are and why).
+test:
+	scripts/system-deps.sh test
+	$(MAKE) --no-print-directory install lint types fast
+
+## The same with the whole suite (what CI runs, .ci/run).
+test-all:
+	scripts/system-deps.sh test
+	$(MAKE) --no-print-directory install lint types unit
 
 lint: install
 	$(BIN)/ruff check .
@@ -50,6 +61,9 @@ lint: install
 
 types: install
 	$(BIN)/mypy
+
+fast: install
+	$(BIN)/pytest $(PYTEST_ARGS) -m "not slow"
 
 unit: install
 	$(BIN)/pytest $(PYTEST_ARGS)

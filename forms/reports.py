@@ -15,6 +15,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from forms.pdf import html_to_pdf
 from forms.text import finalize
 
 TEMPLATES = Path(__file__).resolve().parent / "templates" / "reports"
@@ -32,8 +33,4 @@ def render_html(template: str, **context: Any) -> str:
 
 def render_pdf(template: str, **context: Any) -> bytes:
     """Render ``template`` (a file in ``forms/templates/reports/``) to PDF bytes."""
-    from weasyprint import HTML  # type: ignore[import-untyped]  # noqa: PLC0415 (WeasyPrint loads when a PDF is rendered)
-
-    pdf = HTML(string=render_html(template, **context), base_url=str(TEMPLATES)).write_pdf()
-    assert isinstance(pdf, bytes)
-    return pdf
+    return html_to_pdf(render_html(template, **context), base_url=str(TEMPLATES))

@@ -15,6 +15,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from forms.pdf import html_to_pdf
 from forms.text import finalize
 from signing.pades import Field, add_fields
 
@@ -40,11 +41,8 @@ class ContractDocument:
 
 def render(terms: dict[str, Any]) -> ContractDocument:
     """Render the contract; ``terms`` comes from ``engine.inbox.contract_terms``."""
-    from weasyprint import HTML  # type: ignore[import-untyped]  # noqa: PLC0415 (WeasyPrint loads when a PDF is rendered)
-
     html = _env.get_template("contract.html").render(c=terms)
-    pdf = HTML(string=html, base_url=str(TEMPLATES)).write_pdf()
-    assert isinstance(pdf, bytes)
+    pdf = html_to_pdf(html, base_url=str(TEMPLATES))
     fields = [Field(f.name, f.box, page=-1) for f in SIGNATURE_FIELDS]  # -1: the last page
     with_fields = add_fields(pdf, fields)
     return ContractDocument(

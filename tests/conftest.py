@@ -9,7 +9,7 @@ database fails the run instead of silently skipping half of it.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -56,8 +56,8 @@ def _truncate(url: str) -> None:
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
 
 
-@pytest.fixture(params=["postgresql", "sqlite"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of an empty migrated database of the kind ``request.param`` names."""
     if request.param == "postgresql":
         url: str = request.getfixturevalue("pg_url")
         _truncate(url)
@@ -67,6 +67,11 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         upgrade(url)
         yield url
         get_engine(url).dispose()
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    yield from database(request, tmp_path)
 
 
 @dataclass
@@ -107,11 +112,11 @@ class World:
         return guid
 
     def complete(
-        self, contract_id: int, bpmn_id: str, data: dict[str, object], user: str = "u"
+        self, contract_id: int, bpmn_id: str, data: Mapping[str, object], user: str = "u"
     ) -> None:
         guid = self.task(contract_id, bpmn_id)
         with self.aqd.session() as s, s.begin():
-            self.aqd.complete_task(s, guid, data, user)
+            self.aqd.complete_task(s, guid, dict(data), user)
 
     def message(self, contract_id: int, name: str, payload: object) -> None:
         with self.aqd.session() as s, s.begin():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -13,39 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import AGREEMENT, ROOT
-
-AQD = [sys.executable, "-m", "api.cli"]
-
-
-class Cli:
-    def __init__(self, url: str, tmp: Path) -> None:
-        self.env = {
-            **os.environ,
-            "AQD_DATABASE_URL": url,
-            "AQD_CLOCK": "2025-03-03T08:00:00+00:00",
-            "AQD_SCRIPT_TIME_LIMIT_MS": "300",
-            "AQD_VAR_DIR": str(tmp),
-        }
-        self.tmp = tmp
-
-    def __call__(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            [*AQD, *args],
-            cwd=ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        if ok:
-            assert result.returncode == 0, result.stderr
-        return result
-
-    def json_file(self, name: str, value: object) -> str:
-        path = self.tmp / name
-        path.write_text(json.dumps(value))
-        return str(path)
+from tests.helpers.cli import Cli, refused
 
 
 @pytest.fixture
@@ -53,12 +20,6 @@ def cli(db_url: str, tmp_path: Path) -> Cli:
     tool = Cli(db_url, tmp_path)
     tool("db", "upgrade")
     return tool
-
-
-def refused(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 1, (result.stdout, result.stderr)
-    assert "Traceback" not in result.stderr
-    return result.stderr.strip()
 
 
 def test_full_cli_session(cli: Cli) -> None:

@@ -16,8 +16,9 @@ import typer
 import typer.main
 from typer.testing import CliRunner
 
+import api.cli  # noqa: F401  (adds serve, demo, documents, ... to the app)
 from api import bootstrap
-from api.cli import app
+from engine.cli import app  # api.cli adds its commands to this app when imported
 from engine.cli_support import using_root
 from engine.config import get_settings
 from engine.payments.accounts import make_rib

@@ -153,11 +153,11 @@ def test_histogram_percentiles_match_the_exact_ones_on_bucket_values() -> None:
     # a tail merged into one rollup row's histogram: new buckets inserted in order, others added
     flat = [-1, 2, 10, 1, 150, 4]
     hours = [0.0, analytics.bucket_value(150) / 3600, 5.0, 0.001, 1e-9]
-    want: dict[int, int] = {-1: 2, 10: 1, 150: 4}
+    counts: dict[int, int] = {-1: 2, 10: 1, 150: 4}
     for h in hours:
         b = analytics.bucket_of(h * 3600)
-        want[b] = want.get(b, 0) + 1
-    assert analytics._merged([flat], hours) == [v for b in sorted(want) for v in (b, want[b])]
+        counts[b] = counts.get(b, 0) + 1
+    assert analytics._merged([flat], hours) == [v for b in sorted(counts) for v in (b, counts[b])]
     assert flat == [-1, 2, 10, 1, 150, 4]  # the row's own list is left alone
     for seconds in (1.0, 59.0, 3600.0, 86400 * 30.5, 3e7):
         value = analytics.bucket_value(analytics.bucket_of(seconds))

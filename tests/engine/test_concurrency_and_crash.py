@@ -44,7 +44,9 @@ def snapshot(world: World, cid: int) -> dict[str, Any]:
         }
 
 
-@pytest.mark.parametrize("mode", ["threads", "processes"])
+# The processes and the SIGKILL cases spawn interpreters that import the engine: make
+# test-all only; threads racing on one contract stay in the fast tier.
+@pytest.mark.parametrize("mode", ["threads", pytest.param("processes", marks=pytest.mark.slow)])
 def test_concurrent_completion_one_winner(world: World, mode: str) -> None:
     cid = world.start()
     guid = world.task(cid, "employer_agreement")
@@ -85,6 +87,7 @@ def test_concurrent_completion_one_winner(world: World, mode: str) -> None:
         assert replay_contract(world.aqd, s, cid).ok
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("point", ["mid_run", "before_commit"])
 def test_sigkill_mid_command_leaves_previous_state(world: World, point: str) -> None:
     cid = world.start()

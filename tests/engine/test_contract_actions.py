@@ -7,6 +7,8 @@ clear 403/404/409/422 errors that change nothing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from sqlalchemy import select
 
@@ -189,7 +191,7 @@ def test_bad_forms_are_field_errors_and_change_nothing(world: World) -> None:
     cid = world.start()
     world.activate(cid)
     revision = contract(world, cid).revision
-    cases = [
+    cases: list[tuple[str, dict[str, object], Callable[[World], Principal], str]] = [
         ("employer_terminate", {"reason": "hired"}, employer, "hire_contract"),
         ("employer_terminate", {"reason": "other"}, employer, "note"),
         ("suspend", {"reason": "holiday"}, office_staff, "reason"),

@@ -11,7 +11,7 @@ import pytest
 from engine.audit.replay import replay_contract
 from engine.runtime import workflow
 from tests.conftest import World
-from tests.engine.test_replay import busy_contract
+from tests.helpers.replay import busy_contract
 
 
 def _checking(monkeypatch: pytest.MonkeyPatch) -> list[int]:

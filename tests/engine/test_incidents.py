@@ -107,7 +107,7 @@ def test_retry_and_skip_are_contract_events(world: World, flaky: Flaky) -> None:
 
 
 def test_cli_lists_and_skips_incidents(world: World, flaky: Flaky) -> None:
-    from tests.payments.test_payments_cli import aqd
+    from tests.helpers.cli import aqd
 
     cid = world.start()
     side_effect(world, cid, "notify:3")

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from engine import InvalidInput, NotFound, StaleRevision, TaskNotReady
+from engine import Conflict, InvalidInput, NotFound, StaleRevision, TaskNotReady
 from engine.audit.replay import replay_contract
 from engine.kernel.signature_events import signature_result
 from engine.models import Contract, Event, HumanTask, Outbox, ProcessInstance, StepTiming
@@ -35,12 +35,10 @@ def test_start_routes_to_employer_with_due_date(world: World) -> None:
             "employer_agreement",
         )
         assert task.due_at == world.clock.now() + timedelta(days=7)
-        assert (
-            s.scalar(
-                select(func.count()).select_from(StepTiming).where(StepTiming.contract_id == cid)
-            )
-            >= 4
+        timings = s.scalar(
+            select(func.count()).select_from(StepTiming).where(StepTiming.contract_id == cid)
         )
+        assert timings is not None and timings >= 4
 
 
 def test_ineligible_beneficiary_is_refused_with_reason(world: World) -> None:
@@ -177,7 +175,7 @@ def test_claim_release_and_conflicts(world: World) -> None:
     with world.aqd.session() as s, s.begin():
         world.aqd.claim_task(s, guid, "alice")
     with (
-        pytest.raises(Exception, match="already claimed by alice"),
+        pytest.raises(Conflict, match="already claimed by alice"),
         world.aqd.session() as s,
         s.begin(),
     ):
@@ -203,7 +201,7 @@ def test_claim_release_and_conflicts(world: World) -> None:
 
 def test_message_nobody_waits_for_is_a_conflict_not_a_crash(world: World) -> None:
     cid = world.start()
-    with pytest.raises(Exception, match="not waiting for message"):
+    with pytest.raises(Conflict, match="not waiting for message"):
         world.message(cid, "signature_result", signature_result("beneficiary"))
     assert contract(world, cid).revision == 1
 

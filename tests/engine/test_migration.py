@@ -549,7 +549,7 @@ def test_thousand_contracts_on_postgresql(pg_url: str, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_cli_dry_run_migrate_and_roll_back(world: World, tmp_path: Path) -> None:
-    from tests.test_cli import Cli, refused
+    from tests.helpers.cli import Cli, refused
 
     ids = [world.start(), world.start()]
     world.complete(ids[1], "employer_agreement", AGREEMENT, "employer")

@@ -102,12 +102,14 @@ def smtp() -> Iterator[SmtpSink]:
             if sink.answer:
                 return sink.answer
             msg = email.message_from_bytes(data, policy=default_policy)
-            sink.messages.append((mailfrom, rcpttos, msg))  # type: ignore[arg-type]
+            sink.messages.append((mailfrom, rcpttos, msg))
             return None
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        server = Server(("127.0.0.1", 0), None, map=own_map, decode_data=False)
+        # the remote address is only a proxy's (smtpd.PureProxy); this server relays nothing
+        server = Server(("127.0.0.1", 0), ("", 0), map=own_map, decode_data=False)
+    assert server.socket is not None
     sink.port = server.socket.getsockname()[1]
     stop = threading.Event()
 

@@ -112,7 +112,11 @@ def test_expired_lease_is_reaped_and_run_once(world: World, bank: Bank) -> None:
     cid = month_one(world)
     [item] = outbox.claim(world.aqd)  # this worker dies before executing
     assert outbox.run_once(world.aqd).claimed == 0  # lease still held
-    world.clock.advance(outbox.LEASE + timedelta(seconds=1))
+    # The lease is the setting AQD_OUTBOX_LEASE_S: held one second before it ends, reaped after.
+    lease = timedelta(seconds=world.aqd.settings.outbox_lease_s)
+    world.clock.advance(lease - timedelta(seconds=1))
+    assert outbox.run_once(world.aqd).claimed == 0
+    world.clock.advance(seconds=2)
     run = outbox.run_once(world.aqd)
     assert (run.claimed, run.done) == (1, 1)
     [row] = outbox_rows(world)

@@ -14,19 +14,7 @@ from engine.kernel.contract_state import chain_hash
 from engine.models import Contract, Event, ProcessInstance
 from engine.runtime.serializer import state_hash
 from tests.conftest import AGREEMENT, World
-
-
-def busy_contract(world: World) -> int:
-    cid = world.start()
-    world.complete(cid, "employer_agreement", AGREEMENT, "employer")
-    world.complete(
-        cid, "counsellor_validation", {"validation_decision": "return", "return_reason": "x"}
-    )
-    world.complete(cid, "employer_agreement", {**AGREEMENT, "tutor_name": "Mrs Tutor"}, "employer")
-    world.complete(cid, "counsellor_validation", {"validation_decision": "validate"})
-    world.sign_all(cid)
-    world.run_month(cid)
-    return cid
+from tests.helpers.replay import busy_contract
 
 
 def verify(world: World, cid: int) -> tuple[bool, int | None, list[str]]:

@@ -17,7 +17,7 @@ from tests.conftest import AGREEMENT, ROOT
 
 
 def roundtrip(wf: object, specs: Specs, runner: Runner) -> object:
-    first = dump(wf)  # type: ignore[arg-type]
+    first = dump(wf)
     restored = runner.attach(load(first, "1.5", specs.fresh_dicts()))
     assert dump(restored) == first
     return restored
@@ -63,8 +63,8 @@ def test_every_step_survives_save_and_restore() -> None:
         with context.command_context(at, f"T:{seq}"):
             seq += 1
             outcome = runner.send_message(wf, "signature_result", signature_result(party))
-        assert outcome is not None
         wf = roundtrip(wf, main, runner)
+    assert outcome is not None
     start = next(t for t in outcome.thrown if t.name == "civp_month_start")
     wf = roundtrip(wf, main, runner)
     assert runner.inspect(wf).waiting_messages == [

@@ -16,7 +16,7 @@ import pytest
 
 from engine import DefinitionInvalid, ProcessError, SandboxViolation
 from engine.runtime.definitions import compile_bundle
-from engine.runtime.sandbox import Sandbox
+from engine.runtime.sandbox import SANDBOX_FILENAME, Sandbox
 from engine.runtime.workflow import Runner, Specs
 
 EXPRESSIONS = [
@@ -231,8 +231,13 @@ def test_processes_folder_models_compile() -> None:
         compile_bundle(key, sources, Sandbox())
 
 
-# Lists of up to 2,000 lists: enough live objects to start collections.
+# The first line allocates 1,802 lists, more than a young-generation collection waits for (700):
+# the collection starts inside the script however slowly a loaded machine runs it. (The loop
+# alone, one list per turn, did not always reach 700 within the 50 ms budget on a loaded
+# machine or when the count started low: no collection ran inside the script and the test
+# failed beside other files.)
 LOOP_THAT_ALLOCATES = """
+warm_up = [[[n] for n in range(900)] for m in range(2)]
 n = 0
 x = []
 while n < 10**12:
@@ -247,18 +252,21 @@ def test_a_garbage_collection_during_a_script_keeps_its_time_limit() -> None:
     collection, a script's included. The time limit must not fire inside them: the exception
     would be swallowed there, with the limit cleared, and the script would run on for ever."""
     import gc
+    import sys
     import weakref
 
-    sandbox = Sandbox(time_limit_s=0.05)
-    called: list[int] = []
+    sandbox = Sandbox(time_limit_s=0.2)
+    sandbox.compile(LOOP_THAT_ALLOCATES, "exec")  # cached: nothing left to allocate but the run
+    called_from: list[str] = []
 
     class Node:
         me: object
 
     def slow(_ref: object) -> None:
-        called.append(1)
-        time.sleep(0.04)  # the callbacks after the first start once the limit has passed
+        called_from.append(sys._getframe(1).f_code.co_filename)
+        time.sleep(0.1)  # the callbacks after the second start once the limit has passed
 
+    gc.collect()  # the young generation starts empty: the script's first line collects
     gc.disable()
     try:
         refs = []
@@ -280,7 +288,7 @@ def test_a_garbage_collection_during_a_script_keeps_its_time_limit() -> None:
         thread.start()
         thread.join(10)
         assert outcome == ["time limit exceeded"]
-        assert called == [1, 1, 1, 1]
+        assert called_from == [SANDBOX_FILENAME] * 4  # the callbacks ran inside the script
     finally:
         gc.enable()
 

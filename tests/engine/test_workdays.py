@@ -15,7 +15,7 @@ from engine.definitions.deploy import deploy
 from engine.models import HumanTask
 from engine.runtime.workdays import DEFAULT_FILE, WorkingCalendar, calendar
 from tests.conftest import AGREEMENT, ROOT, World
-from tests.engine.test_definitions import SIMPLE, model, problems
+from tests.helpers.bpmn import SIMPLE, model, problems
 
 
 def utc(text: str) -> datetime:

@@ -54,9 +54,10 @@ def crash_during_command(url: str, guid: str, point: str) -> None:
     elif point == "before_commit":
         original_write = store.Store.write
 
-        def write(self: Any, plan: Any) -> None:
+        def write(self: Any, plan: Any) -> dict[str, int]:
             original_write(self, plan)  # every row of the command is written, not committed
             die()
+            raise AssertionError("unreachable: die() ends the process")
 
         store.Store.write = write  # type: ignore[method-assign]
     aqd = bootstrap.build(

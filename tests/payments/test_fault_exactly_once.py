@@ -53,7 +53,7 @@ from engine.payments.batches import create_batch, debtor_account, open_periods
 from engine.payments.orders import format_millimes
 from engine.payments.reconcile import reconcile
 from tests.conftest import ROOT, World, _truncate, make_world
-from tests.payments.test_payments import with_account
+from tests.helpers.payments import with_account
 
 CONTRACTS = 100
 MONTHS = 10

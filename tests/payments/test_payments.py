@@ -12,80 +12,39 @@ import xmlschema
 from sqlalchemy import func, select
 
 from engine.models import (
-    Beneficiary,
     Contract,
     Event,
     HumanTask,
     Outbox,
     ProcessInstance,
 )
-from engine.models.payments import PaymentBatch, PaymentOrder
+from engine.models.payments import PaymentBatch
 from engine.outbox import runner as outbox
 from engine.outbox.handlers import OutboxItem
 from engine.payments import devbank
-from engine.payments.accounts import make_rib
 from engine.payments.batches import create_batch, debtor_account, export_batch
 from engine.payments.iso20022 import XSD, FileInvalid
 from engine.payments.orders import end_to_end_id, upsert_account
 from engine.payments.reconcile import reconcile
 from tests.conftest import World
-
-RIB = make_rib(8, 1, 4242)
-GOOD_RIB = make_rib(10, 2, 777)
-KEY1 = "payment:CIVP-2025-000001:1:beneficiary:stipend"
-
-
-def with_account(world: World, rib: str = RIB) -> None:
-    with world.aqd.session() as s, s.begin():
-        person = s.scalar(select(Beneficiary.id).where(Beneficiary.cin == "12345678"))
-        assert person is not None
-        upsert_account(s, "beneficiary", person, rib, world.clock.now(), "test")
-
-
-def to_month_end(world: World, cid: int) -> None:
-    world.month_end(cid)
-
-
-def worked_month(world: World, cid: int, days: int = 20) -> None:
-    to_month_end(world, cid)
-    world.complete(cid, "attendance", {"days_present": days}, "employer")
-
-
-def active_contract(world: World) -> int:
-    cid = world.start()
-    world.activate(cid)
-    return cid
-
-
-def orders(world: World) -> list[PaymentOrder]:
-    with world.aqd.session() as s:
-        return list(s.scalars(select(PaymentOrder).order_by(PaymentOrder.id)))
+from tests.helpers.payments import (
+    GOOD_RIB,
+    KEY1,
+    RIB,
+    active_contract,
+    batch,
+    orders,
+    ready,
+    to_month_end,
+    with_account,
+    worked_month,
+)
 
 
 def month_status(world: World, key: str) -> str:
     with world.aqd.session() as s:
         status = s.scalar(select(ProcessInstance.status).where(ProcessInstance.key == key))
     return str(status)
-
-
-def ready(world: World, cid: int) -> list[str]:
-    with world.aqd.session() as s:
-        return list(
-            s.scalars(
-                select(HumanTask.bpmn_id).where(
-                    HumanTask.contract_id == cid, HumanTask.status == "ready"
-                )
-            )
-        )
-
-
-def batch(world: World, period: str = "2025-04") -> bytes:
-    with world.aqd.session() as s, s.begin():
-        files = create_batch(
-            s, "TUN", period, world.clock.now(), "test", debtor_account(world.aqd.settings)
-        )
-    assert files is not None
-    return files.xml
 
 
 def test_order_written_once_and_the_month_waits_for_the_bank(world: World) -> None:

@@ -3,33 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from engine.payments.orders import end_to_end_id
-from tests.conftest import ROOT, World
-from tests.payments.test_payments import KEY1, RIB, active_contract, worked_month
-
-
-def aqd(world: World, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "AQD_DATABASE_URL": world.url,
-        "AQD_CLOCK": world.clock.now().isoformat(),
-    }
-    result = subprocess.run(
-        [sys.executable, "-m", "api.cli", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert (result.returncode == 0) == ok, result.stderr
-    return result
+from tests.conftest import World
+from tests.helpers.cli import aqd
+from tests.helpers.payments import KEY1, RIB, active_contract, worked_month
 
 
 def test_batch_dev_bank_and_import(world: World, tmp_path: Path) -> None:

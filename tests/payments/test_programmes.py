@@ -15,7 +15,7 @@ from engine.payments import devbank
 from engine.payments.orders import end_to_end_id, upsert_account
 from engine.payments.reconcile import reconcile
 from tests.conftest import World
-from tests.payments.test_payments import GOOD_RIB, RIB, batch, orders, ready, to_month_end
+from tests.helpers.payments import GOOD_RIB, RIB, batch, orders, ready, to_month_end
 
 BASE: dict[str, Any] = {
     "office": "TUN",

@@ -12,27 +12,9 @@ import pytest
 
 from signing import create_dev_pki, issue_signer, sign, verify
 from signing.documents import render
+from tests.helpers.documents import TERMS
 
 ARTIFACTS = Path(os.environ.get("AQD_TEST_ARTIFACTS", Path(__file__).parents[2] / "test-artifacts"))
-TERMS = {
-    "number": "CIVP-2025-000042",
-    "programme": "civp",
-    "title_fr": "Contrat d'initiation à la vie professionnelle (CIVP)",
-    "title_ar": "عقد الإعداد للحياة المهنية",
-    "office_fr": "Bureau de l'emploi de Gafsa",
-    "office_ar": "مكتب التشغيل والعمل المستقل بقفصة",
-    "beneficiary": "سلمى العياري",
-    "cin": "10000274",
-    "employer": "شركة الواحة للتقنية",
-    "mf": "1472583K",
-    "position": "مساعدة إدارية",
-    "tutor": "هالة بن عمر",
-    "request_date": "2025-01-15",
-    "months": 24,
-    "stipend": 250,
-    "complement": 200,
-    "legal_basis": "D2019-542",
-}
 
 
 @pytest.mark.skipif(shutil.which("pdftotext") is None, reason="needs poppler-utils")

@@ -72,10 +72,11 @@ def test_page_edit_after_signing_is_refused(
     pdf = add_fields(minimal_pdf("Contrat CIVP CIVP-2025-000002"), FIELDS)
     pdf = sign(pdf, "SigBeneficiary", people["beneficiary"], dev, reason="Beneficiary")
     writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
+    # a red box drawn on page 1 (pyHanko's writer is untyped)
     overlay = generic.StreamObject(stream_data=b"1 0 0 rg 100 500 200 100 re f")
-    writer.add_stream_to_page(0, writer.add_object(overlay))  # a red box drawn on page 1
+    writer.add_stream_to_page(0, writer.add_object(overlay))  # type: ignore[no-untyped-call]
     out = io.BytesIO()
-    writer.write(out)
+    writer.write(out)  # type: ignore[no-untyped-call]
     [check] = verify(out.getvalue(), dev)
     assert check.intact and not check.ok and check.modification == "OTHER"
 

@@ -11,7 +11,7 @@ from asn1crypto import pem
 from signing.documents import render
 from signing.pades import sign
 from signing.pki import create_dev_pki, issue_signer
-from tests.signing.test_arabic_stamps import TERMS
+from tests.helpers.documents import TERMS
 
 
 def test_pdfsig_validates_every_signature(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select, update
 
 from api import bootstrap
-from engine import Conflict, InvalidInput, NotPermitted, TooManyAttempts
+from engine import Conflict, InvalidInput, NotFound, NotPermitted, TooManyAttempts
 from engine.access.accounts import Principal, create_user, principal_of
 from engine.audit.replay import replay_contract
 from engine.models import (
@@ -256,7 +256,7 @@ def test_wrong_party_reused_and_expired_links_are_refused(signing_world: World) 
     with pytest.raises(Conflict, match="expired"), requests.ceremony(world.aqd) as s:
         requests.send_code(world.aqd, s, employer_token, who(world, "acme.hr"))
     # A link that never existed.
-    with pytest.raises(Exception, match="unknown"), requests.ceremony(world.aqd) as s:
+    with pytest.raises(NotFound, match="unknown"), requests.ceremony(world.aqd) as s:
         requests.open_request(world.aqd, s, "not-a-token", who(world, "acme.hr"))
 
 

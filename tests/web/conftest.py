@@ -4,10 +4,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from playwright.sync_api import Browser, sync_playwright
 from sqlalchemy import select
 
 from api import bootstrap, demo
@@ -15,7 +18,8 @@ from api.app import create_app
 from engine import Aqd, FrozenClock, Settings
 from engine.definitions.deploy import deploy
 from engine.models import HumanTask
-from tests.conftest import ROOT
+from tests.conftest import ROOT, _truncate, database
+from tests.helpers.browser import ARGS, CHROMIUM, LiveServer
 
 PASSWORD = demo.DEMO_PASSWORD
 PROGRAMMES = ("civp", "karama", "crva", "csc")
@@ -109,6 +113,29 @@ def make_web(url: str) -> Web:
     return Web(aqd, clock, create_app(aqd))
 
 
+# The web tests' SQLite column runs in `make test-all` only (marked slow): the pages and the API
+# read and write through the engine, whose own tests all run on SQLite too; each web test seeds
+# the whole demo (about 3 s of CPU), which made this column a large part of the suite's time.
+@pytest.fixture(params=["postgresql", pytest.param("sqlite", marks=pytest.mark.slow)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    yield from database(request, tmp_path)
+
+
 @pytest.fixture
 def web(db_url: str) -> Web:
     return make_web(db_url)
+
+
+@pytest.fixture
+def live(pg_url: str) -> Iterator[LiveServer]:
+    _truncate(pg_url)
+    with LiveServer(make_web(pg_url)) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield b
+        b.close()

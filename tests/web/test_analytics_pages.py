@@ -198,7 +198,7 @@ def test_an_end_to_end_baseline_shows_in_days_on_the_page(web: Web) -> None:
     the contracts' lead times, in days."""
     from datetime import UTC, datetime, timedelta
 
-    from tests.engine.test_analytics_lead_times import Seeder
+    from tests.helpers.analytics import Seeder
 
     seeder = Seeder(web)  # a programme the demo does not have: its contracts are these
     for i in range(5):

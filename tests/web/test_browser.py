@@ -6,95 +6,18 @@ Screenshots are written to ``test-artifacts/`` (override with ``AQD_TEST_ARTIFAC
 
 from __future__ import annotations
 
-import os
 import re
-import socket
-import threading
-import time
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
-import uvicorn
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, expect
 from sqlalchemy import select
 
 from engine.models import Beneficiary, Contract, Employer, Office
-from tests.conftest import ROOT, _truncate
-from tests.web.conftest import PASSWORD, Web, make_web
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-ARTIFACTS = Path(os.environ.get("AQD_TEST_ARTIFACTS", ROOT / "test-artifacts"))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class LiveServer:
-    def __init__(self, web: Web) -> None:
-        self.web = web
-        self.port = _free_port()
-        config = uvicorn.Config(web.app, host="127.0.0.1", port=self.port, log_level="warning")  # type: ignore[arg-type]
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> LiveServer:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            assert time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.05)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-
-
-@pytest.fixture
-def live(pg_url: str) -> Iterator[LiveServer]:
-    _truncate(pg_url)
-    with LiveServer(make_web(pg_url)) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield b
-        b.close()
-
-
-def new_page(browser: Browser) -> Page:
-    page = browser.new_context(locale="fr-FR").new_page()
-    page.set_default_timeout(10_000)
-    return page
-
-
-def sign_in(browser: Browser, live: LiveServer, username: str) -> Page:
-    page = new_page(browser)
-    page.goto(f"{live.url}/login")
-    page.get_by_label("Identifiant").fill(username)
-    page.get_by_label("Mot de passe").fill(PASSWORD)
-    page.get_by_role("button", name="Se connecter").click()
-    page.wait_for_load_state()
-    return page
+from tests.helpers.browser import (
+    ARTIFACTS,
+    LiveServer,
+    new_page,
+    sign_in,
+)
 
 
 def test_return_for_correction_then_approval(browser: Browser, live: LiveServer) -> None:

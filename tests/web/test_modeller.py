@@ -5,13 +5,19 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from playwright.sync_api import Browser, expect
 from sqlalchemy import select
 
 from engine.audit import replay
 from engine.kernel.signature_events import SIGNING_PARTIES, signature_result
 from engine.models import Contract, HumanTask, ProcessDefinition
-from tests.web.test_browser import LiveServer, browser, live, sign_in  # noqa: F401
+from tests.helpers.browser import LiveServer, sign_in
+
+# The modeller in a real browser (Chromium, a live server and the seeded demo per test):
+# make test-all only. Chromium stays in the fast tier through tests/web/test_browser.py, and the
+# modeller's API through test_modeller_api.py and test_modeller_dmn_api.py.
+pytestmark = pytest.mark.slow
 
 ADD_TASK = """() => {
   const m = window.AqdModeller.modeler;
@@ -36,7 +42,7 @@ CONNECT = """(taskId) => {
 }"""
 
 
-def test_edit_validate_diff_deploy_and_run(browser: Browser, live: LiveServer) -> None:  # noqa: F811
+def test_edit_validate_diff_deploy_and_run(browser: Browser, live: LiveServer) -> None:
     page = sign_in(browser, live, "manager")
     page.goto(f"{live.url}/modeller/civp")
     root = page.locator("[data-modeller]")

@@ -15,12 +15,18 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from lxml import etree
 from playwright.sync_api import Browser, expect
 
+from tests.helpers.browser import LiveServer, sign_in
 from tests.modeller.corpus_files import CORPUS, layout_changes, model_elements
 from tests.web.conftest import Web
-from tests.web.test_browser import LiveServer, browser, live, sign_in  # noqa: F401
+
+# The modeller in a real browser (Chromium, a live server and the seeded demo per test):
+# make test-all only. Chromium stays in the fast tier through tests/web/test_browser.py, and the
+# modeller's API through test_modeller_api.py and test_modeller_dmn_api.py.
+pytestmark = pytest.mark.slow
 
 ROUND_TRIP = """async (xml) => {
   const m = window.AqdModeller.modeler;
@@ -63,7 +69,7 @@ def _check(name: str, original: str, result: dict[str, Any]) -> list[str]:
     return failures
 
 
-def test_corpus_opens_and_round_trips_in_the_modeller(browser: Browser, live: LiveServer) -> None:  # noqa: F811
+def test_corpus_opens_and_round_trips_in_the_modeller(browser: Browser, live: LiveServer) -> None:
     page = sign_in(browser, live, "manager")
     page.goto(f"{live.url}/modeller/civp")
     expect(page.locator("[data-modeller]")).to_have_attribute("data-ready", "yes", timeout=20_000)

@@ -7,13 +7,20 @@ message naming its rule, in the user's language."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
+import pytest
 from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
 
 from engine.definitions.deploy import evaluate_decision
 from engine.models import DefinitionDraft, ProcessDefinition
-from tests.web.test_browser import ARTIFACTS, LiveServer, browser, live, sign_in  # noqa: F401
+from tests.helpers.browser import ARTIFACTS, LiveServer, sign_in
+
+# The modeller in a real browser (Chromium, a live server and the seeded demo per test):
+# make test-all only. Chromium stays in the fast tier through tests/web/test_browser.py, and the
+# modeller's API through test_modeller_api.py and test_modeller_dmn_api.py.
+pytestmark = pytest.mark.slow
 
 FILE = "civp_eligibility.dmn"
 # Rule 5 refuses a job seeker who already had max_civp_months of CIVP; its threshold column.
@@ -47,7 +54,7 @@ def type_in_cell(page: Page, element_id: str, text: str) -> None:
     expect(cell).to_contain_text(text)
 
 
-def decide(server: LiveServer) -> dict[str, object]:
+def decide(server: LiveServer) -> dict[str, Any]:
     aqd = server.web.aqd
     with aqd.session() as s:
         return evaluate_decision(
@@ -55,7 +62,7 @@ def decide(server: LiveServer) -> dict[str, object]:
         )
 
 
-def test_edit_a_threshold_save_diff_deploy_and_decide(browser: Browser, live: LiveServer) -> None:  # noqa: F811
+def test_edit_a_threshold_save_diff_deploy_and_decide(browser: Browser, live: LiveServer) -> None:
     before = decide(live)
     assert before["version"] == 1 and before["outputs"]["reason"] == "OK"
 
@@ -104,8 +111,8 @@ def test_edit_a_threshold_save_diff_deploy_and_decide(browser: Browser, live: Li
 
 
 def test_an_entry_that_does_not_compile_is_refused_naming_its_rule(
-    browser: Browser,  # noqa: F811
-    live: LiveServer,  # noqa: F811
+    browser: Browser,
+    live: LiveServer,
 ) -> None:
     page = sign_in(browser, live, "manager")
     open_table(page, live)

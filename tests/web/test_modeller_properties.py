@@ -9,14 +9,20 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from lxml import etree
 from playwright.sync_api import Browser, Page, expect
 
 from engine.definitions import drafts as modeller
 from engine.runtime.definitions import compile_bundle
+from tests.helpers.browser import ARTIFACTS, LiveServer, sign_in
 from tests.modeller.corpus_files import CORPUS
 from tests.web.conftest import Web
-from tests.web.test_browser import ARTIFACTS, LiveServer, browser, live, sign_in  # noqa: F401
+
+# The modeller in a real browser (Chromium, a live server and the seeded demo per test):
+# make test-all only. Chromium stays in the fast tier through tests/web/test_browser.py, and the
+# modeller's API through test_modeller_api.py and test_modeller_dmn_api.py.
+pytestmark = pytest.mark.slow
 
 BPMN = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"
 SPIFF = "{http://spiffworkflow.org/bpmn/schema/1.0/core}"
@@ -55,7 +61,7 @@ def properties(task: Any) -> list[tuple[str, str]]:
     return [(p.get("name"), p.get("value")) for p in task.iter(f"{SPIFF}property")]
 
 
-def test_edit_what_aqd_executes_save_and_deploy_check(browser: Browser, live: LiveServer) -> None:  # noqa: F811
+def test_edit_what_aqd_executes_save_and_deploy_check(browser: Browser, live: LiveServer) -> None:
     page = sign_in(browser, live, "manager")
     open_civp(page, live)
     panel = page.get_by_test_id("properties-panel")
@@ -172,7 +178,7 @@ def test_edit_what_aqd_executes_save_and_deploy_check(browser: Browser, live: Li
     assert (validation["due_in"], validation["due_working_days"]) == ("", 3)
 
 
-def test_panel_edits_messages_decisions_and_lanes(browser: Browser, live: LiveServer) -> None:  # noqa: F811
+def test_panel_edits_messages_decisions_and_lanes(browser: Browser, live: LiveServer) -> None:
     page = sign_in(browser, live, "manager")
     open_civp(page, live)
     panel = page.get_by_test_id("properties-panel")
@@ -254,7 +260,7 @@ def test_panel_edits_messages_decisions_and_lanes(browser: Browser, live: LiveSe
     expect(panel.locator(".prop-problems")).to_contain_text("formKey")
 
 
-def test_arabic_panel_is_right_to_left(browser: Browser, live: LiveServer) -> None:  # noqa: F811
+def test_arabic_panel_is_right_to_left(browser: Browser, live: LiveServer) -> None:
     page = sign_in(browser, live, "manager")
     open_civp(page, live)
     page.get_by_test_id("lang-ar").click()
@@ -305,7 +311,7 @@ RENDER_ALL = """async (xml) => {
 }"""
 
 
-def test_panel_opens_on_every_element(browser: Browser, live: LiveServer) -> None:  # noqa: F811
+def test_panel_opens_on_every_element(browser: Browser, live: LiveServer) -> None:
     """Robustness: the panel opens on every element of CIVP and of the files other tools wrote
     (tests/modeller/corpus), without an error and without changing the diagram."""
     page = sign_in(browser, live, "manager")

@@ -5,10 +5,16 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from playwright.sync_api import Browser, expect
 
+from tests.helpers.browser import ARTIFACTS, LiveServer, sign_in
 from tests.web.conftest import Web
-from tests.web.test_browser import ARTIFACTS, LiveServer, browser, live, sign_in  # noqa: F401
+
+# The modeller in a real browser (Chromium, a live server and the seeded demo per test):
+# make test-all only. Chromium stays in the fast tier through tests/web/test_browser.py, and the
+# modeller's API through test_modeller_api.py and test_modeller_dmn_api.py.
+pytestmark = pytest.mark.slow
 
 REQUEST = {
     "office": "TUN",
@@ -67,7 +73,7 @@ def test_the_simulation_endpoint(web: Web) -> None:
     assert deployed.status_code == 200 and deployed.json()["drafts"] == []
 
 
-def test_simulating_cases_on_the_modeller_page(browser: Browser, live: LiveServer) -> None:  # noqa: F811
+def test_simulating_cases_on_the_modeller_page(browser: Browser, live: LiveServer) -> None:
     page = sign_in(browser, live, "manager")
     page.goto(f"{live.url}/modeller/civp")
     root = page.locator("[data-modeller]")

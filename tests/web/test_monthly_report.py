@@ -17,7 +17,7 @@ from sqlalchemy import select
 from engine import analytics
 from engine.models import ChainAnchor, HumanTask, Office, ProcessInstance
 from tests.conftest import ROOT
-from tests.engine.test_analytics_lead_times import Seeder
+from tests.helpers.analytics import Seeder
 from tests.web.conftest import Web
 
 pytestmark = pytest.mark.skipif(shutil.which("pdftotext") is None, reason="needs poppler-utils")

@@ -51,6 +51,7 @@ CHECKS = [
 ]
 
 
+@pytest.mark.slow  # generated requests against every operation: make test-all only
 def test_api_never_fails_on_generated_input(api_schema: Any, auth: dict[str, str]) -> None:
     """Every operation of the document, 25 valid and 25 malformed generated cases each."""
     operations = [result.ok() for result in api_schema.get_all_operations()]

@@ -116,9 +116,9 @@ def test_the_beneficiary_signs_in_the_browser_flow(web: Web, awaiting: int) -> N
 
     # The auditor sees the signatures on the contract page and verifies the stored version.
     auditor, _ = web.login("auditor")
-    page = auditor.get(f"/contracts/{number}").text
-    assert 'data-testid="signatures"' in page
-    [link] = re.findall(r'href="(/contracts/\d+/documents/\d+/verify)"', page)
+    contract_page = auditor.get(f"/contracts/{number}").text
+    assert 'data-testid="signatures"' in contract_page
+    [link] = re.findall(r'href="(/contracts/\d+/documents/\d+/verify)"', contract_page)
     checked = auditor.get(link)
     assert checked.status_code == 200 and "✔" in checked.text
     assert stranger.get(link).status_code == 404  # another company's contract

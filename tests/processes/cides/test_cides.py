@@ -17,9 +17,9 @@ from engine.audit.replay import replay_contract
 from engine.errors import InvalidInput
 from engine.models import Contract, Outbox, ProcessInstance
 from tests.conftest import ROOT, World
+from tests.helpers.cides import AGREEMENT, BEFORE_REPEAL, REQUEST, TRAINING, agree, start
 from tests.processes.helpers import decision
 
-BEFORE_REPEAL = datetime(2018, 9, 3, 8, 0, tzinfo=UTC)
 AFTER_REPEAL = datetime(2025, 3, 3, 8, 0, tzinfo=UTC)
 
 ELIGIBLE: dict[str, Any] = {
@@ -142,7 +142,7 @@ def test_legacy_parameters_end_with_the_repeal() -> None:
     after = (datetime.fromisoformat(last) + timedelta(days=1)).date().isoformat()
     for name, versions in doc.items():
         for version in versions:
-            assert version["legal_basis"] and version["confidence"] in "HML", name
+            assert version["legal_basis"] and version["confidence"] in {"H", "M", "L"}, name
             if name == "last_request_date":
                 continue
             if version["valid_to"] is None:
@@ -156,47 +156,6 @@ def test_legacy_parameters_end_with_the_repeal() -> None:
 
 
 # -- through the engine ------------------------------------------------------------------------
-
-REQUEST: dict[str, object] = {
-    "office": "TUN",
-    "employer_mf": "1234567A",
-    "beneficiary_cin": "12345678",
-    "nationality": "TN",
-    "diploma_level": "HIGHER_ED",
-    "diploma_date": "2014-06-30",
-    "residence_governorate": "KAIROUAN",
-    "request_date": "2018-09-01",
-    "start_date": "2018-10-01",
-}
-AGREEMENT: dict[str, object] = {
-    "agreed": True,
-    "hire_commitment": True,
-    "position_title": "Technicien qualité",
-    "tutor_name": "Mme Tutrice",
-    "employer_complement": 150,
-    "firm_governorate": "TUNIS",
-}
-TRAINING: dict[str, object] = {
-    "training_institution": "Centre sectoriel de formation de Tunis",
-    "training_hours": 400,
-    "training_content": "Qualité, normes ISO 9001, métrologie (alternance 2 jours par semaine)",
-    "beneficiary_agreed": True,
-}
-
-
-def _start(world: World, request: dict[str, object] | None = None) -> int:
-    world.clock.set(BEFORE_REPEAL)
-    world.deploy("cides")
-    return world.start_programme("cides", {**REQUEST, **(request or {})})
-
-
-def _agree(world: World, cid: int, verdict: str = "validate", **terms: object) -> None:
-    world.complete(cid, "employer_agreement", {**AGREEMENT, **terms}, "employer")
-    world.complete(cid, "training_programme", TRAINING, "employer")
-    validation: dict[str, object] = {"validation_decision": verdict}
-    if verdict == "return":
-        validation["return_reason"] = "Programme de formation à préciser"
-    world.complete(cid, "counsellor_validation", validation, "counsellor")
 
 
 def _contract(world: World, cid: int) -> Contract:
@@ -223,9 +182,9 @@ def _main_data(world: World, cid: int) -> dict[str, Any]:
 def test_a_2018_contract_runs_its_year_past_the_repeal_and_the_hire_brings_the_premium(
     world: World,
 ) -> None:
-    cid = _start(world)
-    _agree(world, cid, "return")  # returned once for correction, then validated
-    _agree(world, cid)
+    cid = start(world)
+    agree(world, cid, "return")  # returned once for correction, then validated
+    agree(world, cid)
     world.sign_all(cid)
     assert _contract(world, cid).status == "active"
     keys = [world.run_month(cid, days_present=20) for _ in range(12)]
@@ -272,8 +231,8 @@ def test_a_2018_contract_runs_its_year_past_the_repeal_and_the_hire_brings_the_p
 
 
 def test_not_hiring_is_recorded_with_a_sanction_and_no_premium(world: World) -> None:
-    cid = _start(world, {"residence_governorate": "TUNIS"})
-    _agree(world, cid, employer_complement=250)
+    cid = start(world, {"residence_governorate": "TUNIS"})
+    agree(world, cid, employer_complement=250)
     world.sign_all(cid)
     for _ in range(12):
         world.run_month(cid, days_present=18)
@@ -292,8 +251,8 @@ def test_not_hiring_is_recorded_with_a_sanction_and_no_premium(world: World) -> 
 
 
 def test_the_hire_gate_needs_a_date_or_a_reason(world: World) -> None:
-    cid = _start(world)
-    _agree(world, cid)
+    cid = start(world)
+    agree(world, cid)
     world.sign_all(cid)
     for _ in range(12):
         world.run_month(cid)
@@ -330,7 +289,7 @@ def test_a_request_dated_after_the_repeal_is_refused(world: World) -> None:
 def test_ineligible_requests_are_refused(
     world: World, changes: dict[str, object], reason: str
 ) -> None:
-    cid = _start(world, changes)
+    cid = start(world, changes)
     assert _contract(world, cid).status == "rejected"
     assert _main_data(world, cid)["rejection_reason"] == reason
 
@@ -342,7 +301,7 @@ def test_ineligible_requests_are_refused(
 def test_terms_outside_the_decree_are_refused_even_if_validated(
     world: World, terms: dict[str, object], reason: str
 ) -> None:
-    cid = _start(world)
+    cid = start(world)
     world.complete(cid, "employer_agreement", {**AGREEMENT, **terms}, "employer")
     hours = 400 if terms else 450
     world.complete(cid, "training_programme", {**TRAINING, "training_hours": hours}, "employer")
@@ -352,8 +311,8 @@ def test_terms_outside_the_decree_are_refused_even_if_validated(
 
 
 def test_early_termination_stops_the_stipend(world: World) -> None:
-    cid = _start(world)
-    _agree(world, cid)
+    cid = start(world)
+    agree(world, cid)
     world.sign_all(cid)
     for _ in range(3):
         world.run_month(cid)
@@ -364,15 +323,15 @@ def test_early_termination_stops_the_stipend(world: World) -> None:
 
 
 def test_unsigned_contract_expires(world: World) -> None:
-    cid = _start(world)
-    _agree(world, cid)
+    cid = start(world)
+    agree(world, cid)
     world.clock.advance(days=15)
     assert world.fire(cid)
     assert _contract(world, cid).status == "expired"
 
 
 def test_counsellor_rejection_keeps_its_code(world: World) -> None:
-    cid = _start(world)
+    cid = start(world)
     world.complete(cid, "employer_agreement", AGREEMENT, "employer")
     world.complete(cid, "training_programme", TRAINING, "employer")
     rejection = {"validation_decision": "reject", "reject_code": "DOCUMENTS_MISSING"}

@@ -4,13 +4,13 @@ it."""
 from __future__ import annotations
 
 from tests.conftest import World
-from tests.processes.cides.test_cides import _agree, _start
+from tests.helpers.cides import agree, start
 from tests.processes.suspension import suspend_and_resume, suspend_too_long
 
 
 def _active(world: World) -> int:
-    cid = _start(world)
-    _agree(world, cid)
+    cid = start(world)
+    agree(world, cid)
     world.sign_all(cid)
     return cid
 

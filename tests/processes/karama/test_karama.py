@@ -10,6 +10,7 @@ import pytest
 from engine.audit.replay import replay_contract
 from engine.models import Contract
 from tests.conftest import World
+from tests.helpers.karama import REQUEST
 from tests.processes.helpers import decision
 
 BASE: dict[str, Any] = {
@@ -75,16 +76,6 @@ CASES = [
         "WORK_HISTORY",
     ),
 ]
-REQUEST: dict[str, object] = {
-    "office": "TUN",
-    "employer_mf": "1234567A",
-    "beneficiary_cin": "12345678",
-    "nationality": "TN",
-    "diploma_level": "HIGHER_ED",
-    "diploma_date": "2021-06-30",
-    "request_date": "2025-03-01",
-    "start_date": "2025-04-01",
-}
 
 
 @pytest.mark.parametrize(("case", "changes", "eligible", "reason"), CASES)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.conftest import World
-from tests.processes.karama.test_karama import REQUEST
+from tests.helpers.karama import REQUEST
 from tests.processes.suspension import suspend_and_resume, suspend_too_long
 
 PROOF = {"salary_paid": True, "gross_salary": 900, "proof_reference": "VIR-1"}
