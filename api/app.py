@@ -9,7 +9,6 @@ response carries an ``X-Request-ID`` and each request is logged as one JSON line
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
 import threading
@@ -40,7 +39,7 @@ from api import pages, v1
 from api.auth import resolve_caller
 from api.deps import ReadSession
 from api.pages.common import error_page
-from engine import Aqd, EngineError, InvalidInput, TooManyAttempts, Unauthenticated
+from engine import Aqd, EngineError, InvalidInput, TooManyAttempts, Unauthenticated, logs
 from engine.access import accounts
 from engine.audit.anchors import create_anchor
 from engine.commands.timers import run_due_timers
@@ -54,7 +53,7 @@ ESCALATE_EVERY_S = 300.0
 ANCHOR_EVERY_S = 3600.0
 #: one poll fires due timers for at most this long, so the outbox runs in between
 TIMER_BUDGET_S = 60.0
-access_log = logging.getLogger("aqd.access")
+access_log = logs.get("access")
 STATIC = Path(__file__).resolve().parent / "static"
 
 
@@ -354,6 +353,7 @@ class RequestContext:
         request_id = incoming if 0 < len(incoming) <= 64 else uuid.uuid4().hex
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
+        logs.request_id.set(request_id)  # every log line of this request carries it
         status = 500
         marker = (b"x-request-id", request_id.encode("latin-1"))
 
@@ -411,17 +411,16 @@ class RequestContext:
             if access_log.isEnabledFor(logging.INFO):
                 caller = state.get("caller")
                 access_log.info(
-                    json.dumps(
-                        {
-                            "request_id": request_id,
-                            "method": scope["method"],
-                            "path": scope["path"],
-                            "route": route,
-                            "status": status,
-                            "ms": round(elapsed * 1000, 2),
-                            "user": caller.principal.username if caller else None,
-                        }
-                    )
+                    "request",
+                    extra={
+                        "event": "request",
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "route": route,
+                        "status": status,
+                        "ms": round(elapsed * 1000, 2),
+                        "user": caller.principal.username if caller else None,
+                    },
                 )
 
 

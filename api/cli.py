@@ -9,7 +9,7 @@ import typer
 
 from api import bootstrap
 from api import demo as demo_service
-from engine import analytics
+from engine import analytics, logs
 from engine.access import scope
 from engine.cli import analytics_app, app
 from engine.cli_support import guard, open_engine, run
@@ -30,6 +30,7 @@ def serve_cmd(
     from api.app import create_app  # noqa: PLC0415 (FastAPI loads for serve only)
 
     aqd = open_engine()
+    logs.configure_process(get_settings(), service=True)
     application = create_app(aqd, run_timers=timers, timer_interval_s=get_settings().timer_poll_s)
     typer.echo(
         f"Aqd is running: http://{host}:{port}/ (API: /docs, health: /healthz, ready: /readyz)"

@@ -9,7 +9,6 @@ changes anything is one transaction, committed here at the boundary.
 from __future__ import annotations
 
 import json
-import logging
 import random
 import resource
 import sys
@@ -23,7 +22,7 @@ import typer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import analytics, bootstrap
+from engine import analytics, bootstrap, logs
 from engine.audit.anchors import create_anchor, list_anchors, verify_anchors
 from engine.audit.package import export_package, verify_package
 from engine.audit.replay import replay_contract
@@ -99,7 +98,7 @@ def _read_json(path: Path) -> Any:
 @app.callback()
 def _main() -> None:
     settings = get_settings()
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logs.configure_process(settings, service=False)
     if settings.memory_limit_mb:
         limit = settings.memory_limit_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
@@ -753,6 +752,7 @@ def worker_cmd(concurrency: int = 2) -> None:
     """Run a Celery worker (production: broker from AQD_BROKER_URL)."""
     from engine.worker.celery_app import make_celery  # noqa: PLC0415 (Celery loads for the worker and scheduler only)
 
+    logs.configure_process(get_settings(), service=True)
     celery = make_celery(engine_root())
     celery.worker_main(["worker", "--loglevel=INFO", f"--concurrency={concurrency}"])
 
@@ -762,6 +762,7 @@ def scheduler_cmd() -> None:
     """Run Celery beat: enqueues the periodic due-timer poll."""
     from engine.worker.celery_app import make_celery  # noqa: PLC0415 (Celery loads for the worker and scheduler only)
 
+    logs.configure_process(get_settings(), service=True)
     celery = make_celery(engine_root())
     var_dir = get_settings().var_dir
     var_dir.mkdir(parents=True, exist_ok=True)  # a fresh volume or working directory

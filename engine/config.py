@@ -22,7 +22,11 @@ class Settings(BaseSettings):
         default="json",
         description="Structured logs: one JSON object a line (``json``) or short text lines.",
     )
-    log_level: str = Field(default="INFO", description="Level of Aqd's own loggers (``aqd.*``).")
+    log_level: str | None = Field(
+        default=None,
+        description="Level of Aqd's own loggers (``aqd.*``); default: INFO for the server, "
+        "worker and scheduler, WARNING for other commands.",
+    )
     database_url: str = Field(
         default="",
         description="SQLAlchemy URL; PostgreSQL in production (postgresql+psycopg://...); "

@@ -86,6 +86,14 @@ def configure(
     logging.getLogger("aqd").setLevel(level.upper())
 
 
+def configure_process(settings: Any, service: bool) -> None:
+    """The one start-up call of every process: ``settings.log_level`` when set, else INFO for a
+    service (``serve``, ``worker``, ``scheduler``: one line per command, side effect and
+    request) and WARNING for a one-off command (its output is its answer)."""
+    level = settings.log_level or ("INFO" if service else "WARNING")
+    configure(level, settings.log_format)
+
+
 def get(name: str) -> logging.Logger:
     """The logger ``aqd.<name>``."""
     return logging.getLogger(f"aqd.{name}")

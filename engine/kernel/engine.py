@@ -22,6 +22,8 @@ from engine.db import get_engine
 from engine.errors import NotFound, StaleRevision
 from engine.kernel.contract_state import ContractState, chain_hash
 from engine.kernel.store import Locked, NewInstance, Store, WritePlan
+from engine.logs import get as get_logger
+from engine.logs import timed
 from engine.models import (
     ProcessDefinition,
 )
@@ -45,6 +47,8 @@ from engine.kernel.planning import (
     not_before,
     ready_task_row,
 )
+
+_log = get_logger("commands")
 
 
 class Kernel:
@@ -162,10 +166,31 @@ class Kernel:
         at: datetime | None = None,
         definition_id: int | None = None,
     ) -> Recorded:
-        """Run ``action`` on the contract's workflows and write everything in one go.
+        """Run ``action`` on the contract's workflows and write everything in one go; one log
+        line (``command``) says which contract, what, by whom, how long and how it ended.
 
         ``definition_id`` is the version the contract runs on after the command, when the
         command moves it to another one (a migration or its rollback)."""
+        with timed(_log, "command", contract=contract.number, kind=kind, actor=actor) as line:
+            recorded = self._execute_command(
+                store, contract, kind, actor, payload, action, plan, loader, at, definition_id
+            )
+            line["seq"] = recorded.seq
+        return recorded
+
+    def _execute_command(
+        self,
+        store: Store,
+        contract: Locked,
+        kind: str,
+        actor: str,
+        payload: dict[str, Any],
+        action: Action | None,
+        plan: WritePlan | None,
+        loader: Loader | NoLoader | None,
+        at: datetime | None,
+        definition_id: int | None,
+    ) -> Recorded:
         at = (at or self.clock.now()).astimezone(UTC)
         pinned = definition_id or contract.definition_id
         plan = plan or WritePlan()

@@ -27,7 +27,6 @@ recorded once, so the effect happens exactly once.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -37,10 +36,12 @@ from sqlalchemy.orm import Session
 
 from engine.commands.aqd import Aqd
 from engine.errors import EngineError
+from engine.logs import get as get_logger
+from engine.logs import timed
 from engine.models import Outbox
 from engine.outbox.handlers import OutboxItem, SideEffectError
 
-log = logging.getLogger(__name__)
+log = get_logger("outbox")
 
 LEASE = timedelta(minutes=5)  # default of AQD_OUTBOX_LEASE_S
 MAX_ATTEMPTS = 8
@@ -129,9 +130,27 @@ def reap(aqd: Aqd) -> int:
     return count
 
 
+#: the log line's event for a side effect's kind (``side_effect`` for the others)
+LOG_EVENTS = {"signing.apply": "signature", "payment_order": "payment"}
+
+
 def execute(aqd: Aqd, item: OutboxItem, run: OutboxRun | None = None) -> str:
-    """Run one claimed side effect and record its outcome; returns what happened."""
-    run = run or OutboxRun()
+    """Run one claimed side effect and record its outcome; returns what happened. One log line
+    (``signature``, ``payment`` or ``side_effect``) names it, its contract, duration and
+    outcome."""
+    with timed(
+        log,
+        LOG_EVENTS.get(item.kind, "side_effect"),
+        kind=item.kind,
+        key=item.idempotency_key,
+        contract_id=item.contract_id,
+        attempt=item.attempts,
+    ) as line:
+        line["outcome"] = _execute(aqd, item, run or OutboxRun())
+        return str(line["outcome"])
+
+
+def _execute(aqd: Aqd, item: OutboxItem, run: OutboxRun) -> str:
     handler = aqd.plugins.handler_for(item.kind)
     if handler is None:
         _release(aqd, item, f"no handler for {item.kind}", retry_in=backoff(item.attempts))
@@ -197,6 +216,18 @@ def execute_batch(aqd: Aqd, items: list[OutboxItem], run: OutboxRun | None = Non
         handed, marked = {}, set()
     run.awaiting += len(marked)
     run.duplicates += len(handed) - len(marked)  # another delivery got there first
+    if handed:
+        log.info(
+            "batch of side effects",
+            extra={
+                "event": LOG_EVENTS.get(items[0].kind, "side_effect") + "s",
+                "kind": items[0].kind,
+                "items": len(items),
+                "outcome": "awaiting",
+                "awaiting": len(marked),
+                "duplicates": len(handed) - len(marked),
+            },
+        )
     for item in items:
         if item.id not in handed:
             execute(aqd, item, run)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import logging
 import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,6 +22,8 @@ from sqlalchemy.orm import Session
 
 from engine.config import Settings
 from engine.errors import ConfigurationError, InvalidInput, NotFound
+from engine.logs import get as get_logger
+from engine.logs import timed
 from engine.models.payments import PaymentBatch, PaymentOrder
 from engine.payments.accounts import iban_from_rib, make_rib
 from engine.payments.iso20022 import Debtor, Transfer, pain001, validate
@@ -45,7 +46,7 @@ CSV_COLUMNS = (
 )
 #: the development debtor account, used only in development mode when no IBAN is configured
 DEV_IBAN = iban_from_rib(make_rib(1, 1, 1))
-log = logging.getLogger("aqd.payments")
+log = get_logger("payments")
 
 
 def debtor_account(settings: Settings) -> Debtor:
@@ -142,7 +143,20 @@ def create_batch(
     session: Session, office: str, period: str, at: datetime, actor: str, debtor: Debtor
 ) -> BatchFiles | None:
     """Put every ``ordered`` payment of ``office`` and ``period`` into a new batch (caller
-    commits); None when there is nothing to pay."""
+    commits); None when there is nothing to pay. One log line (``payments.batch``) gives the
+    batch, its orders and total, and how long it took."""
+    with timed(log, "payments.batch", office=office, period=period, actor=actor) as line:
+        files = _create_batch(session, office, period, at, actor, debtor)
+        if files is None:
+            line["outcome"] = "nothing_to_batch"
+        else:
+            line.update(batch=files.message_id, orders=files.orders, total=files.total)
+        return files
+
+
+def _create_batch(
+    session: Session, office: str, period: str, at: datetime, actor: str, debtor: Debtor
+) -> BatchFiles | None:
     _check_period(period)
     stmt = (
         select(PaymentOrder)

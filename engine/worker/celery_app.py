@@ -49,6 +49,8 @@ def make_celery(build: EngineRoot, broker_url: str | None = None) -> Celery:
         task_time_limit=300,
         task_soft_time_limit=240,
         broker_connection_retry_on_startup=True,
+        # engine/logs.py configured the process (one JSON line a record); Celery keeps it
+        worker_hijack_root_logger=False,
         task_default_queue=settings.celery_queue,
         beat_schedule={
             "fire-due-timers": {"task": "aqd.timers.run", "schedule": float(settings.timer_poll_s)},
