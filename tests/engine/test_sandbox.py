@@ -16,7 +16,7 @@ import pytest
 
 from engine import DefinitionInvalid, ProcessError, SandboxViolation
 from engine.runtime.definitions import compile_bundle
-from engine.runtime.sandbox import Sandbox
+from engine.runtime.sandbox import LocalSandbox, Sandbox
 from engine.runtime.workflow import Runner, Specs
 
 EXPRESSIONS = [
@@ -249,7 +249,7 @@ def test_a_garbage_collection_during_a_script_keeps_its_time_limit() -> None:
     import gc
     import weakref
 
-    sandbox = Sandbox(time_limit_s=0.05)
+    sandbox = LocalSandbox(time_limit_s=0.05)  # the tracer, as it runs in a sandbox process
     called: list[int] = []
 
     class Node:
@@ -290,7 +290,7 @@ def test_a_garbage_collection_pause_is_not_counted_against_the_script() -> None:
     is what the limit bounds."""
     import gc
 
-    sandbox = Sandbox(time_limit_s=0.1)
+    sandbox = LocalSandbox(time_limit_s=0.1)  # the tracer, as it runs in a sandbox process
 
     def stall(phase: str, info: dict[str, int]) -> None:
         if phase == "start":
