@@ -32,6 +32,7 @@ import os
 import pickle
 import resource
 import select
+import signal
 import struct
 import subprocess
 import sys
@@ -48,6 +49,8 @@ ROOT = Path(__file__).resolve().parents[2]
 MAX_REPLY_BYTES = 16 * 1024 * 1024
 #: Idle children kept for the next evaluations.
 MAX_IDLE = 4
+#: How long a new sandbox process may take to start (not counted in the script's budget).
+STARTUP_TIMEOUT_S = 60.0
 _HEADER = struct.Struct("<I")
 
 _BOOT = (
@@ -108,6 +111,7 @@ class _Child:
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.wfd = self.proc.stdin.fileno()
         self.rfd = self.proc.stdout.fileno()
+        self.ready = False
 
     @property
     def pid(self) -> int:
@@ -116,7 +120,14 @@ class _Child:
     def call(self, request: bytes, deadline: float) -> bytes | None:
         """Send ``request`` and return the reply, or None when the deadline passed or the
         child died (the caller then discards it)."""
+        started = time.monotonic()
         try:
+            if not self.ready:
+                # An interpreter starting on a loaded machine is not the script's time.
+                if _read_exact(self.rfd, 1, time.monotonic() + STARTUP_TIMEOUT_S) != b"R":
+                    return None
+                self.ready = True
+                deadline += time.monotonic() - started
             _write_all(self.wfd, _HEADER.pack(len(request)) + request)
             header = _read_exact(self.rfd, _HEADER.size, deadline)
             if header is None:
@@ -192,6 +203,7 @@ class _Pool:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._ready = threading.Condition(self._lock)
         self._idle: list[_Child] = []
         self._pid = os.getpid()
         self._warming = False
@@ -202,11 +214,15 @@ class _Pool:
             self._idle, self._pid, self._warming = [], os.getpid(), False
 
     def acquire(self) -> _Child:
-        with self._lock:
+        with self._ready:
             self._own()
-            if self._idle:
-                return self._idle.pop()
-        return self._spawn()
+            # A replacement already starting is nearer than a new one.
+            if not self._idle and self._warming:
+                self._ready.wait_for(lambda: self._idle or not self._warming, STARTUP_TIMEOUT_S)
+            child = self._idle.pop() if self._idle else None
+        # Keep a spare starting, so that a child killed for overrunning is replaced at once.
+        self.warm()
+        return child if child is not None else self._spawn()
 
     def _spawn(self) -> _Child:
         child = _Child()
@@ -215,10 +231,11 @@ class _Pool:
         return child
 
     def release(self, child: _Child) -> None:
-        with self._lock:
+        with self._ready:
             self._own()
             if len(self._idle) < MAX_IDLE and child.proc.poll() is None:
                 self._idle.append(child)
+                self._ready.notify()
                 return
         child.close()
 
@@ -238,10 +255,11 @@ class _Pool:
         def start() -> None:
             try:
                 child = self._spawn()
+                self.release(child)
             finally:
-                with self._lock:
+                with self._ready:
                     self._warming = False
-            self.release(child)
+                    self._ready.notify_all()
 
         threading.Thread(target=start, name="aqd-sandbox-spawn", daemon=True).start()
 
@@ -297,8 +315,10 @@ def run(
     try:
         reply = child.call(request, time.monotonic() + time_limit_s + grace)
         if reply is None:
-            died = child.proc.poll() is not None
-            raise SandboxViolation("memory limit exceeded" if died else "time limit exceeded")
+            ended = child.proc.poll()
+            if ended is None or ended == -signal.SIGXCPU:
+                raise SandboxViolation("time limit exceeded")
+            raise SandboxViolation("memory limit exceeded (the sandbox process ended)")
         status, *rest = _load_reply(reply)
         keep = True
     finally:
@@ -335,6 +355,7 @@ def child_main() -> None:
     os.dup2(2, 1)  # a stray print must not corrupt the protocol
     from engine.runtime.sandbox import LocalSandbox
 
+    _write_all(wfd, b"R")  # ready
     sandboxes: dict[float, LocalSandbox] = {}
     clock: list[datetime | None] = [None]
 
@@ -377,8 +398,10 @@ def child_main() -> None:
             reply = ("recycle", "memory limit exceeded", 0)
         except RecursionError:
             reply = ("violation", "recursion too deep", 0)
-        except Exception as exc:  # the script's own error, named as the engine names it
-            reply = ("error", type(exc).__name__, str(exc)[:1000])
+        except Exception as exc:  # the script's own error, as a builtin class the parent has
+            base = next(c for c in type(exc).__mro__ if getattr(builtins, c.__name__, None) is c)
+            message = str(exc) if base is type(exc) else f"{type(exc).__name__}: {exc}"
+            reply = ("error", base.__name__, message[:1000])
         try:
             out = pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL)
         except MemoryError:

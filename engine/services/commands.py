@@ -205,7 +205,11 @@ class Aqd:
         self.db: Engine = get_engine(database_url or self.settings.database_url)
         self._read_db: Engine | None = None
         self.clock: Clock = clock or SystemClock()
-        self.sandbox = Sandbox(self.settings.script_time_limit_ms / 1000, clock=context.now)
+        self.sandbox = Sandbox(
+            self.settings.script_time_limit_ms / 1000,
+            clock=context.now,
+            memory_limit_mb=self.settings.script_memory_limit_mb,
+        )
         self.runner = Runner(self.sandbox)
         self.cache = _WorkflowCache(self.settings.workflow_cache_size)
         self.running_cache = _WorkflowCache(self.settings.workflow_cache_size)
