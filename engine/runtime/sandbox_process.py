@@ -216,6 +216,7 @@ class _Pool:
     def acquire(self) -> _Child:
         with self._ready:
             self._own()
+            self._idle = [c for c in self._idle if c.proc.poll() is None]
             # A replacement already starting is nearer than a new one.
             if not self._idle and self._warming:
                 self._ready.wait_for(lambda: self._idle or not self._warming, STARTUP_TIMEOUT_S)
@@ -305,15 +306,21 @@ def run(
         )
     except (pickle.PicklingError, TypeError, AttributeError) as exc:
         raise SandboxViolation(f"the task data cannot be passed to the sandbox: {exc}") from None
-    # The child stops a Python-level loop itself at the time limit; the grace lets its answer
-    # arrive before the parent gives up on a C-level one.
-    grace = min(0.5, max(0.15, time_limit_s / 2))
+    # The child stops a Python-level loop itself at the time limit (and stays usable); the
+    # grace lets its answer arrive before the parent kills it as it would a C-level loop.
+    grace = min(0.1, time_limit_s / 2)
     child = POOL.acquire()
     thread = threading.get_ident()
     _busy[child.pid] = thread
     keep = False
     try:
         reply = child.call(request, time.monotonic() + time_limit_s + grace)
+        if reply is None and not child.ready:  # it never started: one more, fresh
+            _busy.pop(child.pid, None)
+            child.kill()
+            child = POOL._spawn()
+            _busy[child.pid] = thread
+            reply = child.call(request, time.monotonic() + time_limit_s + grace)
         if reply is None:
             ended = child.proc.poll()
             if ended is None or ended == -signal.SIGXCPU:
@@ -343,12 +350,9 @@ def run(
 
 def child_main() -> None:
     """The loop of a sandbox process: read a request from stdin, answer on stdout."""
-    import ctypes
-
-    try:  # die with the parent even while a script runs in C (Linux: PR_SET_PDEATHSIG)
-        ctypes.CDLL(None).prctl(1, 9)
-    except (OSError, AttributeError):
-        pass
+    # No PR_SET_PDEATHSIG: it fires when the *thread* that started the child ends (a spare is
+    # started by a short-lived thread). A child ends at the end of its input, i.e. when the
+    # parent closes it or dies; one busy in C until then is ended by its RLIMIT_CPU.
     rfd, wfd = os.dup(0), os.dup(1)
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 0)

@@ -143,25 +143,42 @@ class Probe:
     """Samples, every 5 ms, this process's resident size and the peak resident size of each
     sandbox process; ``growth_mb`` is this process's growth plus the largest sandbox peak."""
 
-    def __init__(self) -> None:
-        self.base_kb = _status_kb("self", "VmRSS")
+    def __init__(self, pid: int | None = None) -> None:
+        #: the process whose sandbox processes are watched (None: this one)
+        self.pid = pid
+        self.base_kb = _status_kb(self._me, "VmRSS")
         self.own_kb = self.base_kb
         self.child_kb = 0
         self.busy: set[int] = set()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
+    @property
+    def _me(self) -> int | str:
+        return self.pid if self.pid is not None else "self"
+
+    def _children(self) -> list[int]:
+        if self.pid is None:
+            return sandbox_process.worker_pids()
+        found = []
+        for tasks in Path(f"/proc/{self.pid}/task").glob("*/children"):
+            try:
+                found += [int(pid) for pid in tasks.read_text().split()]
+            except OSError:
+                continue
+        return found
+
     def _sample(self) -> None:
         while True:
-            self.own_kb = max(self.own_kb, _status_kb("self", "VmRSS"))
+            self.own_kb = max(self.own_kb, _status_kb(self._me, "VmRSS"))
             self.busy |= set(sandbox_process._busy)
-            for pid in sandbox_process.worker_pids():
+            for pid in self._children():
                 self.child_kb = max(self.child_kb, _status_kb(pid, "VmHWM"))
             if self._stop.wait(0.005):
                 return
 
     def __enter__(self) -> Probe:
-        for pid in sandbox_process.worker_pids():  # each process's peak starts from now
+        for pid in self._children():  # each process's peak starts from now
             try:
                 Path(f"/proc/{pid}/clear_refs").write_text("5")
             except OSError:
