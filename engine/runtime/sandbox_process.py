@@ -108,7 +108,8 @@ class _Child:
             start_new_session=True,  # a Ctrl-C on the server's terminal is not the child's
             close_fds=True,
         )
-        assert self.proc.stdin is not None and self.proc.stdout is not None
+        if self.proc.stdin is None or self.proc.stdout is None:  # pragma: no cover - PIPE
+            raise RuntimeError("the sandbox process has no pipes")
         self.wfd = self.proc.stdin.fileno()
         self.rfd = self.proc.stdout.fileno()
         self.ready = False
@@ -149,8 +150,8 @@ class _Child:
     def close(self) -> None:
         """Ask the child to end (end of input), then make sure it has."""
         try:
-            assert self.proc.stdin is not None
-            self.proc.stdin.close()
+            if self.proc.stdin is not None:
+                self.proc.stdin.close()
         except OSError:
             pass
         try:

@@ -26,6 +26,7 @@ import pytest
 
 from engine import Aqd, DefinitionInvalid, FrozenClock, ProcessError, Settings
 from engine.runtime import sandbox_process
+from engine.runtime.decisions import decide
 from engine.runtime.definitions import compile_bundle
 from engine.runtime.sandbox import Sandbox
 from engine.runtime.simulation import run_case
@@ -68,8 +69,11 @@ PAYLOADS = [
     Hostile("percent_star_width", "len('%*s' % (500000000, ''))", reason=MEMORY),
     Hostile("percent_precision", "len('%.500000000f' % 1.0)", reason=MEMORY),
     Hostile("sorted_300_times_on_one_line", SORTS, expr=False, reason=TIME),
-    Hostile("max_in_nested_loops", "[max(range(999)) for i in range(999) for j in range(999)]",
-            reason=TIME),
+    Hostile(
+        "max_in_nested_loops",
+        "[max(range(999)) for i in range(999) for j in range(999)]",
+        reason=TIME,
+    ),
     Hostile("str_join", "len(','.join(['x' * 99999] * 99999))", reason=MEMORY),
     Hostile("str_replace", "len(('a' * 99999).replace('a', 'b' * 99999))", reason=MEMORY),
     Hostile("fstring_width", "f'{1:>999999999}'", static=True, reason="widths above 999"),
@@ -82,38 +86,69 @@ PAYLOADS = [
     Hostile("decimal_power", "Decimal(9) ** 10**9", reason="Overflow" + OR_CONDITION),
     Hostile("pow", "pow(10, 10**9)", reason="power too large"),
     Hostile("power_tower", "9**9**9", reason="power too large"),
-    Hostile("str_of_huge_int", "str(int('9' * 4000) * int('9' * 4000))", reason="integer too large"),
+    Hostile(
+        "str_of_huge_int", "str(int('9' * 4000) * int('9' * 4000))", reason="integer too large"
+    ),
     Hostile("int_of_long_str", "int('9' * 99999)", reason="Exceeds the limit" + OR_CONDITION),
     Hostile("bytes", "bytes(10**9)", reason="name 'bytes' is not defined" + OR_CONDITION),
-    Hostile("bytearray", "bytearray(10**9)", reason="name 'bytearray' is not defined" + OR_CONDITION),
-    Hostile("materialised_range", "list(range(10**9))", reason="only allow 1000 elements" + OR_CONDITION),
-    Hostile("nested_comprehension",
-            "len([0 for i in range(999) for j in range(999) for k in range(999)])",
-            reason=f"{TIME}|{MEMORY}"),
+    Hostile(
+        "bytearray", "bytearray(10**9)", reason="name 'bytearray' is not defined" + OR_CONDITION
+    ),
+    Hostile(
+        "materialised_range", "list(range(10**9))", reason="only allow 1000 elements" + OR_CONDITION
+    ),
+    Hostile(
+        "nested_comprehension",
+        "len([0 for i in range(999) for j in range(999) for k in range(999)])",
+        reason=f"{TIME}|{MEMORY}",
+    ),
     Hostile("list_repetition", "[0] * 10**9", reason="repetition too large"),
     Hostile("str_repetition", "'a' * 10**9", reason="repetition too large"),
     Hostile("left_shift", "1 << 10**9", reason="shift too large"),
-    Hostile("set_of_nested_generator", "len(set(x for x in [0] * 99999 for y in [0] * 99999))",
-            reason=TIME),
+    Hostile(
+        "set_of_nested_generator",
+        "len(set(x for x in [0] * 99999 for y in [0] * 99999))",
+        reason=TIME,
+    ),
     Hostile("endless_generator", GENERATOR, expr=False, reason=f"{TIME}|{MEMORY}"),
     Hostile("recursion", "f = lambda f: f(f)\ny = f(f)", expr=False, reason="recursion too deep"),
     Hostile("while_true", "while True:\n    pass", expr=False, static=True, reason="never ends"),
     # the classic escapes
-    Hostile("dunder_walk", "().__class__.__base__.__subclasses__()", static=True,
-            reason=UNDERSCORE),
+    Hostile(
+        "dunder_walk", "().__class__.__base__.__subclasses__()", static=True, reason=UNDERSCORE
+    ),
     Hostile("mro", "[c for c in str.mro()]", reason=NOT_ALLOWED),
-    Hostile("generator_frame", "(x for x in ()).gi_frame.f_globals", static=True,
-            reason="restricted name"),
-    Hostile("generator_frame_attribute", "(x for x in ()).gi_frame", static=True,
-            reason="restricted name"),
+    Hostile(
+        "generator_frame",
+        "(x for x in ()).gi_frame.f_globals",
+        static=True,
+        reason="restricted name",
+    ),
+    Hostile(
+        "generator_frame_attribute",
+        "(x for x in ()).gi_frame",
+        static=True,
+        reason="restricted name",
+    ),
     Hostile("format_attribute_walk", "'{0.__class__}'.format(1)", reason=NOT_ALLOWED),
     Hostile("format_map", "'{a.__class__}'.format_map({'a': 1})", reason=NOT_ALLOWED),
-    Hostile("getattr_string", "getattr(1, '__class__')", reason="name 'getattr' is not defined" + OR_CONDITION),
-    Hostile("type_three_args", "type('X', (), {})", reason="name 'type' is not defined" + OR_CONDITION),
+    Hostile(
+        "getattr_string",
+        "getattr(1, '__class__')",
+        reason="name 'getattr' is not defined" + OR_CONDITION,
+    ),
+    Hostile(
+        "type_three_args", "type('X', (), {})", reason="name 'type' is not defined" + OR_CONDITION
+    ),
     Hostile("dunder_import", "__import__('os').getpid()", static=True, reason=UNDERSCORE),
-    Hostile("import_statement", "import os\ny = os.getpid()", expr=False,
-            reason="__import__ not found"),
-    Hostile("open_file", "open('/etc/passwd').read()", reason="name 'open' is not defined" + OR_CONDITION),
+    Hostile(
+        "import_statement", "import os\ny = os.getpid()", expr=False, reason="__import__ not found"
+    ),
+    Hostile(
+        "open_file",
+        "open('/etc/passwd').read()",
+        reason="name 'open' is not defined" + OR_CONDITION,
+    ),
     Hostile("eval", "eval('1 + 1')", static=True, reason="Eval calls are not allowed"),
     Hostile("globals", "globals()", reason="name 'globals' is not defined" + OR_CONDITION),
     Hostile("real_clock", "date.today()", reason=NOT_ALLOWED),
@@ -402,7 +437,8 @@ def _folder(tmp_path: Path, payloads: list[Hostile]) -> Path:
     outgoing = "".join(f"<bpmn:outgoing>to_{n}</bpmn:outgoing>" for n in range(len(payloads)))
     incoming = "".join(f"<bpmn:incoming>from_{n}</bpmn:incoming>" for n in range(len(payloads)))
     xml = f"""<?xml version="1.0" encoding="UTF-8"?>
-<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" targetNamespace="t">
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d"
+  targetNamespace="t">
   <bpmn:process id="hostile" isExecutable="true">
     <bpmn:startEvent id="start"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
     <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="route"/>
@@ -463,3 +499,19 @@ def test_a_definition_with_static_payloads_cannot_be_deployed(db_url: str, tmp_p
             deploy(s, _folder(tmp_path, static), aqd.sandbox, clock, actor="test")
     probe.within_budget()
     assert {p.element for p in info.value.problems} == {f"hostile_{p.name}" for p in static}
+
+
+# -- aqd decide -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("payload", [p for p in RUNTIME if p.expr], ids=lambda p: p.name)
+def test_decide_one_case(payload: Hostile) -> None:
+    """``aqd decide`` evaluates a decision outside any contract, under the same budget."""
+    sources = {"decide.dmn": _sources(payload, "cell")["decide.dmn"]}
+    at = datetime(2026, 1, 5, 8, tzinfo=UTC)
+    with Probe() as probe, pytest.raises(ProcessError) as info:
+        decide(sources, "decide", {"x": 1}, Sandbox(TEST_LIMIT_S), at)
+    probe.within_budget()
+    assert info.value.element == "decide"
+    assert info.value.message.endswith(" in decide"), info.value.message
+    assert re.search(payload.reason.replace("^", ""), info.value.message), info.value.message

@@ -20,10 +20,10 @@ from typing import Any
 import pytest
 
 from engine import Aqd, FrozenClock, Settings
-from engine.services import accounts, modeller
+from engine.services import accounts
 from engine.services.definitions import deploy
 from tests.conftest import ROOT
-from tests.engine.test_sandbox_hostile import BPMN, DMN, PAYLOADS, Hostile, Probe, _sources
+from tests.engine.test_sandbox_hostile import PAYLOADS, Hostile, Probe, _sources
 
 HEALTH_S = 0.2
 #: A server that runs a script in its own process cannot answer before the script's time limit
@@ -50,7 +50,15 @@ class Server:
             "AQD_VAR_DIR": str(var_dir),
             "AQD_CLOCK": "2026-01-05T08:00:00+00:00",
         }
-        command = [sys.executable, "-m", "api.cli", "serve", "--no-timers", "--port", str(self.port)]
+        command = [
+            sys.executable,
+            "-m",
+            "api.cli",
+            "serve",
+            "--no-timers",
+            "--port",
+            str(self.port),
+        ]
         self.proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
 
     def __enter__(self) -> Server:
@@ -78,8 +86,12 @@ class Server:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
         try:
             data = json.dumps(body).encode() if body is not None else None
-            conn.request(method, path, body=data, headers={"Content-Type": "application/json",
-                                                            **(headers or {})})
+            conn.request(
+                method,
+                path,
+                body=data,
+                headers={"Content-Type": "application/json", **(headers or {})},
+            )
             response = conn.getresponse()
             return response.status, json.loads(response.read() or b"{}")
         finally:
