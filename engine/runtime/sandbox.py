@@ -334,6 +334,20 @@ def _guarded_mul(left: Any, right: Any) -> Any:
     return _check_size(operator.mul(left, right))
 
 
+class NeedsProcess(Exception):
+    """Raised by the in-process evaluation of a bounded expression that turns out to repeat a
+    sequence: ``[s] * n == [t] * n`` compares n pairs of long strings, a loop inside one C call
+    the size guards do not bound. The expression (pure) is evaluated again in a process."""
+
+
+def _bounded_mul(left: Any, right: Any) -> Any:
+    if isinstance(left, str | bytes | list | tuple) or isinstance(
+        right, str | bytes | list | tuple
+    ):
+        raise NeedsProcess
+    return _guarded_mul(left, right)
+
+
 def _guarded_add(left: Any, right: Any) -> Any:
     if _size(left) + _size(right) > MAX_SEQUENCE_LEN:
         raise SandboxViolation("value too large")
@@ -623,6 +637,13 @@ class LocalSandbox:
         namespace = {**self._globals, **(_isolated(context) if copy else context)}
         return _check_size(self._run(code, namespace))
 
+    def evaluate_bounded(self, expression: str, context: Mapping[str, Any]) -> Any:
+        """Evaluate a ``bounded_expression`` on ``context`` itself; raise NeedsProcess if it
+        repeats a sequence."""
+        code = self.compile(expression, "eval")
+        namespace = {**self._globals, "_aqd_mul_": _bounded_mul, **context}
+        return _check_size(self._run(code, namespace))
+
     def execute(self, script: str, context: dict[str, Any], *, copy: bool = True) -> None:
         """Run ``script`` with ``context`` as its variables; new plain values go back to it."""
         code = self.compile(script, "exec")
@@ -700,7 +721,10 @@ class Sandbox:
     def evaluate(self, expression: str, context: Mapping[str, Any]) -> Any:
         if self._plan(expression, "eval"):
             # bounded: it can neither change ``context`` nor run long, so no copy either
-            return self.local.evaluate(expression, context, copy=False)
+            try:
+                return self.local.evaluate_bounded(expression, context)
+            except NeedsProcess:
+                pass
         return self._remote("eval", "eval", expression, dict(context))
 
     def execute(self, script: str, context: dict[str, Any]) -> None:

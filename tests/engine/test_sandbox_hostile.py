@@ -74,6 +74,11 @@ PAYLOADS = [
         "[max(range(999)) for i in range(999) for j in range(999)]",
         reason=TIME,
     ),
+    Hostile(
+        "compare_repeated_strings",
+        "[['a' * 99999] * 99999] * 99999 == [['a' * 99999] * 99999] * 99999",
+        reason=TIME,
+    ),
     Hostile("str_join", "len(','.join(['x' * 99999] * 99999))", reason=MEMORY),
     Hostile("str_replace", "len(('a' * 99999).replace('a', 'b' * 99999))", reason=MEMORY),
     Hostile("fstring_width", "f'{1:>999999999}'", static=True, reason="widths above 999"),
