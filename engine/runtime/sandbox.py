@@ -657,6 +657,12 @@ class LocalSandbox:
             del context[key]
 
 
+#: Sources a sandbox process accepted, with whether they may run in this process (the answer
+#: depends on the source only: shared by every Sandbox, e.g. each replay's).
+_CHECKED: dict[tuple[str, str], bool] = {}
+_CHECKED_LOCK = threading.Lock()
+
+
 class Sandbox:
     """What the engine evaluates untrusted expressions and scripts with (invariant 5).
 
@@ -681,9 +687,6 @@ class Sandbox:
         self._clock = clock
         self.local = LocalSandbox(time_limit_s, clock=clock)
         self.helpers = self.local.helpers
-        #: Sources the sandbox process accepted, with whether they may run in this process.
-        self._checked: dict[tuple[str, str], bool] = {}
-        self._lock = threading.Lock()
         sandbox_process.POOL.warm()
 
     def _remote(self, op: str, mode: str, source: str, context: Any) -> Any:
@@ -700,7 +703,7 @@ class Sandbox:
     def _plan(self, source: str, mode: Literal["eval", "exec"]) -> bool:
         """Check ``source`` in a sandbox process once; True if it may run in this process."""
         key = (mode, source)
-        local = self._checked.get(key)
+        local = _CHECKED.get(key)
         if local is not None:
             return local
         if len(source) > 20_000:
@@ -708,10 +711,10 @@ class Sandbox:
         self._remote("check", mode, source, None)
         # Parsed here only once the sandbox process compiled it, within its budget.
         local = mode == "eval" and bounded_expression(source)
-        with self._lock:
-            if len(self._checked) > 10_000:
-                self._checked.clear()
-            self._checked[key] = local
+        with _CHECKED_LOCK:
+            if len(_CHECKED) > 10_000:
+                _CHECKED.clear()
+            _CHECKED[key] = local
         return local
 
     def check(self, source: str, mode: Literal["eval", "exec"]) -> None:
