@@ -289,6 +289,22 @@ _BOUNDED_NODES = (
 )
 
 
+#: Calls a bounded expression may make (one positional argument): ``len`` is O(1) and ``str``
+#: is given a scalar in this process (anything else goes to a sandbox process).
+_BOUNDED_CALLS = frozenset({"len", "str"})
+
+
+def _bounded_call(node: ast.AST) -> bool:
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id in _BOUNDED_CALLS
+        and len(node.args) == 1
+        and not isinstance(node.args[0], ast.Starred)
+        and not node.keywords
+    )
+
+
 def bounded_expression(source: str) -> bool:
     """True if ``source`` (already accepted by the policy) is an expression whose evaluation
     is bounded by construction (see ``_BOUNDED_NODES``): most gateway conditions and DMN cells
@@ -297,7 +313,14 @@ def bounded_expression(source: str) -> bool:
         tree = ast.parse(source, mode="eval")
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return False
-    return all(isinstance(node, _BOUNDED_NODES) for node in ast.walk(tree))
+    calls = [n for n in ast.walk(tree) if _bounded_call(n)]
+    names = {id(n.func) for n in calls if isinstance(n, ast.Call)}
+    return all(
+        isinstance(node, _BOUNDED_NODES)
+        or (isinstance(node, ast.Call) and _bounded_call(node))
+        or id(node) in names
+        for node in ast.walk(tree)
+    )
 
 
 def _size(value: object) -> int:
@@ -346,6 +369,12 @@ def _bounded_mul(left: Any, right: Any) -> Any:
     ):
         raise NeedsProcess
     return _guarded_mul(left, right)
+
+
+def _bounded_str(value: Any) -> str:
+    if value is None or isinstance(value, str | int | float | Decimal | date):
+        return str(value)
+    raise NeedsProcess
 
 
 def _guarded_add(left: Any, right: Any) -> Any:
@@ -641,7 +670,7 @@ class LocalSandbox:
         """Evaluate a ``bounded_expression`` on ``context`` itself; raise NeedsProcess if it
         repeats a sequence."""
         code = self.compile(expression, "eval")
-        namespace = {**self._globals, "_aqd_mul_": _bounded_mul, **context}
+        namespace = {**self._globals, "_aqd_mul_": _bounded_mul, "str": _bounded_str, **context}
         return _check_size(self._run(code, namespace))
 
     def execute(self, script: str, context: dict[str, Any], *, copy: bool = True) -> None:
