@@ -49,6 +49,12 @@ class Settings(BaseSettings):
     script_time_limit_ms: int = Field(
         default=1000, ge=10, description="Wall-clock budget of one expression or script."
     )
+    script_memory_limit_mb: int = Field(
+        default=192,
+        ge=0,
+        description="Address-space budget of a sandbox process (scripts, expressions that are "
+        "not provably bounded); a script past it is stopped (0: no limit).",
+    )
     workflow_cache_size: int = Field(
         default=2000, ge=0, description="Hot workflows kept deserialized per process."
     )

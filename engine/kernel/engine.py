@@ -71,7 +71,11 @@ class Kernel:
         self.plugins = plugins if plugins is not None else Plugins(root="")
         self._read_db: Engine | None = None
         self.clock: Clock = clock or SystemClock()
-        self.sandbox = Sandbox(self.settings.script_time_limit_ms / 1000, clock=context.now)
+        self.sandbox = Sandbox(
+            self.settings.script_time_limit_ms / 1000,
+            clock=context.now,
+            memory_limit_mb=self.settings.script_memory_limit_mb,
+        )
         self.runner = Runner(self.sandbox)
         self.cache = WorkflowCache(self.settings.workflow_cache_size)
         self.running_cache = WorkflowCache(self.settings.workflow_cache_size)

@@ -20,7 +20,7 @@ from SpiffWorkflow.util.task import TaskState
 from engine.errors import InvalidInput, NotFound, ProcessError
 from engine.runtime import context
 from engine.runtime.sandbox import Sandbox
-from engine.runtime.workflow import ScriptEngine
+from engine.runtime.workflow import ScriptEngine, sandbox_cause
 
 _PROCESS = """<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -93,5 +93,7 @@ def decide(
             ]
             outputs = engine.result(rule_task)
         except SpiffWorkflowException as exc:
-            raise ProcessError(str(exc).splitlines()[0], element=decision_id) from None
+            violation = sandbox_cause(exc)
+            message = violation.message if violation else str(exc).splitlines()[0]
+            raise ProcessError(f"{message} in {decision_id}", element=decision_id) from None
     return Decision(decision=decision_id, outputs=dict(outputs), matched=matched)

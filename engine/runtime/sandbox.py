@@ -45,11 +45,13 @@ from RestrictedPython.Limits import limited_range
 from RestrictedPython.transformer import RestrictingNodeTransformer
 
 from engine.errors import SandboxViolation
-from engine.runtime import context
+from engine.runtime import sandbox_process
 
 #: Largest int (in bits), string, bytes or container length an expression may build.
 MAX_INT_BITS = 4096
 MAX_SEQUENCE_LEN = 100_000
+#: Decimal digits of the largest int (``MAX_INT_BITS`` bits).
+MAX_INT_DIGITS = 1234
 #: Attribute names refused even though RestrictedPython would allow them.
 DENIED_ATTRIBUTES = frozenset(
     {
@@ -238,6 +240,89 @@ class _AqdPolicy(RestrictingNodeTransformer):
         return self.node_contents_visit(node)
 
 
+#: What an expression may contain and still run in the server's own process: no calls, loops,
+#: comprehensions, lambdas, assignments or formatting (``%`` and f-strings), so its cost is
+#: bounded by the size of its operands, which the operator guards bound in turn.
+_BOUNDED_NODES = (
+    ast.Expression,
+    ast.Name,
+    ast.Load,
+    ast.Constant,
+    ast.Attribute,
+    ast.Subscript,
+    ast.Slice,
+    ast.Tuple,
+    ast.List,
+    ast.Dict,
+    ast.Set,
+    ast.IfExp,
+    ast.BoolOp,
+    ast.And,
+    ast.Or,
+    ast.UnaryOp,
+    ast.Not,
+    ast.USub,
+    ast.UAdd,
+    ast.Invert,
+    ast.Compare,
+    ast.Eq,
+    ast.NotEq,
+    ast.Lt,
+    ast.LtE,
+    ast.Gt,
+    ast.GtE,
+    ast.In,
+    ast.NotIn,
+    ast.Is,
+    ast.IsNot,
+    ast.BinOp,
+    ast.Add,
+    ast.Sub,
+    ast.Mult,
+    ast.Div,
+    ast.FloorDiv,
+    ast.Pow,
+    ast.BitAnd,
+    ast.BitOr,
+    ast.BitXor,
+    ast.RShift,
+)
+
+
+#: Calls a bounded expression may make (one positional argument): ``len`` is O(1) and ``str``
+#: is given a scalar in this process (anything else goes to a sandbox process).
+_BOUNDED_CALLS = frozenset({"len", "str"})
+
+
+def _bounded_call(node: ast.AST) -> bool:
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id in _BOUNDED_CALLS
+        and len(node.args) == 1
+        and not isinstance(node.args[0], ast.Starred)
+        and not node.keywords
+    )
+
+
+def bounded_expression(source: str) -> bool:
+    """True if ``source`` (already accepted by the policy) is an expression whose evaluation
+    is bounded by construction (see ``_BOUNDED_NODES``): most gateway conditions and DMN cells
+    (``amount > 1000``, ``"A"``, ``{"period": period + 1}``)."""
+    try:
+        tree = ast.parse(source, mode="eval")
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+    calls = [n for n in ast.walk(tree) if _bounded_call(n)]
+    names = {id(n.func) for n in calls if isinstance(n, ast.Call)}
+    return all(
+        isinstance(node, _BOUNDED_NODES)
+        or (isinstance(node, ast.Call) and _bounded_call(node))
+        or id(node) in names
+        for node in ast.walk(tree)
+    )
+
+
 def _size(value: object) -> int:
     if isinstance(value, int | float | Decimal | bool) or value is None:
         return 0
@@ -270,6 +355,26 @@ def _guarded_mul(left: Any, right: Any) -> Any:
             if _size(seq) * n > MAX_SEQUENCE_LEN:
                 raise SandboxViolation("sequence repetition too large")
     return _check_size(operator.mul(left, right))
+
+
+class NeedsProcess(Exception):
+    """Raised by the in-process evaluation of a bounded expression that turns out to repeat a
+    sequence: ``[s] * n == [t] * n`` compares n pairs of long strings, a loop inside one C call
+    the size guards do not bound. The expression (pure) is evaluated again in a process."""
+
+
+def _bounded_mul(left: Any, right: Any) -> Any:
+    if isinstance(left, str | bytes | list | tuple) or isinstance(
+        right, str | bytes | list | tuple
+    ):
+        raise NeedsProcess
+    return _guarded_mul(left, right)
+
+
+def _bounded_str(value: Any) -> str:
+    if value is None or isinstance(value, str | int | float | Decimal | date):
+        return str(value)
+    raise NeedsProcess
 
 
 def _guarded_add(left: Any, right: Any) -> Any:
@@ -305,6 +410,29 @@ def _inplacevar(op: str, left: Any, right: Any) -> Any:
     if fn is None:
         raise SandboxViolation(f"operator {op} is not allowed")
     return fn(left, right)
+
+
+def _guarded_sum(iterable: Any, /, start: Any = 0) -> Any:
+    """``sum`` of numbers only: ``sum(lists, [])`` copies the growing list at every item, a
+    quadratic loop inside one C call (2,000 lists of 1,000 took 9 s)."""
+    if not isinstance(start, int | float | Decimal):
+        raise SandboxViolation("sum() adds numbers only (join lists with a comprehension)")
+    total: Any = start
+    for item in iterable:
+        if not isinstance(item, int | float | Decimal):
+            raise SandboxViolation("sum() adds numbers only (join lists with a comprehension)")
+        total = _check_size(total + item)
+    return total
+
+
+def _guarded_int(value: Any = 0, *base: Any) -> int:
+    """``int`` that refuses to expand a huge Decimal or float (``int(Decimal('1e999999'))``
+    builds a million-digit number in one C call: 53 s)."""
+    if isinstance(value, Decimal) and value.is_finite() and value.adjusted() > MAX_INT_DIGITS:
+        raise SandboxViolation("integer too large")
+    if isinstance(value, float) and abs(value) >= 2.0**MAX_INT_BITS:
+        raise SandboxViolation("integer too large")
+    return _check_size(int(value, *base))  # type: ignore[return-value]
 
 
 def _getattr(obj: object, name: str, default: object = None) -> object:
@@ -376,7 +504,6 @@ _SAFE_BUILTIN_NAMES = (
     "chr",
     "divmod",
     "float",
-    "int",
     "isinstance",
     "len",
     "ord",
@@ -393,7 +520,8 @@ def _base_builtins() -> dict[str, Any]:
         {
             "range": limited_range,
             "pow": _guarded_pow,
-            "sum": sum,
+            "int": _guarded_int,
+            "sum": _guarded_sum,
             "min": min,
             "max": max,
             "any": any,
@@ -447,13 +575,22 @@ def helper_functions(clock: Callable[[], datetime]) -> dict[str, Any]:
     }
 
 
-class Sandbox:
-    """Compiles (with a cache) and runs untrusted expressions and scripts under limits."""
+class LocalSandbox:
+    """Compiles (with a cache) and runs untrusted expressions and scripts *in this process*,
+    under the policy, the size guards and the per-thread time limit. The limit is checked
+    between Python lines, so it cannot stop one long C-level call (``sum`` of lists, a
+    ``%`` padding of 500 MB): the server uses it only for expressions the policy proves
+    bounded (``bounded_expression``); everything else runs in a sandbox process
+    (``engine.runtime.sandbox_process``), whose own evaluator is this class."""
 
     def __init__(self, time_limit_s: float = 1.0, clock: Callable[[], datetime] | None = None):
         self.time_limit_s = time_limit_s
+        if clock is None:
+            from engine.runtime import context as _context  # noqa: PLC0415 (SpiffWorkflow: a sandbox process does not load it)
+
+            clock = _context.now
         # Scripts see the clock of the command (or replayed event) they run in.
-        self._clock = clock or context.now
+        self._clock = clock
         self._cache: dict[tuple[str, str], CodeType] = {}
         self._lock = threading.Lock()
         self.helpers = helper_functions(self._clock)
@@ -492,6 +629,10 @@ class Sandbox:
             line = int(found.group(1)) if found else (exc.lineno or 0)
             detail = "; ".join(re.sub(r"^Line \d+: ", "", str(e)) for e in errors)
             raise SandboxViolation(detail.replace("\n", " "), line=line) from None
+        except (RecursionError, MemoryError):
+            raise SandboxViolation("expression nested too deeply") from None
+        except ValueError as exc:  # e.g. a NUL character in the source
+            raise SandboxViolation(str(exc)) from None
         with self._lock:
             if len(self._cache) > 10_000:
                 self._cache.clear()
@@ -517,15 +658,25 @@ class Sandbox:
             sys.settrace(previous_trace)
             _budget.local.deadline = None
 
-    def evaluate(self, expression: str, context: Mapping[str, Any]) -> Any:
+    def evaluate(self, expression: str, context: Mapping[str, Any], *, copy: bool = True) -> Any:
+        """Evaluate ``expression`` on a copy of ``context`` (``copy=False``: on ``context``
+        itself, for a bounded expression, which cannot change it, or a context that is already
+        a private copy)."""
         code = self.compile(expression, "eval")
-        namespace = {**self._globals, **_isolated(context)}
+        namespace = {**self._globals, **(_isolated(context) if copy else context)}
         return _check_size(self._run(code, namespace))
 
-    def execute(self, script: str, context: dict[str, Any]) -> None:
+    def evaluate_bounded(self, expression: str, context: Mapping[str, Any]) -> Any:
+        """Evaluate a ``bounded_expression`` on ``context`` itself; raise NeedsProcess if it
+        repeats a sequence."""
+        code = self.compile(expression, "eval")
+        namespace = {**self._globals, "_aqd_mul_": _bounded_mul, "str": _bounded_str, **context}
+        return _check_size(self._run(code, namespace))
+
+    def execute(self, script: str, context: dict[str, Any], *, copy: bool = True) -> None:
         """Run ``script`` with ``context`` as its variables; new plain values go back to it."""
         code = self.compile(script, "exec")
-        namespace = {**self._globals, **_isolated(context)}
+        namespace = {**self._globals, **(_isolated(context) if copy else context)}
         self._run(code, namespace)
         for key, value in namespace.items():
             if key.startswith("_") or key in self._globals or callable(value):
@@ -533,3 +684,85 @@ class Sandbox:
             context[key] = _check_size(value)
         for key in [k for k in context if k not in namespace]:
             del context[key]
+
+
+#: Sources a sandbox process accepted, with whether they may run in this process (the answer
+#: depends on the source only: shared by every Sandbox, e.g. each replay's).
+_CHECKED: dict[tuple[str, str], bool] = {}
+_CHECKED_LOCK = threading.Lock()
+
+
+class Sandbox:
+    """What the engine evaluates untrusted expressions and scripts with (invariant 5).
+
+    Everything is compiled and checked in a sandbox process (``engine.runtime.sandbox_process``)
+    under the time and memory budget. An expression the policy proves bounded
+    (``bounded_expression``: no calls, loops or formatting) then runs in this process, as fast
+    as before and unable to stall it; a script and any other expression run in the sandbox
+    process, which is killed and replaced when it overruns."""
+
+    def __init__(
+        self,
+        time_limit_s: float = 1.0,
+        clock: Callable[[], datetime] | None = None,
+        memory_limit_mb: int = 192,
+    ) -> None:
+        self.time_limit_s = time_limit_s
+        self.memory_limit_mb = memory_limit_mb
+        if clock is None:
+            from engine.runtime import context as _context  # noqa: PLC0415 (SpiffWorkflow: a sandbox process does not load it)
+
+            clock = _context.now
+        self._clock = clock
+        self.local = LocalSandbox(time_limit_s, clock=clock)
+        self.helpers = self.local.helpers
+        sandbox_process.POOL.warm()
+
+    def _remote(self, op: str, mode: str, source: str, context: Any) -> Any:
+        return sandbox_process.run(
+            op,
+            mode,
+            source,
+            context,
+            now=self._clock() if op != "check" else None,
+            time_limit_s=self.time_limit_s,
+            memory_limit_mb=self.memory_limit_mb,
+        )
+
+    def _plan(self, source: str, mode: Literal["eval", "exec"]) -> bool:
+        """Check ``source`` in a sandbox process once; True if it may run in this process."""
+        key = (mode, source)
+        local = _CHECKED.get(key)
+        if local is not None:
+            return local
+        if len(source) > 20_000:
+            raise SandboxViolation("expression too long")
+        self._remote("check", mode, source, None)
+        # Parsed here only once the sandbox process compiled it, within its budget.
+        local = mode == "eval" and bounded_expression(source)
+        with _CHECKED_LOCK:
+            if len(_CHECKED) > 10_000:
+                _CHECKED.clear()
+            _CHECKED[key] = local
+        return local
+
+    def check(self, source: str, mode: Literal["eval", "exec"]) -> None:
+        """Compile ``source`` as deploy-time checks do; raise SandboxViolation if refused."""
+        self._plan(source, mode)
+
+    def evaluate(self, expression: str, context: Mapping[str, Any]) -> Any:
+        if self._plan(expression, "eval"):
+            # bounded: it can neither change ``context`` nor run long, so no copy either
+            try:
+                return self.local.evaluate_bounded(expression, context)
+            except NeedsProcess:
+                pass
+        return self._remote("eval", "eval", expression, dict(context))
+
+    def execute(self, script: str, context: dict[str, Any]) -> None:
+        """Run ``script`` with ``context`` as its variables; its variables afterwards replace
+        them (new and changed values, deleted names)."""
+        self._plan(script, "exec")
+        after = self._remote("exec", "exec", script, dict(context))
+        context.clear()
+        context.update(after)

@@ -495,15 +495,21 @@ def _step(task: Task, started: datetime, t0: float) -> Step:
     )
 
 
+def sandbox_cause(exc: BaseException) -> SandboxViolation | None:
+    """The sandbox's refusal (a time or memory limit, a policy) behind a SpiffWorkflow error."""
+    cause: BaseException | None = exc
+    while cause is not None and not isinstance(cause, SandboxViolation):
+        cause = cause.__cause__ or getattr(cause, "exception", None) or cause.__context__
+    return cause
+
+
 def _process_error(exc: SpiffWorkflowException) -> ProcessError:
     task = getattr(exc, "task", None)
     element = ""
     if task is not None:
         element = task.task_spec.bpmn_id or task.task_spec.name
-    cause: BaseException | None = exc
-    while cause is not None and not isinstance(cause, SandboxViolation):
-        cause = cause.__cause__ or getattr(cause, "exception", None) or cause.__context__
-    message = cause.message if isinstance(cause, SandboxViolation) else str(exc).splitlines()[0]
+    cause = sandbox_cause(exc)
+    message = cause.message if cause is not None else str(exc).splitlines()[0]
     line = getattr(exc, "line_number", 0) or 0
     where = f" in {element}" if element else ""
     return ProcessError(f"{message}{where}", element=element, line=int(line))

@@ -16,7 +16,7 @@ import pytest
 
 from engine import DefinitionInvalid, ProcessError, SandboxViolation
 from engine.runtime.definitions import compile_bundle
-from engine.runtime.sandbox import SANDBOX_FILENAME, Sandbox
+from engine.runtime.sandbox import SANDBOX_FILENAME, LocalSandbox, Sandbox
 from engine.runtime.workflow import Runner, Specs
 
 EXPRESSIONS = [
@@ -255,7 +255,7 @@ def test_a_garbage_collection_during_a_script_keeps_its_time_limit() -> None:
     import sys
     import weakref
 
-    sandbox = Sandbox(time_limit_s=0.2)
+    sandbox = LocalSandbox(time_limit_s=0.2)  # the tracer, as it runs in a sandbox process
     sandbox.compile(LOOP_THAT_ALLOCATES, "exec")  # cached: nothing left to allocate but the run
     called_from: list[str] = []
 
@@ -298,7 +298,7 @@ def test_a_garbage_collection_pause_is_not_counted_against_the_script() -> None:
     is what the limit bounds."""
     import gc
 
-    sandbox = Sandbox(time_limit_s=0.1)
+    sandbox = LocalSandbox(time_limit_s=0.1)  # the tracer, as it runs in a sandbox process
 
     def stall(phase: str, info: dict[str, int]) -> None:
         if phase == "start":
