@@ -11,9 +11,8 @@ not loaded by building: signing's plug-ins import it when one first runs.
 
 from __future__ import annotations
 
-from engine import Aqd, Clock, Settings, get_settings
+from engine import Aqd, Clock, Settings
 from engine import bootstrap as engine_bootstrap
-from engine.clock import clock_from_setting
 from engine.plugins import Plugins
 from signing import registration as signing
 
@@ -34,10 +33,4 @@ def build(
     database_url: str | None = None,
 ) -> Aqd:
     """The engine of the application, with every plug-in registered."""
-    settings = settings or get_settings()
-    return Aqd(
-        database_url,
-        clock=clock or clock_from_setting(settings.clock),
-        settings=settings,
-        plugins=plugins(),
-    )
+    return engine_bootstrap.engine_with(plugins(), settings, clock=clock, database_url=database_url)

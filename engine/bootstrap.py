@@ -30,6 +30,24 @@ def plugins(root: str = ROOT) -> Plugins:
     return found
 
 
+def engine_with(
+    found: Plugins,
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    database_url: str | None = None,
+) -> Aqd:
+    """An engine with the plug-ins ``found``, on the settings' database and clock (each
+    composition root's ``build`` is this with its own plug-ins)."""
+    settings = settings or get_settings()
+    return Aqd(
+        database_url,
+        clock=clock or clock_from_setting(settings.clock),
+        settings=settings,
+        plugins=found,
+    )
+
+
 def build(
     settings: Settings | None = None,
     *,
@@ -37,10 +55,4 @@ def build(
     database_url: str | None = None,
 ) -> Aqd:
     """An engine with the engine's own plug-ins (no signing: see ``api.bootstrap``)."""
-    settings = settings or get_settings()
-    return Aqd(
-        database_url,
-        clock=clock or clock_from_setting(settings.clock),
-        settings=settings,
-        plugins=plugins(),
-    )
+    return engine_with(plugins(), settings, clock=clock, database_url=database_url)

@@ -8,6 +8,8 @@ database fails the run instead of silently skipping half of it.
 
 from __future__ import annotations
 
+import io
+import logging
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -22,6 +24,7 @@ from engine import Aqd, FrozenClock, Settings, bootstrap
 from engine.db import dispose_all, get_engine
 from engine.definitions.deploy import deploy
 from engine.kernel.signature_events import SIGNING_PARTIES, signature_result
+from engine.logs import configure
 from engine.models import Base, Beneficiary, Contract, Employer, HumanTask, Office, Outbox
 from engine.schema_migrations import upgrade
 
@@ -252,3 +255,15 @@ def make_world(url: str, cache_size: int = 2000, programmes: tuple[str, ...] = (
 @pytest.fixture
 def world(db_url: str) -> World:
     return make_world(db_url)
+
+
+@pytest.fixture
+def log_lines() -> Iterator[io.StringIO]:
+    """Aqd's structured log lines (engine/logs.py, at INFO) written during the test."""
+    out = io.StringIO()
+    configure("INFO", "json", stream=out)
+    yield out
+    for handler in list(logging.getLogger().handlers):
+        if handler.get_name() == "aqd-structured":
+            logging.getLogger().removeHandler(handler)
+    logging.getLogger("aqd").setLevel(logging.NOTSET)

@@ -1,3 +1,6 @@
+# size: the restricted compiler, the guarded builtins, methods and operators, the policy that
+# decides what may run in-process, and the in-process and process-backed evaluators: each guard
+# is read against the policy that admits an expression without a sandbox process.
 """The sandbox every BPMN/DMN expression and script runs in (DESIGN.md invariant 5).
 
 Untrusted text from a deployed model (gateway conditions, timer expressions, DMN cells, script

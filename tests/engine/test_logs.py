@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import logging
-from collections.abc import Iterator
 
 import pytest
 
@@ -15,22 +13,12 @@ from engine.logs import configure, get, request_id, timed
 from engine.payments.batches import DEV_IBAN, debtor_account
 
 
-@pytest.fixture
-def stream() -> Iterator[io.StringIO]:
-    out = io.StringIO()
-    configure("INFO", "json", stream=out)
-    yield out
-    for handler in list(logging.getLogger().handlers):
-        if handler.get_name() == "aqd-structured":
-            logging.getLogger().removeHandler(handler)
-
-
 def lines(out: io.StringIO) -> list[dict[str, object]]:
     return [json.loads(line) for line in out.getvalue().splitlines()]
 
 
 def test_timed_writes_one_json_line_with_duration_outcome_and_request_id(
-    stream: io.StringIO,
+    log_lines: io.StringIO,
 ) -> None:
     token = request_id.set("req-42")
     try:
@@ -38,7 +26,7 @@ def test_timed_writes_one_json_line_with_duration_outcome_and_request_id(
             fields["contract"] = "CIVP-2025-000001"
     finally:
         request_id.reset(token)
-    [line] = lines(stream)
+    [line] = lines(log_lines)
     assert line["event"] == "command"
     assert line["logger"] == "aqd.commands"
     assert line["contract"] == "CIVP-2025-000001"
@@ -48,10 +36,10 @@ def test_timed_writes_one_json_line_with_duration_outcome_and_request_id(
     assert isinstance(line["ms"], float)
 
 
-def test_a_refused_command_is_logged_with_its_code_and_reraised(stream: io.StringIO) -> None:
+def test_a_refused_command_is_logged_with_its_code_and_reraised(log_lines: io.StringIO) -> None:
     with pytest.raises(NotFound, match="no such contract"), timed(get("commands"), "command"):
         raise NotFound("no such contract")
-    [line] = lines(stream)
+    [line] = lines(log_lines)
     assert (line["outcome"], line["level"], line["error"]) == (
         "not_found",
         "info",
@@ -59,17 +47,17 @@ def test_a_refused_command_is_logged_with_its_code_and_reraised(stream: io.Strin
     )
 
 
-def test_a_fault_is_logged_as_an_error(stream: io.StringIO) -> None:
+def test_a_fault_is_logged_as_an_error(log_lines: io.StringIO) -> None:
     with pytest.raises(ZeroDivisionError), timed(get("payments"), "payments.batch"):
         _ = 1 / 0
-    [line] = lines(stream)
+    [line] = lines(log_lines)
     assert (line["outcome"], line["level"]) == ("ZeroDivisionError", "error")
 
 
-def test_configure_twice_keeps_one_handler(stream: io.StringIO) -> None:
-    configure("INFO", "json", stream=stream)
+def test_configure_twice_keeps_one_handler(log_lines: io.StringIO) -> None:
+    configure("INFO", "json", stream=log_lines)
     get("x").info("once")
-    assert len(lines(stream)) == 1
+    assert len(lines(log_lines)) == 1
 
 
 def test_the_debtor_account_comes_from_settings() -> None:
@@ -91,7 +79,7 @@ def test_production_mode_refuses_the_development_debtor_account() -> None:
         debtor_account(Settings(mode="production"))
 
 
-def test_development_mode_says_it_uses_the_development_account(stream: io.StringIO) -> None:
+def test_development_mode_says_it_uses_the_development_account(log_lines: io.StringIO) -> None:
     assert debtor_account(Settings(mode="development")).iban == DEV_IBAN
-    [line] = lines(stream)
+    [line] = lines(log_lines)
     assert (line["event"], line["outcome"]) == ("payments.debtor", "development_fallback")

@@ -5,27 +5,12 @@ from __future__ import annotations
 
 import io
 import json
-import logging
-from collections.abc import Iterator
 
-import pytest
 from sqlalchemy import select
 
-from engine.logs import configure
 from engine.models import Contract, HumanTask, Office
 from engine.outbox import runner as outbox
 from tests.web.conftest import Web
-
-
-@pytest.fixture
-def log_lines() -> Iterator[io.StringIO]:
-    out = io.StringIO()
-    configure("INFO", "json", stream=out)
-    yield out
-    for handler in list(logging.getLogger().handlers):
-        if handler.get_name() == "aqd-structured":
-            logging.getLogger().removeHandler(handler)
-    logging.getLogger("aqd").setLevel(logging.NOTSET)
 
 
 def parsed(out: io.StringIO) -> list[dict[str, object]]:
