@@ -22,6 +22,7 @@ def cli(db_url: str, tmp_path: Path) -> Cli:
     return tool
 
 
+@pytest.mark.slow  # seeds the whole demo through subprocesses (minutes on 2 cores)
 def test_full_cli_session(cli: Cli) -> None:
     assert "civp: deployed version 1" in cli("deploy", "processes/civp").stdout
     assert "unchanged" in cli("deploy", "processes/civp").stdout
@@ -182,6 +183,7 @@ def test_decide_an_amount(cli: Cli) -> None:
     assert out["outputs"]["amount"] == "300.000"  # never more than the wage actually paid
 
 
+@pytest.mark.slow  # seeds the whole demo through subprocesses (minutes on 2 cores)
 def test_demo_contract_is_signed_by_all_parties(cli: Cli, tmp_path: Path) -> None:
     from pyhanko.pdf_utils.reader import PdfFileReader
 
@@ -201,6 +203,7 @@ def test_demo_contract_is_signed_by_all_parties(cli: Cli, tmp_path: Path) -> Non
     assert "not found" in cli("documents", "export", "NOPE-1", str(tmp_path), ok=False).stderr
 
 
+@pytest.mark.slow  # seeds the whole demo through subprocesses (minutes on 2 cores)
 def test_export_and_verify_package(cli: Cli, tmp_path: Path) -> None:
     cli("deploy", "processes/civp")
     cli("demo")
@@ -224,6 +227,7 @@ def test_export_and_verify_package(cli: Cli, tmp_path: Path) -> None:
     assert "FAILED" in refused(cli("verify-package", str(package), ok=False))
 
 
+@pytest.mark.slow  # seeds the whole demo through subprocesses (minutes on 2 cores)
 def test_verify_contracts_reports_the_altered_one(cli: Cli, db_url: str) -> None:
     from sqlalchemy import text
 

@@ -63,7 +63,7 @@ def debtor_account(settings: Settings) -> Debtor:
                 "(and AQD_PAYMENTS_DEBTOR_BIC, AQD_PAYMENTS_DEBTOR_NAME)",
                 fields={"AQD_PAYMENTS_DEBTOR_IBAN": "required in production mode"},
             )
-        log.warning(
+        log.info(  # expected in development mode; production mode refused above
             "payments: development debtor account used (AQD_PAYMENTS_DEBTOR_IBAN unset)",
             extra={"event": "payments.debtor", "outcome": "development_fallback"},
         )

@@ -162,6 +162,7 @@ def _draft_and_simulate(server: Server, auth: dict[str, str], payload: Hostile) 
     return server.request("POST", "/api/v1/definitions/hostile/simulate", body, auth)
 
 
+@pytest.mark.slow  # a served process and every payload simulated through it (minutes)
 def test_healthz_answers_while_each_hostile_script_is_simulated(
     served: tuple[Server, dict[str, str]],
 ) -> None:

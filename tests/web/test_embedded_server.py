@@ -10,6 +10,7 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from api import bootstrap
 from api.app import create_app
 from engine.models import ChainAnchor
 from tests.conftest import World
@@ -17,6 +18,7 @@ from tests.conftest import World
 
 def test_the_embedded_server_anchors_from_its_first_poll(world: World, tmp_path: Path) -> None:
     world.aqd.settings.var_dir = tmp_path  # the development TSA's keys
+    world.aqd.plugins = bootstrap.plugins()  # as `aqd serve` builds it: signing's time-stamper
     world.start()
     app = create_app(world.aqd, run_timers=True, timer_interval_s=0.05)
     deadline = time.monotonic() + 30
