@@ -4,21 +4,26 @@
 from __future__ import annotations
 
 import re
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from playwright.sync_api import Browser, sync_playwright
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
 
 from api import bootstrap, demo
 from api.app import create_app
 from engine import Aqd, FrozenClock, Settings
+from engine.db import get_engine
 from engine.definitions.deploy import deploy
 from engine.models import HumanTask
-from tests.conftest import ROOT, _truncate, database
+from engine.schema_migrations import upgrade
+from tests.conftest import ADMIN_URL, PG_BASE, ROOT, database
 from tests.helpers.browser import ARGS, CHROMIUM, LiveServer
 
 PASSWORD = demo.DEMO_PASSWORD
@@ -103,33 +108,103 @@ class Web:
         return guid
 
 
-def make_web(url: str) -> Web:
-    clock = FrozenClock("2025-03-03T08:00:00+00:00")
+START = "2025-03-03T08:00:00+00:00"
+
+
+def _build(url: str, now: str) -> Web:
+    clock = FrozenClock(now)
     aqd = bootstrap.build(Settings(database_url=url, script_time_limit_ms=500), clock=clock)
-    for programme in PROGRAMMES:
-        with aqd.session() as s, s.begin():
-            deploy(s, ROOT / "processes" / programme, aqd.sandbox, clock, actor="test")
-    demo.seed(aqd, real_signatures=False)  # the ceremony is tested in tests/signing
     return Web(aqd, clock, create_app(aqd))
 
 
+def make_web(url: str) -> Web:
+    """Deploy every programme and seed the demo on the empty migrated database at ``url``."""
+    web = _build(url, START)
+    for programme in PROGRAMMES:
+        with web.aqd.session() as s, s.begin():
+            deploy(s, ROOT / "processes" / programme, web.aqd.sandbox, web.clock, actor="test")
+    demo.seed(web.aqd, real_signatures=False)  # the ceremony is tested in tests/signing
+    return web
+
+
+@dataclass(frozen=True)
+class Seeded:
+    """A database seeded once per test run and worker, copied for each test that needs one:
+    seeding the demo takes seconds of CPU, a copy a fraction of that."""
+
+    kind: str
+    template: str  # PostgreSQL: the template database's name; SQLite: the file's path
+    now: str  # the clock when seeding ended, where each copy's clock starts
+
+    def copy(self, tmp_path: Path) -> str:
+        """A fresh copy of the seeded database; its URL."""
+        if self.kind == "sqlite":
+            target = tmp_path / "aqd.db"
+            shutil.copyfile(self.template, target)
+            return f"sqlite:///{target}"
+        name = f"{self.template}_copy"
+        url = PG_BASE.format(db=name)
+        get_engine(url).dispose()  # the previous test's connections to the previous copy
+        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
+        return url
+
+
+def _seed(url: str) -> str:
+    web = make_web(url)
+    now = web.clock.now().isoformat()
+    get_engine(url).dispose()  # a template database must have no connection
+    return now
+
+
+@pytest.fixture(scope="session")
+def seeded_pg(pg_url: str) -> Iterator[Seeded]:
+    name = f"{make_url(pg_url).database}_seed"
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = PG_BASE.format(db=name)
+    upgrade(url)
+    yield Seeded("postgresql", name, _seed(url))
+    get_engine(PG_BASE.format(db=f"{name}_copy")).dispose()
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}_copy" WITH (FORCE)')
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def seeded_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Seeded:
+    path = tmp_path_factory.mktemp("seeded") / "aqd.db"
+    url = f"sqlite:///{path}"
+    upgrade(url)
+    now = _seed(url)  # disposing the engine checkpoints the WAL into the file
+    return Seeded("sqlite", str(path), now)
+
+
 # The web tests' SQLite column runs in `make test-all` only (marked slow): the pages and the API
-# read and write through the engine, whose own tests all run on SQLite too; each web test seeds
-# the whole demo (about 3 s of CPU), which made this column a large part of the suite's time.
+# read and write through the engine, whose own tests all run on SQLite too.
+@pytest.fixture(params=["postgresql", pytest.param("sqlite", marks=pytest.mark.slow)])
+def seeded(request: pytest.FixtureRequest) -> Seeded:
+    fixture = "seeded_pg" if request.param == "postgresql" else "seeded_sqlite"
+    value: Seeded = request.getfixturevalue(fixture)
+    return value
+
+
+# The probes of test_transactions.py want an empty migrated database of each kind.
 @pytest.fixture(params=["postgresql", pytest.param("sqlite", marks=pytest.mark.slow)])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     yield from database(request, tmp_path)
 
 
 @pytest.fixture
-def web(db_url: str) -> Web:
-    return make_web(db_url)
+def web(seeded: Seeded, tmp_path: Path) -> Web:
+    """The web app on its own copy of the seeded demo database."""
+    return _build(seeded.copy(tmp_path), seeded.now)
 
 
 @pytest.fixture
-def live(pg_url: str) -> Iterator[LiveServer]:
-    _truncate(pg_url)
-    with LiveServer(make_web(pg_url)) as server:
+def live(seeded_pg: Seeded, tmp_path: Path) -> Iterator[LiveServer]:
+    with LiveServer(_build(seeded_pg.copy(tmp_path), seeded_pg.now)) as server:
         yield server
 
 

@@ -113,7 +113,7 @@ def test_monthly_report_pdf_from_the_page(web: Web, tmp_path: Path) -> None:
     assert auditor.get("/analytics/report.pdf", params={"month": "2024-13"}).status_code == 422
 
 
-@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("seeded", ["sqlite"], indirect=True)
 def test_monthly_report_from_the_command_line(web: Web, tmp_path: Path) -> None:
     seed_february(web)
     out = tmp_path / "feb.pdf"
@@ -172,7 +172,7 @@ def test_monthly_report_gives_the_lead_times_and_the_end_to_end_reduction(
     assert re.search(r"11\.6\s?يوم", arabic) and "83.3 %" in arabic
 
 
-@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("seeded", ["postgresql"], indirect=True)
 def test_the_report_prints_the_month_s_last_anchor_root(web: Web, tmp_path: Path) -> None:
     """A printed report keeps the root of the month's last anchor outside Aqd: deleting later
     anchors, or rewriting the history under them, cannot go unnoticed against it."""
