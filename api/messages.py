@@ -56,7 +56,16 @@ ENGINE_MESSAGES = (
     "no job seeker with this CIN is registered at an employment office",
     "not a counsellor of this office", "a reason is required",
     "only PDF, PNG or JPEG files are accepted", "PDF, PNG or JPEG only",
-    "the file is larger than 5 MB", "larger than 5 MB",
+    "the file is larger than 5 MB", "larger than 5 MB", "the file is empty", "empty file",
+    "the file is damaged or is not the PDF, PNG or JPEG it claims to be",
+    "not a readable PDF, PNG or JPEG",
+    "the file name contains control or bidirectional formatting characters",
+    "invalid characters in the file name",
+    "this contract has reached its upload quota", "upload quota of the contract reached",
+    "you have too many uploads waiting for their task to be completed",
+    "too many pending uploads", "the attached document has expired; upload it again",
+    "expired; upload it again", "this form takes no file here",
+    "the attached document is not this contract's or has changed", "unknown document",
 )  # fmt: skip
 
 

@@ -881,7 +881,7 @@ def find_documents_by_hash(session: Session, sha256: str) -> list[dict[str, Any]
     rows = session.execute(
         select(Document, Contract.number)
         .join(Contract, Contract.id == Document.contract_id)
-        .where(Document.sha256 == sha256)
+        .where(Document.sha256 == sha256, Document.status == "recorded")
     ).all()
     return [
         {"contract": number, "document_id": d.id, "kind": d.kind, "filename": d.filename}
