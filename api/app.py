@@ -43,13 +43,15 @@ from engine import Aqd, EngineError, InvalidInput, TooManyAttempts, Unauthentica
 from engine.access import accounts
 from engine.audit.anchors import create_anchor
 from engine.commands.timers import run_due_timers
+from engine.inbox.documents import expire_pending
 from engine.notifications.escalations import escalate_overdue
 from engine.outbox import runner as outbox
 
 log = logging.getLogger(__name__)
 #: The embedded server escalates overdue tasks this often (the scheduler: every 15 minutes).
 ESCALATE_EVERY_S = 300.0
-#: ... and anchors the contracts' hash chains this often (as the scheduler does).
+#: ... and anchors the contracts' hash chains and deletes expired uploads this often (as the
+#: scheduler does).
 ANCHOR_EVERY_S = 3600.0
 #: one poll fires due timers for at most this long, so the outbox runs in between
 TIMER_BUDGET_S = 60.0
@@ -103,6 +105,7 @@ def create_app(aqd: Aqd, run_timers: bool = False, timer_interval_s: float = 15.
                     escalated = time.monotonic()
                 if time.monotonic() - anchored >= ANCHOR_EVERY_S:
                     anchored = time.monotonic()
+                    expire_pending(aqd)
                     report = create_anchor(aqd)
                     if report["error"]:
                         log.warning("%s", report["error"])

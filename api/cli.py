@@ -83,7 +83,9 @@ def analytics_report_cmd(
     typer.echo(f"wrote {out} ({len(pdf)} bytes)")
 
 
-documents_app = typer.Typer(help="Contract documents: the rendered and signed PDFs.")
+documents_app = typer.Typer(
+    help="Contract documents: the rendered and signed PDFs, and the uploads to tasks."
+)
 app.add_typer(documents_app, name="documents")
 
 
@@ -107,6 +109,16 @@ def documents_export(
         typer.echo(str(path))
     if not written:
         typer.echo(f"contract {contract} has no document yet", err=True)
+
+
+@documents_app.command("expire")
+def documents_expire() -> None:
+    """Delete the pending uploads that expired (no task completed with them; the scheduler
+    runs it hourly)."""
+    from engine.inbox.documents import expire_pending  # noqa: PLC0415
+
+    freed = guard(lambda: expire_pending(open_engine()))
+    typer.echo(f"{freed['files']} expired uploads deleted, {freed['bytes']} bytes freed")
 
 
 @app.command("demo")

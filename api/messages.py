@@ -31,6 +31,8 @@ SIGNATURE_STATUSES = (
     "open", "code_sent", "consented", "signed", "declined", "expired", "superseded", "failed",
 )  # fmt: skip
 CHANNELS = ("email", "sms")
+#: how a signature's one-time code reached the signer (the audit history says it)
+SIGNATURE_METHODS = ("otp:sms", "otp:email", "otp:mailbox")
 EVENT_KINDS = (
     "contract_started", "task_completed", "task_claimed", "task_released", "task_reassigned",
     "message_received", "timers_fired", "side_effect_recorded",
@@ -56,7 +58,19 @@ ENGINE_MESSAGES = (
     "no job seeker with this CIN is registered at an employment office",
     "not a counsellor of this office", "a reason is required",
     "only PDF, PNG or JPEG files are accepted", "PDF, PNG or JPEG only",
-    "the file is larger than 5 MB", "larger than 5 MB",
+    "the file is larger than 5 MB", "larger than 5 MB", "the file is empty", "empty file",
+    "the file is damaged or is not the PDF, PNG or JPEG it claims to be",
+    "not a readable PDF, PNG or JPEG",
+    "the file name contains control or bidirectional formatting characters",
+    "invalid characters in the file name",
+    "this contract has reached its upload quota", "upload quota of the contract reached",
+    "you have too many uploads waiting for their task to be completed",
+    "too many pending uploads", "the attached document has expired; upload it again",
+    "expired; upload it again", "this form takes no file here",
+    "the attached document is not this contract's or has changed", "unknown document",
+    "a signing code must reach your phone or e-mail address, and none can be used: set them in "
+    "your contact details, or ask the office",
+    "no phone or e-mail address the code can be sent to",
 )  # fmt: skip
 
 
@@ -80,6 +94,7 @@ def dynamic_ids() -> set[str]:
     found |= {f"migration:{s}" for s in MIGRATION_STATUSES}
     found |= {f"party:{p}" for p in PARTIES} | {f"channel:{c}" for c in CHANNELS}
     found |= {f"signature:{s}" for s in SIGNATURE_STATUSES}
+    found |= {f"method:{m}" for m in SIGNATURE_METHODS}
     for programme in (ROOT / "processes").iterdir():
         if not (programme / "programme.json").is_file():
             continue

@@ -16,6 +16,7 @@ from engine import payments
 from engine.clock import Clock, clock_from_setting
 from engine.commands.aqd import Aqd
 from engine.config import Settings, get_settings
+from engine.inbox import documents
 from engine.notifications import delivery
 from engine.plugins import Plugins
 
@@ -23,10 +24,12 @@ ROOT = "engine.bootstrap:build"
 
 
 def plugins(root: str = ROOT) -> Plugins:
-    """The engine's own plug-ins (payments, delivery); ``root`` names the composition root."""
+    """The engine's own plug-ins (payments, delivery, the image checks of uploads); ``root``
+    names the composition root."""
     found = Plugins(root=root)
     payments.register(found)
     delivery.register(found)
+    documents.register(found)
     return found
 
 

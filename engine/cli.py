@@ -43,7 +43,7 @@ from engine.commands.timers import run_due_timers
 from engine.commands.version_migration import Selection
 from engine.config import get_settings
 from engine.definitions.deploy import check_folder, deploy, evaluate_decision, list_definitions
-from engine.inbox import queries
+from engine.inbox import documents, queries
 from engine.models import Contract, Outbox
 from engine.notifications.escalations import escalate_overdue
 from engine.outbox import runner as outbox
@@ -380,7 +380,10 @@ def tasks_complete(
     def run() -> int:
         payload = _read_json(data)
         with _transaction(aqd) as session:
+            now = aqd.clock.now()
+            referenced = documents.task_references(session, task, payload, now)
             event = aqd.complete_task(session, task, payload, user, expected_revision=revision)
+            documents.record_completion(session, task, referenced, now)
             return event.seq
 
     seq = guard(run)

@@ -155,6 +155,25 @@ class Settings(BaseSettings):
     max_upload_mb: int = Field(
         default=12, ge=1, description="Largest multipart body (a 10 MB document and its form)."
     )
+    upload_pending_hours: int = Field(
+        default=24,
+        ge=1,
+        le=24 * 30,
+        description="An upload to a task that is not completed with it within this many hours "
+        "expires (the hourly job deletes it).",
+    )
+    upload_contract_files: int = Field(
+        default=120, ge=1, description="Most uploaded files per contract (pending or recorded)."
+    )
+    upload_contract_mb: int = Field(
+        default=300, ge=1, description="Most megabytes of uploaded files per contract."
+    )
+    upload_user_pending_files: int = Field(
+        default=20, ge=1, description="Most uploads one user may have pending at once."
+    )
+    upload_user_pending_mb: int = Field(
+        default=60, ge=1, description="Most megabytes one user may have pending at once."
+    )
     payments_debtor_name: str = Field(
         default="ANETI - Fonds national de l'emploi",
         description="Name of the account the payment orders are paid from (pain.001 debtor).",

@@ -45,6 +45,12 @@ class StaleRevision(Conflict):
     code = "stale_revision"
 
 
+class QuotaExceeded(Conflict):
+    """A contract's or a user's uploads reached their quota (``AQD_UPLOAD_*``)."""
+
+    code = "quota_exceeded"
+
+
 class NotPermitted(EngineError):
     status_code = 403
     code = "not_permitted"

@@ -8,7 +8,10 @@ handed to :class:`engine.Aqd` when it is built. Nothing registers itself by bein
 * **document validators** by document kind: given a stored document's bytes, what is wrong
   with it (None: valid) — ``signing`` validates the signed contract PDFs that replay and the
   audit package check;
-* the **time-stamper** of the hash-chain anchors (RFC 3161, ``signing`` again).
+* the **time-stamper** of the hash-chain anchors (RFC 3161, ``signing`` again);
+* **upload checks** by content type: given an uploaded file's bytes, why they are not a file of
+  that type (None: they parse as one) — the engine checks images with Pillow, ``signing`` checks
+  PDFs with pyHanko's reader; a type without a check is not accepted.
 
 ``root`` names the composition root that built the registry (``module:function``, a
 :class:`EngineRoot`): a process the engine spawns (``verify-contracts --processes``) imports it
@@ -35,6 +38,13 @@ class DocumentValidator(Protocol):
     settings."""
 
     def __call__(self, aqd: Aqd, content: bytes, /) -> str | None: ...
+
+
+class UploadCheck(Protocol):
+    """Why ``content`` is not a readable file of the type it is registered for (None: it
+    is)."""
+
+    def __call__(self, content: bytes, /) -> str | None: ...
 
 
 class TimeStamper(Protocol):
@@ -64,6 +74,7 @@ class Plugins:
     batch_handlers: dict[str, tuple[BatchHandler, Handler]] = field(default_factory=dict)
     document_validators: dict[str, DocumentValidator] = field(default_factory=dict)
     timestamper: TimeStamper | None = None
+    upload_checks: dict[str, UploadCheck] = field(default_factory=dict)
 
     # -- side-effect handlers --------------------------------------------------------------------
 
@@ -100,6 +111,12 @@ class Plugins:
 
     def validator_for(self, kind: str) -> DocumentValidator | None:
         return self.document_validators.get(kind)
+
+    def register_upload_check(self, content_type: str, check: UploadCheck) -> None:
+        self.upload_checks[content_type] = check
+
+    def upload_check_for(self, content_type: str) -> UploadCheck | None:
+        return self.upload_checks.get(content_type)
 
     def require_validators(self) -> None:
         """Refuse a verification asked to validate signatures when no validator is registered:

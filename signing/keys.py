@@ -29,7 +29,7 @@ from pyhanko.config.pkcs11 import TokenCriteria
 from pyhanko.sign import pkcs11 as pkcs11_signing
 from pyhanko.sign import signers
 
-from signing.pki import DevPki, Identity, create_dev_pki, issue_signer, to_identity
+from signing.pki import DevPki, Identity, Subject, create_dev_pki, issue_signer, to_identity
 
 _PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 
@@ -171,12 +171,16 @@ class DevKeySource:
 
     # -- signers ----------------------------------------------------------------------------
 
-    def identity(self, party: str, name: str) -> Identity:
-        """The signer's certificate and key: issued on first use, then kept on disk."""
+    def identity(self, party: str, name: str | Subject) -> Identity:
+        """The signer's certificate and key: issued on first use, then kept on disk. ``name``
+        is the signer's verified identity (a :class:`Subject`: legal name, national identity
+        number or company's tax number), or a bare common name."""
         if party == "office" and self.seal_p12 is not None:
             return self._seal()
         role = "agency seal" if party == "office" else party
-        slug = hashlib.sha256(f"{role}\n{name}".encode()).hexdigest()[:24]
+        subject = name if isinstance(name, Subject) else Subject(name, role)
+        name = subject.common_name
+        slug = hashlib.sha256(subject.key().encode()).hexdigest()[:24]
         pki = self.pki
         with self._lock:
             found = self._identities.get(slug)
@@ -188,13 +192,13 @@ class DevKeySource:
                 found = _identity(name, cert_path.read_bytes(), key_path.read_bytes())
             else:
                 assert self._ca_key is not None
-                found = issue_signer(pki, self._ca_key, name, role)
+                found = issue_signer(pki, self._ca_key, subject)
                 _write(key_path, _pem_key(found.key), secret=True)
                 _write(cert_path, _pem_cert(found.cert))
             self._identities[slug] = found
             return found
 
-    def signer_for(self, party: str, name: str) -> Identity | signers.Signer:
+    def signer_for(self, party: str, name: str | Subject) -> Identity | signers.Signer:
         """What signs for ``party``: a certificate and key, or the HSM's signer for the seal."""
         if party == "office" and self.pkcs11 is not None:
             return self._hsm_signer()

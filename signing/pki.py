@@ -53,6 +53,31 @@ class DevPki:
         return [self.intermediate.cert, self.root.cert, *self.extra_certs, *self.extra_roots]
 
 
+@dataclass(frozen=True)
+class Subject:
+    """Whom a signer's certificate names: the legal name (CN), the role (OU) and, when known,
+    the person's identifier (serialNumber), the organisation's name and identifier
+    (organizationName, organizationIdentifier: ETSI EN 319 412-1 semantics)."""
+
+    common_name: str
+    role: str
+    serial_number: str = ""
+    organization: str = ""
+    organization_identifier: str = ""
+
+    def key(self) -> str:
+        """Stable across runs: the signer's kept certificate is found by it."""
+        return "\n".join(
+            (
+                self.role,
+                self.common_name,
+                self.serial_number,
+                self.organization,
+                self.organization_identifier,
+            )
+        )
+
+
 def _name(common_name: str, unit: str) -> x509.Name:
     return x509.Name(
         [
@@ -62,6 +87,22 @@ def _name(common_name: str, unit: str) -> x509.Name:
             x509.NameAttribute(NameOID.COMMON_NAME, common_name),
         ]
     )
+
+
+def _subject_name(subject: Subject) -> x509.Name:
+    attributes = [x509.NameAttribute(NameOID.COUNTRY_NAME, "TN")]
+    attributes.append(
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, subject.organization or "Aqd development PKI")
+    )
+    if subject.organization_identifier:
+        attributes.append(
+            x509.NameAttribute(NameOID.ORGANIZATION_IDENTIFIER, subject.organization_identifier)
+        )
+    attributes.append(x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, subject.role))
+    if subject.serial_number:
+        attributes.append(x509.NameAttribute(NameOID.SERIAL_NUMBER, subject.serial_number))
+    attributes.append(x509.NameAttribute(NameOID.COMMON_NAME, subject.common_name[:64]))
+    return x509.Name(attributes)
 
 
 def to_identity(cert: x509.Certificate, key: _PrivateKey, name: str) -> Identity:
@@ -179,16 +220,19 @@ def create_dev_pki(now: datetime | None = None) -> tuple[DevPki, dict[str, _Priv
 def issue_signer(
     pki: DevPki,
     intermediate_key: _PrivateKey,
-    common_name: str,
-    role: str,
+    common_name: str | Subject,
+    role: str = "",
     now: datetime | None = None,
 ) -> Identity:
-    """A signing certificate for a person or an organisation (``role`` goes in the OU)."""
+    """A signing certificate for a person or an organisation (``role`` goes in the OU); a
+    :class:`Subject` names the signer's verified identity too."""
     now = now or datetime.now(UTC)
+    subject = common_name if isinstance(common_name, Subject) else Subject(common_name, role)
+    common_name = subject.common_name
     key = ec.generate_private_key(ec.SECP256R1())
     issuer = x509.load_der_x509_certificate(pki.intermediate.cert.dump()).subject
     cert = _certificate(
-        _name(common_name, role),
+        _subject_name(subject),
         key.public_key(),
         issuer,
         intermediate_key,

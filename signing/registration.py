@@ -1,6 +1,7 @@
 """Signing's plug-ins for the engine: the outbox handlers of the signing side effects, the
-validator of signed documents that contract verification runs, and the RFC 3161 time-stamper
-of the hash-chain anchors (``engine/audit/anchors.py``).
+validator of signed documents that contract verification runs, the RFC 3161 time-stamper
+of the hash-chain anchors (``engine/audit/anchors.py``) and the check that an uploaded PDF opens
+as one.
 
 The composition root that may import ``signing`` (``api.bootstrap``) calls :func:`register`
 with the engine's :class:`engine.plugins.Plugins`. The plug-ins are registered without importing
@@ -53,6 +54,12 @@ def signed_document_problem(aqd: Aqd, pdf: bytes) -> str | None:
     return service.signed_document_problem(aqd, pdf)
 
 
+def pdf_problem(content: bytes) -> str | None:
+    from signing import uploads  # noqa: PLC0415 (pyHanko loads when a signing plug-in first runs)
+
+    return uploads.pdf_problem(content)
+
+
 class AnchorTimeStamper:
     """The anchors' time-stamper (``engine.plugins.TimeStamper``) through ``signing.service``."""
 
@@ -68,10 +75,12 @@ class AnchorTimeStamper:
 
 
 def register(plugins: Plugins) -> None:
-    """Add signing's handlers, its signed-document validator and the anchors' time-stamper."""
+    """Add signing's handlers, its signed-document validator, the anchors' time-stamper and
+    the check of uploaded PDFs."""
     plugins.register_handler("signature_request", handle_request)
     plugins.register_handler(APPLY_KIND, handle_apply)
     plugins.register_handler("signature_reminder", handle_reminder)
     plugins.register_handler("signing_closed", handle_closed)
     plugins.register_document_validator(SIGNED_KIND, signed_document_problem)
     plugins.timestamper = AnchorTimeStamper()
+    plugins.register_upload_check("application/pdf", pdf_problem)

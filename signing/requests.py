@@ -32,14 +32,18 @@ from engine.errors import Conflict, InvalidInput, NotFound, NotPermitted, TooMan
 from engine.kernel.signature_events import SIGNING_PARTIES, signature_result
 from engine.kernel.store import enqueue
 from engine.models import (
+    Beneficiary,
     Contract,
     Document,
+    Employer,
     Notification,
+    Office,
     ProcessDefinition,
     SignatureRequest,
     User,
     UserRole,
 )
+from engine.notifications.notify import code_channel as code_channel_for
 from engine.notifications.notify import notify
 
 if TYPE_CHECKING:
@@ -51,6 +55,8 @@ CODE_MINUTES = 10
 MAX_CODE_ATTEMPTS = 5
 MAX_CODES = 5
 OPEN = ("open", "code_sent")
+#: The method of a signature whose code went to the Aqd mailbox (development mode only).
+MAILBOX_METHOD = "otp:mailbox"
 
 #: The text a signer consents to; its version and SHA-256 go to the contract's events.
 CONSENT_VERSION = "2026-11-v1"
@@ -80,6 +86,12 @@ def token_hash(token: str) -> str:
 
 def _code_hash(request_id: int, code: str) -> str:
     return hmac.new(str(request_id).encode(), code.encode(), hashlib.sha256).hexdigest()
+
+
+class SecondFactorUnavailable(Conflict):
+    """The signing code could only reach the signer's Aqd mailbox, outside development mode."""
+
+    code = "second_factor_unavailable"
 
 
 @dataclass(frozen=True)
@@ -367,15 +379,35 @@ def _guarded(session: Session, request: SignatureRequest, **values: Any) -> None
     session.expire(request)
 
 
+#: Why a code is refused when it could only reach the mailbox outside development mode.
+NO_SECOND_FACTOR = (
+    "a signing code must reach your phone or e-mail address, and none can be used: set them in "
+    "your contact details, or ask the office"
+)
+NO_SECOND_FACTOR_FIELD = "no phone or e-mail address the code can be sent to"
+
+
 def send_code(
     aqd: Aqd, session: Session, token: str, principal: Principal
 ) -> tuple[SignatureRequest, str]:
-    """Send a one-time code to the signer's own mailbox (e-mail/SMS in production)."""
+    """Send a one-time code to the signer: by SMS, else by e-mail (through the outbox and the
+    delivery adapters, after commit). A code that could only go to the signer's Aqd mailbox
+    is no second factor (the same session reads it): allowed in development mode only, and
+    the signature's evidence then says so; in production mode the code is refused."""
     request, contract = open_request(aqd, session, token, principal)
     if request.codes_sent >= MAX_CODES:
         raise TooManyAttempts(
             "too many codes were sent for this request; ask the office", retry_after=86400
         )
+    settings = aqd.settings
+    contact = session.execute(
+        select(User.email, User.phone).where(User.id == principal.user_id)
+    ).one_or_none()
+    email, phone = (contact.email, contact.phone) if contact is not None else (None, None)
+    channel = code_channel_for(bool(settings.sms_url), bool(settings.smtp_host), email, phone)
+    if channel == "mailbox" and settings.mode != "development":
+        _refuse(aqd, request, principal, "no second factor: the code could only reach the mailbox")
+        raise SecondFactorUnavailable(NO_SECOND_FACTOR, fields={"channel": NO_SECOND_FACTOR_FIELD})
     now = aqd.clock.now()
     code = f"{secrets.randbelow(1_000_000):06d}"
     sent = request.codes_sent + 1
@@ -397,6 +429,8 @@ def send_code(
         params={"contract": contract.number, "code": code, "minutes": CODE_MINUTES},
         now=now,
         contract_id=contract.id,
+        contact=(email, phone),
+        channel=channel,
     )
     aqd.record_event(
         session,
@@ -406,6 +440,7 @@ def send_code(
             "request": request.id,
             "party": request.party,
             "method": _code_method(session, request.idempotency_key, sent),
+            "mode": settings.mode,
             "n": sent,
         },
         principal.username,
@@ -482,6 +517,7 @@ def consent(
             "the document changed since this signature was requested; nothing was signed",
             fields={"document_sha256": document_sha256},
         )
+    method = _code_method(session, request.idempotency_key, request.codes_sent)
     _guarded(
         session,
         request,
@@ -506,7 +542,9 @@ def consent(
             "document_sha256": request.document_sha256,
             "consent_version": CONSENT_VERSION,
             "consent_sha256": CONSENT_SHA256,
-            "method": _code_method(session, request.idempotency_key, request.codes_sent),
+            "method": method,
+            "second_factor": method != MAILBOX_METHOD,
+            "mode": aqd.settings.mode,
             "ip": client_ip[:64],
             "user_agent": user_agent[:300],
             "at": now.isoformat(),
@@ -628,9 +666,59 @@ class ToSign:
     status: str
     signer: str
     signer_name: str
+    #: the verified identity the signer's certificate carries (:func:`signer_identity`)
+    identity: SignerIdentity
+    #: how the one-time code reached the signer (``otp:sms``, ``otp:email``, ``otp:mailbox``)
+    method: str
     document: bytes
     document_sha256: str
     signed_document_sha256: str | None
+
+
+@dataclass(frozen=True)
+class SignerIdentity:
+    """Who a signature's certificate names, from the records the office keeps (never a display
+    name someone typed): a beneficiary by the job-seeker registry's legal name and national
+    identity number (CIN); an employer by the company's registered name and tax number
+    (matricule fiscal); the office by its office head's account and the office."""
+
+    common_name: str
+    role: str
+    #: X.509 serialNumber: the natural person's identifier (ETSI EN 319 412-1: ``IDCTN-<CIN>``)
+    serial_number: str = ""
+    #: X.509 organizationName
+    organization: str = ""
+    #: X.509 organizationIdentifier (ETSI EN 319 412-1: ``VATTN-<matricule fiscal>``)
+    organization_identifier: str = ""
+
+
+def signer_identity(
+    session: Session, contract: Contract, party: str, signer: User | None
+) -> SignerIdentity:
+    if party == "beneficiary" and contract.beneficiary_id is not None:
+        person = session.get(Beneficiary, contract.beneficiary_id)
+        if person is not None:
+            return SignerIdentity(
+                common_name=f"{person.first_name} {person.last_name}".strip(),
+                role="beneficiary",
+                serial_number=f"IDCTN-{person.cin}",
+            )
+    if party == "employer" and contract.employer_id is not None:
+        company = session.get(Employer, contract.employer_id)
+        if company is not None:
+            return SignerIdentity(
+                common_name=company.name,
+                role="employer",
+                organization=company.name,
+                organization_identifier=f"VATTN-{company.matricule_fiscal}",
+            )
+    if party == "office":
+        office = session.get(Office, contract.office_id)
+        name = signer.display_name if signer is not None else "ANETI"
+        return SignerIdentity(
+            common_name=name, role="agency seal", organization=office.name_fr if office else ""
+        )
+    raise Conflict(f"the {party} of contract {contract.number} has no record to sign with")
 
 
 def to_sign(session: Session, request_id: int) -> ToSign:
@@ -656,6 +744,8 @@ def to_sign(session: Session, request_id: int) -> ToSign:
         status=request.status,
         signer=request.signer_username or "",
         signer_name=signer.display_name if signer is not None else (request.signer_username or ""),
+        identity=signer_identity(session, contract, request.party, signer),
+        method=_code_method(session, request.idempotency_key, request.codes_sent),
         document=document.content,
         document_sha256=request.document_sha256,
         signed_document_sha256=signed.sha256 if signed is not None else None,
@@ -677,6 +767,7 @@ def record_signed(
     assert contract is not None
     now = aqd.clock.now()
     digest = hashlib.sha256(signed_pdf).hexdigest()
+    method = _code_method(session, request.idempotency_key, request.codes_sent)
     document = Document(
         contract_id=contract.id,
         kind="contract_signed",
@@ -704,6 +795,8 @@ def record_signed(
             "signed_document_id": document.id,
             "signed_document_sha256": digest,
             "previous_sha256": request.document_sha256,
+            "method": method,
+            "second_factor": method != MAILBOX_METHOD,
         },
         "worker",
     )
@@ -881,7 +974,7 @@ def find_documents_by_hash(session: Session, sha256: str) -> list[dict[str, Any]
     rows = session.execute(
         select(Document, Contract.number)
         .join(Contract, Contract.id == Document.contract_id)
-        .where(Document.sha256 == sha256)
+        .where(Document.sha256 == sha256, Document.status == "recorded")
     ).all()
     return [
         {"contract": number, "document_id": d.id, "kind": d.kind, "filename": d.filename}

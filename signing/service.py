@@ -34,7 +34,7 @@ from signing.pades import (
     timestamp_digest,
     verify,
 )
-from signing.pki import Identity
+from signing.pki import Identity, Subject
 
 #: The worker reads contracts as this principal (read-only, every office).
 SYSTEM = Principal(
@@ -49,6 +49,13 @@ REASONS = {
     "employer": "Signature de l'employeur / إمضاء المؤجر",
     "office": "Approbation et cachet de l'ANETI / مصادقة وختم الوكالة",
 }
+
+#: Added to the reason of a signature whose one-time code went to the Aqd mailbox (development
+#: mode only): the PDF itself says it was made without a second factor.
+MAILBOX_NOTE = (
+    "code reçu dans la messagerie Aqd, sans second facteur (mode développement) / "
+    "رمز مستلم في صندوق رسائل عقد، دون عامل ثانٍ (وضع التطوير)"
+)
 
 
 def keys_for(aqd: Aqd) -> DevKeySource:
@@ -121,13 +128,26 @@ def handle_apply(aqd: Aqd, item: OutboxItem) -> HandlerResult:
         with aqd.session() as s, s.begin():
             requests.record_failed(aqd, s, request_id, problem)
         return HandlerResult({"request": request_id, "refused": problem})
-    identity = keys.signer_for(job.party, job.signer_name)
+    who = job.identity
+    identity = keys.signer_for(
+        job.party,
+        Subject(
+            common_name=who.common_name,
+            role=who.role,
+            serial_number=who.serial_number,
+            organization=who.organization,
+            organization_identifier=who.organization_identifier,
+        ),
+    )
+    reason = REASONS.get(job.party, job.party)
+    if job.method == requests.MAILBOX_METHOD:  # said in the signature itself, not only the log
+        reason += f" — {MAILBOX_NOTE}"
     signed = sign(
         job.document,
         job.party,
         identity,
         keys.pki,
-        reason=REASONS.get(job.party, job.party),
+        reason=reason,
         long_term=job.party == "office",
     )
     cert = identity.cert if isinstance(identity, Identity) else identity.signing_cert

@@ -27,6 +27,9 @@ from engine.kernel.signature_events import SIGNING_PARTIES, signature_result
 from engine.logs import configure
 from engine.models import Base, Beneficiary, Contract, Employer, HumanTask, Office, Outbox
 from engine.schema_migrations import upgrade
+from tests.helpers.delivery import sms, smtp
+
+__all__ = ["sms", "smtp"]  # fixtures: the SMS gateway and the SMTP server (local, real)
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_BASE = os.environ.get(

@@ -77,6 +77,7 @@ ARGS: dict[str, list[str]] = {
     "anchors verify": [],
     "anchors list": [],
     "documents export": ["CIVP-2025-000001", "{tmp}/documents"],
+    "documents expire": [],
 }
 
 

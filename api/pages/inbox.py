@@ -25,7 +25,7 @@ from api.pages.common import (
     render,
     safe_next,
 )
-from engine import Aqd, EngineError, InvalidInput, inbox
+from engine import Aqd, EngineError, InvalidInput, QuotaExceeded, inbox
 from engine.access import scope
 from engine.commands import contract_actions
 from engine.inbox import documents
@@ -199,8 +199,8 @@ async def task_complete(guid: str, request: Request, caller: CallerDep, aqd: Aqd
             revision if revision >= 0 else None,
             uploads=uploads,
         )
-    except InvalidInput as exc:
-        return task_page(request, caller, aqd, guid, 422, values=data, error=exc)
+    except (InvalidInput, QuotaExceeded) as exc:  # shown next to the field, nothing typed lost
+        return task_page(request, caller, aqd, guid, exc.status_code, values=data, error=exc)
     return redirect(f"{home_of(caller.principal)}?flash=completed")
 
 

@@ -46,7 +46,7 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
         401: "not signed in, or bad credentials",
         403: "signed in but not allowed (or missing CSRF token)",
         404: "not found in the caller's scope",
-        409: "conflict: the task or contract changed first",
+        409: "conflict: the task or contract changed first (or an upload quota is reached)",
         422: "invalid input, with per-field details",
         429: "too many failed logins",
     }

@@ -130,7 +130,7 @@ def complete(guid: str, body: CompleteRequest, caller: CallerDep, aqd: AqdDep) -
     "/tasks/{guid}/documents",
     status_code=201,
     response_model=DocumentReference,
-    responses=errors(401, 403, 404, 422),
+    responses=errors(401, 403, 404, 409, 422),
 )
 async def task_document(
     guid: str,
@@ -140,7 +140,10 @@ async def task_document(
     file: Annotated[UploadFile, File(description="PDF, PNG or JPEG, 5 MB at most")],
 ) -> dict[str, Any]:
     """Upload a file for a form field of the task (``x-upload`` in its schema); complete
-    the task with the returned reference as that field's value."""
+    the task with the returned reference as that field's value. The file must parse as a PDF,
+    PNG or JPEG; it stays pending until the task completes with it and expires otherwise
+    (``AQD_UPLOAD_PENDING_HOURS``). 409 ``quota_exceeded`` past the contract's or the
+    caller's upload quota."""
     content = await file.read(documents.MAX_BYTES + 1)
     upload = documents.Upload(field, file.filename or "document", content)
     return await run_in_threadpool(documents.attach_to_task, aqd, caller.principal, guid, upload)

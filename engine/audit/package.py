@@ -138,7 +138,9 @@ def build_package(session: Session, contract_id: int, created_at: datetime) -> b
     }
     documents = []
     for doc in session.scalars(
-        select(Document).where(Document.contract_id == contract_id).order_by(Document.id)
+        select(Document)
+        .where(Document.contract_id == contract_id, Document.status == "recorded")
+        .order_by(Document.id)
     ):
         name = f"documents/{doc.id:06d}-{_safe(doc.filename)}"
         files[name] = doc.content

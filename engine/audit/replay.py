@@ -439,7 +439,9 @@ def document_rows(
     session: Session, contract_ids: list[int], with_content: bool
 ) -> dict[int, list[DocumentRow]]:
     """The stored documents of these contracts with the SHA-256 of their bytes as they are now
-    (PostgreSQL hashes them itself when the bytes are not needed here)."""
+    (PostgreSQL hashes them itself when the bytes are not needed here). Pending uploads are
+    no part of a contract (no event records them until their task completes, or ever: they
+    expire) and are left out."""
     out: dict[int, list[DocumentRow]] = {}
     if not contract_ids:
         return out
@@ -447,7 +449,7 @@ def document_rows(
     digest = func.encode(func.sha256(Document.content), "hex") if in_db else Document.content
     rows = session.execute(
         select(Document.contract_id, Document.id, Document.kind, Document.sha256, digest)
-        .where(Document.contract_id.in_(contract_ids))
+        .where(Document.contract_id.in_(contract_ids), Document.status == "recorded")
         .order_by(Document.contract_id, Document.id)
     ).all()
     for contract_id, doc_id, kind, sha, value in rows:

@@ -263,8 +263,11 @@ def complete(
     expected_revision: int | None = None,
     uploads: list[Any] | None = None,
 ) -> Recorded:
-    """Complete a task as ``principal``; files in ``uploads`` are stored in the same
-    transaction and referenced from the submission (form properties marked ``x-upload``)."""
+    """Complete a task as ``principal``; files in ``uploads`` are checked first (no
+    transaction open while they parse), then stored in the same transaction and referenced
+    from the submission (form properties marked ``x-upload``). Every upload the submission
+    references is recorded with the completion's event; the task's other uploads expire."""
+    checked = [documents.check(aqd.plugins, upload) for upload in uploads or []]
     with aqd.session() as session, session.begin():
         task, contract = visible_task(session, principal, guid)
         if not can_act(principal, task, contract):
@@ -275,17 +278,23 @@ def complete(
             )
         allowed = documents.upload_fields(task.programme, task.form_key)
         data = dict(data)
-        for upload in uploads or []:
-            if upload.field not in allowed:
+        for c in checked:
+            if c.upload.field not in allowed:
                 raise InvalidInput(
-                    "this form takes no file here", fields={upload.field: "unexpected file"}
+                    "this form takes no file here", fields={c.upload.field: "unexpected file"}
                 )
-            stored = documents.store(
-                session, contract.id, upload, "proof", principal.username, aqd.clock.now(), guid
-            )
-            data[upload.field] = documents.reference(stored)
-        documents.check_references(session, contract.id, task.programme, task.form_key, data)
-        return aqd.complete_task(session, guid, data, principal.username, expected_revision)
+        stored = documents.store_pending(
+            session, aqd, contract.id, checked, principal.username, guid
+        )
+        for c, document in zip(checked, stored, strict=True):
+            data[c.upload.field] = documents.reference(document)
+        now = aqd.clock.now()
+        referenced = documents.check_references(
+            session, contract.id, task.programme, task.form_key, data, guid, now
+        )
+        recorded = aqd.complete_task(session, guid, data, principal.username, expected_revision)
+        documents.record_completion(session, guid, referenced, now)
+        return recorded
 
 
 def reassign(

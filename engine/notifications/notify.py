@@ -242,6 +242,20 @@ def channel_for(template: str, email: str | None, phone: str | None) -> str:
     return "mailbox"
 
 
+def code_channel(
+    sms_configured: bool, email_configured: bool, email: str | None, phone: str | None
+) -> str:
+    """How a one-time code can reach its user outside Aqd: ``sms`` when they have a phone and an
+    SMS gateway is configured, else ``email`` with an address and an SMTP server, else
+    ``mailbox`` (inside Aqd: whoever holds the session reads it, so it is no second factor)."""
+    for name in CHANNELS["signature_code"]:
+        if name == "sms" and phone and sms_configured:
+            return name
+        if name == "email" and email and email_configured:
+            return name
+    return "mailbox"
+
+
 def notify(
     session: Session,
     *,
@@ -253,9 +267,11 @@ def notify(
     now: datetime,
     contract_id: int | None = None,
     contact: tuple[str | None, str | None] | None = None,
+    channel: str | None = None,
 ) -> int | None:
     """Queue one message (in the caller's transaction); returns its id, or None when a message
-    with this ``key`` already exists (then nothing is written).
+    with this ``key`` already exists (then nothing is written). ``channel`` is the caller's
+    choice when it made one (a signing code: :func:`code_channel`), else the template's.
 
     ``contact`` is the recipient's (e-mail, phone) when the caller has it (else it is read).
     A recipient with either, on a contract, also gets a ``notification.send`` outbox row: the
@@ -266,7 +282,8 @@ def notify(
             select(User.email, User.phone).where(User.username == recipient)
         ).first()
         contact = (found.email, found.phone) if found is not None else (None, None)
-    channel = channel_for(template, *contact) if contract_id is not None else "mailbox"
+    if channel is None:
+        channel = channel_for(template, *contact) if contract_id is not None else "mailbox"
     subject, body = render(template, locale, params)
     sending = channel != "mailbox"
     values = {

@@ -23,6 +23,7 @@ from engine.audit.anchors import create_anchor
 from engine.commands.aqd import Aqd
 from engine.commands.timers import run_due_timers
 from engine.config import get_settings
+from engine.inbox.documents import expire_pending
 from engine.notifications.escalations import escalate_overdue
 from engine.outbox import runner as outbox
 from engine.plugins import EngineRoot
@@ -58,6 +59,7 @@ def make_celery(build: EngineRoot, broker_url: str | None = None) -> Celery:
             "refresh-analytics": {"task": "aqd.analytics.refresh", "schedule": 300.0},
             "escalate-overdue": {"task": "aqd.tasks.escalate", "schedule": 900.0},
             "anchor-chains": {"task": "aqd.anchors.create", "schedule": 3600.0},
+            "expire-uploads": {"task": "aqd.documents.expire", "schedule": 3600.0},
         },
     )
 
@@ -105,6 +107,11 @@ def make_celery(build: EngineRoot, broker_url: str | None = None) -> Celery:
         """Anchor the chain heads that moved in the last hour, time-stamped (a failed stamp is
         retried by the next run)."""
         return create_anchor(engine())
+
+    @app.task(name="aqd.documents.expire", shared=False)  # type: ignore[untyped-decorator]
+    def documents_expire() -> dict[str, int]:
+        """Delete the pending uploads that expired (safe on several schedulers)."""
+        return expire_pending(engine())
 
     @app.task(name="aqd.outbox.execute", shared=False)  # type: ignore[untyped-decorator]
     def outbox_execute(outbox_id: int) -> str:

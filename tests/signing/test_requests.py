@@ -177,7 +177,9 @@ def test_three_parties_sign_in_order_and_the_contract_activates(
     ]
     assert any(c.kind == "timestamp" for c in checks)  # the seal is B-LTA
     assert all(c.ok for c in checks), checks
-    assert "Amira Ben Salah" in checks[0].signer
+    # the registry's legal name and CIN, not the account's display name ("Amira Ben Salah")
+    assert "Common Name: Amira B," in checks[0].signer
+    assert "Serial Number: IDCTN-12345678" in checks[0].signer
 
     with world.aqd.session() as s:
         consented = s.scalars(

@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from engine.models import Contract, HumanTask, Office
+from tests.helpers import uploads
 from tests.web.conftest import Web
 
 
@@ -268,7 +269,7 @@ def test_api_upload_then_complete_with_the_reference(web: Web) -> None:
     _contract_id, guid = web.month_task()
     c = web.client()
     employer = web.token("employer.tun")
-    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+    png = uploads.image()
     wrong_field = c.post(
         f"/api/v1/tasks/{guid}/documents",
         headers=employer,

@@ -8,6 +8,7 @@ import re
 from sqlalchemy import select
 
 from engine.models import Contract, Employer, Event, HumanTask, User
+from tests.helpers import uploads
 from tests.web.conftest import Web, csrf_of
 
 AGREEMENT = {
@@ -365,7 +366,13 @@ def test_employer_attaches_a_proof_to_the_monthly_attendance(web: Web) -> None:
         files={"proof": ("scan.pdf", b"%PDF-" + b"0" * (5 * 1024 * 1024), "application/pdf")},
     )
     assert too_big.status_code == 422 and "5" in too_big.text
-    pdf = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+    fake = employer.post(  # a PDF by its first bytes, but not one a reader can open
+        f"/tasks/{guid}/complete",
+        data={"csrf_token": csrf, "days_present": "20"},
+        files={"proof": ("scan.pdf", b"%PDF-1.4\n<html><body>x</body></html>", "application/pdf")},
+    )
+    assert fake.status_code == 422 and "PDF, PNG ou JPEG illisible" in fake.text
+    pdf = uploads.pdf()
     done = employer.post(
         f"/tasks/{guid}/complete",
         data={"csrf_token": csrf, "days_present": "20"},

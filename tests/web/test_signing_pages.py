@@ -14,6 +14,7 @@ from engine.access.accounts import create_user
 from engine.models import Contract, HumanTask, User
 from engine.outbox import runner as outbox
 from signing.requests import CONSENT_VERSION
+from tests.helpers.delivery import SmsGateway
 from tests.web.conftest import PASSWORD, Web
 
 
@@ -197,8 +198,10 @@ def test_the_api_ceremony_and_its_errors(web: Web, awaiting: int) -> None:
     assert empty.status_code == 422
 
 
-def test_the_page_says_where_the_code_went(web: Web, awaiting: int) -> None:
-    """A signer with a phone number gets the code by SMS and the page says so (not "mailbox")."""
+def test_the_page_says_where_the_code_went(web: Web, awaiting: int, sms: SmsGateway) -> None:
+    """A signer with a phone number gets the code by SMS (a gateway is configured) and the page
+    says so (not "mailbox")."""
+    web.aqd.settings.sms_url = sms.url
     with web.aqd.session() as s, s.begin():
         user = s.scalar(select(User).where(User.username == "amira.sign"))
         assert user is not None
