@@ -39,10 +39,12 @@ from api import pages, v1
 from api.auth import resolve_caller
 from api.deps import ReadSession
 from api.pages.common import error_page
+from api.proxies import client_address
 from engine import Aqd, EngineError, InvalidInput, TooManyAttempts, Unauthenticated, logs
 from engine.access import accounts
 from engine.audit.anchors import create_anchor
 from engine.commands.timers import run_due_timers
+from engine.config import Network, proxy_networks
 from engine.notifications.escalations import escalate_overdue
 from engine.outbox import runner as outbox
 
@@ -140,6 +142,7 @@ def create_app(aqd: Aqd, run_timers: bool = False, timer_interval_s: float = 15.
         latency=latency,
         max_body=aqd.settings.max_body_kb * 1024,
         max_upload=aqd.settings.max_upload_mb * 1024 * 1024,
+        trusted_proxies=proxy_networks(aqd.settings.trusted_proxies),
     )
 
     @app.exception_handler(EngineError)
@@ -324,12 +327,14 @@ class RequestContext:
         latency: Histogram,
         max_body: int,
         max_upload: int,
+        trusted_proxies: tuple[Network, ...] = (),
     ) -> None:
         self.app = app
         self.requests_total = requests_total
         self.latency = latency
         self.max_body = max_body
         self.max_upload = max_upload
+        self.trusted_proxies = trusted_proxies
 
     def _body_limit(self, scope: Scope) -> tuple[int, int | None]:
         """The largest body this request may send (uploads are multipart) and its declared
@@ -347,9 +352,17 @@ class RequestContext:
             await self.app(scope, receive, send)
             return
         incoming = ""
+        forwarded: list[str] = []
         for name, value in scope["headers"]:
             if name == b"x-request-id":
                 incoming = value.decode("latin-1")
+            elif name == b"x-forwarded-for":
+                forwarded.append(value.decode("latin-1"))
+        peer = scope.get("client")
+        if peer is not None and forwarded and self.trusted_proxies:
+            # the client behind the trusted proxies (api/proxies.py); the header is ignored
+            # from any other peer
+            scope["client"] = (client_address(peer[0], forwarded, self.trusted_proxies), peer[1])
         request_id = incoming if 0 < len(incoming) <= 64 else uuid.uuid4().hex
         state = scope.setdefault("state", {})
         state["request_id"] = request_id

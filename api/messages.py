@@ -49,6 +49,7 @@ ENGINE_MESSAGES = (
     "not registered", "at least 10 characters", "6 to 12 digits",
     "7 digits and a letter, e.g. 1234567A or 1234567A/M/000",
     "3-100 characters: lowercase letters, digits, . _ -",
+    "3-60 characters: lowercase letters, digits, . _ -",
     "the registration form has errors", "please sign in",
     "this page is not part of your role", "you cannot complete this task",
     "you cannot take this task", "only the office head reassigns tasks",
