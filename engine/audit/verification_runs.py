@@ -151,7 +151,8 @@ def execute_run(aqd: Aqd, run_id: int) -> dict[str, Any]:
         _progress(aqd, run_id, checked, passed, failed, done=True)
     with aqd.read_session() as session:
         finished = session.get(VerificationRun, run_id)
-        assert finished is not None
+        if finished is None:
+            raise NotFound(f"verification run {run_id} was deleted while it ran")
         return run_summary(finished, aqd.clock.now())
 
 
@@ -160,7 +161,8 @@ def _progress(
 ) -> None:
     with aqd.session() as session, session.begin():
         run = session.get(VerificationRun, run_id, with_for_update=True)
-        assert run is not None
+        if run is None:
+            raise NotFound(f"verification run {run_id} was deleted while it ran")
         run.checked, run.passed, run.failed = checked, passed, list(failed)
         run.updated_at = aqd.clock.now()
         if done:
