@@ -59,8 +59,34 @@ access_log = logs.get("access")
 STATIC = Path(__file__).resolve().parent / "static"
 
 
+#: Paths that answer errors in JSON besides ``/api/``: machine endpoints. Every other path is a
+#: page and answers errors with the error page in the user's language.
+_JSON_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json"})
+
+
+def _wants_json(path: str) -> bool:
+    return path.startswith("/api/") or path in _JSON_PATHS
+
+
 def _is_api(request: Request) -> bool:
-    return request.url.path.startswith("/api/")
+    return _wants_json(request.url.path)
+
+
+class RequestRefused(EngineError):
+    """A request refused before (or instead of) its route: its ``status_code`` is set per
+    instance; its message is catalogued (the error page shows it in the user's language)."""
+
+    def __init__(self, status_code: int, code: str, message: str, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.status_code = status_code
+        self.code = code
+
+
+#: Starlette's own refusals, as the error page says them (catalogued messages)
+_HTTP_REFUSALS = {
+    404: ("not_found", "this page does not exist"),
+    405: ("method_not_allowed", "this page does not accept this kind of request"),
+}
 
 
 def _validation_fields(exc: RequestValidationError) -> dict[str, str]:
@@ -75,8 +101,12 @@ def _validation_fields(exc: RequestValidationError) -> dict[str, str]:
 BODY_PARSE_ERROR = "There was an error parsing the body"
 
 
-def _invalid_json(request: Request, why: str) -> JSONResponse:
-    """400 for a body that is not JSON, in the error shape every 4xx has."""
+def _invalid_json(request: Request, why: str) -> Response:
+    """400 for a body that is not JSON, in the error shape every 4xx has (the error page for
+    a page's route)."""
+    if not _is_api(request):
+        refused = RequestRefused(400, "invalid_json", "the request body could not be read")
+        return error_page(request, _safe_caller(request), refused)
     detail = "the request body is not valid JSON" + (f" ({why})" if why else "")
     return JSONResponse(
         {
@@ -156,7 +186,9 @@ def create_app(aqd: Aqd, run_timers: bool = False, timer_interval_s: float = 15.
         if isinstance(exc, Unauthenticated):
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
-        return error_page(request, _safe_caller(request), exc)
+        page = error_page(request, _safe_caller(request), exc)
+        page.headers.update(headers)
+        return page
 
     @app.exception_handler(DataError)
     async def data_error(request: Request, exc: DataError) -> Response:
@@ -172,6 +204,14 @@ def create_app(aqd: Aqd, run_timers: bool = False, timer_interval_s: float = 15.
         if broken:  # not JSON at all: 400 (its "loc" is a character offset, not a field)
             return _invalid_json(request, str(broken[0].get("ctx", {}).get("error", "")))
         fields = _validation_fields(exc)
+        if not _is_api(request):  # a page's path or query parameter
+            refused = RequestRefused(
+                422,
+                "invalid_input",
+                "the request does not match what this page expects",
+                fields=dict.fromkeys(fields, "invalid value"),
+            )
+            return error_page(request, _safe_caller(request), refused)
         body = {
             "error": "invalid_input",
             "detail": "the request does not match the API: " + ", ".join(fields),
@@ -183,12 +223,14 @@ def create_app(aqd: Aqd, run_timers: bool = False, timer_interval_s: float = 15.
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if isinstance(exc.__cause__, _BodyTooLarge):  # FastAPI wrapped it while parsing
-            return _too_large(exc.__cause__.limit, getattr(request.state, "request_id", ""))
+            return _too_large(request, exc.__cause__.limit)
         if exc.status_code == 400 and exc.detail == BODY_PARSE_ERROR:
             # FastAPI's answer to a body that is not UTF-8, or a number too long to parse
             return _invalid_json(request, "not UTF-8, or a number too long")
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        if _is_api(request) or exc.status_code not in (404, 405):
+        code, message = _HTTP_REFUSALS.get(
+            exc.status_code, ("http_error", "the request could not be handled")
+        )
+        if _is_api(request):
             return JSONResponse(
                 {
                     "error": code,
@@ -197,10 +239,12 @@ def create_app(aqd: Aqd, run_timers: bool = False, timer_interval_s: float = 15.
                     "request_id": getattr(request.state, "request_id", ""),
                 },
                 status_code=exc.status_code,
+                headers=exc.headers,
             )
-        return error_page(
-            request, _safe_caller(request), EngineError(str(exc.detail)), exc.status_code
-        )
+        refused = RequestRefused(exc.status_code, code, message)
+        page = error_page(request, _safe_caller(request), refused)
+        page.headers.update(exc.headers or {})
+        return page
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:
@@ -302,17 +346,34 @@ class _BodyTooLarge(Exception):
         self.limit = limit
 
 
-def _too_large(limit: int, request_id: str) -> JSONResponse:
+def _too_large(request: Request, limit: int) -> Response:
+    """413 in the error shape (the error page for a page's route)."""
+    if not _is_api(request):
+        refused = RequestRefused(413, "too_large", "the request is too large")
+        return error_page(request, _safe_caller(request), refused)
     size = f"{limit // (1024 * 1024)} MB" if limit >= 1024 * 1024 else f"{limit // 1024} KB"
     return JSONResponse(
         {
             "error": "too_large",
             "detail": f"the request body is larger than {size}",
             "fields": {"(body)": "too large"},
-            "request_id": request_id,
+            "request_id": getattr(request.state, "request_id", ""),
         },
         status_code=413,
     )
+
+
+def _nul_in_url(request: Request) -> Response:
+    refused = RequestRefused(
+        422,
+        "invalid_input",
+        "NUL characters are not allowed in a URL",
+        fields={"(url)": "contains NUL"},
+    )
+    if not _is_api(request):
+        return error_page(request, None, refused)
+    body = {**refused.to_dict(), "request_id": getattr(request.state, "request_id", "")}
+    return JSONResponse(body, status_code=422)
 
 
 class RequestContext:
@@ -398,24 +459,16 @@ class RequestContext:
         started = time.perf_counter()
         try:
             if declared is not None and declared > limit:
-                await _too_large(limit, request_id)(scope, receive, send_with_id)
+                await _too_large(Request(scope), limit)(scope, receive, send_with_id)
             elif b"%00" in scope.get("query_string", b"") or "\x00" in scope["path"]:
-                refused = JSONResponse(
-                    {
-                        "error": "invalid_input",
-                        "detail": "NUL characters are not allowed in a URL",
-                        "fields": {"(url)": "contains NUL"},
-                    },
-                    status_code=422,
-                )
-                await refused(scope, receive, send_with_id)
+                await _nul_in_url(Request(scope))(scope, receive, send_with_id)
             else:
                 try:
                     await self.app(scope, receive_within_limit, send_with_id)
                 except _BodyTooLarge:
                     if answered:  # the answer had started: nothing more can be said
                         raise
-                    await _too_large(limit, request_id)(scope, receive, send_with_id)
+                    await _too_large(Request(scope), limit)(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", "unmatched")

@@ -58,6 +58,14 @@ ENGINE_MESSAGES = (
     "not a counsellor of this office", "a reason is required",
     "only PDF, PNG or JPEG files are accepted", "PDF, PNG or JPEG only",
     "the file is larger than 5 MB", "larger than 5 MB",
+    # a query's dates and months (engine/dates.py)
+    "not a month between 1900-01 and 2100-12 (YYYY-MM)", "not a valid date (YYYY-MM-DD)",
+    "the date must be between 1900-01-01 and 2100-12-31",
+    # requests refused before their route (api/app.py)
+    "this page does not exist", "this page does not accept this kind of request",
+    "the request could not be handled", "the request is too large",
+    "the request does not match what this page expects", "the request body could not be read",
+    "NUL characters are not allowed in a URL", "invalid value", "contains NUL",
 )  # fmt: skip
 
 

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from engine.access.accounts import Principal
 from engine.audit.verification import verify_batch
 from engine.commands.aqd import Aqd
+from engine.dates import check_date
 from engine.errors import InvalidInput, NotFound, NotPermitted
 from engine.models import Contract, Office, VerificationRun
 
@@ -54,6 +55,9 @@ def request_run(
     """Select the contracts and store a queued run; returns its id. ``signatures``: also
     validate the signatures of every signed document (slower: each one's bytes are read)."""
     office_scope = _office_scope(principal, office)
+    for field, day in (("since", since), ("until", until)):
+        if day is not None:
+            check_date(day, field)
     if sample is not None and sample < 1:
         raise InvalidInput("the sample must be at least 1", fields={"sample": ">= 1"})
     if signatures:
