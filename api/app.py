@@ -40,8 +40,17 @@ from api.auth import resolve_caller
 from api.deps import ReadSession
 from api.pages.common import error_page
 from api.proxies import client_address
-from engine import Aqd, EngineError, InvalidInput, TooManyAttempts, Unauthenticated, logs
+from engine import (
+    Aqd,
+    Busy,
+    EngineError,
+    InvalidInput,
+    TooManyAttempts,
+    Unauthenticated,
+    logs,
+)
 from engine.access import accounts
+from engine.audit import verification_runs
 from engine.audit.anchors import create_anchor
 from engine.commands.timers import run_due_timers
 from engine.config import Network, proxy_networks
@@ -142,11 +151,21 @@ def create_app(aqd: Aqd, run_timers: bool = False, timer_interval_s: float = 15.
             except Exception:  # keep polling; the error is logged with its traceback
                 log.exception("timer or outbox poll failed")
 
+    # With the embedded broker no worker runs elsewhere: this process verifies the queued runs
+    # on one thread (engine/audit/verification_runs.py); with a real broker, the worker does.
+    verifier = (
+        verification_runs.EmbeddedVerifier(aqd)
+        if aqd.settings.broker_url.startswith("memory://")
+        else None
+    )
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> Any:
         worker = threading.Thread(target=timer_loop, name="aqd-timers", daemon=True)
         if run_timers:
             worker.start()
+        if verifier is not None:
+            verifier.wake()  # resume runs a previous process left unfinished
         yield
         stop.set()
 
@@ -158,6 +177,7 @@ def create_app(aqd: Aqd, run_timers: bool = False, timer_interval_s: float = 15.
         lifespan=lifespan,
     )
     app.state.aqd = aqd
+    app.state.verifier = verifier
     registry = CollectorRegistry()
     requests_total = Counter(
         "aqd_http_requests", "HTTP requests", ["method", "route", "status"], registry=registry
@@ -178,7 +198,7 @@ def create_app(aqd: Aqd, run_timers: bool = False, timer_interval_s: float = 15.
     @app.exception_handler(EngineError)
     async def engine_error(request: Request, exc: EngineError) -> Response:
         headers = {}
-        if isinstance(exc, TooManyAttempts):
+        if isinstance(exc, TooManyAttempts | Busy):
             headers["Retry-After"] = str(exc.retry_after)
         if _is_api(request):
             body = {**exc.to_dict(), "request_id": getattr(request.state, "request_id", "")}

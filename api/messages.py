@@ -66,6 +66,7 @@ ENGINE_MESSAGES = (
     "the request could not be handled", "the request is too large",
     "the request does not match what this page expects", "the request body could not be read",
     "NUL characters are not allowed in a URL", "invalid value", "contains NUL",
+    "too many verification runs are waiting; try again when one has finished",
 )  # fmt: skip
 
 

@@ -147,6 +147,17 @@ class Settings(BaseSettings):
     sms_token: SecretStr = Field(
         default=SecretStr(""), description="Bearer token for the SMS gateway."
     )
+    verification_max_pending: int = Field(
+        default=3,
+        ge=1,
+        description="Batch verification runs that may wait or run at once; one more is refused "
+        "(429) until one has finished.",
+    )
+    verification_concurrency: int = Field(
+        default=1,
+        ge=1,
+        description="Runs the worker verifies at the same time (the embedded server: one).",
+    )
     trusted_proxies: str = Field(
         default="",
         description="Reverse proxies (addresses or networks, comma-separated, e.g. "
