@@ -39,10 +39,21 @@ from api import pages, v1
 from api.auth import resolve_caller
 from api.deps import ReadSession
 from api.pages.common import error_page
-from engine import Aqd, EngineError, InvalidInput, TooManyAttempts, Unauthenticated, logs
+from api.proxies import client_address
+from engine import (
+    Aqd,
+    Busy,
+    EngineError,
+    InvalidInput,
+    TooManyAttempts,
+    Unauthenticated,
+    logs,
+)
 from engine.access import accounts
+from engine.audit import verification_runs
 from engine.audit.anchors import create_anchor
 from engine.commands.timers import run_due_timers
+from engine.config import Network, proxy_networks
 from engine.inbox.documents import expire_pending
 from engine.notifications.escalations import escalate_overdue
 from engine.outbox import runner as outbox
@@ -59,8 +70,34 @@ access_log = logs.get("access")
 STATIC = Path(__file__).resolve().parent / "static"
 
 
+#: Paths that answer errors in JSON besides ``/api/``: machine endpoints. Every other path is a
+#: page and answers errors with the error page in the user's language.
+_JSON_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json"})
+
+
+def _wants_json(path: str) -> bool:
+    return path.startswith("/api/") or path in _JSON_PATHS
+
+
 def _is_api(request: Request) -> bool:
-    return request.url.path.startswith("/api/")
+    return _wants_json(request.url.path)
+
+
+class RequestRefused(EngineError):
+    """A request refused before (or instead of) its route: its ``status_code`` is set per
+    instance; its message is catalogued (the error page shows it in the user's language)."""
+
+    def __init__(self, status_code: int, code: str, message: str, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.status_code = status_code
+        self.code = code
+
+
+#: Starlette's own refusals, as the error page says them (catalogued messages)
+_HTTP_REFUSALS = {
+    404: ("not_found", "this page does not exist"),
+    405: ("method_not_allowed", "this page does not accept this kind of request"),
+}
 
 
 def _validation_fields(exc: RequestValidationError) -> dict[str, str]:
@@ -75,8 +112,12 @@ def _validation_fields(exc: RequestValidationError) -> dict[str, str]:
 BODY_PARSE_ERROR = "There was an error parsing the body"
 
 
-def _invalid_json(request: Request, why: str) -> JSONResponse:
-    """400 for a body that is not JSON, in the error shape every 4xx has."""
+def _invalid_json(request: Request, why: str) -> Response:
+    """400 for a body that is not JSON, in the error shape every 4xx has (the error page for
+    a page's route)."""
+    if not _is_api(request):
+        refused = RequestRefused(400, "invalid_json", "the request body could not be read")
+        return error_page(request, _safe_caller(request), refused)
     detail = "the request body is not valid JSON" + (f" ({why})" if why else "")
     return JSONResponse(
         {
@@ -113,11 +154,21 @@ def create_app(aqd: Aqd, run_timers: bool = False, timer_interval_s: float = 15.
             except Exception:  # keep polling; the error is logged with its traceback
                 log.exception("timer or outbox poll failed")
 
+    # With the embedded broker no worker runs elsewhere: this process verifies the queued runs
+    # on one thread (engine/audit/verification_runs.py); with a real broker, the worker does.
+    verifier = (
+        verification_runs.EmbeddedVerifier(aqd)
+        if aqd.settings.broker_url.startswith("memory://")
+        else None
+    )
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> Any:
         worker = threading.Thread(target=timer_loop, name="aqd-timers", daemon=True)
         if run_timers:
             worker.start()
+        if verifier is not None:
+            verifier.wake()  # resume runs a previous process left unfinished
         yield
         stop.set()
 
@@ -129,6 +180,7 @@ def create_app(aqd: Aqd, run_timers: bool = False, timer_interval_s: float = 15.
         lifespan=lifespan,
     )
     app.state.aqd = aqd
+    app.state.verifier = verifier
     registry = CollectorRegistry()
     requests_total = Counter(
         "aqd_http_requests", "HTTP requests", ["method", "route", "status"], registry=registry
@@ -143,12 +195,13 @@ def create_app(aqd: Aqd, run_timers: bool = False, timer_interval_s: float = 15.
         latency=latency,
         max_body=aqd.settings.max_body_kb * 1024,
         max_upload=aqd.settings.max_upload_mb * 1024 * 1024,
+        trusted_proxies=proxy_networks(aqd.settings.trusted_proxies),
     )
 
     @app.exception_handler(EngineError)
     async def engine_error(request: Request, exc: EngineError) -> Response:
         headers = {}
-        if isinstance(exc, TooManyAttempts):
+        if isinstance(exc, TooManyAttempts | Busy):
             headers["Retry-After"] = str(exc.retry_after)
         if _is_api(request):
             body = {**exc.to_dict(), "request_id": getattr(request.state, "request_id", "")}
@@ -156,7 +209,9 @@ def create_app(aqd: Aqd, run_timers: bool = False, timer_interval_s: float = 15.
         if isinstance(exc, Unauthenticated):
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
-        return error_page(request, _safe_caller(request), exc)
+        page = error_page(request, _safe_caller(request), exc)
+        page.headers.update(headers)
+        return page
 
     @app.exception_handler(DataError)
     async def data_error(request: Request, exc: DataError) -> Response:
@@ -172,6 +227,14 @@ def create_app(aqd: Aqd, run_timers: bool = False, timer_interval_s: float = 15.
         if broken:  # not JSON at all: 400 (its "loc" is a character offset, not a field)
             return _invalid_json(request, str(broken[0].get("ctx", {}).get("error", "")))
         fields = _validation_fields(exc)
+        if not _is_api(request):  # a page's path or query parameter
+            refused = RequestRefused(
+                422,
+                "invalid_input",
+                "the request does not match what this page expects",
+                fields=dict.fromkeys(fields, "invalid value"),
+            )
+            return error_page(request, _safe_caller(request), refused)
         body = {
             "error": "invalid_input",
             "detail": "the request does not match the API: " + ", ".join(fields),
@@ -183,12 +246,14 @@ def create_app(aqd: Aqd, run_timers: bool = False, timer_interval_s: float = 15.
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if isinstance(exc.__cause__, _BodyTooLarge):  # FastAPI wrapped it while parsing
-            return _too_large(exc.__cause__.limit, getattr(request.state, "request_id", ""))
+            return _too_large(request, exc.__cause__.limit)
         if exc.status_code == 400 and exc.detail == BODY_PARSE_ERROR:
             # FastAPI's answer to a body that is not UTF-8, or a number too long to parse
             return _invalid_json(request, "not UTF-8, or a number too long")
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        if _is_api(request) or exc.status_code not in (404, 405):
+        code, message = _HTTP_REFUSALS.get(
+            exc.status_code, ("http_error", "the request could not be handled")
+        )
+        if _is_api(request):
             return JSONResponse(
                 {
                     "error": code,
@@ -197,10 +262,12 @@ def create_app(aqd: Aqd, run_timers: bool = False, timer_interval_s: float = 15.
                     "request_id": getattr(request.state, "request_id", ""),
                 },
                 status_code=exc.status_code,
+                headers=exc.headers,
             )
-        return error_page(
-            request, _safe_caller(request), EngineError(str(exc.detail)), exc.status_code
-        )
+        refused = RequestRefused(exc.status_code, code, message)
+        page = error_page(request, _safe_caller(request), refused)
+        page.headers.update(exc.headers or {})
+        return page
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:
@@ -302,17 +369,34 @@ class _BodyTooLarge(Exception):
         self.limit = limit
 
 
-def _too_large(limit: int, request_id: str) -> JSONResponse:
+def _too_large(request: Request, limit: int) -> Response:
+    """413 in the error shape (the error page for a page's route)."""
+    if not _is_api(request):
+        refused = RequestRefused(413, "too_large", "the request is too large")
+        return error_page(request, _safe_caller(request), refused)
     size = f"{limit // (1024 * 1024)} MB" if limit >= 1024 * 1024 else f"{limit // 1024} KB"
     return JSONResponse(
         {
             "error": "too_large",
             "detail": f"the request body is larger than {size}",
             "fields": {"(body)": "too large"},
-            "request_id": request_id,
+            "request_id": getattr(request.state, "request_id", ""),
         },
         status_code=413,
     )
+
+
+def _nul_in_url(request: Request) -> Response:
+    refused = RequestRefused(
+        422,
+        "invalid_input",
+        "NUL characters are not allowed in a URL",
+        fields={"(url)": "contains NUL"},
+    )
+    if not _is_api(request):
+        return error_page(request, None, refused)
+    body = {**refused.to_dict(), "request_id": getattr(request.state, "request_id", "")}
+    return JSONResponse(body, status_code=422)
 
 
 class RequestContext:
@@ -327,12 +411,14 @@ class RequestContext:
         latency: Histogram,
         max_body: int,
         max_upload: int,
+        trusted_proxies: tuple[Network, ...] = (),
     ) -> None:
         self.app = app
         self.requests_total = requests_total
         self.latency = latency
         self.max_body = max_body
         self.max_upload = max_upload
+        self.trusted_proxies = trusted_proxies
 
     def _body_limit(self, scope: Scope) -> tuple[int, int | None]:
         """The largest body this request may send (uploads are multipart) and its declared
@@ -350,9 +436,17 @@ class RequestContext:
             await self.app(scope, receive, send)
             return
         incoming = ""
+        forwarded: list[str] = []
         for name, value in scope["headers"]:
             if name == b"x-request-id":
                 incoming = value.decode("latin-1")
+            elif name == b"x-forwarded-for":
+                forwarded.append(value.decode("latin-1"))
+        peer = scope.get("client")
+        if peer is not None and forwarded and self.trusted_proxies:
+            # the client behind the trusted proxies (api/proxies.py); the header is ignored
+            # from any other peer
+            scope["client"] = (client_address(peer[0], forwarded, self.trusted_proxies), peer[1])
         request_id = incoming if 0 < len(incoming) <= 64 else uuid.uuid4().hex
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
@@ -388,24 +482,16 @@ class RequestContext:
         started = time.perf_counter()
         try:
             if declared is not None and declared > limit:
-                await _too_large(limit, request_id)(scope, receive, send_with_id)
+                await _too_large(Request(scope), limit)(scope, receive, send_with_id)
             elif b"%00" in scope.get("query_string", b"") or "\x00" in scope["path"]:
-                refused = JSONResponse(
-                    {
-                        "error": "invalid_input",
-                        "detail": "NUL characters are not allowed in a URL",
-                        "fields": {"(url)": "contains NUL"},
-                    },
-                    status_code=422,
-                )
-                await refused(scope, receive, send_with_id)
+                await _nul_in_url(Request(scope))(scope, receive, send_with_id)
             else:
                 try:
                     await self.app(scope, receive_within_limit, send_with_id)
                 except _BodyTooLarge:
                     if answered:  # the answer had started: nothing more can be said
                         raise
-                    await _too_large(limit, request_id)(scope, receive, send_with_id)
+                    await _too_large(Request(scope), limit)(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", "unmatched")

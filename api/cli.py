@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -14,6 +14,9 @@ from engine.access import scope
 from engine.cli import analytics_app, app
 from engine.cli_support import guard, open_engine, run
 from engine.config import get_settings
+
+if TYPE_CHECKING:
+    import uvicorn
 
 
 @app.command("serve")
@@ -35,7 +38,18 @@ def serve_cmd(
     typer.echo(
         f"Aqd is running: http://{host}:{port}/ (API: /docs, health: /healthz, ready: /readyz)"
     )
-    uvicorn.run(application, host=host, port=port, log_level="warning")
+    uvicorn.Server(server_config(application, host, port)).run()
+
+
+def server_config(application: Any, host: str, port: int) -> uvicorn.Config:
+    """How ``aqd serve`` runs ``application`` (a ``uvicorn.Config``; the live-server tests use
+    it too). ``proxy_headers=False``: uvicorn would trust ``X-Forwarded-For`` from 127.0.0.1
+    by default; the application reads it from ``AQD_TRUSTED_PROXIES`` only (api/proxies.py)."""
+    import uvicorn  # noqa: PLC0415 (the web server loads for serve/dev-idp only)
+
+    return uvicorn.Config(
+        application, host=host, port=port, log_level="warning", proxy_headers=False
+    )
 
 
 @app.command("dev-idp")

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from engine.access.accounts import hash_password, principal_of
 from engine.commands.aqd import Aqd
+from engine.errors import NotFound, TaskNotReady
 from engine.kernel.signature_events import SIGNING_PARTIES, signature_result
 from engine.models import Beneficiary, Employer, HumanTask, Office, Outbox, User, UserRole
 from engine.outbox import runner as outbox
@@ -162,7 +163,8 @@ def employer_account(office_code: str, index: int) -> str:
 
 def _request(session: Session, code: str, index: int, b: int) -> dict[str, object]:
     office = session.scalar(select(Office).where(Office.code == code))
-    assert office is not None
+    if office is None:
+        raise NotFound(f"demo office {code} is not seeded")
     employer = session.scalars(
         select(Employer).where(Employer.office_id == office.id).order_by(Employer.id)
     ).all()[b % 2]
@@ -192,7 +194,8 @@ def _complete(aqd: Aqd, contract_id: int, bpmn_id: str, data: dict[str, object],
                 HumanTask.status == "ready",
             )
         )
-        assert guid is not None, f"{bpmn_id} is not ready"
+        if guid is None:
+            raise TaskNotReady(f"demo step {bpmn_id} is not ready")
         aqd.complete_task(session, guid, data, user)
 
 
@@ -255,7 +258,8 @@ def _sign(aqd: Aqd, contract_id: int, code: str, real: bool) -> None:
         _drain(aqd)
         with aqd.session() as session:
             user = session.scalar(select(User).where(User.username == signers[party]))
-            assert user is not None
+            if user is None:
+                raise NotFound(f"demo signer {signers[party]} is not seeded")
             principal = principal_of(session, user)
             [pending] = [
                 r

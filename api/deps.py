@@ -130,3 +130,11 @@ MigratorDep = Annotated[Caller, Depends(_guard(_migrator))]
 OfficeReaderDep = Annotated[Caller, Depends(_guard(_office_staff_or_reader))]
 EmployerDep = Annotated[Caller, Depends(_guard(_employer))]
 BeneficiaryDep = Annotated[Caller, Depends(_guard(_beneficiary))]
+
+
+def wake_verifier(request: Request) -> None:
+    """Tell this process's verification thread that a run is queued (the embedded broker;
+    with a real broker the worker's relay claims it: ``engine.audit.verification_runs``)."""
+    verifier: verification.EmbeddedVerifier | None = getattr(request.app.state, "verifier", None)
+    if verifier is not None:
+        verifier.wake()

@@ -53,17 +53,15 @@ class Translator:
         return text.format(**values) if values else text
 
     def datetime(self, value: datetime | str | None) -> str:
-        if value in (None, ""):
+        if value is None or value == "":
             return ""
         when = datetime.fromisoformat(value) if isinstance(value, str) else value
-        assert isinstance(when, datetime)
         return format_datetime(when, "medium", tzinfo=TUNIS, locale=self.babel)
 
     def date(self, value: date | str | None) -> str:
-        if value in (None, ""):
+        if value is None or value == "":
             return ""
         day = date.fromisoformat(value[:10]) if isinstance(value, str) else value
-        assert isinstance(day, date)
         return format_date(day, "medium", locale=self.babel)
 
     def amount(self, value: float | int | None) -> str:

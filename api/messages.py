@@ -51,6 +51,7 @@ ENGINE_MESSAGES = (
     "not registered", "at least 10 characters", "6 to 12 digits",
     "7 digits and a letter, e.g. 1234567A or 1234567A/M/000",
     "3-100 characters: lowercase letters, digits, . _ -",
+    "3-60 characters: lowercase letters, digits, . _ -",
     "the registration form has errors", "please sign in",
     "this page is not part of your role", "you cannot complete this task",
     "you cannot take this task", "only the office head reassigns tasks",
@@ -71,6 +72,15 @@ ENGINE_MESSAGES = (
     "a signing code must reach your phone or e-mail address, and none can be used: set them in "
     "your contact details, or ask the office",
     "no phone or e-mail address the code can be sent to",
+    # a query's dates and months (engine/dates.py)
+    "not a month between 1900-01 and 2100-12 (YYYY-MM)", "not a valid date (YYYY-MM-DD)",
+    "the date must be between 1900-01-01 and 2100-12-31",
+    # requests refused before their route (api/app.py)
+    "this page does not exist", "this page does not accept this kind of request",
+    "the request could not be handled", "the request is too large",
+    "the request does not match what this page expects", "the request body could not be read",
+    "NUL characters are not allowed in a URL", "invalid value", "contains NUL",
+    "too many verification runs are waiting; try again when one has finished",
 )  # fmt: skip
 
 

@@ -7,6 +7,7 @@ from engine.clock import Clock, FrozenClock, SystemClock
 from engine.commands.aqd import Aqd
 from engine.config import Settings, get_settings
 from engine.errors import (
+    Busy,
     Conflict,
     DefinitionInvalid,
     EngineError,
@@ -25,6 +26,7 @@ from engine.errors import (
 
 __all__ = [
     "Aqd",
+    "Busy",
     "Clock",
     "Conflict",
     "DefinitionInvalid",

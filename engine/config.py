@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -146,6 +147,23 @@ class Settings(BaseSettings):
     sms_token: SecretStr = Field(
         default=SecretStr(""), description="Bearer token for the SMS gateway."
     )
+    verification_max_pending: int = Field(
+        default=3,
+        ge=1,
+        description="Batch verification runs that may wait or run at once; one more is refused "
+        "(429) until one has finished.",
+    )
+    verification_concurrency: int = Field(
+        default=1,
+        ge=1,
+        description="Runs the worker verifies at the same time (the embedded server: one).",
+    )
+    trusted_proxies: str = Field(
+        default="",
+        description="Reverse proxies (addresses or networks, comma-separated, e.g. "
+        "``10.0.0.5,10.1.0.0/16``) whose ``X-Forwarded-For`` names the client; from any other "
+        "peer the header is ignored and the client is the socket's peer. Empty: no proxy.",
+    )
     max_body_kb: int = Field(
         default=4096,
         ge=16,
@@ -185,6 +203,12 @@ class Settings(BaseSettings):
     )
     payments_debtor_bic: str = Field(default="BCTNTNTT", description="BIC of that account.")
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_networks(cls, value: str) -> str:
+        proxy_networks(value)  # a typo fails at start-up, not silently at the first request
+        return value
+
     @model_validator(mode="after")
     def _anchor_var_dir(self) -> Settings:
         # Resolved once, when the settings are read: a process that changes its working
@@ -193,6 +217,19 @@ class Settings(BaseSettings):
         if not self.database_url:
             self.database_url = f"sqlite:///{self.var_dir / 'aqd.db'}"
         return self
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def proxy_networks(value: str) -> tuple[Network, ...]:
+    """The networks of ``AQD_TRUSTED_PROXIES`` (raises ValueError on an entry that is not an
+    address or a network)."""
+    return tuple(
+        ipaddress.ip_network(entry.strip(), strict=False)
+        for entry in value.split(",")
+        if entry.strip()
+    )
 
 
 def cookies_secure(settings: Settings) -> bool:

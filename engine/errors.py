@@ -74,6 +74,18 @@ class TooManyAttempts(EngineError):
         self.retry_after = retry_after
 
 
+class Busy(EngineError):
+    """A queue of work is full (verification runs): ask again later; ``retry_after`` is in
+    seconds."""
+
+    status_code = 429
+    code = "busy"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message, fields={"retry_after": retry_after})
+        self.retry_after = retry_after
+
+
 class InvalidInput(EngineError):
     """Submitted data is wrong; ``fields`` maps JSON paths to messages."""
 

@@ -58,5 +58,6 @@ def _weasyprint_html() -> Any:
 def html_to_pdf(html: str, base_url: str) -> bytes:
     """Render ``html`` (resources relative to ``base_url``, a directory) to PDF bytes."""
     pdf = _weasyprint_html()(string=html, base_url=base_url).write_pdf()
-    assert isinstance(pdf, bytes)
+    if not isinstance(pdf, bytes):  # write_pdf returns None only when given a target
+        raise TypeError("WeasyPrint returned no PDF bytes")
     return pdf

@@ -137,7 +137,8 @@ def _validator(programme: str, form_key: str) -> Draft202012Validator:
 
 def get_schema(programme: str, form_key: str) -> dict[str, Any]:
     schema = _validator(programme, form_key).schema
-    assert isinstance(schema, dict)
+    if not isinstance(schema, dict):  # check_schema accepted a boolean schema
+        raise TypeError(f"form {programme}/{form_key} is not a JSON object schema")
     return dict(schema)
 
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from api.auth import Caller, CallerDep
-from api.deps import AqdDep, AuditorDep
+from api.deps import AqdDep, AuditorDep, wake_verifier
 from api.pages.common import form_dict, int_param, redirect, render
 from engine import Aqd, NotPermitted, inbox
 from engine.access import scope
@@ -107,5 +107,5 @@ async def verification_start(request: Request, caller: CallerDep, aqd: AqdDep) -
         sample=sample,
         signatures=form.get("signatures") == "on",
     )
-    verification.start_in_background(aqd, run_id)
+    wake_verifier(request)
     return redirect(f"/verifications#run-{run_id}")

@@ -22,6 +22,7 @@ from api.i18n import LOCALES, translator
 from engine import Aqd, EngineError
 from engine.access.accounts import SESSION_LIFETIME, Principal
 from engine.config import cookies_secure, get_settings
+from engine.dates import parse_date
 from forms.text import finalize
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
@@ -130,11 +131,10 @@ def int_param(value: str | None, default: int) -> int:
         return default
 
 
-def date_param(value: str | None) -> date | None:
-    try:
-        return date.fromisoformat(value) if value else None
-    except ValueError:
-        return None
+def date_param(value: str | None, field: str) -> date | None:
+    """A ``YYYY-MM-DD`` query parameter: None when absent; a date that is not one or lies
+    outside 1900-2100 is refused (422 naming ``field``)."""
+    return parse_date(value, field)
 
 
 def choice(value: str | None, allowed: tuple[str, ...], default: str) -> Any:

@@ -40,7 +40,7 @@ def inbox_page(request: Request, caller: OfficeReaderDep, aqd: AqdDep, s: ReadSe
     f = inbox.InboxFilter(
         programme=q.get("programme") or None,
         step=q.get("step") or None,
-        due_before=date_param(q.get("due_before")),
+        due_before=date_param(q.get("due_before"), "due_before"),
         overdue=q.get("overdue") == "1",
         assigned=choice(q.get("assigned"), ("any", "me", "unassigned", "others"), "any"),
         q=(q.get("q") or "")[:100] or None,

@@ -37,7 +37,12 @@ class EmployerRegistration(BaseModel):
     sector: str = Field(min_length=2, max_length=64)
     governorate: str = Field(min_length=2, max_length=64)
     office: str = Field(min_length=1, max_length=32)
-    username: str = Field(min_length=3, max_length=100)
+    username: str = Field(
+        min_length=3,
+        max_length=60,
+        description="the name chosen for the account, which is `<username>@<matricule fiscal in "
+        "lower case, without separators>` (the answer's `username`)",
+    )
     password: str = Field(min_length=10, max_length=1000)
     display_name: str = Field(default="", max_length=200)
     locale: Literal["ar", "fr"] = "fr"

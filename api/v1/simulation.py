@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from api.auth import CallerDep
 from api.deps import AqdDep
 from api.v1.schemas import Out, V1Router, errors
+from engine.dates import check_date
 from engine.definitions import simulation
 
 
@@ -89,7 +90,8 @@ async def simulate_cases(
     """Run each case (start data, then scripted task completions, messages and waits) on the
     programme with its drafts: the path of element ids, the decisions' outputs, where it
     stopped. Programme managers and admins; nothing is stored."""
-    on = datetime(body.on.year, body.on.month, body.on.day, 8, tzinfo=UTC) if body.on else None
+    day = check_date(body.on, "on") if body.on else None
+    on = datetime(day.year, day.month, day.day, 8, tzinfo=UTC) if day else None
     cases = [
         {
             "name": c.name,

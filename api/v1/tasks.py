@@ -17,6 +17,7 @@ from api.deps import AqdDep, ReadSession
 from api.v1.contracts import PAGE, PER_PAGE, SHORT, CompleteRequest, ContractDetail, TaskItem
 from api.v1.schemas import AUTHED, Out, Recorded, V1Router, errors, recorded
 from engine import inbox
+from engine.dates import check_date
 from engine.inbox import documents
 
 router = V1Router(tags=["api"], responses=errors(400, 422))
@@ -89,6 +90,8 @@ def tasks(
 ) -> FastJSON:
     """The caller's inbox: office staff see their office's lanes, employers and beneficiaries
     their own contracts' steps."""
+    if due_before is not None:
+        check_date(due_before, "due_before")
     f = inbox.InboxFilter(programme, step, due_before, overdue, assigned, q, sort, page, per_page)
     return FastJSON(inbox.inbox(s, caller.principal, f, aqd.clock.now()).to_dict())
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import Path, Query
+from fastapi import Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import CallerDep
-from api.deps import AqdDep, AuditorDep, ReadSession
+from api.deps import AqdDep, AuditorDep, ReadSession, wake_verifier
 from api.v1.schemas import AUTHED, Out, V1Router, errors
 from engine.audit import anchors
 from engine.audit import verification_runs as verification
@@ -83,12 +83,20 @@ class AnchorsReport(Out):
     last_stamped_at: str | None
 
 
-@router.post("/verifications", status_code=202, response_model=VerificationRun, responses=AUTHED)
-def start_verification(body: VerificationRequest, caller: CallerDep, aqd: AqdDep) -> dict[str, Any]:
-    """Verify a sample or all contracts of a scope in the background (auditors: any
-    office; office heads: their own). Poll ``GET /verifications/{id}`` for progress."""
+@router.post(
+    "/verifications",
+    status_code=202,
+    response_model=VerificationRun,
+    responses={**AUTHED, **errors(429)},
+)
+def start_verification(
+    body: VerificationRequest, request: Request, caller: CallerDep, aqd: AqdDep
+) -> dict[str, Any]:
+    """Queue the verification of a sample or all contracts of a scope (auditors: any
+    office; office heads: their own); the worker runs it. Poll ``GET /verifications/{id}``
+    for progress. 429 (``busy``) while ``AQD_VERIFICATION_MAX_PENDING`` runs wait or run."""
     run_id = verification.request_run(aqd, caller.principal, **body.model_dump())
-    verification.start_in_background(aqd, run_id)
+    wake_verifier(request)
     # read after the run's own transaction committed (on SQLite a read holds the database)
     with aqd.read_session() as s:
         return verification.get_run(s, caller.principal, run_id, aqd.clock.now())

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import ipaddress
+import math
 import re
 import secrets
 from dataclasses import dataclass
@@ -42,10 +44,18 @@ from engine.models import (
 
 SESSION_LIFETIME = timedelta(hours=12)
 TOKEN_LIFETIME = timedelta(days=90)
-THROTTLE_WINDOW = timedelta(minutes=15)
-THROTTLE_LOCK = timedelta(minutes=15)
-MAX_FAILURES_PER_USER = 5
-MAX_FAILURES_PER_IP = 30
+#: Each client (an IPv4 address, an IPv6 /64) may fail this many sign-ins per window, whatever
+#: the accounts, before it is locked out for ``CLIENT_LOCK``: password spraying from one place.
+CLIENT_WINDOW = timedelta(minutes=15)
+CLIENT_LOCK = timedelta(minutes=15)
+MAX_FAILURES_PER_CLIENT = 30
+#: Per (account, client) pair: this many failures are free, then each one makes that pair wait
+#: twice as long as the one before (1 s, 2 s, 4 s, …) up to ``PAIR_MAX_DELAY``; the pair's count
+#: is forgotten ``PAIR_MEMORY`` after its last failure. The account itself is never locked: an
+#: attacker's failures slow down the attacker's client, never the owner's.
+PAIR_FREE_FAILURES = 3
+PAIR_MAX_DELAY = timedelta(minutes=15)
+PAIR_MEMORY = timedelta(hours=24)
 LOCALES = ("ar", "fr")
 OFFICE_ROLES = frozenset({"counsellor", "office_head", "finance"})
 READ_ALL_ROLES = frozenset({"auditor", "programme_manager", "admin"})
@@ -64,6 +74,9 @@ def dummy_hash() -> str:
 
 
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{2,99}$")
+#: The part of a self-registered account's username its owner chooses (``sami`` in
+#: ``sami@1472583k``).
+_LOCAL_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{2,59}$")
 _MATRICULE = re.compile(r"^[0-9]{7}[A-Z]([/ ]?[A-Z]/?[A-Z]/?[0-9]{3})?$")
 _CNSS = re.compile(r"^[0-9]{6,12}$")
 
@@ -138,35 +151,75 @@ def _principal(user: User, roles: frozenset[str]) -> Principal:
 # -- login and throttling -------------------------------------------------------------------------
 
 
-def _throttle_check(session: Session, keys: list[str], now: datetime) -> None:
+def client_key(address: str) -> str:
+    """The throttling key of a client address: an IPv4 address as it is, an IPv6 address by
+    its /64 network (one subscriber's whole allocation), anything else as given (bounded)."""
+    try:
+        ip = ipaddress.ip_address(address.strip())
+    except ValueError:
+        return address.strip()[:64] or "unknown"
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is None:
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else ip)
+
+
+def throttle_keys(username: str, address: str) -> tuple[str, str]:
+    """The (account, client) pair's key and the client's key of a sign-in attempt."""
+    client = client_key(address)
+    return f"pair:{client}|{username.strip().lower()[:100]}", f"client:{client}"
+
+
+def _throttle_check(session: Session, keys: tuple[str, ...], now: datetime) -> None:
+    """Refuse the attempt while any of ``keys`` is locked, saying how long to wait."""
+    wait = 0
     for row in session.scalars(select(LoginThrottle).where(LoginThrottle.key.in_(keys))):
         if row.locked_until is not None and row.locked_until > now:
-            wait = int((row.locked_until - now).total_seconds()) + 1
-            raise TooManyAttempts(
-                f"too many failed logins; try again in {wait} s", retry_after=wait
-            )
+            wait = max(wait, math.ceil((row.locked_until - now).total_seconds()))
+    if wait:
+        raise TooManyAttempts(f"too many failed logins; try again in {wait} s", retry_after=wait)
 
 
-def _throttle_fail(session: Session, key: str, limit: int, now: datetime) -> None:
+def _locked_row(session: Session, key: str, now: datetime) -> LoginThrottle:
     row = session.get(LoginThrottle, key, with_for_update=True)
     if row is None:
         row = LoginThrottle(key=key, failures=0, window_start=now)
         session.add(row)
-    if now - row.window_start > THROTTLE_WINDOW:
-        row.failures, row.window_start = 0, now
+    return row
+
+
+def _throttle_fail(session: Session, pair: str, client: str, now: datetime) -> None:
+    """Count one failure against the (account, client) pair and against the client.
+
+    The pair's row counts failures since ``window_start`` (its last failure, forgotten after
+    ``PAIR_MEMORY``) and waits 2**(n - PAIR_FREE_FAILURES) s after the n-th; the client's row
+    counts failures in a fixed window and locks the client when its budget is spent."""
+    row = _locked_row(session, pair, now)
+    if now - row.window_start > PAIR_MEMORY:
+        row.failures = 0
     row.failures += 1
-    if row.failures >= limit:
-        row.locked_until = now + THROTTLE_LOCK
-        row.failures, row.window_start = 0, now
+    row.window_start = now
+    if row.failures >= PAIR_FREE_FAILURES:
+        exponent = min(row.failures - PAIR_FREE_FAILURES, 20)
+        delay = min(timedelta(seconds=2**exponent), PAIR_MAX_DELAY)
+        row.locked_until = now + delay
+    budget = _locked_row(session, client, now)
+    if now - budget.window_start > CLIENT_WINDOW:
+        budget.failures, budget.window_start = 0, now
+    budget.failures += 1
+    if budget.failures >= MAX_FAILURES_PER_CLIENT:
+        budget.locked_until = now + CLIENT_LOCK
+        budget.failures, budget.window_start = 0, now
 
 
 def authenticate(aqd: Aqd, username: str, password: str, ip: str) -> Principal:
-    """Check a username and password; failures are recorded even though the login fails."""
+    """Check a username and password from the client at ``ip``; failures are recorded even
+    though the login fails. Throttled per (account, client) pair and per client, never per
+    account alone, so no one can lock another person out from elsewhere."""
     now = aqd.clock.now()
     name = username.strip().lower()
-    keys = [f"user:{name}", f"ip:{ip}"]
+    pair, client = throttle_keys(name, ip)
     with aqd.session() as session, session.begin():
-        _throttle_check(session, keys, now)
+        _throttle_check(session, (pair, client), now)
         user = session.scalar(select(User).where(User.username == name))
         stored = user.password_hash if user is not None and user.active else None
         try:
@@ -174,10 +227,11 @@ def authenticate(aqd: Aqd, username: str, password: str, ip: str) -> Principal:
         except (VerificationError, InvalidHashError):
             ok = False
         if not ok or user is None:
-            _throttle_fail(session, keys[0], MAX_FAILURES_PER_USER, now)
-            _throttle_fail(session, keys[1], MAX_FAILURES_PER_IP, now)
+            _throttle_fail(session, pair, client, now)
         else:
-            session.execute(delete(LoginThrottle).where(LoginThrottle.key == keys[0]))
+            # the pair starts afresh; the client's budget does not (signing in to one's own
+            # account between guesses at others must not refill it)
+            session.execute(delete(LoginThrottle).where(LoginThrottle.key == pair))
             if _hasher.check_needs_rehash(user.password_hash or ""):
                 user.password_hash = hash_password(password)
             return principal_of(session, user)
@@ -323,9 +377,21 @@ def create_user(
     office_id: int | None = None,
     employer_id: int | None = None,
     beneficiary_id: int | None = None,
+    namespace: str | None = None,
 ) -> User:
+    """A user with ``roles``. With ``namespace`` (self-registration), ``username`` is the part
+    its owner chose and the account is ``username@namespace``: only such accounts contain an
+    ``@``, so a name chosen at sign-up can never meet a staff member's, and the caller checks
+    that the namespace (the company) is new before, which is the only conflict it can meet."""
     name = username.strip().lower()
-    if not _USERNAME.match(name):
+    if namespace is not None:
+        if not _LOCAL_NAME.match(name):
+            raise InvalidInput(
+                "invalid username",
+                fields={"username": "3-60 characters: lowercase letters, digits, . _ -"},
+            )
+        name = f"{name}@{namespace}"
+    elif not _USERNAME.match(name):
         raise InvalidInput(
             f"invalid username {username!r}",
             fields={"username": "3-100 characters: lowercase letters, digits, . _ -"},
@@ -353,8 +419,19 @@ def create_user(
     return user
 
 
+def company_namespace(matricule_fiscal: str) -> str:
+    """The namespace of a company's accounts: its matricule fiscal without separators, in
+    lower case (``1234567A/M/A/000`` → ``1234567ama000``)."""
+    return re.sub(r"[/ ]", "", matricule_fiscal).lower()
+
+
 def register_employer(aqd: Aqd, data: dict[str, Any]) -> Principal:
-    """Sign up a company and its first account (role ``employer``), in one transaction."""
+    """Sign up a company and its first account (role ``employer``), in one transaction.
+
+    The account is ``<chosen name>@<matricule fiscal>`` (``sami@1472583k``): the company's
+    namespace is new once the company is, so sign-up never says whether any other account
+    exists (a chosen name alone could be a staff member's: issue 18 found ``counsellor.tun``
+    that way). The one conflict left is the company's own, already registered."""
     fields: dict[str, str] = {}
     text = {k: str(data.get(k) or "").strip() for k in data}
     mf = text.get("matricule_fiscal", "").upper()
@@ -374,7 +451,11 @@ def register_employer(aqd: Aqd, data: dict[str, Any]) -> Principal:
         office = session.scalar(select(Office).where(Office.code == text["office"]))
         if office is None:
             raise InvalidInput("unknown office", fields={"office": "not found"})
-        if session.scalar(select(Employer.id).where(Employer.matricule_fiscal == mf)):
+        namespace = company_namespace(mf)
+        taken = session.scalar(select(Employer.id).where(Employer.matricule_fiscal == mf))
+        if taken is None:  # the same matricule written with other separators
+            taken = session.scalar(select(User.id).where(User.username.endswith(f"@{namespace}")))
+        if taken is not None:
             raise Conflict(
                 "this company is already registered; ask its account holder for access",
                 fields={"matricule_fiscal": "already registered"},
@@ -398,6 +479,7 @@ def register_employer(aqd: Aqd, data: dict[str, Any]) -> Principal:
             display_name=text.get("display_name") or text["name"],
             locale=text.get("locale", "fr"),
             employer_id=employer.id,
+            namespace=namespace,
         )
         return principal_of(session, user)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 
 from sqlalchemy import (
     select,
@@ -15,7 +15,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from engine.access.accounts import Principal
-from engine.errors import InvalidInput, NotPermitted
+from engine.dates import parse_month
+from engine.errors import NotPermitted
 from engine.models import (
     Office,
 )
@@ -49,15 +50,10 @@ def _hours(start: datetime | None, end: datetime | None) -> float | None:
 
 
 def month_scope(month: str, programme: str | None = None, office: str | None = None) -> Scope:
-    """The scope of one calendar month (``YYYY-MM``)."""
-    try:
-        first = date.fromisoformat(f"{month}-01")
-    except ValueError:
-        raise InvalidInput(
-            f"not a month: {month!r} (YYYY-MM)", fields={"month": "YYYY-MM"}
-        ) from None
-    nxt = date(first.year + first.month // 12, first.month % 12 + 1, 1)
-    return Scope(programme, office, first, nxt - timedelta(days=1))
+    """The scope of one calendar month (``YYYY-MM``, 1900-01 to 2100-12; InvalidInput naming
+    ``month`` otherwise: issue 18's ``9999-12`` overflowed the month after)."""
+    first, last = parse_month(month)
+    return Scope(programme, office, first, last)
 
 
 ANALYSTS = frozenset({"programme_manager", "auditor", "admin"})

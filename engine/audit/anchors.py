@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.orm import Session
 
+from engine.errors import IntegrityError
 from engine.models import ChainAnchor, ChainAnchorLeaf, Contract
 
 if TYPE_CHECKING:
@@ -382,8 +383,8 @@ def contract_proof(session: Session, contract_id: int) -> dict[str, Any] | None:
         return None
     anchor_id, seq, head = found
     anchor = session.get(ChainAnchor, anchor_id)
-    assert anchor is not None
-    assert anchor.token is not None
+    if anchor is None or anchor.token is None:  # read in the same transaction: never
+        raise IntegrityError(f"anchor {anchor_id} changed while it was read")
     leaves = _leaves(session, anchor_id)
     index = next(i for i, leaf in enumerate(leaves) if leaf[0] == contract_id)
     levels = _levels(leaves)

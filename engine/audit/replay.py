@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from engine.audit.anchors import anchored_heads, check_contract
 from engine.commands.aqd import Aqd
-from engine.errors import EngineError, NotFound
+from engine.errors import EngineError, IntegrityError, NotFound
 from engine.kernel.contract_state import ContractState, LiveInstance, chain_hash
 from engine.kernel.planning import GENESIS, MAIN
 from engine.kernel.signature_events import SIGNATURE_EVENT_KINDS
@@ -123,7 +123,8 @@ def history_of(
         raise NotFound(f"contract {contract_id} not found")
     if definition is None or definition.id != contract.definition_id:
         definition = session.get(ProcessDefinition, contract.definition_id)
-    assert definition is not None
+    if definition is None:
+        raise IntegrityError(f"the definition of contract {contract.number} is missing")
     events = list(
         session.execute(
             select(*_EVENT_COLUMNS).where(Event.contract_id == contract_id).order_by(Event.seq)

@@ -589,7 +589,10 @@ def migrate_batch(
         except EngineError as exc:
             with aqd.session() as session, session.begin():
                 contract = session.get(Contract, contract_id)
-                assert contract is not None
+                if contract is None:
+                    raise NotFound(
+                        f"contract {contract_id} was deleted during the migration"
+                    ) from exc
                 session.add(
                     MigrationItem(
                         batch_id=batch_id,
@@ -606,7 +609,8 @@ def migrate_batch(
             progress(n, len(ids))
     with aqd.session() as session, session.begin():
         done = session.get(MigrationBatch, batch_id)
-        assert done is not None
+        if done is None:
+            raise NotFound(f"migration batch {batch_id} was deleted while it ran")
         done.migrated = result.migrated
         done.refused = len(result.refused)
         done.status = "done"
@@ -654,7 +658,8 @@ def rollback_batch(aqd: Kernel, batch_id: int, actor: str, reason: str) -> Rollb
             result.refused.append({"number": number, "reason": exc.message})
     with aqd.session() as session, session.begin():
         batch = session.get(MigrationBatch, batch_id)
-        assert batch is not None
+        if batch is None:
+            raise NotFound(f"migration batch {batch_id} was deleted while it was rolled back")
         batch.rolled_back = int(
             session.scalar(
                 select(func.count())

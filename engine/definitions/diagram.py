@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from engine.audit import replay
 from engine.commands.aqd import Aqd
-from engine.errors import NotFound
+from engine.errors import IntegrityError, NotFound
 from engine.models import Contract, HumanTask, ProcessDefinition, ProcessInstance
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -53,7 +53,8 @@ def contract_diagram(
     if instance is None:
         raise NotFound(f"instance {key} does not exist at event {seq}")
     definition = session.get(ProcessDefinition, contract.definition_id)
-    assert definition is not None
+    if definition is None:
+        raise IntegrityError(f"the definition of contract {contract.number} is missing")
     when = datetime.fromisoformat(moment["at"])
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)

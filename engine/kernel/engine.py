@@ -279,9 +279,9 @@ class Kernel:
                 if done:
                     running.pop(inst.key, None)
                 else:
-                    assert inst.row_id is not None
+                    row_id = inst.row_id if inst.row_id is not None else new_ids[inst.key]
                     running[inst.key] = RunningRow(
-                        inst.row_id, inst.key, inst.process_id, waiting, due, inst.revision + 1
+                        row_id, inst.key, inst.process_id, waiting, due, inst.revision + 1
                     )
             puts.append((self.running_cache, contract.id, revision, list(running.values())))
         return Recorded(contract.id, seq, kind, digest, revision)

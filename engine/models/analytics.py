@@ -36,6 +36,7 @@ class VerificationRun(Base):
     """A batch verification of many contracts (issue 8), run in the background with progress."""
 
     __tablename__ = "verification_run"
+    __table_args__ = (Index("ix_verification_run_status", "status", "id"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     requested_by: Mapped[str] = mapped_column(String(100))
@@ -50,6 +51,8 @@ class VerificationRun(Base):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: until when the worker that claimed it holds it (None: not held; migration 0021)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class StepRollup(Base):

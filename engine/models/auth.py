@@ -44,7 +44,8 @@ class ApiToken(Base):
 
 
 class LoginThrottle(Base):
-    """Failed logins per key (``user:<name>`` and ``ip:<address>``) in a sliding window."""
+    """Failed sign-ins per key: ``pair:<client>|<username>`` (``window_start`` is the last failure)
+    and ``client:<client>`` (a fixed window); see ``engine.access.accounts``."""
 
     __tablename__ = "login_throttle"
 

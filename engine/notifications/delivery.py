@@ -280,7 +280,8 @@ def deliver(aqd: Aqd, item: OutboxItem) -> HandlerResult:
                 error=None,
             )
         note = session.get(Notification, note_id)
-        assert note is not None
+        if note is None:  # deleted since it was sent: nothing to record it on
+            raise SideEffectError(f"notification {note_id} no longer exists", retryable=False)
         return HandlerResult({**_result(note), "adapter": adapter.name, **sent})
 
 

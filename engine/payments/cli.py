@@ -185,7 +185,6 @@ def set_account_cmd(
             )
         if found is None:
             fail(f"unknown {kind}")
-        assert found is not None
         upsert_account(session, kind, found, rib, aqd.clock.now(), actor)
     typer.echo(f"{kind} account recorded")
 

@@ -1,7 +1,8 @@
 """The Celery application: JSON only, late acks, time limits, and a beat schedule that polls due
-timers, relays the outbox and refreshes the analytics rollup. The database stays the source of
-truth: a lost broker message only delays work until the next poll (timers re-read
-``contract.next_due_at``; the outbox relay re-claims rows whose lease expired). The relay sends
+timers, relays the outbox and the queued verification runs, and refreshes the analytics rollup.
+The database stays the source of truth: a lost broker message only delays work until the next
+poll (timers re-read ``contract.next_due_at``; the outbox relay re-claims rows whose lease
+expired, and so does the verification relay). The relay sends
 each claimed side effect as its own ``aqd.outbox.execute`` task, except the kinds with a batch
 handler (payment orders), whose claimed rows go together in one ``aqd.outbox.execute_many``
 task (one transaction for the lot, see ``engine.outbox.handlers``).
@@ -19,6 +20,7 @@ from typing import Any
 from celery import Celery
 
 from engine import analytics
+from engine.audit import verification_runs
 from engine.audit.anchors import create_anchor
 from engine.commands.aqd import Aqd
 from engine.commands.timers import run_due_timers
@@ -30,6 +32,8 @@ from engine.plugins import EngineRoot
 
 #: one timer poll runs at most this long, under the task's soft time limit (240 s)
 TIMER_BUDGET_S = 200.0
+#: one slice of a verification run, under the same limit; the next relay resumes the run
+VERIFY_BUDGET_S = 200.0
 
 
 def make_celery(build: EngineRoot, broker_url: str | None = None) -> Celery:
@@ -60,6 +64,7 @@ def make_celery(build: EngineRoot, broker_url: str | None = None) -> Celery:
             "escalate-overdue": {"task": "aqd.tasks.escalate", "schedule": 900.0},
             "anchor-chains": {"task": "aqd.anchors.create", "schedule": 3600.0},
             "expire-uploads": {"task": "aqd.documents.expire", "schedule": 3600.0},
+            "relay-verifications": {"task": "aqd.verification.relay", "schedule": 5.0},
         },
     )
 
@@ -112,6 +117,22 @@ def make_celery(build: EngineRoot, broker_url: str | None = None) -> Celery:
     def documents_expire() -> dict[str, int]:
         """Delete the pending uploads that expired (safe on several schedulers)."""
         return expire_pending(engine())
+
+    @app.task(name="aqd.verification.relay", shared=False)  # type: ignore[untyped-decorator]
+    def verification_relay() -> dict[str, Any]:
+        """Lease the queued verification runs (at most ``AQD_VERIFICATION_CONCURRENCY`` held
+        at once) and send each to ``aqd.verification.execute``."""
+        ids = verification_runs.claim_runs(engine())
+        for run_id in ids:
+            verification_execute.apply_async(args=[run_id])
+        return {"claimed": len(ids)}
+
+    @app.task(name="aqd.verification.execute", shared=False)  # type: ignore[untyped-decorator]
+    def verification_execute(run_id: int) -> dict[str, Any]:
+        """One slice of a claimed run (``VERIFY_BUDGET_S``); an unfinished run is put back and
+        the next relay resumes it where it stopped."""
+        summary = verification_runs.execute_run(engine(), int(run_id), budget_s=VERIFY_BUDGET_S)
+        return {"status": summary["status"], "checked": summary["checked"]}
 
     @app.task(name="aqd.outbox.execute", shared=False)  # type: ignore[untyped-decorator]
     def outbox_execute(outbox_id: int) -> str:

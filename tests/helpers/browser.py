@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import uvicorn
 from playwright.sync_api import Browser, Page
 
+from api.cli import server_config
 from api.demo import DEMO_PASSWORD as PASSWORD
 from tests.conftest import ROOT
 
@@ -47,8 +48,8 @@ class LiveServer:
     def __init__(self, web: Web) -> None:
         self.web = web
         self.port = _free_port()
-        config = uvicorn.Config(web.app, host="127.0.0.1", port=self.port, log_level="warning")  # type: ignore[arg-type]
-        self.server = uvicorn.Server(config)
+        # the configuration `aqd serve` runs with
+        self.server = uvicorn.Server(server_config(web.app, "127.0.0.1", self.port))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     @property

@@ -43,8 +43,9 @@ class Web:
     clock: FrozenClock
     app: object
 
-    def client(self) -> TestClient:
-        return TestClient(self.app, follow_redirects=False)  # type: ignore[arg-type]
+    def client(self, peer: str = "testclient") -> TestClient:
+        """A client whose requests come from the socket address ``peer``."""
+        return TestClient(self.app, follow_redirects=False, client=(peer, 50000))  # type: ignore[arg-type]
 
     def login(self, username: str, password: str = PASSWORD) -> tuple[TestClient, str]:
         """A browser signed in as ``username``, and its session's CSRF token."""

@@ -28,7 +28,9 @@ COMPANY = {
 def test_non_finite_numbers_and_impossible_dates_get_422_naming_the_field(web: Web) -> None:
     c = web.client()
     assert c.post("/api/v1/employers", json=COMPANY).status_code == 201
-    token = c.post("/api/v1/tokens", json={"username": "sonde", "password": "a-long-password"})
+    token = c.post(
+        "/api/v1/tokens", json={"username": "sonde@7654321c", "password": "a-long-password"}
+    )
     h = {"Authorization": f"Bearer {token.json()['token']}", "Content-Type": "application/json"}
     with web.aqd.session() as s:
         cin = s.scalar(select(Beneficiary.cin).order_by(Beneficiary.id))
