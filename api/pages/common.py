@@ -54,7 +54,16 @@ def home_of(principal: Principal) -> str:
 
 
 def safe_next(value: str | None, default: str = "/") -> str:
-    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+    """``value`` if it is a path on this site, else ``default``: never scheme-relative (``//``),
+    never a backslash (browsers read it as a slash), never a control character or space
+    (browsers strip tabs and newlines, so ``/<TAB>/evil`` would become ``//evil``)."""
+    if (
+        value
+        and value.startswith("/")
+        and not value.startswith("//")
+        and "\\" not in value
+        and all(ch > " " and ch != "\x7f" for ch in value)
+    ):
         return value
     return default
 
