@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import struct
 import unicodedata
 import warnings
+import zlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -97,8 +99,34 @@ def sniff(data: bytes) -> str | None:
     return None
 
 
+def _png_is_whole(data: bytes) -> bool:
+    """Every chunk of a PNG is complete with a matching CRC, up to its IEND chunk."""
+    offset = 8  # the signature
+    while offset + 12 <= len(data):
+        (length,) = struct.unpack(">I", data[offset : offset + 4])
+        end = offset + 12 + length
+        if end > len(data):
+            return False
+        kind, body = data[offset + 4 : offset + 8], data[offset + 8 : end - 4]
+        if zlib.crc32(kind + body) != struct.unpack(">I", data[end - 4 : end])[0]:
+            return False
+        if kind == b"IEND":
+            return True
+        offset = end
+    return False
+
+
+def _jpeg_is_whole(data: bytes) -> bool:
+    """A JPEG ends with its end-of-image marker (trailing padding aside)."""
+    return data.rstrip(b"\x00\r\n ").endswith(b"\xff\xd9")
+
+
 def image_problem(data: bytes) -> str | None:
-    """Why ``data`` is not a PNG or JPEG image that decodes (None: it decodes)."""
+    """Why ``data`` is not a PNG or JPEG image that decodes (None: it decodes).
+
+    Pillow's own truncation check is a process-wide switch that WeasyPrint turns off when it is
+    imported (``ImageFile.LOAD_TRUNCATED_IMAGES = True``), so the file's end is checked here
+    first, whatever else the process has loaded."""
     from PIL import Image  # noqa: PLC0415 (Pillow loads when the first image is checked)
 
     try:
@@ -107,6 +135,9 @@ def image_problem(data: bytes) -> str | None:
             with Image.open(io.BytesIO(data)) as image:
                 if image.format not in ("PNG", "JPEG"):
                     return f"a {image.format} image, not PNG or JPEG"
+                whole = _png_is_whole if image.format == "PNG" else _jpeg_is_whole
+                if not whole(data):
+                    return "the image is truncated"
                 width, height = image.size
                 if width * height > MAX_PIXELS:
                     return f"an image of {width}x{height} pixels is too large"

@@ -74,7 +74,9 @@ def smtp() -> Iterator[SmtpSink]:
     yield sink
     stop.set()
     thread.join(timeout=2)
-    server.close()
+    # the server and the connections it accepted (closing only the server left them to the
+    # garbage collector, whose ResourceWarning failed whichever test happened to run next)
+    asyncore.close_all(map=own_map)
 
 
 @dataclass

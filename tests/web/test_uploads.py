@@ -10,10 +10,12 @@ from datetime import timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
+from PIL import ImageFile
 from sqlalchemy import select
 
-from engine.inbox.documents import expire_pending
+from engine.inbox.documents import expire_pending, image_problem
 from engine.models import Document
+from forms.pdf import html_to_pdf
 from tests.helpers import uploads
 from tests.web.conftest import Web
 
@@ -238,3 +240,16 @@ def test_control_and_bidi_characters_in_file_names_are_refused(web: Web) -> None
         names = list(s.scalars(select(Document.filename).where(Document.kind == "proof")))
     assert names == [], names  # nothing was stored
     assert _upload(c, employer, guid, "mars 2025 (1).png", png, "image/png").status_code == 201
+
+
+def test_a_truncated_image_is_refused_once_weasyprint_has_loaded() -> None:
+    """WeasyPrint switches Pillow's truncation check off for the whole process when it loads,
+    as the server's does when it renders its first contract PDF; a truncated PNG or JPEG went
+    through after that (seen in a full test run, where a PDF test ran first)."""
+    html_to_pdf("<p>x</p>", base_url=".")  # loads WeasyPrint
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is True
+    png, jpeg = uploads.image("PNG"), uploads.image("JPEG")
+    assert image_problem(png) is None and image_problem(jpeg) is None
+    assert image_problem(png[:-30]) == "the image is truncated"
+    assert image_problem(png[:-4] + b"\0" * 4) == "the image is truncated"  # IEND CRC broken
+    assert image_problem(jpeg[:-40]) is not None
