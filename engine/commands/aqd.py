@@ -49,11 +49,12 @@ class Aqd(Kernel):
     ) -> Contract:
         if not isinstance(data, dict):
             raise InvalidInput("contract data must be a JSON object")
-        definition = self.latest_definition(session, programme)
+        at = self.clock.now()
+        # the version whose rules apply to a request made today (docs/rules.md)
+        definition = self.definition_on(session, programme, at.date())
         start_form = definition.meta.get("manifest", {}).get("start_form")
         if start_form:
             data = forms_bridge.validate(programme, str(start_form), data)
-        at = self.clock.now()
         parties = self._resolve_parties(session, data)
         contract = Contract(
             number=f"pending-{uuid4().hex}",
