@@ -43,6 +43,7 @@ from engine.commands.timers import run_due_timers
 from engine.commands.version_migration import Selection
 from engine.config import get_settings
 from engine.definitions.deploy import check_folder, deploy, evaluate_decision, list_definitions
+from engine.employers.cli import app as employers_app
 from engine.inbox import queries
 from engine.models import Contract, Outbox
 from engine.notifications.escalations import escalate_overdue
@@ -74,6 +75,7 @@ app.add_typer(outbox_app, name="outbox")
 app.add_typer(analytics_app, name="analytics")
 app.add_typer(payments_app, name="payments")
 app.add_typer(anchors_app, name="anchors")
+app.add_typer(employers_app, name="employers")
 
 
 @contextmanager

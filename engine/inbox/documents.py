@@ -16,20 +16,16 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import forms_bridge
+from engine import files, forms_bridge
 from engine.access.accounts import Principal
 from engine.access.scope import can_act, visible_contract, visible_task
 from engine.commands.aqd import Aqd
 from engine.errors import InvalidInput, NotFound, NotPermitted
+from engine.files import sniff
 from engine.models import Document
 
-MAX_BYTES = 5 * 1024 * 1024
-# What a proof may be, recognised by its first bytes (the declared type is not trusted).
-MAGIC = (
-    (b"%PDF-", "application/pdf"),
-    (b"\x89PNG\r\n\x1a\n", "image/png"),
-    (b"\xff\xd8\xff", "image/jpeg"),
-)
+#: the upload routes read the limit from here
+MAX_BYTES = files.MAX_BYTES
 
 
 @dataclass(frozen=True)
@@ -37,13 +33,6 @@ class Upload:
     field: str
     filename: str
     data: bytes
-
-
-def sniff(data: bytes) -> str | None:
-    for magic, content_type in MAGIC:
-        if data.startswith(magic):
-            return content_type
-    return None
 
 
 def store(
