@@ -59,6 +59,8 @@ ENGINE_MESSAGES = (
     "not a counsellor of this office", "a reason is required",
     "only PDF, PNG or JPEG files are accepted", "PDF, PNG or JPEG only",
     "the file is larger than 5 MB", "larger than 5 MB",
+    "below the minimum the texts set for this contract",
+    "above the maximum the texts set for this contract",
 )  # fmt: skip
 
 

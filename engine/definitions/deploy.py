@@ -160,7 +160,7 @@ def evaluate_decision(
             raise
         raise NoRuleInForce(
             f"no rule in force on {day}: {decision_id} reads {', '.join(missing)}, "
-            "which has no value on that day",
+            "with no value on that day",
             fields={"on": day, "decision": decision_id, "parameters": ", ".join(missing)},
         ) from exc
     if not result.matched:

@@ -180,6 +180,18 @@ def employer_standing(session: Session, employer_id: int | None, on: datetime) -
     return standing
 
 
+def checked_private_firm(on: datetime) -> dict[str, Any]:
+    """The standing of a private firm whose certificates are valid on ``on``'s day: what a
+    simulation assumes for its employer unless a case gives its own."""
+    day = on.date().isoformat()
+    return {
+        "legal_status": "PRIVATE_FIRM",
+        "tax_certificate_until": day,
+        "cnss_certificate_until": day,
+        "checked_on": day,
+    }
+
+
 def record_of(session: Session, matricule_fiscal: str) -> list[dict[str, Any]]:
     """Every fact recorded for the employer, oldest first (``aqd employers show``)."""
     employer = _employer(session, matricule_fiscal)

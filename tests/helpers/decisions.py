@@ -15,6 +15,7 @@ from typing import Any
 
 from lxml import etree
 
+from engine.errors import ProcessError
 from engine.kernel.planning import resolve_parameters
 from engine.runtime.decisions import decide
 from engine.runtime.definitions import read_sources
@@ -61,15 +62,40 @@ def evaluate(programme: str, decision_id: str, case: dict[str, Any], on: date) -
     data = {**case, "params": resolve_parameters(json.loads(texts["parameters.json"]), at)}
     result = decide(texts, decision_id, data, _SANDBOX, at)
     collect = re.sub(r'hitPolicy="[A-Z]+"', 'hitPolicy="COLLECT"', texts[file], count=1)
-    every = decide({**texts, file: collect}, decision_id, data, _SANDBOX, at)
-    answer = Answer(
-        result.outputs,
-        [m["rule"] for m in result.matched],
-        [m["rule"] for m in every.matched],
-        policy,
-    )
+    try:
+        every = decide({**texts, file: collect}, decision_id, data, _SANDBOX, at)
+        applying = [m["rule"] for m in every.matched]
+    except ProcessError:
+        # a rule after the first match reads what the case or the day lacks (a FIRST table
+        # never evaluates it): ask the rules one by one, those that fail do not apply
+        applying = rules_one_by_one(texts, file, decision_id, data, at)
+    answer = Answer(result.outputs, [m["rule"] for m in result.matched], applying, policy)
     check_hit_policy(answer)
     return answer
+
+
+def rules_one_by_one(
+    texts: dict[str, str], file: str, decision_id: str, data: dict[str, Any], at: datetime
+) -> list[str]:
+    root = etree.fromstring(texts[file].encode())
+    table = root.find(f".//{DMN}decisionTable")
+    assert table is not None
+    table.set("hitPolicy", "COLLECT")
+    rules = list(table.iter(f"{DMN}rule"))
+    applying = []
+    for keep in rules:
+        for rule in rules:
+            if rule is not keep and rule.getparent() is not None:
+                table.remove(rule)
+        if keep.getparent() is None:
+            table.append(keep)
+        single = etree.tostring(root, encoding="unicode")
+        try:
+            if decide({**texts, file: single}, decision_id, data, _SANDBOX, at).matched:
+                applying.append(str(keep.get("id")))
+        except ProcessError:
+            continue
+    return applying
 
 
 def check_hit_policy(answer: Answer) -> None:

@@ -8,6 +8,7 @@ import re
 from sqlalchemy import select
 
 from engine.models import Contract, Employer, Event, HumanTask, User
+from tests.helpers.employers import check_company
 from tests.web.conftest import Web, csrf_of
 
 AGREEMENT = {
@@ -162,6 +163,8 @@ def test_employer_registers_and_requests_a_civp_contract(web: Web) -> None:
     assert bad.status_code == 422 and "Société Nouvelle" in bad.text
     r = c.post("/register", data={**form, "password": "long-enough-pass"})
     assert r.status_code == 303 and r.headers["location"].startswith("/employer")
+    # the office checks the company's status and certificates before its first request
+    check_company(web.aqd, "7654321Z")
     home = c.get("/employer")
     csrf = csrf_of(home.text)
     page = c.get("/employer/request", params={"programme": "civp"})
@@ -291,7 +294,7 @@ def test_office_head_bulk_claims_and_reassigns(web: Web) -> None:
                     "agreed": True,
                     "position_title": "Agent",
                     "tutor_name": "M. X",
-                    "employer_complement": 0,
+                    "employer_complement": 200,
                 },
                 employer_account("TUN", 0),
             )
