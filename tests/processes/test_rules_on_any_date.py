@@ -111,6 +111,9 @@ CASES: dict[str, list[dict[str, Any]]] = {
         }
     ],
     "cides_monthly_stipend": [{"days_present": 20, "mobility_allowance": 50}],
+    "civp_terms": [{"diploma_level": "OTHER", "employer_complement": 160}],
+    "crva_terms": [{"employer_complement": 300}],
+    "karama_terms": [{"trial_months": 6, "trial_renewals": 1}],
     "cides_integration_premium": [{"hire_date": "2018-10-01", "months": 12}],
 }
 
