@@ -141,7 +141,7 @@ def deploy_cmd(
         typer.echo(f"{bundle.programme}: valid ({len(bundle.processes)} processes)")
         return
 
-    def run() -> tuple[str, int, bool]:
+    def run() -> tuple[str, int, bool, date]:
         with _transaction(aqd) as session:
             result = deploy(
                 session, path, aqd.sandbox, aqd.clock, actor=actor, note=note, applies_from=start

@@ -156,7 +156,8 @@ def parameter_bounds(programme: str, form_key: str) -> bool:
 
 
 def _parameter(rule: Any, contract: dict[str, Any]) -> Any:
-    params = contract.get("params") if isinstance(contract.get("params"), dict) else {}
+    found = contract.get("params")
+    params: dict[str, Any] = found if isinstance(found, dict) else {}
     if isinstance(rule, dict):
         rule = dict(rule.get("parameters", {})).get(str(contract.get(str(rule.get("by")))))
     return params.get(rule) if isinstance(rule, str) else None

@@ -47,7 +47,7 @@ def test_there_are_decision_files_to_check() -> None:
 def test_every_decision_file_is_valid_dmn_13(path: Path) -> None:
     xsd = schema()
     document = etree.parse(str(path), etree.XMLParser(resolve_entities=False, no_network=True))
-    assert xsd.validate(document), [str(e) for e in xsd.error_log][:5]
+    assert xsd.validate(document), str(xsd.error_log)[:2000]
 
 
 def test_the_schema_refuses_what_the_standard_does_not_allow() -> None:
@@ -57,7 +57,7 @@ def test_the_schema_refuses_what_the_standard_does_not_allow() -> None:
     unknown = text.replace('hitPolicy="FIRST"', 'hitPolicy="SOMETIMES"', 1)
     assert "SOMETIMES" in unknown
     assert not xsd.validate(etree.fromstring(unknown.encode()))
-    assert "hitPolicy" in str(xsd.error_log.last_error)
+    assert "hitPolicy" in str(xsd.error_log)
     swapped = re.sub(
         r"(<inputEntry .*?</inputEntry>)(\s*)(<outputEntry .*?</outputEntry>)",
         r"\3\2\1",

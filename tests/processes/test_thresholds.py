@@ -44,7 +44,7 @@ def test_civp_complement_below_its_minimum_is_refused_by_the_form(
 
 def test_crva_firm_share_below_300_is_refused_by_the_form(db_url: str) -> None:
     world = make_world(db_url, programmes=("crva",))
-    request = {
+    request: dict[str, object] = {
         "office": "TUN",
         "employer_mf": "1234567A",
         "beneficiary_cin": "12345678",
