@@ -195,3 +195,16 @@ def test_each_threshold_is_a_dated_parameter_with_its_legal_basis(
         for version in versions:
             assert version["valid_from"] and version["legal_basis"]
             assert version["confidence"] in {"H", "M", "L"}
+
+
+@pytest.mark.parametrize("programme", ["civp", "crva", "csc", "karama", "cides"])
+def test_low_confidence_parameters_are_open_questions_in_the_readme(programme: str) -> None:
+    """Where the notes mark a figure as low-confidence, the parameter says so and the
+    programme's README lists it under "Open questions (confidence L)"."""
+    doc = json.loads((ROOT / "processes" / programme / "parameters.json").read_text())
+    low = {
+        name for name, vs in doc["parameters"].items() if any(v["confidence"] == "L" for v in vs)
+    }
+    readme = (ROOT / "processes" / programme / "README.md").read_text()
+    section = readme.split("## Open questions (confidence L)", 1)[1].split("\n## ", 1)[0]
+    assert low and {name for name in low if f"`{name}`" not in section} == set()
