@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import AGREEMENT, ROOT
+from tests.conftest import AGREEMENT, ROOT, World
 from tests.helpers.cli import Cli, refused
 
 
@@ -290,3 +290,31 @@ def test_a_database_not_migrated_is_told_in_one_line(
     finally:
         with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_employer_record_commands(world: World, tmp_path: Path) -> None:
+    """A counsellor keeps the employer's record with proofs; show gives what the decisions
+    read on a day (a certificate counts from its first day to its last, both included)."""
+    cli = Cli(world.url, tmp_path)
+    proof = tmp_path / "attestation.pdf"
+    proof.write_bytes(b"%PDF-1.4 scan")
+    mf = "1234567A"
+    status = ["employers", "status", mf, "PUBLIC_ESTABLISHMENT_COMMERCIAL", "--proof", str(proof)]
+    out = cli(*status, "--user", "counsellor.tun", "--since", "2025-01-01").stdout
+    assert out.strip() == f"{mf}: PUBLIC_ESTABLISHMENT_COMMERCIAL from 2025-01-01"
+    dates = ["--valid-from", "2025-01-01", "--valid-until", "2025-03-31"]
+    cli("employers", "certificate", mf, "cnss", "--reference", "CN-9", *dates,
+        "--proof", str(proof), "--user", "c")  # fmt: skip
+    shown = json.loads(cli("employers", "show", mf, "--on", "2024-12-31").stdout)
+    assert shown["standing"]["legal_status"] == "PRIVATE_FIRM"  # the world's, from 2009
+    shown = json.loads(cli("employers", "show", mf, "--on", "2025-03-31").stdout)
+    assert shown["standing"]["legal_status"] == "PUBLIC_ESTABLISHMENT_COMMERCIAL"
+    assert shown["standing"]["checked_on"] == "2025-03-31"
+    assert shown["facts"][-1]["proof"]["filename"] == "attestation.pdf"
+    text = tmp_path / "note.txt"
+    text.write_text("not a scan")
+    assert "PDF, PNG or JPEG" in refused(
+        cli(
+            "employers", "status", mf, "PRIVATE_FIRM", "--proof", str(text), "--user", "c", ok=False
+        )
+    )
