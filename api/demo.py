@@ -4,13 +4,14 @@ various states, created through the real commands (so they have real histories).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.access.accounts import hash_password, principal_of
 from engine.commands.aqd import Aqd
+from engine.employers import Proof, record_checked_employer
 from engine.errors import NotFound, TaskNotReady
 from engine.kernel.signature_events import SIGNING_PARTIES, signature_result
 from engine.models import Beneficiary, Employer, HumanTask, Office, Outbox, User, UserRole
@@ -19,6 +20,8 @@ from signing import requests
 
 # Every demo account signs in with this password (printed by ``aqd demo`` and ``make run``).
 DEMO_PASSWORD = "aqd-demo-2025"  # noqa: S105 (demo accounts only, printed on purpose)
+#: the scan standing for the demo companies' checked status and certificates
+DEMO_PROOF = Proof("attestation-demo.pdf", b"%PDF-1.4\n% Aqd demo: certificate scan\n")
 
 PILOT_OFFICES = (
     ("TUN", "Tunis", "تونس", "Tunis"),
@@ -119,6 +122,17 @@ def _seed_parties(session: Session, report: DemoReport, aqd: Aqd) -> None:
             )
             session.add(employer)
             session.flush()
+            # checked by the office: a private firm, tax and CNSS certificates valid a year
+            record_checked_employer(
+                session,
+                employer.id,
+                "PRIVATE_FIRM",
+                now.date() - timedelta(days=30),
+                now.date() + timedelta(days=335),
+                DEMO_PROOF,
+                f"counsellor.{code.lower()}",
+                now,
+            )
             username = employer_account(code, e)
             account(username, employer.name, "employer", locale, employer_id=employer.id)
         for b in range(4):

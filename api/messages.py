@@ -10,6 +10,8 @@ import re
 import sys
 from pathlib import Path
 
+from lxml import etree
+
 from api.i18n import LOCALES, catalog
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -81,6 +83,8 @@ ENGINE_MESSAGES = (
     "the request does not match what this page expects", "the request body could not be read",
     "NUL characters are not allowed in a URL", "invalid value", "contains NUL",
     "too many verification runs are waiting; try again when one has finished",
+    "below the minimum the texts set for this contract",
+    "above the maximum the texts set for this contract",
 )  # fmt: skip
 
 
@@ -96,6 +100,29 @@ def literal_ids() -> set[str]:
     return {msgid for msgid in found if not re.fullmatch(r"[a-z_]+:", msgid)}
 
 
+#: the employer's legal statuses (engine/employers), as its record and the refusals name them
+LEGAL_STATUSES = (
+    "PRIVATE_FIRM", "LIBERAL_PROFESSION", "ASSOCIATION", "PUBLIC_ADMINISTRATION",
+    "PUBLIC_ESTABLISHMENT_COMMERCIAL", "PUBLIC_TRAINING_ESTABLISHMENT", "UNKNOWN",
+)  # fmt: skip
+_DMN = "{https://www.omg.org/spec/DMN/20191111/MODEL/}"
+
+
+def reason_codes() -> set[str]:
+    """Every reason code a decision table of ``processes/`` can output (the outputs named
+    ``reason`` or ``*_reason``): each is shown as ``reason:CODE`` in both languages."""
+    codes: set[str] = set()
+    for path in sorted((ROOT / "processes").glob("*/*.dmn")):
+        root = etree.parse(str(path), etree.XMLParser(resolve_entities=False, no_network=True))
+        for table in root.iter(f"{_DMN}decisionTable"):
+            outputs = [o.get("name", "") for o in table.iter(f"{_DMN}output")]
+            columns = [i for i, name in enumerate(outputs) if name.endswith("reason")]
+            for rule in table.iter(f"{_DMN}rule"):
+                entries = [e.findtext(f"{_DMN}text") or "" for e in rule.iter(f"{_DMN}outputEntry")]
+                codes |= {entries[i].strip().strip('"') for i in columns if i < len(entries)}
+    return codes
+
+
 def dynamic_ids() -> set[str]:
     found: set[str] = set(STATUSES) | set(SECTORS) | set(ENGINE_MESSAGES)
     found |= {f"event:{k}" for k in EVENT_KINDS} | {f"lane:{lane}" for lane in LANES}
@@ -105,6 +132,8 @@ def dynamic_ids() -> set[str]:
     found |= {f"party:{p}" for p in PARTIES} | {f"channel:{c}" for c in CHANNELS}
     found |= {f"signature:{s}" for s in SIGNATURE_STATUSES}
     found |= {f"method:{m}" for m in SIGNATURE_METHODS}
+    found |= {f"reason:{code}" for code in reason_codes()}
+    found |= {f"legal_status:{status}" for status in LEGAL_STATUSES}
     for programme in (ROOT / "processes").iterdir():
         if not (programme / "programme.json").is_file():
             continue

@@ -29,7 +29,7 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,7 @@ from sqlalchemy.engine import make_url
 from engine import Aqd, FrozenClock, Settings
 from engine.db import dispose_all, normalize_url
 from engine.definitions.deploy import deploy
+from engine.employers import Proof, record_checked_employer
 from engine.kernel.signature_events import SIGNING_PARTIES, signature_result
 from engine.models import Beneficiary, Contract, Employer, HumanTask, Office, Outbox
 from engine.schema_migrations import upgrade
@@ -58,6 +59,11 @@ AGREEMENT = {
 
 
 # -- scratch database and programme -----------------------------------------------------------
+
+
+#: the employer's checked status and certificates (engine/employers): valid all along
+CHECKED = (date(2009, 1, 1), date(2099, 12, 31))
+PROOF = Proof("certificate.pdf", b"%PDF-1.4 bench certificate")
 
 
 def scratch_url(url: str) -> str:
@@ -97,15 +103,18 @@ def prepare(url: str, contracts: int) -> None:
         office = Office(code="TUN", name_fr="Tunis", name_ar="تونس", governorate="Tunis")
         s.add(office)
         s.flush()
-        s.add(
-            Employer(
-                name="ACME",
-                matricule_fiscal="1234567A",
-                cnss_number="1",
-                sector="it",
-                governorate="Tunis",
-                office_id=office.id,
-            )
+        employer = Employer(
+            name="ACME",
+            matricule_fiscal="1234567A",
+            cnss_number="1",
+            sector="it",
+            governorate="Tunis",
+            office_id=office.id,
+        )
+        s.add(employer)
+        s.flush()
+        record_checked_employer(
+            s, employer.id, "PRIVATE_FIRM", *CHECKED, PROOF, "bench", clock.now()
         )
         for i in range(contracts):
             s.add(

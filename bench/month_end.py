@@ -45,7 +45,7 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +60,7 @@ from engine import Aqd, FrozenClock, Settings, bootstrap
 from engine.commands.timers import run_due_timers
 from engine.db import dispose_all, get_engine, normalize_url
 from engine.definitions.deploy import deploy
+from engine.employers import Proof, record_checked_employer
 from engine.kernel.signature_events import SIGNING_PARTIES, signature_result
 from engine.models import (
     Beneficiary,
@@ -93,6 +94,11 @@ AGREEMENT = {
 }
 UUID = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 CHUNK = 500
+
+
+#: the employer's checked status and certificates (engine/employers): valid all along
+CHECKED = (date(2009, 1, 1), date(2099, 12, 31))
+PROOF = Proof("certificate.pdf", b"%PDF-1.4 bench certificate")
 
 
 def scratch_url(url: str) -> str:
@@ -131,16 +137,17 @@ def prepare(url: str, contracts: int) -> None:
             office = Office(code=code, name_fr=fr, name_ar=ar, governorate=fr, pilot=True)
             s.add(office)
             s.flush()
-            s.add(
-                Employer(
-                    name=f"Employer {code}",
-                    matricule_fiscal=f"{1000000 + n}A",
-                    cnss_number=str(n),
-                    sector="it",
-                    governorate=fr,
-                    office_id=office.id,
-                )
+            employer = Employer(
+                name=f"Employer {code}",
+                matricule_fiscal=f"{1000000 + n}A",
+                cnss_number=str(n),
+                sector="it",
+                governorate=fr,
+                office_id=office.id,
             )
+            s.add(employer)
+            s.flush()
+            record_checked_employer(s, employer.id, "PRIVATE_FIRM", *CHECKED, PROOF, "bench", now)
     with aqd.db.begin() as conn:
         for first in range(0, contracts, 20_000):
             rows = range(first, min(contracts, first + 20_000))

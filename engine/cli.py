@@ -14,7 +14,7 @@ import resource
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -43,6 +43,7 @@ from engine.commands.timers import run_due_timers
 from engine.commands.version_migration import Selection
 from engine.config import get_settings
 from engine.definitions.deploy import check_folder, deploy, evaluate_decision, list_definitions
+from engine.employers.cli import app as employers_app
 from engine.inbox import documents, queries
 from engine.models import Contract, Outbox
 from engine.notifications.escalations import escalate_overdue
@@ -74,6 +75,7 @@ app.add_typer(outbox_app, name="outbox")
 app.add_typer(analytics_app, name="analytics")
 app.add_typer(payments_app, name="payments")
 app.add_typer(anchors_app, name="anchors")
+app.add_typer(employers_app, name="employers")
 
 
 @contextmanager
@@ -122,24 +124,34 @@ def deploy_cmd(
     path: Path,
     note: Annotated[str, typer.Option(help="Why this version (kept with it).")] = "",
     check: Annotated[bool, typer.Option("--check", help="Validate only; store nothing.")] = False,
+    applies_from: Annotated[
+        str | None,
+        typer.Option(
+            help="First request date its rules apply to (default: today); a past or future "
+            "date is an explicit choice."
+        ),
+    ] = None,
     actor: str = "cli",
 ) -> None:
     """Deploy a programme folder (key = folder name) or a single .bpmn file (key = process id)."""
     aqd = open_engine()
+    start = guard(lambda: _day(applies_from, "--applies-from")) if applies_from else None
     if check:
         bundle = guard(lambda: check_folder(path, aqd.sandbox))
         typer.echo(f"{bundle.programme}: valid ({len(bundle.processes)} processes)")
         return
 
-    def run() -> tuple[str, int, bool]:
+    def run() -> tuple[str, int, bool, date]:
         with _transaction(aqd) as session:
-            result = deploy(session, path, aqd.sandbox, aqd.clock, actor=actor, note=note)
+            result = deploy(
+                session, path, aqd.sandbox, aqd.clock, actor=actor, note=note, applies_from=start
+            )
             d = result.definition
-            return d.programme, d.version, result.created
+            return d.programme, d.version, result.created, d.applies_from
 
-    programme, version, created = guard(run)
+    programme, version, created, applies = guard(run)
     state = "deployed" if created else "unchanged, already deployed as"
-    typer.echo(f"{programme}: {state} version {version}")
+    typer.echo(f"{programme}: {state} version {version} (applies from {applies.isoformat()})")
 
 
 @definitions_app.command("list")
@@ -152,7 +164,8 @@ def definitions_list(programme: str | None = None) -> None:
             for d in list_definitions(session, programme):
                 typer.echo(
                     f"{d.id}\t{d.programme}\tv{d.version}\t{d.content_hash[:12]}\t{d.status}\t"
-                    f"{d.deployed_at:%Y-%m-%d %H:%M}\t{d.deployed_by}\t{d.note}"
+                    f"{d.deployed_at:%Y-%m-%d %H:%M}\tapplies from {d.applies_from}\t"
+                    f"{d.deployed_by}\t{d.note}"
                 )
 
     guard(run)
@@ -607,6 +620,13 @@ def verify_package_cmd(path: Path) -> None:
     fail(f"{report['contract'] or path}: FAILED: {report['problems'][0]}")
 
 
+def _day(text: str, option: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise Refused(f"{option} {text!r} is not a date like 2025-10-01") from None
+
+
 @app.command("decide")
 def decide_cmd(
     programme: str,
@@ -623,10 +643,8 @@ def decide_cmd(
     def run() -> dict[str, Any]:
         when = None
         if on:
-            try:
-                when = datetime.fromisoformat(on).replace(tzinfo=UTC, hour=23, minute=59)
-            except ValueError:
-                raise Refused(f"--on {on!r} is not a date like 2025-10-01") from None
+            day = _day(on, "--on")
+            when = datetime(day.year, day.month, day.day, 23, 59, tzinfo=UTC)
         case = _read_json(data)
         with aqd.session() as session:
             return evaluate_decision(

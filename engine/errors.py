@@ -30,6 +30,13 @@ class NotFound(EngineError):
     code = "not_found"
 
 
+class NoRuleInForce(NotFound):
+    """A decision asked about a day for which it has no rule: no rule matches the case then, or
+    a parameter it reads has no value on that day (docs/rules.md)."""
+
+    code = "no_rule_in_force"
+
+
 class Conflict(EngineError):
     """Someone else changed the contract first (revision moved, task already done, lock held)."""
 

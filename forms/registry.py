@@ -45,6 +45,14 @@ NOT_A_DATE = "not a valid date (YYYY-MM-DD)"
 NOT_A_DATE_TIME = "not a valid date and time (ISO 8601 with a time zone)"
 DATE_OUT_OF_RANGE = "the date must be between 1900-01-01 and 2100-12-31"
 NOT_AN_EMAIL = "not a valid e-mail address"
+BELOW_MINIMUM = "below the minimum the texts set for this contract"
+ABOVE_MAXIMUM = "above the maximum the texts set for this contract"
+
+#: a property's bound taken from the contract's dated parameters (``parameters.json``), not
+#: written in the schema: ``"x-minimum-parameter": "employer_share"``, or, when the parameter
+#: depends on a fact of the request, ``{"by": "diploma_level", "parameters": {"HIGHER_ED":
+#: "…", "OTHER": "…"}}``. A parameter with no value on the contract's date sets no bound.
+BOUNDS = {"x-minimum-parameter": BELOW_MINIMUM, "x-maximum-parameter": ABOVE_MAXIMUM}
 
 FORMATS = FormatChecker(formats=())
 
@@ -142,12 +150,33 @@ def get_schema(programme: str, form_key: str) -> dict[str, Any]:
     return dict(schema)
 
 
-def validate(programme: str, form_key: str, data: dict[str, Any]) -> dict[str, Any]:
+def parameter_bounds(programme: str, form_key: str) -> bool:
+    """Whether the form has a bound taken from the contract's parameters (:data:`BOUNDS`)."""
+    properties = get_schema(programme, form_key).get("properties", {})
+    return any(isinstance(spec, dict) and set(spec) & set(BOUNDS) for spec in properties.values())
+
+
+def _parameter(rule: Any, contract: dict[str, Any]) -> Any:
+    found = contract.get("params")
+    params: dict[str, Any] = found if isinstance(found, dict) else {}
+    if isinstance(rule, dict):
+        rule = dict(rule.get("parameters", {})).get(str(contract.get(str(rule.get("by")))))
+    return params.get(rule) if isinstance(rule, str) else None
+
+
+def validate(
+    programme: str,
+    form_key: str,
+    data: dict[str, Any],
+    contract: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Return ``data`` restricted to the form's properties, or raise FormValidationError.
 
     Besides the schema, every number must be finite (JSON Schema's ``minimum`` lets NaN
     through, and NaN is then stored as null) and every declared ``format`` is enforced
     (``date``, ``date-time``, ``email``), dates within :data:`EARLIEST`..:data:`LATEST`.
+    With ``contract`` (the contract's start data, its ``params`` included), the bounds a
+    property takes from the parameters (:data:`BOUNDS`) are enforced too.
     """
     validator = _validator(programme, form_key)
     fields: dict[str, str] = {}
@@ -175,4 +204,16 @@ def validate(programme: str, form_key: str, data: dict[str, Any]) -> dict[str, A
     for name, spec in properties.items():
         if name not in clean and isinstance(spec, dict) and "default" in spec:
             clean[name] = spec["default"]
+    for name, spec in properties.items() if contract is not None else ():
+        value = clean.get(name)
+        if not isinstance(spec, dict) or isinstance(value, bool):
+            continue
+        for keyword, message in BOUNDS.items():
+            bound = _parameter(spec.get(keyword), contract or {})
+            if not isinstance(value, int | float) or not isinstance(bound, int | float):
+                continue
+            if (value < bound) if keyword == "x-minimum-parameter" else (value > bound):
+                fields.setdefault(name, message)
+    if fields:
+        raise FormValidationError(form_key, fields)
     return clean

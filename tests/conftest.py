@@ -13,7 +13,7 @@ import logging
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import psycopg
@@ -23,6 +23,7 @@ from sqlalchemy import func, select, text
 from engine import Aqd, FrozenClock, Settings, bootstrap
 from engine.db import dispose_all, get_engine
 from engine.definitions.deploy import deploy
+from engine.employers import Proof, record_checked_employer
 from engine.kernel.signature_events import SIGNING_PARTIES, signature_result
 from engine.logs import configure
 from engine.models import Base, Beneficiary, Contract, Employer, HumanTask, Office, Outbox
@@ -36,6 +37,9 @@ PG_BASE = os.environ.get(
     "AQD_TEST_PG_URL", "postgresql+psycopg://postgres@/{db}?host=/var/run/postgresql"
 )
 START = "2025-03-03T08:00:00+00:00"
+#: the days the test employer's certificates are valid, and the scan its counsellor checked
+CHECKED = (date(2009, 1, 1), date(2099, 12, 31))
+PROOF = Proof("certificate.pdf", b"%PDF-1.4 test certificate")
 
 
 ADMIN_URL = PG_BASE.format(db="postgres").replace("postgresql+psycopg://", "postgresql://")
@@ -241,15 +245,19 @@ def make_world(url: str, cache_size: int = 2000, programmes: tuple[str, ...] = (
         )
         s.add(office)
         s.flush()
-        s.add(
-            Employer(
-                name="ACME",
-                matricule_fiscal="1234567A",
-                cnss_number="123",
-                sector="informatique",
-                governorate="Tunis",
-                office_id=office.id,
-            )
+        employer = Employer(
+            name="ACME",
+            matricule_fiscal="1234567A",
+            cnss_number="123",
+            sector="informatique",
+            governorate="Tunis",
+            office_id=office.id,
+        )
+        s.add(employer)
+        s.flush()
+        # a private firm whose tax and CNSS certificates cover every date the tests use
+        record_checked_employer(
+            s, employer.id, "PRIVATE_FIRM", *CHECKED, PROOF, "test", clock.now()
         )
         s.add(Beneficiary(cin="12345678", first_name="Amira", last_name="B", office_id=office.id))
     return World(aqd=aqd, clock=clock, url=url)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import AGREEMENT, ROOT
+from tests.conftest import AGREEMENT, ROOT, World
 from tests.helpers.cli import Cli, refused
 
 
@@ -153,17 +153,16 @@ def test_decide_one_case(cli: Cli) -> None:
     out = json.loads(cli("decide", "civp", "civp_beneficiary_eligibility", "--data", case).stdout)
     assert out["outputs"]["eligible"] is False and out["outputs"]["reason"] == "MIN_SCHOOLING"
     assert out["version"] == 1 and out["matched_rules"][0]["rule"] == "rule_4"
-    assert "no deployed definition on 2020-01-01" in refused(
+    # the version deployed today also answers for an earlier day, on that day's parameters
+    earlier = json.loads(
         cli(
-            "decide",
-            "civp",
-            "civp_beneficiary_eligibility",
-            "--data",
-            case,
-            "--on",
-            "2020-01-01",
-            ok=False,
-        )
+            "decide", "civp", "civp_beneficiary_eligibility", "--data", case, "--on", "2020-01-01"
+        ).stdout
+    )
+    assert (earlier["version"], earlier["on"], earlier["outputs"]["reason"]) == (
+        1,
+        "2020-01-01",
+        "MIN_SCHOOLING",
     )
     assert "decisions: civp_beneficiary_eligibility" in refused(
         cli("decide", "civp", "nope", "--data", case, ok=False)
@@ -291,3 +290,31 @@ def test_a_database_not_migrated_is_told_in_one_line(
     finally:
         with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_employer_record_commands(world: World, tmp_path: Path) -> None:
+    """A counsellor keeps the employer's record with proofs; show gives what the decisions
+    read on a day (a certificate counts from its first day to its last, both included)."""
+    cli = Cli(world.url, tmp_path)
+    proof = tmp_path / "attestation.pdf"
+    proof.write_bytes(b"%PDF-1.4 scan")
+    mf = "1234567A"
+    status = ["employers", "status", mf, "PUBLIC_ESTABLISHMENT_COMMERCIAL", "--proof", str(proof)]
+    out = cli(*status, "--user", "counsellor.tun", "--since", "2025-01-01").stdout
+    assert out.strip() == f"{mf}: PUBLIC_ESTABLISHMENT_COMMERCIAL from 2025-01-01"
+    dates = ["--valid-from", "2025-01-01", "--valid-until", "2025-03-31"]
+    cli("employers", "certificate", mf, "cnss", "--reference", "CN-9", *dates,
+        "--proof", str(proof), "--user", "c")  # fmt: skip
+    shown = json.loads(cli("employers", "show", mf, "--on", "2024-12-31").stdout)
+    assert shown["standing"]["legal_status"] == "PRIVATE_FIRM"  # the world's, from 2009
+    shown = json.loads(cli("employers", "show", mf, "--on", "2025-03-31").stdout)
+    assert shown["standing"]["legal_status"] == "PUBLIC_ESTABLISHMENT_COMMERCIAL"
+    assert shown["standing"]["checked_on"] == "2025-03-31"
+    assert shown["facts"][-1]["proof"]["filename"] == "attestation.pdf"
+    text = tmp_path / "note.txt"
+    text.write_text("not a scan")
+    assert "PDF, PNG or JPEG" in refused(
+        cli(
+            "employers", "status", mf, "PRIVATE_FIRM", "--proof", str(text), "--user", "c", ok=False
+        )
+    )

@@ -78,6 +78,22 @@ ARGS: dict[str, list[str]] = {
     "anchors list": [],
     "documents export": ["CIVP-2025-000001", "{tmp}/documents"],
     "documents expire": [],
+    "employers status": ["1234567A", "PRIVATE_FIRM", "--proof", "{proof}", "--user", "c"],
+    "employers certificate": [
+        "1234567A",
+        "tax",
+        "--reference",
+        "AF-1",
+        "--valid-from",
+        "2025-01-01",
+        "--valid-until",
+        "2025-06-30",
+        "--proof",
+        "{proof}",
+        "--user",
+        "c",
+    ],
+    "employers show": ["1234567A"],
 }
 
 
@@ -116,7 +132,10 @@ def unmigrated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict
     bank = tmp_path / "bank.csv"
     bank.write_text("end_to_end_id,status\nAQD-TUN-0001,paid\n", encoding="utf-8")
     root = Path(__file__).resolve().parent.parent
+    proof = tmp_path / "proof.pdf"
+    proof.write_bytes(b"%PDF-1.4 certificate")
     yield {
+        "proof": str(proof),
         "tmp": str(tmp_path),
         "data": str(data),
         "baseline": str(baseline),

@@ -38,6 +38,7 @@ class Version(Out):
     content_hash: str
     deployed_by: str
     deployed_at: str = Field(description="ISO 8601")
+    applies_from: str = Field(description="first request date its rules apply to (ISO 8601)")
     note: str | None
 
 

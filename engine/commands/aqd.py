@@ -31,6 +31,7 @@ from engine.models import (
     Beneficiary,
     Contract,
     Employer,
+    Event,
     HumanTask,
     Office,
 )
@@ -49,11 +50,12 @@ class Aqd(Kernel):
     ) -> Contract:
         if not isinstance(data, dict):
             raise InvalidInput("contract data must be a JSON object")
-        definition = self.latest_definition(session, programme)
+        at = self.clock.now()
+        # the version whose rules apply to a request made today (docs/rules.md)
+        definition = self.definition_on(session, programme, at.date())
         start_form = definition.meta.get("manifest", {}).get("start_form")
         if start_form:
             data = forms_bridge.validate(programme, str(start_form), data)
-        at = self.clock.now()
         parties = self._resolve_parties(session, data)
         contract = Contract(
             number=f"pending-{uuid4().hex}",
@@ -154,7 +156,11 @@ class Aqd(Kernel):
         if task.task_status != "ready":
             raise TaskNotReady(f"task {task_guid} is already {task.task_status}")
         self._check_revision(contract, expected_revision)
-        clean = forms_bridge.validate(task.task_programme, task.form_key, data)
+        contract_data = None
+        if forms_bridge.parameter_bounds(task.task_programme, task.form_key):
+            # a bound from the contract's dated parameters (the start event keeps them)
+            contract_data = self._start_data(session, contract.id)
+        clean = forms_bridge.validate(task.task_programme, task.form_key, data, contract_data)
         at = self.clock.now()
         plan = WritePlan()
         plan.task_updates.append(
@@ -178,6 +184,15 @@ class Aqd(Kernel):
         return self._execute(
             store, contract, "task_completed", actor, payload, action, plan=plan, at=at
         )
+
+    @staticmethod
+    def _start_data(session: Session, contract_id: int) -> dict[str, Any]:
+        """The contract's start data (request, facts and the parameters in force then)."""
+        payload = session.scalar(
+            select(Event.payload).where(Event.contract_id == contract_id, Event.seq == 1)
+        )
+        data = payload.get("data") if isinstance(payload, dict) else None
+        return dict(data) if isinstance(data, dict) else {}
 
     def _lock_ready_task(self, session: Session, task_guid: str) -> tuple[Store, Locked, Any]:
         """Lock the task's contract, then check the task is still ready (assignee changes)."""

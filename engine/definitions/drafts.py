@@ -244,6 +244,7 @@ def versions(session: Session, programme: str) -> list[dict[str, Any]]:
             "content_hash": d.content_hash,
             "deployed_by": d.deployed_by,
             "deployed_at": d.deployed_at.isoformat(),
+            "applies_from": d.applies_from.isoformat(),
             "note": d.note,
         }
         for d in rows

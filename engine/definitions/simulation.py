@@ -26,6 +26,7 @@ from engine import forms_bridge
 from engine.access.accounts import Principal
 from engine.commands.aqd import Aqd
 from engine.definitions.drafts import newest, require_editor
+from engine.employers import checked_private_firm
 from engine.errors import EngineError, InvalidInput
 from engine.kernel.facts import start_facts
 from engine.kernel.planning import resolve_parameters
@@ -72,7 +73,9 @@ def simulate(
         manifest = definition.meta.get("manifest", {})
         # The same checks as a deployment: a draft with problems is refused (422, per element).
         bundle = compile_bundle(programme, sources, aqd.sandbox)
-        # What a contract of an employer without history would get (no row is read for it).
+        # What a contract of an employer without history would get (no row is read for it):
+        # a checked private firm whose certificates are valid on the day, unless a case says
+        # otherwise (its own employer_standing).
         facts = start_facts(
             session,
             list(manifest.get("start_facts", [])),
@@ -80,6 +83,8 @@ def simulate(
             {"employer_id": None, "office_id": None, "beneficiary_id": None},
             at,
         )
+        if "employer_standing" in facts:
+            facts["employer_standing"] = checked_private_firm(at)
     specs = Specs(bundle.specs[bundle.main_process])
     user_tasks: dict[str, dict[str, Any]] = {}
     for info in bundle.processes.values():
@@ -88,9 +93,16 @@ def simulate(
     params = resolve_parameters(bundle.parameters, at)
     start_form = str(manifest.get("start_form") or "")
 
-    def check_task(bpmn_id: str, data: dict[str, Any]) -> dict[str, Any]:
-        form_key = str(user_tasks.get(bpmn_id, {}).get("form_key", ""))
-        return forms_bridge.validate(programme, form_key, data) if form_key else data
+    def checker(contract: dict[str, Any]) -> Any:
+        """A task's form check, with the bounds the form takes from the case's parameters."""
+
+        def check_task(bpmn_id: str, data: dict[str, Any]) -> dict[str, Any]:
+            form_key = str(user_tasks.get(bpmn_id, {}).get("form_key", ""))
+            if not form_key:
+                return data
+            return forms_bridge.validate(programme, form_key, data, contract)
+
+        return check_task
 
     runs = []
     for index, case in enumerate(cases, start=1):
@@ -123,7 +135,7 @@ def simulate(
             specs,
             start,
             steps,
-            check_task=check_task,
+            check_task=checker(start),
             elements=elements,
             at=at,
             seed=f"simulation:{programme}:{index}",

@@ -34,23 +34,19 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from engine import forms_bridge
+from engine import files, forms_bridge
 from engine.access.accounts import Principal
 from engine.access.scope import can_act, visible_contract, visible_task
 from engine.errors import InvalidInput, NotFound, NotPermitted, QuotaExceeded
+from engine.files import sniff
 from engine.models import Contract, Document, HumanTask, User
 
 if TYPE_CHECKING:
     from engine.commands.aqd import Aqd
     from engine.plugins import Plugins
 
-MAX_BYTES = 5 * 1024 * 1024
-#: What a proof may be, told by its first bytes; the bytes must then parse as that type.
-MAGIC = (
-    (b"%PDF-", "application/pdf"),
-    (b"\x89PNG\r\n\x1a\n", "image/png"),
-    (b"\xff\xd8\xff", "image/jpeg"),
-)
+#: the upload routes read the limit from here
+MAX_BYTES = files.MAX_BYTES
 #: An image larger than this is refused before it is decoded (a 300 dpi A4 scan is 8.7 Mpx).
 MAX_PIXELS = 40_000_000
 PENDING = "pending"
@@ -89,14 +85,6 @@ class Checked:
     content_type: str
     filename: str
     sha256: str
-
-
-def sniff(data: bytes) -> str | None:
-    """The type the first bytes claim (a claim only: :func:`check` parses the file)."""
-    for magic, content_type in MAGIC:
-        if data.startswith(magic):
-            return content_type
-    return None
 
 
 def _png_is_whole(data: bytes) -> bool:

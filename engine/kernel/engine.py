@@ -10,10 +10,10 @@ methods, built on this kernel.
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from engine.clock import Clock, SystemClock
@@ -22,6 +22,7 @@ from engine.db import get_engine
 from engine.errors import NotFound, StaleRevision
 from engine.kernel.contract_state import ContractState, chain_hash
 from engine.kernel.store import Locked, NewInstance, Store, WritePlan
+from engine.kernel.versions import version_in_force
 from engine.logs import get as get_logger
 from engine.logs import timed
 from engine.models import (
@@ -128,16 +129,9 @@ class Kernel:
                 self._specs[key] = found
         return found
 
-    def latest_definition(self, session: Session, programme: str) -> ProcessDefinition:
-        found = session.scalars(
-            select(ProcessDefinition)
-            .where(ProcessDefinition.programme == programme, ProcessDefinition.status == "active")
-            .order_by(ProcessDefinition.version.desc())
-            .limit(1)
-        ).first()
-        if found is None:
-            raise NotFound(f"programme {programme!r} has no deployed definition")
-        return found
+    def definition_on(self, session: Session, programme: str, day: date) -> ProcessDefinition:
+        """The version of ``programme`` in force for a request made on ``day``."""
+        return version_in_force(session, programme, day)
 
     # -- the command skeleton --------------------------------------------------------------------
 

@@ -1,8 +1,10 @@
 """Facts the engine computes from its own tables for a programme's decisions at contract start.
 
 Scripts and DMN cannot read the database (invariant 5), so a programme names the facts it needs
-in ``programme.json`` (``"start_facts": ["employer_record"]``); the engine computes them when
-the contract starts and puts them in the start data, where the event log keeps them for replay.
+in ``programme.json`` (``"start_facts": ["employer_record", "employer_standing"]``: the
+insertion-rate history and the employer's checked status and certificates, engine/employers);
+the engine computes them when the contract starts and puts them in the start data, where the
+event log keeps them for replay.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine.employers import employer_standing
 from engine.errors import InvalidInput
 from engine.models import Contract
 
@@ -81,6 +84,8 @@ def start_facts(
     for name in names:
         if name == "employer_record":
             facts[name] = employer_record(session, parties.get("employer_id"), programme, on)
+        elif name == "employer_standing":
+            facts[name] = employer_standing(session, parties.get("employer_id"), on)
         else:
             raise InvalidInput(f"programme asks for an unknown start fact {name!r}")
     return facts

@@ -12,7 +12,15 @@ from engine.models.base import Base
 from engine.models.documents import Document
 from engine.models.migration_batches import MigrationBatch, MigrationItem
 from engine.models.modeller import DefinitionDraft
-from engine.models.parties import ROLES, Beneficiary, Employer, Office, User, UserRole
+from engine.models.parties import (
+    ROLES,
+    Beneficiary,
+    Employer,
+    EmployerFact,
+    Office,
+    User,
+    UserRole,
+)
 from engine.models.payments import PayeeAccount, PaymentBatch, PaymentOrder
 from engine.models.runtime import (
     Contract,
@@ -37,6 +45,7 @@ __all__ = [
     "DefinitionDraft",
     "Document",
     "Employer",
+    "EmployerFact",
     "Event",
     "HumanTask",
     "LoginThrottle",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Boolean, Date, ForeignKey, String, UniqueConstraint
+from sqlalchemy import Boolean, Date, ForeignKey, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from engine.models.base import Base, BigId, UTCDateTime
@@ -93,3 +93,28 @@ class UserRole(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), index=True)
     role: Mapped[str] = mapped_column(String(32))
+
+
+class EmployerFact(Base):
+    """One checked fact of an employer's record, with its proof: its legal status (private
+    firm, liberal profession, public administration, …) or a certificate (tax or CNSS
+    regularity) and the dates it is valid. Counsellors record them; rows are only added, the
+    latest of a kind that covers a day is the one in force (engine/employers)."""
+
+    __tablename__ = "employer_fact"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    employer_id: Mapped[int] = mapped_column(ForeignKey("employer.id"), index=True)
+    #: ``legal_status``, ``tax_certificate`` or ``cnss_certificate``
+    kind: Mapped[str] = mapped_column(String(32))
+    #: the status (``PRIVATE_FIRM``, …) or the certificate's reference
+    value: Mapped[str] = mapped_column(String(100))
+    valid_from: Mapped[date] = mapped_column(Date)
+    valid_until: Mapped[date | None] = mapped_column(Date, nullable=True)
+    proof_filename: Mapped[str] = mapped_column(String(200))
+    proof_content_type: Mapped[str] = mapped_column(String(100))
+    proof_sha256: Mapped[str] = mapped_column(String(64))
+    proof: Mapped[bytes] = mapped_column(LargeBinary)
+    note: Mapped[str] = mapped_column(String(500), default="")
+    recorded_by: Mapped[str] = mapped_column(String(100))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)

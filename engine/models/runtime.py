@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -44,6 +45,9 @@ class ProcessDefinition(Base):
     note: Mapped[str] = mapped_column(Text, default="")
     deployed_by: Mapped[str] = mapped_column(String(100))
     deployed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: The first request date its rules apply to ("contracts requested from 2025-06-01"),
+    #: separate from when it was deployed (docs/rules.md, "Versions and dates").
+    applies_from: Mapped[date] = mapped_column(Date)
 
 
 class Contract(Base):

@@ -14,11 +14,11 @@ from typing import Any
 from lxml import etree
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.exceptions import SpiffWorkflowException
-from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 from SpiffWorkflow.util.task import TaskState
 
 from engine.errors import InvalidInput, NotFound, ProcessError
 from engine.runtime import context
+from engine.runtime.dmn import Parser
 from engine.runtime.sandbox import Sandbox
 from engine.runtime.workflow import ScriptEngine, sandbox_cause
 
@@ -49,8 +49,8 @@ class Decision:
     matched: list[dict[str, str]]
 
 
-def _parser(sources: dict[str, str]) -> SpiffBpmnParser:
-    parser = SpiffBpmnParser()
+def _parser(sources: dict[str, str]) -> Parser:
+    parser = Parser()
     xml = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
     for name, text in sorted(sources.items()):
         if name.endswith(".dmn"):

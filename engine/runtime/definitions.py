@@ -24,9 +24,9 @@ from lxml import etree
 from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnValidator
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.exceptions import SpiffWorkflowException
-from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 
 from engine.errors import DefinitionInvalid, DefinitionProblem, SandboxViolation
+from engine.runtime.dmn import Parser
 from engine.runtime.sandbox import Sandbox
 from engine.runtime.serializer import SERIALIZER
 from engine.runtime.workdays import MAX_WORKING_DAYS
@@ -308,9 +308,11 @@ class _Checker:
     def check_dmn(self, file: str, root: Any, ns: str) -> None:
         for table in root.iter(_q(ns, "decisionTable")):
             policy = table.get("hitPolicy", "UNIQUE")
-            if policy not in {"UNIQUE", "COLLECT"}:
+            if policy not in {"UNIQUE", "FIRST", "COLLECT"}:
                 self.add(
-                    file, f"hit policy {policy} is not supported (use UNIQUE or COLLECT)", table
+                    file,
+                    f"hit policy {policy} is not supported (use UNIQUE, FIRST or COLLECT)",
+                    table,
                 )
             inputs: list[str] = []
             for expr in table.iter(_q(ns, "inputExpression")):
@@ -318,18 +320,18 @@ class _Checker:
                 inputs.append((text.text or "").strip() if text is not None else "")
                 if text is not None:
                     self.compile(file, text, text.text, "eval", "input expression does not compile")
-            # A UNIQUE table evaluates its rules in order and takes the first match, so a rule
-            # whose input entries repeat an earlier rule's can never match: a mistake to show.
+            # A FIRST table takes the first match, so a rule whose input entries repeat an earlier
+            # rule's can never match; in a UNIQUE table the two overlap: a mistake either way.
             earlier: dict[tuple[str, ...], str] = {}
             for rule in table.iter(_q(ns, "rule")):
                 entries = tuple(
                     " ".join(_entry_text(e, ns).split()) for e in rule.iter(_q(ns, "inputEntry"))
                 )
-                if policy == "UNIQUE" and entries in earlier:
+                if policy in {"UNIQUE", "FIRST"} and entries in earlier:
                     self.add(
                         file,
                         f"rule never matches: rule {earlier[entries]} above it has the same "
-                        "input entries (UNIQUE takes the first match)",
+                        f"input entries ({policy} allows one match)",
                         rule,
                     )
                 earlier.setdefault(entries, str(rule.get("id", "")))
@@ -554,7 +556,7 @@ def _dmn_match_expression(input_expr: str, entry: str) -> str:
 def compile_bundle(programme: str, sources: dict[str, str], sandbox: Sandbox) -> Bundle:
     """Check every file and return the deployable bundle, or raise DefinitionInvalid."""
     checker = _Checker(programme, sandbox)
-    spiff = SpiffBpmnParser(validator=BpmnValidator())
+    spiff = Parser(validator=BpmnValidator())
     processes: dict[str, ProcessInfo] = {}
     manifest: dict[str, Any] = {}
     parameters: dict[str, Any] = {}

@@ -15,10 +15,13 @@ import orjson
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+from SpiffWorkflow.spiff.specs.defaults import BusinessRuleTask
 
 from engine.errors import ProcessError
+from engine.runtime.dmn import RuleTaskConverter
 
-_REGISTRY = BpmnWorkflowSerializer.configure(SPIFF_CONFIG)
+# business rule tasks restore with the engine that honours the FIRST hit policy
+_REGISTRY = BpmnWorkflowSerializer.configure({**SPIFF_CONFIG, BusinessRuleTask: RuleTaskConverter})
 SERIALIZER = BpmnWorkflowSerializer(_REGISTRY)
 SERIALIZER_VERSION: str = SERIALIZER.VERSION
 

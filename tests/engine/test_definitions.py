@@ -109,10 +109,11 @@ def test_unsupported_dmn_hit_policy_refused() -> None:
         (ROOT / "processes/civp/civp_eligibility.dmn")
         .read_text()
         .replace(
-            '<decisionTable id="civp_beneficiary_eligibility_table">',
+            '<decisionTable id="civp_beneficiary_eligibility_table" hitPolicy="FIRST">',
             '<decisionTable id="civp_beneficiary_eligibility_table" hitPolicy="PRIORITY">',
         )
     )
+    assert 'hitPolicy="PRIORITY"' in dmn
     found = problems({"s.bpmn": model(SIMPLE), "e.dmn": dmn})
     assert "hit policy PRIORITY is not supported" in found[0]
 

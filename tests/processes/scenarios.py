@@ -9,7 +9,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from lxml import etree
 from sqlalchemy import select
 
 from engine.definitions.deploy import deploy
+from engine.employers import Proof, record_certificate, record_status
 from engine.kernel.planning import resolve_parameters
 from engine.kernel.signature_events import signature_result
 from engine.models import (
@@ -146,6 +147,65 @@ def low_insertion_history(world: World) -> None:
             )
 
 
+OTHER_EMPLOYER = "7654321B"
+
+
+def other_employer(
+    status: str, tax_until: str = "2099-12-31", cnss_until: str = "2099-12-31"
+) -> Setup:
+    """A second employer of the test office whose checked record says ``status``, with tax and
+    CNSS certificates valid from 2024-12-01 to the dates given (engine/employers)."""
+
+    def setup(world: World) -> None:
+        now = world.clock.now()
+        proof = Proof("attestation.pdf", b"%PDF-1.4 scan")
+        with world.aqd.session() as s, s.begin():
+            first = s.scalar(select(Employer).where(Employer.matricule_fiscal == "1234567A"))
+            assert first is not None
+            s.add(
+                Employer(
+                    name="Autre",
+                    matricule_fiscal=OTHER_EMPLOYER,
+                    cnss_number="9",
+                    sector="services",
+                    governorate="Tunis",
+                    office_id=first.office_id,
+                )
+            )
+            s.flush()
+            if status != "UNKNOWN":
+                record_status(s, OTHER_EMPLOYER, status, date(2020, 1, 1), proof, "c", now)
+            for kind, until in (("tax", tax_until), ("cnss", cnss_until)):
+                record_certificate(
+                    s,
+                    OTHER_EMPLOYER,
+                    kind,
+                    f"{kind}-1",
+                    date(2024, 12, 1),
+                    date.fromisoformat(until),
+                    proof,
+                    "c",
+                    now,
+                )
+
+    return setup
+
+
+def employer_refusals() -> tuple[Refusal, ...]:
+    """The employer conditions every CIVP and Karama request is checked against: a status
+    nobody checked, the public sector, an association, an expired tax or CNSS certificate."""
+    other = {"employer_mf": OTHER_EMPLOYER}
+    return (
+        Refusal("EMPLOYER_STATUS_UNKNOWN", other, other_employer("UNKNOWN")),
+        Refusal("EMPLOYER_PUBLIC_SECTOR", other, other_employer("PUBLIC_ADMINISTRATION")),
+        Refusal("EMPLOYER_SECTOR", other, other_employer("ASSOCIATION")),
+        Refusal("TAX_NOT_UP_TO_DATE", other, other_employer("PRIVATE_FIRM", "2025-03-02")),
+        Refusal(
+            "CNSS_NOT_UP_TO_DATE", other, other_employer("PRIVATE_FIRM", cnss_until="2025-01-31")
+        ),
+    )
+
+
 # -- the five programmes -----------------------------------------------------------------------
 
 KARAMA_SALARY = 900
@@ -195,6 +255,7 @@ PROGRAMMES: dict[str, Programme] = {
                 Refusal("MIN_SCHOOLING", {"diploma_level": "OTHER", "schooling_ok": False}),
                 Refusal("DURATION_EXHAUSTED", {"prior_civp_months": 24}),
                 Refusal("INSERTION_RATE", {}, low_insertion_history),
+                *employer_refusals(),
             ),
             eligibility_tables=(
                 ("civp_eligibility.dmn", "reason"),
@@ -241,8 +302,12 @@ PROGRAMMES: dict[str, Programme] = {
                 Refusal("TOO_RECENT", {"diploma_date": "2024-06-30"}),
                 Refusal("WORK_HISTORY", {"cnss_quarters_since_diploma": 13}),
                 Refusal("PRIOR_SUBSIDY", {"prior_subsidy_same_firm": True}),
+                *employer_refusals(),
             ),
-            eligibility_tables=(("karama_eligibility.dmn", "reason"),),
+            eligibility_tables=(
+                ("karama_eligibility.dmn", "reason"),
+                ("karama_employer_eligibility.dmn", "employer_reason"),
+            ),
             extension="no extension in décret 2019-542 for Karama: at most 24 monthly claims "
             "(PROGRAMMES.md §7.3; extension is CIVP only, §7.2 stage 8)",
         ),

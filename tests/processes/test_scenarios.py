@@ -30,6 +30,7 @@ from engine.models import (
     Beneficiary,
     Contract,
     Employer,
+    EmployerFact,
     HumanTask,
     Office,
     ProcessDefinition,
@@ -59,7 +60,8 @@ from tests.processes.suspension import suspend_and_resume, suspend_too_long
 Walk = Callable[[World, Programme, str], None]
 
 
-KEPT = ("office", "employer", "beneficiary", "process_definition")  # the world, deployed
+#: the world, deployed
+KEPT = ("office", "employer", "employer_fact", "beneficiary", "process_definition")
 #: (parents first: rows are deleted in the reverse order)
 
 
@@ -93,6 +95,7 @@ def kept_rows(conn: Connection) -> dict[str, set[tuple[object, ...]]]:
         "process_definition": select(ProcessDefinition.id, ProcessDefinition.content_hash),
         "office": select(Office.id, Office.code),
         "employer": select(Employer.id, Employer.matricule_fiscal),
+        "employer_fact": select(EmployerFact.id, EmployerFact.employer_id),
         "beneficiary": select(Beneficiary.id, Beneficiary.cin),
     }
     return {name: {tuple(row) for row in conn.execute(q)} for name, q in queries.items()}

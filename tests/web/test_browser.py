@@ -18,6 +18,7 @@ from tests.helpers.browser import (
     new_page,
     sign_in,
 )
+from tests.helpers.employers import check_company
 
 
 def test_return_for_correction_then_approval(browser: Browser, live: LiveServer) -> None:
@@ -77,6 +78,8 @@ def test_employer_registers_and_requests_civp(browser: Browser, live: LiveServer
     page.get_by_label("Mot de passe (au moins 10 caractères)").fill("oasis-tech-2025")
     page.get_by_test_id("register").click()
     expect(page).to_have_url(re.compile(r"/employer\?flash=registered$"))
+    # the office checks the company's status and certificates before its first request
+    check_company(live.web.aqd, "1472583K")
     page.get_by_test_id("new-request").click()
     page.get_by_label("Programme").select_option("civp")
     page.get_by_test_id("choose-programme").click()

@@ -106,7 +106,7 @@ def test_edit_validate_diff_deploy_and_run(browser: Browser, live: LiveServer) -
         "agreed": True,
         "position_title": "Agent",
         "tutor_name": "M. X",
-        "employer_complement": 0,
+        "employer_complement": 200,
     }
     for step, data in (
         ("employer_agreement", agreement),

@@ -51,12 +51,13 @@ def test_a_drd_layout_is_not_a_change_an_output_is(web: Web) -> None:
 
 def test_an_unsupported_hit_policy_is_a_problem_on_its_table(web: Web) -> None:
     edited = DMN.replace(
-        '<decisionTable id="civp_beneficiary_eligibility_table">',
         '<decisionTable id="civp_beneficiary_eligibility_table" hitPolicy="FIRST">',
+        '<decisionTable id="civp_beneficiary_eligibility_table" hitPolicy="PRIORITY">',
     )
+    assert edited != DMN
     problems = _save(web, edited)
     assert [p["element"] for p in problems] == ["civp_beneficiary_eligibility_table"]
-    assert "hit policy FIRST is not supported" in str(problems[0]["message"])
+    assert "hit policy PRIORITY is not supported" in str(problems[0]["message"])
 
 
 def test_a_rule_an_earlier_rule_shadows_is_a_problem_on_that_rule(web: Web) -> None:
@@ -81,7 +82,8 @@ def test_a_rule_an_earlier_rule_shadows_is_a_problem_on_that_rule(web: Web) -> N
     assert "rule never matches: rule rule_3 above it" in str(problems[0]["message"])
     # As a COLLECT table both rules apply: no problem.
     collect = edited.replace(
-        '<decisionTable id="civp_beneficiary_eligibility_table">',
+        '<decisionTable id="civp_beneficiary_eligibility_table" hitPolicy="FIRST">',
         '<decisionTable id="civp_beneficiary_eligibility_table" hitPolicy="COLLECT">',
     )
+    assert collect != edited
     assert _save(web, collect) == []

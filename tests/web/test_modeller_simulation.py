@@ -28,7 +28,7 @@ AGREEMENT = {
     "agreed": True,
     "position_title": "Agent",
     "tutor_name": "M. X",
-    "employer_complement": 0,
+    "employer_complement": 200,
 }
 CASES = [
     {

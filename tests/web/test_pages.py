@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from engine.models import Contract, Employer, Event, HumanTask, User
 from tests.helpers import uploads
+from tests.helpers.employers import check_company
 from tests.web.conftest import Web, csrf_of
 
 AGREEMENT = {
@@ -165,6 +166,9 @@ def test_employer_registers_and_requests_a_civp_contract(web: Web) -> None:
     assert r.status_code == 303 and r.headers["location"].startswith("/employer")
     home = c.get(r.headers["location"])
     assert "Votre identifiant est nadia.sn@7654321z" in home.text
+    # the office checks the company's status and certificates before its first request
+    check_company(web.aqd, "7654321Z")
+    home = c.get("/employer")
     csrf = csrf_of(home.text)
     page = c.get("/employer/request", params={"programme": "civp"})
     assert 'name="diploma_level"' in page.text and 'name="office"' not in page.text
@@ -293,7 +297,7 @@ def test_office_head_bulk_claims_and_reassigns(web: Web) -> None:
                     "agreed": True,
                     "position_title": "Agent",
                     "tutor_name": "M. X",
-                    "employer_complement": 0,
+                    "employer_complement": 200,
                 },
                 employer_account("TUN", 0),
             )

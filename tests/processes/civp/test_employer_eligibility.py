@@ -22,6 +22,16 @@ AFTER = datetime(2025, 3, 3, tzinfo=UTC)
 BEFORE = datetime(2023, 3, 1, tzinfo=UTC)
 
 
+def standing(day: str, status: str = "PRIVATE_FIRM", until: str | None = "2099-12-31") -> Any:
+    """The employer's checked record on ``day``: its status and certificates valid ``until``."""
+    return {
+        "legal_status": status,
+        "tax_certificate_until": until,
+        "cnss_certificate_until": until,
+        "checked_on": day,
+    }
+
+
 def record(completed: int, inserted: int, months: int | None) -> dict[str, Any]:
     rate = round(inserted / completed, 4) if completed else None
     return {
@@ -89,7 +99,11 @@ def test_decision(
     reason: str,
 ) -> None:
     sources, parameters = programme
-    data = {"employer_record": employer, "params": resolve_parameters(parameters, on)}
+    data = {
+        "employer_record": employer,
+        "employer_standing": standing(on.date().isoformat()),
+        "params": resolve_parameters(parameters, on),
+    }
     result = decide(sources, "civp_employer_eligibility", data, Sandbox(), on)
     assert (result.outputs["employer_eligible"], result.outputs["employer_reason"]) == (
         eligible,
