@@ -3,15 +3,17 @@ various states, created through the real commands (so they have real histories).
 
 from __future__ import annotations
 
+import io
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.access.accounts import hash_password, principal_of
+from engine.access.accounts import company_namespace, hash_password, principal_of
 from engine.commands.aqd import Aqd
-from engine.employers import Proof, record_checked_employer
+from engine.employers import Proof, record_checked_employer, registration
 from engine.errors import NotFound, TaskNotReady
 from engine.kernel.signature_events import SIGNING_PARTIES, signature_result
 from engine.models import Beneficiary, Employer, HumanTask, Office, Outbox, User, UserRole
@@ -152,6 +154,7 @@ def _seed_parties(session: Session, report: DemoReport, aqd: Aqd) -> None:
                 full = f"{beneficiary.first_name} {beneficiary.last_name}"
                 username = f"beneficiary.{code.lower()}"
                 account(username, full, "beneficiary", locale, beneficiary_id=beneficiary.id)
+    _seed_pending_company(session, aqd, account)
     for code, name_fr, name_ar, governorate in OTHER_OFFICES:
         session.add(
             Office(
@@ -168,6 +171,49 @@ def _seed_parties(session: Session, report: DemoReport, aqd: Aqd) -> None:
         ("admin", "admin"),
     ):
         account(username, username.title(), role, "fr")
+
+
+#: a company that registered on the web and waits for the Tunis office to check its proofs
+PENDING_COMPANY = ("Médina Digital SARL", "7777777P", "31415926")
+PENDING_ACCOUNT = f"nour@{company_namespace(PENDING_COMPANY[1])}"
+
+
+def demo_scan(title: str) -> bytes:
+    """A PNG standing for a scanned document (it decodes, as every upload must)."""
+    from PIL import Image, ImageDraw  # noqa: PLC0415 (only the demo draws one)
+
+    image = Image.new("RGB", (420, 160), "white")
+    ImageDraw.Draw(image).text((20, 60), title, fill="black")
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _seed_pending_company(session: Session, aqd: Aqd, account: Callable[..., None]) -> None:
+    """A company registered on the web with its three proofs, pending at the Tunis office
+    (``counsellor.tun`` or ``head.tun`` checks it on /companies)."""
+    name, mf, cnss = PENDING_COMPANY
+    office = session.scalar(select(Office.id).where(Office.code == "TUN"))
+    if office is None:
+        raise NotFound("the demo's Tunis office is missing")
+    employer = Employer(
+        name=name,
+        matricule_fiscal=mf,
+        cnss_number=cnss,
+        sector="informatique",
+        governorate="Tunis",
+        office_id=office,
+        registration=registration.PENDING,
+    )
+    session.add(employer)
+    session.flush()
+    account(PENDING_ACCOUNT, "Nour Ben Amor", "employer", "ar", employer_id=employer.id)
+    uploads = [
+        registration.CompanyUpload(kind, f"{kind}-{mf}.png", demo_scan(f"{kind} {mf} {name}"))
+        for kind in registration.KINDS
+    ]
+    checked = registration.check_uploads(aqd, uploads)
+    registration.store_uploads(session, aqd, employer, checked, PENDING_ACCOUNT)
 
 
 def employer_account(office_code: str, index: int) -> str:

@@ -112,6 +112,11 @@ def _employer(principal: Principal) -> None:
         raise NotPermitted("this page is not part of your role")
 
 
+def _company_checker(principal: Principal) -> None:
+    if not (principal.office_id is not None and principal.has("counsellor", "office_head")):
+        raise NotPermitted("this page is not part of your role")
+
+
 def _beneficiary(principal: Principal) -> None:
     if not principal.has("beneficiary"):
         raise NotPermitted("this page is not part of your role")
@@ -130,6 +135,8 @@ MigratorDep = Annotated[Caller, Depends(_guard(_migrator))]
 OfficeReaderDep = Annotated[Caller, Depends(_guard(_office_staff_or_reader))]
 EmployerDep = Annotated[Caller, Depends(_guard(_employer))]
 BeneficiaryDep = Annotated[Caller, Depends(_guard(_beneficiary))]
+#: counsellors and office heads, who check the companies of their office
+CompanyCheckerDep = Annotated[Caller, Depends(_guard(_company_checker))]
 
 
 def wake_verifier(request: Request) -> None:

@@ -35,6 +35,12 @@ SIGNATURE_STATUSES = (
 CHANNELS = ("email", "sms")
 #: how a signature's one-time code reached the signer (the audit history says it)
 SIGNATURE_METHODS = ("otp:sms", "otp:email", "otp:mailbox")
+#: a company's file (engine/employers/registration.py): its uploads, their status, its
+#: registration and the facts its office recorded
+COMPANY_DOCUMENTS = ("legal_status", "tax", "cnss")
+UPLOAD_STATUSES = ("submitted", "checked", "refused")
+REGISTRATIONS = ("pending", "checked", "refused")
+FACT_KINDS = ("legal_status", "tax_certificate", "cnss_certificate")
 EVENT_KINDS = (
     "contract_started", "task_completed", "task_claimed", "task_released", "task_reassigned",
     "message_received", "timers_fired", "side_effect_recorded",
@@ -85,6 +91,14 @@ ENGINE_MESSAGES = (
     "too many verification runs are waiting; try again when one has finished",
     "below the minimum the texts set for this contract",
     "above the maximum the texts set for this contract",
+    # a company's check by its office (engine/employers/registration.py)
+    "your company can request contracts once its employment office has checked its documents",
+    "only a counsellor or office head of the company's office checks it",
+    "this company has no uploaded document to check", "no document to check",
+    "a company is approved with its legal status and tax and CNSS certificates valid today",
+    "missing or expired", "choose approve or refuse", "choose a file", "unknown document kind",
+    "unknown", "unknown legal status", "the certificate's reference is required",
+    "a certificate cannot end before it starts", "before the first day",
 )  # fmt: skip
 
 
@@ -134,6 +148,9 @@ def dynamic_ids() -> set[str]:
     found |= {f"method:{m}" for m in SIGNATURE_METHODS}
     found |= {f"reason:{code}" for code in reason_codes()}
     found |= {f"legal_status:{status}" for status in LEGAL_STATUSES}
+    found |= {f"company_document:{k}" for k in COMPANY_DOCUMENTS}
+    found |= {f"upload:{s}" for s in UPLOAD_STATUSES} | {f"fact:{k}" for k in FACT_KINDS}
+    found |= {f"registration:{r}" for r in REGISTRATIONS}
     for programme in (ROOT / "processes").iterdir():
         if not (programme / "programme.json").is_file():
             continue

@@ -18,8 +18,10 @@ from api.pages.common import (
     secure_cookies,
     set_session_cookie,
 )
+from api.pages.companies import company_uploads
 from engine import EngineError, inbox
 from engine.access import accounts
+from engine.employers import registration
 
 router = APIRouter(include_in_schema=False)
 
@@ -122,10 +124,10 @@ def register_form(request: Request, caller: OptionalCallerDep, aqd: AqdDep) -> R
 
 @router.post("/register")
 async def register(request: Request, caller: OptionalCallerDep, aqd: AqdDep) -> Response:
-    form = form_dict(await request.form())
+    form, uploads = await company_uploads(request)
     form.setdefault("locale", locale_of(request, None))
-    try:
-        principal = accounts.register_employer(aqd, form)
+    try:  # pending until its office checks the proofs it sends along (or later)
+        principal = registration.register(aqd, form, uploads)
     except EngineError as exc:
         form.pop("password", None)
         return register_page(request, aqd, exc.status_code, form, exc)

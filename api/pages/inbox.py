@@ -28,6 +28,7 @@ from api.pages.common import (
 from engine import Aqd, EngineError, InvalidInput, QuotaExceeded, inbox
 from engine.access import scope
 from engine.commands import contract_actions
+from engine.employers import registration
 from engine.inbox import documents
 
 router = APIRouter(include_in_schema=False)
@@ -66,6 +67,7 @@ def inbox_page(request: Request, caller: OfficeReaderDep, aqd: AqdDep, s: ReadSe
         facets=facets,
         team=team,
         base_query=urlencode(params),
+        companies_waiting=registration.count_to_check(s, p),
     )
 
 

@@ -14,7 +14,9 @@ from api.deps import AqdDep, BeneficiaryDep, EmployerDep, ReadSession
 from api.forms_render import coerce, fields_of
 from api.i18n import translator
 from api.pages.common import form_dict, locale_of, redirect, render
+from api.pages.companies import company_home
 from engine import Aqd, EngineError, InvalidInput, NotFound, inbox
+from engine.employers import registration
 
 router = APIRouter(include_in_schema=False)
 
@@ -31,8 +33,8 @@ def _party_home(
 
 
 @router.get("/employer")
-def employer_home(request: Request, caller: EmployerDep, aqd: AqdDep, s: ReadSession) -> Response:
-    return _party_home(request, caller, aqd, s, "employer.html")
+def employer_home(request: Request, caller: EmployerDep, aqd: AqdDep) -> Response:
+    return company_home(request, caller, aqd)
 
 
 @router.get("/me")
@@ -77,6 +79,8 @@ def request_page(
 
 @router.get("/employer/request")
 def request_form(request: Request, caller: EmployerDep, aqd: AqdDep) -> Response:
+    with aqd.read_session() as s:  # 409 while the office has not checked the company
+        registration.ensure_can_request(s, caller.principal)
     return request_page(request, caller, aqd, request.query_params.get("programme"))
 
 
@@ -85,6 +89,7 @@ async def request_submit(request: Request, caller: EmployerDep, aqd: AqdDep) -> 
     form = form_dict(await request.form())
     programme = form.get("programme", "")
     with aqd.read_session() as s:
+        registration.ensure_can_request(s, caller.principal)
         chosen = next(
             (
                 p

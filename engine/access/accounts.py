@@ -13,6 +13,7 @@ import ipaddress
 import math
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -425,8 +426,15 @@ def company_namespace(matricule_fiscal: str) -> str:
     return re.sub(r"[/ ]", "", matricule_fiscal).lower()
 
 
-def register_employer(aqd: Aqd, data: dict[str, Any]) -> Principal:
-    """Sign up a company and its first account (role ``employer``), in one transaction.
+def register_employer(
+    aqd: Aqd,
+    data: dict[str, Any],
+    with_company: Callable[[Session, Employer, str], object] | None = None,
+) -> Principal:
+    """Sign up a company and its first account (role ``employer``), in one transaction. The
+    company is ``pending`` until its office checks it (``engine/employers/registration.py``,
+    whose ``register`` passes ``with_company`` to store its proofs in the same transaction:
+    it is called with the session, the new company and the account's username).
 
     The account is ``<chosen name>@<matricule fiscal>`` (``sami@1472583k``): the company's
     namespace is new once the company is, so sign-up never says whether any other account
@@ -467,6 +475,7 @@ def register_employer(aqd: Aqd, data: dict[str, Any]) -> Principal:
             sector=text["sector"][:64],
             governorate=text["governorate"][:64],
             office_id=office.id,
+            registration="pending",
         )
         session.add(employer)
         session.flush()
@@ -481,6 +490,8 @@ def register_employer(aqd: Aqd, data: dict[str, Any]) -> Principal:
             employer_id=employer.id,
             namespace=namespace,
         )
+        if with_company is not None:
+            with_company(session, employer, user.username)
         return principal_of(session, user)
 
 

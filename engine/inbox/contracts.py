@@ -14,6 +14,7 @@ from engine import forms_bridge
 from engine.access.accounts import Principal
 from engine.access.scope import can_act, contract_scope, visible_task
 from engine.commands.aqd import Aqd
+from engine.employers import registration
 from engine.errors import InvalidInput, NotPermitted
 from engine.inbox.documents import contract_documents
 from engine.inbox.tasks import PER_PAGE_MAX, Page, search_condition, task_row
@@ -222,9 +223,10 @@ def request_contract(
     if not principal.has("employer") or principal.employer_id is None:
         raise NotPermitted("only an employer account can request a contract")
     cin = str(form.get("beneficiary_cin") or "").strip()
-    if not (cin.isdigit() and len(cin) == 8):
-        raise InvalidInput("invalid CIN", fields={"beneficiary_cin": "8 digits"})
     with aqd.session() as session, session.begin():
+        registration.ensure_can_request(session, principal)  # 409 before anything else
+        if not (cin.isdigit() and len(cin) == 8):
+            raise InvalidInput("invalid CIN", fields={"beneficiary_cin": "8 digits"})
         if programme not in {
             p["programme"] for p in programmes_open_for_requests(session, aqd.clock.now())
         }:

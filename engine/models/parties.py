@@ -45,6 +45,11 @@ class Employer(Base):
     sector: Mapped[str] = mapped_column(String(64))
     governorate: Mapped[str] = mapped_column(String(64))
     office_id: Mapped[int] = mapped_column(ForeignKey("office.id"), index=True)
+    #: ``pending`` (self-registered, not yet checked by its office), ``checked`` or ``refused``
+    #: (engine/employers/registration.py). A company the office enters itself is ``checked``.
+    registration: Mapped[str] = mapped_column(
+        String(16), default="checked", server_default="checked"
+    )
 
 
 class Beneficiary(Base):
@@ -118,3 +123,42 @@ class EmployerFact(Base):
     note: Mapped[str] = mapped_column(String(500), default="")
     recorded_by: Mapped[str] = mapped_column(String(100))
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class EmployerUpload(Base):
+    """A proof a company uploaded for its office to check: its legal status document or a tax or
+    CNSS certificate. ``submitted`` until the office checks it (``checked``: it is the proof of
+    the fact ``fact_id``) or refuses it (``refused``); a newer upload of the same kind replaces
+    a submitted one, which nobody checked."""
+
+    __tablename__ = "employer_upload"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    employer_id: Mapped[int] = mapped_column(ForeignKey("employer.id"), index=True)
+    #: ``legal_status``, ``tax`` or ``cnss``
+    kind: Mapped[str] = mapped_column(String(16))
+    filename: Mapped[str] = mapped_column(String(200))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(BigId)
+    sha256: Mapped[str] = mapped_column(String(64))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    status: Mapped[str] = mapped_column(String(16), default="submitted")
+    uploaded_by: Mapped[str] = mapped_column(String(100))
+    uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    fact_id: Mapped[int | None] = mapped_column(ForeignKey("employer_fact.id"), nullable=True)
+    check_id: Mapped[int | None] = mapped_column(ForeignKey("employer_check.id"), nullable=True)
+
+
+class EmployerCheck(Base):
+    """One decision of an office on a company's file: ``approved`` (its facts were recorded from
+    the uploads, ``employer_upload.check_id`` names them) or ``refused`` with the reason the
+    company reads. Rows are only added."""
+
+    __tablename__ = "employer_check"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    employer_id: Mapped[int] = mapped_column(ForeignKey("employer.id"), index=True)
+    decision: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(String(1000), default="")
+    decided_by: Mapped[str] = mapped_column(String(100))
+    decided_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -12,7 +12,8 @@ signing-link tokens masked). Templates exist in French and Arabic; a user gets t
 Triggers: signature requested, reminder and one-time code (``signature_requests``), a task
 reassigned to someone (``Aqd.reassign_task``), a task ready in the employer's or beneficiary's
 lane (every command, ``tasks_ready``), a payment paid or rejected by the bank
-(``engine/payments/reconcile.py``). Each is idempotent by its key.
+(``engine/payments/reconcile.py``), a company's file checked or refused by its office
+(``engine/employers/registration.py``). Each is idempotent by its key.
 """
 
 from __future__ import annotations
@@ -171,6 +172,30 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
         "ar": (
             "العقد {contract} ممضى من جميع الأطراف",
             "العقد {contract} ممضى من جميع الأطراف. الوثيقة الممضاة متاحة: {link}",
+        ),
+    },
+    "company_checked": {
+        "fr": (
+            "{company} : votre bureau de l'emploi a vérifié vos documents",
+            "Le bureau de l'emploi a vérifié le statut juridique et les attestations fiscale et "
+            "CNSS de {company}. Vous pouvez demander des contrats : {link}",
+        ),
+        "ar": (
+            "{company}: تثبّت مكتب التشغيل من وثائقكم",
+            "تثبّت مكتب التشغيل من الصفة القانونية وشهادتي الوضعية الجبائية والضمان الاجتماعي "
+            "لـ{company}. يمكنكم طلب العقود: {link}",
+        ),
+    },
+    "company_refused": {
+        "fr": (
+            "{company} : votre bureau de l'emploi a refusé vos documents",
+            "Le bureau de l'emploi a refusé les documents de {company} : {reason}\n"
+            "Envoyez les bons documents depuis votre espace : {link}",
+        ),
+        "ar": (
+            "{company}: رفض مكتب التشغيل وثائقكم",
+            "رفض مكتب التشغيل وثائق {company}: {reason}\n"
+            "يمكنكم إرسال الوثائق الصحيحة من فضائكم: {link}",
         ),
     },
 }

@@ -1,32 +1,57 @@
-"""The office's check of a newly registered company (engine/employers): a private firm whose
-tax and CNSS certificates are valid for years, each with a scanned proof."""
+"""The office's check of a newly registered company (engine/employers/registration.py): its
+account uploads its three proofs and a counsellor of its office records a private firm whose
+tax and CNSS certificates are valid for years, and approves it."""
 
 from __future__ import annotations
 
-from datetime import date
+import io
 
+from PIL import Image
 from sqlalchemy import select
 
 from engine import Aqd
-from engine.employers import Proof, record_checked_employer
-from engine.models import Employer
+from engine.access.accounts import principal_of
+from engine.employers import registration
+from engine.models import Employer, User, UserRole
 
-PROOF = Proof("attestation.pdf", b"%PDF-1.4 scan of the certificate")
+
+def scan(text: str = "attestation") -> bytes:
+    """A small PNG that decodes, standing for a scanned document."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (60 + len(text), 40), "white").save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
-def check_company(aqd: Aqd, matricule_fiscal: str, counsellor: str = "counsellor") -> None:
-    with aqd.session() as s, s.begin():
-        employer = s.scalar(
-            select(Employer.id).where(Employer.matricule_fiscal == matricule_fiscal)
-        )
+APPROVAL = {
+    "decision": "approve",
+    "legal_status": {"status": "PRIVATE_FIRM", "since": "2020-01-01"},
+    "tax": {"reference": "AF-2025-118", "valid_from": "2020-01-01", "valid_until": "2099-12-31"},
+    "cnss": {"reference": "CN-2025-77", "valid_from": "2020-01-01", "valid_until": "2099-12-31"},
+}
+
+
+def check_company(aqd: Aqd, matricule_fiscal: str) -> None:
+    """Upload the company's proofs (as its first account) and approve them (as a counsellor of
+    its office), through the commands the pages call."""
+    with aqd.session() as s:
+        employer = s.scalar(select(Employer).where(Employer.matricule_fiscal == matricule_fiscal))
         assert employer is not None, matricule_fiscal
-        record_checked_employer(
-            s,
-            employer,
-            "PRIVATE_FIRM",
-            date(2020, 1, 1),
-            date(2099, 12, 31),
-            PROOF,
-            counsellor,
-            aqd.clock.now(),
+        account = s.scalars(
+            select(User).where(User.employer_id == employer.id).order_by(User.id)
+        ).first()
+        checker = s.scalars(
+            select(User)
+            .join(UserRole, UserRole.user_id == User.id)
+            .where(User.office_id == employer.office_id, UserRole.role == "counsellor")
+            .order_by(User.id)
+        ).first()
+        assert account is not None and checker is not None
+        company, counsellor, employer_id = (
+            principal_of(s, account),
+            principal_of(s, checker),
+            employer.id,
         )
+    uploads = [registration.CompanyUpload(k, f"{k}.png", scan(k)) for k in registration.KINDS]
+    registration.upload_proofs(aqd, company, uploads)
+    decided = registration.decide(aqd, counsellor, employer_id, APPROVAL)
+    assert decided["registration"] == "checked", decided
