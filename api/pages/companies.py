@@ -9,6 +9,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from api.auth import Caller, CallerDep
@@ -66,7 +67,7 @@ def company_home(
 async def upload(request: Request, caller: EmployerDep, aqd: AqdDep) -> Response:
     _form, uploads = await company_uploads(request)
     try:
-        companies.upload_proofs(aqd, caller.principal, uploads)
+        await run_in_threadpool(companies.upload_proofs, aqd, caller.principal, uploads)
     except InvalidInput as exc:  # shown next to the upload form
         return company_home(request, caller, aqd, exc.status_code, exc)
     return redirect("/employer?flash=uploaded")

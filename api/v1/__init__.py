@@ -13,6 +13,7 @@ from fastapi import APIRouter
 from api.v1 import (
     account,
     analytics,
+    companies,
     contracts,
     definitions,
     migrations,
@@ -26,6 +27,7 @@ from api.v1 import (
 #: In the order the application includes them (and the OpenAPI document lists them).
 routers: tuple[APIRouter, ...] = (
     account.router,
+    companies.router,
     tasks.router,
     contracts.router,
     analytics.router,

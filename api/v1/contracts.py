@@ -336,7 +336,8 @@ def verify_contract(ref: str, caller: CallerDep, aqd: AqdDep, s: ReadSession) ->
     responses=errors(401, 403, 409, 422),
 )
 def request_contract(body: ContractRequest, caller: CallerDep, aqd: AqdDep) -> dict[str, Any]:
-    """Request a contract for a registered job seeker (employer)."""
+    """Request a contract for a registered job seeker (employer). 409 ``company_pending``
+    while the company's office has not checked it (``/api/v1/employer/company``)."""
     form = {**body.data, "beneficiary_cin": body.beneficiary_cin}
     return inbox.request_contract(aqd, caller.principal, body.programme, form)
 
