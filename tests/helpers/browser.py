@@ -69,14 +69,51 @@ class LiveServer:
         self.thread.join(timeout=10)
 
 
-def new_page(browser: Browser) -> Page:
-    page = browser.new_context(locale="fr-FR").new_page()
+#: a phone's viewport (the pages work from 360 to 414 px wide)
+PHONE = {"width": 390, "height": 844}
+
+
+def new_page(browser: Browser, viewport: dict[str, int] | None = None) -> Page:
+    context = (
+        browser.new_context(locale="fr-FR", viewport=viewport)  # type: ignore[arg-type]
+        if viewport
+        else browser.new_context(locale="fr-FR")
+    )
+    page = context.new_page()
     page.set_default_timeout(10_000)
     return page
 
 
-def sign_in(browser: Browser, live: LiveServer, username: str) -> Page:
-    page = new_page(browser)
+#: the innermost elements that reach past the viewport's width (the start of their HTML)
+_TOO_WIDE = """() => {
+  const width = window.innerWidth;
+  const rtl = document.documentElement.dir === "rtl";
+  const scrolls = (e) => getComputedStyle(e).overflowX !== "visible";
+  const inScrollBox = (e) => {
+    for (let a = e.parentElement; a; a = a.parentElement) if (scrolls(a)) return true;
+    return false;
+  };
+  const wide = [...document.querySelectorAll("body *")].filter((e) => {
+    const box = e.getBoundingClientRect();
+    const out = rtl ? box.left < -1 : box.right > width + 1;  // the side the page scrolls to
+    return box.width > 0 && out && !inScrollBox(e);
+  });
+  return wide.filter((e) => !wide.some((o) => o !== e && e.contains(o))).map(
+    (e) => e.outerHTML.slice(0, 100));
+}"""
+
+
+def too_wide(page: Page) -> list[str]:
+    """What makes the page scroll sideways on a phone (empty: nothing)."""
+    if page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"):
+        return []
+    return list(page.evaluate(_TOO_WIDE))
+
+
+def sign_in(
+    browser: Browser, live: LiveServer, username: str, viewport: dict[str, int] | None = None
+) -> Page:
+    page = new_page(browser, viewport)
     page.goto(f"{live.url}/login")
     page.get_by_label("Identifiant").fill(username)
     page.get_by_label("Mot de passe").fill(PASSWORD)

@@ -22,11 +22,14 @@ def scan(text: str = "attestation") -> bytes:
     return buffer.getvalue()
 
 
-APPROVAL = {
+TAX = {"reference": "AF-2025-118", "valid_from": "2020-01-01", "valid_until": "2099-12-31"}
+CNSS = {"reference": "CN-2025-77", "valid_from": "2020-01-01", "valid_until": "2099-12-31"}
+#: what the office records from the three proofs before approving
+APPROVAL: dict[str, object] = {
     "decision": "approve",
     "legal_status": {"status": "PRIVATE_FIRM", "since": "2020-01-01"},
-    "tax": {"reference": "AF-2025-118", "valid_from": "2020-01-01", "valid_until": "2099-12-31"},
-    "cnss": {"reference": "CN-2025-77", "valid_from": "2020-01-01", "valid_until": "2099-12-31"},
+    "tax": TAX,
+    "cnss": CNSS,
 }
 
 

@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from engine.models import Contract, HumanTask, Office
 from tests.helpers import uploads
+from tests.helpers.employers import check_company
 from tests.web.conftest import Web
 
 
@@ -223,11 +224,12 @@ def test_employer_requests_a_contract_over_the_api(web: Web) -> None:
         from engine.models import Beneficiary
 
         cin = s.scalar(select(Beneficiary.cin).order_by(Beneficiary.id))
-    r = c.post(
-        "/api/v1/contracts",
-        headers=h,
-        json={"programme": "civp", "beneficiary_cin": cin, "data": {"diploma_level": "BTS"}},
-    )
+    request = {"programme": "civp", "beneficiary_cin": cin, "data": {"diploma_level": "BTS"}}
+    # pending until its office checks its proofs: refused before any contract starts
+    pending = c.post("/api/v1/contracts", headers=h, json=request)
+    assert pending.status_code == 409 and pending.json()["error"] == "company_pending"
+    check_company(web.aqd, "1112223B")
+    r = c.post("/api/v1/contracts", headers=h, json=request)
     assert r.status_code == 201, r.text
     assert r.json()["number"].startswith("CIVP-2025-")
     counsellor = web.token("counsellor.tun")

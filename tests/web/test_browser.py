@@ -7,6 +7,7 @@ Screenshots are written to ``test-artifacts/`` (override with ``AQD_TEST_ARTIFAC
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from playwright.sync_api import Browser, expect
 from sqlalchemy import select
@@ -14,11 +15,13 @@ from sqlalchemy import select
 from engine.models import Beneficiary, Contract, Employer, Office
 from tests.helpers.browser import (
     ARTIFACTS,
+    PHONE,
     LiveServer,
     new_page,
     sign_in,
+    too_wide,
 )
-from tests.helpers.employers import check_company
+from tests.helpers.employers import scan
 
 
 def test_return_for_correction_then_approval(browser: Browser, live: LiveServer) -> None:
@@ -57,7 +60,12 @@ def test_return_for_correction_then_approval(browser: Browser, live: LiveServer)
     assert status == "awaiting_signature"
 
 
-def test_employer_registers_and_requests_civp(browser: Browser, live: LiveServer) -> None:
+def test_company_pending_until_the_office_head_checks_it(
+    browser: Browser, live: LiveServer, tmp_path: Path
+) -> None:
+    """At a phone's width: a company registers in French with its proofs, is pending and
+    cannot request; the office head checks it in Arabic; the company then requests a CIVP
+    contract that passes the employer eligibility."""
     with live.web.aqd.session() as s:
         cin = s.scalar(
             select(Beneficiary.cin)
@@ -65,7 +73,11 @@ def test_employer_registers_and_requests_civp(browser: Browser, live: LiveServer
             .where(Office.code == "GAB")
             .order_by(Beneficiary.id.desc())
         )
-    page = new_page(browser)
+    proofs = {}
+    for kind in ("legal_status", "tax", "cnss"):
+        proofs[kind] = tmp_path / f"{kind}.png"
+        proofs[kind].write_bytes(scan(kind))
+    page = new_page(browser, PHONE)
     page.goto(f"{live.url}/register")
     page.get_by_label("Raison sociale").fill("Oasis Tech SARL")
     page.get_by_label("Matricule fiscal").fill("1472583K")
@@ -76,23 +88,61 @@ def test_employer_registers_and_requests_civp(browser: Browser, live: LiveServer
     page.get_by_label("Votre nom").fill("Sami Gharbi")
     page.get_by_label("Identifiant").fill("sami.oasis")
     page.get_by_label("Mot de passe (au moins 10 caractères)").fill("oasis-tech-2025")
+    page.get_by_label("Statut juridique (extrait du RNE, statuts)").set_input_files(
+        proofs["legal_status"]
+    )
+    page.get_by_label("Attestation de situation fiscale").set_input_files(proofs["tax"])
+    page.get_by_label("Attestation d'affiliation et de régularité CNSS").set_input_files(
+        proofs["cnss"]
+    )
+    assert too_wide(page) == []
     page.get_by_test_id("register").click()
     expect(page).to_have_url(re.compile(r"/employer\?flash=registered$"))
-    # the office checks the company's status and certificates before its first request
-    check_company(live.web.aqd, "1472583K")
+    expect(page.get_by_test_id("company-status")).to_contain_text("En attente")
+    expect(page.get_by_test_id("company-to-check").get_by_role("listitem")).to_have_count(3)
+    expect(page.get_by_test_id("new-request")).to_have_count(0)
+    assert too_wide(page) == []
+    response = page.goto(f"{live.url}/employer/request?programme=civp")
+    assert response is not None and response.status == 409
+    expect(page.locator("main")).to_contain_text("pourra demander des contrats")
+
+    head = sign_in(browser, live, "head.gab", PHONE)  # reads Arabic
+    expect(head.locator("html")).to_have_attribute("dir", "rtl")
+    head.get_by_test_id("companies-waiting").get_by_role("link").click()
+    head.get_by_test_id("company-row").filter(has_text="Oasis Tech SARL").get_by_role(
+        "link"
+    ).click()
+    expect(head.get_by_test_id("company-mf")).to_have_text("1472583K")
+    expect(head.get_by_test_id("company-cnss")).to_have_text("44556677")
+    status = head.get_by_test_id("check-legal_status")
+    status.get_by_label("الصفة القانونية").select_option("PRIVATE_FIRM")
+    status.get_by_label("منذ").fill("2019-05-01")
+    for kind, reference in (("tax", "AF-2025-118"), ("cnss", "CN-2025-77")):
+        section = head.get_by_test_id(f"check-{kind}")
+        section.get_by_label("مرجع الشهادة").fill(reference)
+        section.get_by_label("صالحة ابتداء من").fill("2025-01-01")
+        section.get_by_label("صالحة إلى غاية").fill("2025-12-31")
+    assert too_wide(head) == []
+    head.get_by_test_id("approve-company").click()
+    expect(head.locator(".flash")).to_contain_text("أُعلمت المؤسسة بقراركم")
+    expect(head.get_by_test_id("no-company")).to_be_visible()
+
+    page.goto(f"{live.url}/employer")
+    expect(page.get_by_test_id("company-status")).to_contain_text("Vérifiée")
     page.get_by_test_id("new-request").click()
     page.get_by_label("Programme").select_option("civp")
     page.get_by_test_id("choose-programme").click()
     page.get_by_label("(CIN)", exact=False).fill(str(cin))
     page.get_by_label("Niveau de diplôme").select_option("HIGHER_ED")
     page.get_by_label("Nationalité").select_option("TN")
+    assert too_wide(page) == []
     page.get_by_test_id("send-request").click()
     expect(page.locator(".flash")).to_contain_text("transmise")
     with live.web.aqd.session() as s:
         employer_id = s.scalar(select(Employer.id).where(Employer.matricule_fiscal == "1472583K"))
         contract = s.scalar(select(Contract).where(Contract.employer_id == employer_id))
     assert contract is not None and contract.programme == "civp"
-    assert contract.status == "in_review"
+    assert contract.status == "in_review"  # the employer eligibility passed
 
 
 def test_arabic_is_right_to_left(browser: Browser, live: LiveServer) -> None:

@@ -20,7 +20,7 @@ from engine.models import (
     Notification,
     Office,
 )
-from tests.helpers.employers import APPROVAL, scan
+from tests.helpers.employers import APPROVAL, CNSS, TAX, scan
 from tests.web.conftest import Web, csrf_of
 
 COMPANY = {
@@ -134,10 +134,10 @@ def test_a_pending_company_cannot_request_until_its_office_checks_it(web: Web) -
     assert c.get("/api/v1/employer/company", headers=h).json()["registration"] == "pending"
 
     # approving needs the status and both certificates valid today
-    partial = c.post(url, headers=head, json={"decision": "approve", "tax": APPROVAL["tax"]})
+    partial = c.post(url, headers=head, json={"decision": "approve", "tax": TAX})
     assert partial.status_code == 422
     assert set(partial.json()["fields"]) == {"legal_status", "cnss"}
-    expired = {**APPROVAL, "cnss": {**APPROVAL["cnss"], "valid_until": "2025-01-31"}}
+    expired = {**APPROVAL, "cnss": {**CNSS, "valid_until": "2025-01-31"}}
     assert c.post(url, headers=head, json=expired).status_code == 422
     ok = c.post(url, headers=head, json=APPROVAL)
     assert ok.status_code == 200 and ok.json()["registration"] == "checked", ok.text
@@ -183,7 +183,7 @@ def test_a_checked_company_sends_a_renewed_certificate(web: Web) -> None:
         assert _upload(c, h, kind, scan(kind)).status_code == 201
     counsellor = web.token("counsellor.tun")
     url = f"/api/v1/companies/{employer_id}/check"
-    first = {**APPROVAL, "tax": {**APPROVAL["tax"], "valid_until": "2025-06-30"}}
+    first = {**APPROVAL, "tax": {**TAX, "valid_until": "2025-06-30"}}
     assert c.post(url, headers=counsellor, json=first).json()["registration"] == "checked"
     web.clock.advance(days=150)  # the tax certificate has expired (so have the tokens)
     token = c.post("/api/v1/tokens", json={"username": ACCOUNT, "password": COMPANY["password"]})

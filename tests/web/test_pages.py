@@ -166,7 +166,9 @@ def test_employer_registers_and_requests_a_civp_contract(web: Web) -> None:
     assert r.status_code == 303 and r.headers["location"].startswith("/employer")
     home = c.get(r.headers["location"])
     assert "Votre identifiant est nadia.sn@7654321z" in home.text
-    # the office checks the company's status and certificates before its first request
+    # pending: no request until the office checks the company's status and certificates
+    assert 'data-testid="new-request"' not in home.text
+    assert c.get("/employer/request", params={"programme": "civp"}).status_code == 409
     check_company(web.aqd, "7654321Z")
     home = c.get("/employer")
     csrf = csrf_of(home.text)
