@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from engine import Settings
 from engine.config import cookies_secure
 from engine.models import Beneficiary, Contract
+from tests.helpers.employers import check_company
 from tests.web.conftest import Web
 
 COMPANY = {
@@ -28,6 +29,7 @@ COMPANY = {
 def test_non_finite_numbers_and_impossible_dates_get_422_naming_the_field(web: Web) -> None:
     c = web.client()
     assert c.post("/api/v1/employers", json=COMPANY).status_code == 201
+    check_company(web.aqd, str(COMPANY["matricule_fiscal"]))  # a pending one could not request
     token = c.post(
         "/api/v1/tokens", json={"username": "sonde@7654321c", "password": "a-long-password"}
     )
