@@ -4,10 +4,10 @@ the company uploads from its home page, the office's counsellors and heads check
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
@@ -21,6 +21,8 @@ from engine.employers import registration as companies
 from engine.inbox import documents
 
 router = APIRouter(include_in_schema=False)
+#: a row id (a larger number is no id, and SQLite cannot even compare it)
+RowId = Annotated[int, Path(ge=1, le=2**62)]
 
 
 async def company_uploads(request: Request) -> tuple[dict[str, str], list[companies.CompanyUpload]]:
@@ -74,7 +76,7 @@ async def upload(request: Request, caller: EmployerDep, aqd: AqdDep) -> Response
 
 
 @router.get("/company-documents/{upload_id}")
-def document(upload_id: int, caller: CallerDep, s: ReadSession) -> Response:
+def document(upload_id: RowId, caller: CallerDep, s: ReadSession) -> Response:
     """One uploaded proof, for the company's accounts and the staff of its office."""
     row = companies.upload_of(s, caller.principal, upload_id)
     return Response(
@@ -122,7 +124,9 @@ def check_page(
 
 
 @router.get("/companies/{employer_id}")
-def company(employer_id: int, request: Request, caller: CompanyCheckerDep, aqd: AqdDep) -> Response:
+def company(
+    employer_id: RowId, request: Request, caller: CompanyCheckerDep, aqd: AqdDep
+) -> Response:
     return check_page(request, caller, aqd, employer_id)
 
 
@@ -141,7 +145,7 @@ def decision_of(form: dict[str, str]) -> dict[str, Any]:
 
 @router.post("/companies/{employer_id}/check")
 async def check(
-    employer_id: int, request: Request, caller: CompanyCheckerDep, aqd: AqdDep
+    employer_id: RowId, request: Request, caller: CompanyCheckerDep, aqd: AqdDep
 ) -> Response:
     form = form_dict(await request.form())
     try:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import File, Form, UploadFile
+from fastapi import File, Form, Path, UploadFile
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -19,6 +19,7 @@ from engine.inbox import documents
 router = V1Router(tags=["api"], responses=errors(400, 422))
 
 Kind = Literal["legal_status", "tax", "cnss"]
+EMPLOYER_ID = Annotated[int, Path(ge=1, le=2**62)]
 Registration = Literal["pending", "checked", "refused"]
 
 
@@ -137,7 +138,9 @@ def to_check(caller: CallerDep, s: ReadSession) -> list[dict[str, Any]]:
 @router.get(
     "/companies/{employer_id}", response_model=CompanyFile, responses=errors(401, 403, 404, 422)
 )
-def company(employer_id: int, caller: CallerDep, aqd: AqdDep, s: ReadSession) -> dict[str, Any]:
+def company(
+    employer_id: EMPLOYER_ID, caller: CallerDep, aqd: AqdDep, s: ReadSession
+) -> dict[str, Any]:
     """A company of the caller's office (counsellor, office head; any other answers 404)."""
     employer = companies.office_company(s, caller.principal, employer_id)
     return companies.company_file(s, employer, aqd.clock.now().date())
@@ -148,7 +151,9 @@ def company(employer_id: int, caller: CallerDep, aqd: AqdDep, s: ReadSession) ->
     response_model=CheckRecorded,
     responses=errors(401, 403, 404, 422),
 )
-def check(employer_id: int, body: CheckRequest, caller: CallerDep, aqd: AqdDep) -> dict[str, Any]:
+def check(
+    employer_id: EMPLOYER_ID, body: CheckRequest, caller: CallerDep, aqd: AqdDep
+) -> dict[str, Any]:
     """Record the facts the uploads show (each upload is its fact's proof) and approve, or
     refuse with a reason the company reads (counsellor, office head of its office)."""
     return companies.decide(aqd, caller.principal, employer_id, body.model_dump(exclude_none=True))

@@ -56,6 +56,7 @@ SAMPLE: dict[str, Any] = {
     "bank_ref": "R1",
     "who_fr": "l'employeur",
     "who_ar": "المؤجر",
+    "company": "Oasis Tech SARL",
 }
 ARABIC = re.compile("[\u0600-\u06ff]")
 
