@@ -72,6 +72,8 @@ def me(caller: CallerDep) -> dict[str, Any]:
 
 @router.post("/employers", status_code=201, response_model=Principal, responses=errors(409, 422))
 def register(body: EmployerRegistration, aqd: AqdDep) -> dict[str, Any]:
-    """Register a company and its first employer account (public)."""
+    """Register a company and its first employer account (public). The company is pending
+    until its office checks the proofs it sends (``POST /api/v1/employer/documents``); until
+    then its contract requests answer 409 ``company_pending``."""
     principal = accounts.register_employer(aqd, body.model_dump())
     return principal.to_dict()
