@@ -28,7 +28,6 @@ from sqlalchemy.orm import Session
 from engine.access import accounts
 from engine.access.accounts import Principal
 from engine.employers import (
-    CERTIFICATES,
     LEGAL_STATUSES,
     UNKNOWN,
     Proof,
@@ -37,7 +36,7 @@ from engine.employers import (
     record_status,
 )
 from engine.errors import Conflict, InvalidInput, NotFound, NotPermitted
-from engine.inbox.documents import Upload, check
+from engine.inbox.documents import Checked, Upload, check
 from engine.models import Employer, EmployerCheck, EmployerFact, EmployerUpload, Office, User
 from engine.notifications.notify import channel_for, notify
 
@@ -78,7 +77,7 @@ class CompanyUpload:
     data: bytes
 
 
-def check_uploads(aqd: Aqd, uploads: list[CompanyUpload]) -> list[tuple[str, Any]]:
+def check_uploads(aqd: Aqd, uploads: list[CompanyUpload]) -> list[tuple[str, Checked]]:
     """Parse every file before any transaction opens (parsing takes time and holds no lock)."""
     checked = []
     for upload in uploads:
@@ -93,7 +92,7 @@ def store_uploads(
     session: Session,
     aqd: Aqd,
     employer: Employer,
-    checked: list[tuple[str, Any]],
+    checked: list[tuple[str, Checked]],
     actor: str,
 ) -> list[EmployerUpload]:
     """Store checked uploads (in the caller's transaction). An upload replaces the submitted one
@@ -159,7 +158,7 @@ def register(
 def require_checked(employer: Employer) -> None:
     """Refuse a contract request from a company its office has not checked."""
     if employer.registration != CHECKED:
-        raise CompanyPending(PENDING_MESSAGE, fields={"company": employer.registration})
+        raise CompanyPending(PENDING_MESSAGE)  # pending or refused: GET its file to see which
 
 
 def ensure_can_request(session: Session, principal: Principal) -> None:
@@ -204,7 +203,7 @@ def company_file(session: Session, employer: Employer, on: date) -> dict[str, An
         "tax": (standing["tax_certificate_until"] or "") >= on.isoformat(),
         "cnss": (standing["cnss_certificate_until"] or "") >= on.isoformat(),
     }
-    refusal = session.scalars(
+    last = session.scalars(
         select(EmployerCheck)
         .where(EmployerCheck.employer_id == employer.id)
         .order_by(EmployerCheck.id.desc())
@@ -223,9 +222,7 @@ def company_file(session: Session, employer: Employer, on: date) -> dict[str, An
         "missing": [k for k in KINDS if not valid[k] and k not in submitted],
         "to_check": [k for k in KINDS if k in submitted],
         "uploads": [_upload_dict(u) for u in uploads],
-        "refusal": (
-            refusal.reason if refusal is not None and refusal.decision == "refused" else None
-        ),
+        "refusal": (last.reason if last is not None and last.decision == "refused" else None),
         "standing": standing,
     }
 
@@ -487,7 +484,6 @@ def _tell_company(session: Session, employer: Employer, decided: EmployerCheck, 
 
 
 __all__ = [
-    "CERTIFICATES",
     "CHECKED",
     "KINDS",
     "PENDING",

@@ -10,6 +10,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from api import demo
 from engine.models import (
     Beneficiary,
     Contract,
@@ -282,3 +283,25 @@ def test_the_inbox_says_companies_wait_and_the_demo_has_one_pending(web: Web) ->
     assert "Médina Digital SARL" not in gafsa.get("/companies").text
     employer, _ = web.login("employer.tun")
     assert employer.get("/companies").status_code == 403
+
+
+def test_a_refusal_reaches_the_company_in_its_language(web: Web) -> None:
+    """The demo's pending company reads Arabic: it sees the refusal and the office's reason on
+    its page and in its mailbox, and cannot request until it sends new proofs and is checked."""
+    c = web.client()
+    head = web.token("head.tun")
+    with web.aqd.session() as s:
+        employer_id = s.scalar(select(Employer.id).where(Employer.matricule_fiscal == "7777777P"))
+    reason = "شهادة الضمان الاجتماعي لا تحمل رقم الانخراط 31415926"
+    r = c.post(
+        f"/api/v1/companies/{employer_id}/check",
+        headers=head,
+        json={"decision": "refuse", "reason": reason},
+    )
+    assert r.status_code == 200 and r.json()["registration"] == "refused", r.text
+    company, _csrf = web.login(demo.PENDING_ACCOUNT)
+    home = company.get("/employer")
+    assert 'data-registration="refused"' in home.text
+    assert "مرفوضة: رفض مكتب التشغيل وثائقكم" in home.text and reason in home.text
+    assert company.get("/employer/request").status_code == 409
+    assert "رفض مكتب التشغيل وثائق" in company.get("/me/mailbox").text
