@@ -45,6 +45,7 @@ from engine.config import get_settings
 from engine.definitions.deploy import check_folder, deploy, evaluate_decision, list_definitions
 from engine.inbox import documents, queries
 from engine.models import Contract, Outbox
+from engine.notifications.cli import app as contacts_app
 from engine.notifications.escalations import escalate_overdue
 from engine.outbox import runner as outbox
 from engine.payments.cli import app as payments_app
@@ -73,6 +74,7 @@ app.add_typer(messages_app, name="messages")
 app.add_typer(outbox_app, name="outbox")
 app.add_typer(analytics_app, name="analytics")
 app.add_typer(payments_app, name="payments")
+app.add_typer(contacts_app, name="contacts")
 app.add_typer(anchors_app, name="anchors")
 
 
