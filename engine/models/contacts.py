@@ -54,8 +54,9 @@ class ContactChange(Base):
 
 class ContactEvent(Base):
     """What happened to an account's contacts, append-only: ``change_requested``,
-    ``code_sent``, ``code_refused``, ``confirmed``, ``verified`` (the contact is now usable for
-    signing codes), ``removed``, ``recorded_by_office``, ``cancelled``."""
+    ``code_sent``, ``code_refused`` (the last of too many cancels the change), ``confirmed``,
+    ``expired``, ``superseded``, ``verified`` (the contact is now usable for signing codes),
+    ``removed``, ``recorded_by_office``."""
 
     __tablename__ = "contact_event"
     __table_args__ = (Index("ix_contact_event_user", "user_id", "id"),)

@@ -549,6 +549,8 @@ def change(aqd: Aqd, user_id: int, values: dict[str, str], *, actor: str) -> dic
 
 
 def _supersede(session: Session, change: ContactChange, actor: str, now: datetime) -> None:
+    record(session, action="superseded", kind=change.kind, address=change.value or "",
+           actor=actor, now=now, user_id=change.user_id, change_id=change.id)  # fmt: skip
     session.execute(
         update(ContactChange)
         .where(ContactChange.id == change.id, ContactChange.status == "pending")
