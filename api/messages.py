@@ -85,6 +85,20 @@ ENGINE_MESSAGES = (
     "too many verification runs are waiting; try again when one has finished",
     "below the minimum the texts set for this contract",
     "above the maximum the texts set for this contract",
+    # contact verification (engine/notifications/contacts.py) and the signing code's refusal
+    "no code can be sent to this contact now; ask the office to record it",
+    "no code can be sent there",
+    "your verified contact cannot receive a code now; ask the office to record the new one",
+    "wrong code", "this change is no longer waiting for a code; ask for a new one",
+    "the codes have expired; ask for new ones", "too many wrong codes; ask for new ones",
+    "too many changes were asked for today; try again tomorrow or ask the office",
+    "the contact details have errors", "the e-mail address is not valid",
+    "not an e-mail address", "the phone number is not valid",
+    "8 digits, or + and the international number",
+    "a signing code goes only to a verified phone or e-mail address: confirm yours in your "
+    "contact details with the codes sent to it, or ask the office to record it",
+    "your phone or e-mail address is not verified yet",
+    "this change was just confirmed by another session",
 )  # fmt: skip
 
 

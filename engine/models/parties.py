@@ -77,9 +77,18 @@ class User(Base):
     beneficiary_id: Mapped[int | None] = mapped_column(ForeignKey("beneficiary.id"), nullable=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    #: where notifications go besides the mailbox (set by the user on /me/settings)
+    #: where notifications go besides the mailbox (set by the user on /me/settings, applied once
+    #: verified: ``engine.notifications.contacts``)
     email: Mapped[str | None] = mapped_column(String(254), nullable=True)
     phone: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    #: when and how the current e-mail address / phone was verified (``code``: codes sent to
+    #: it, and to the verified contact it replaced, were entered; ``office``: recorded by the
+    #: office; ``mailbox``: development mode without an adapter, so no proof): None while
+    #: unverified, and signing codes never go to an unverified contact
+    email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    email_verified_via: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    phone_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    phone_verified_via: Mapped[str | None] = mapped_column(String(8), nullable=True)
     #: the national identity provider's ``sub`` for this user, once they linked it (OIDC)
     oidc_subject: Mapped[str | None] = mapped_column(
         String(255), nullable=True, unique=True, index=True
