@@ -87,7 +87,9 @@ def ceremony_document(token: str, caller: CallerDep, aqd: AqdDep) -> Response:
 
 
 @router.get("/sign/{token}/pages/{sha256}/{page}.png")
-def ceremony_page_image(token: str, sha256: str, page: int, caller: CallerDep, aqd: AqdDep) -> Response:
+def ceremony_page_image(
+    token: str, sha256: str, page: int, caller: CallerDep, aqd: AqdDep
+) -> Response:
     images = page_images_of(ceremony.document(aqd, token, caller), SIGNING_PAGES)
     if images is None:
         raise NotFound("the pages of this document cannot be drawn")

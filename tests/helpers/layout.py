@@ -39,8 +39,9 @@ _OVERFLOW = """(width) => {
       if (s.overflowX !== 'visible' && s.overflowX !== 'clip') { hidden = true; break; }
     }
     if (hidden) continue;
+    const classes = typeof el.className === 'string' ? el.className.trim().split(/\\s+/) : [];
     const name = el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') +
-      (el.className && typeof el.className === 'string' ? '.' + el.className.trim().split(/\\s+/).join('.') : '');
+      classes.filter(Boolean).map(c => '.' + c).join('');
     out.push(`${name} [${Math.round(box.left)}, ${Math.round(box.right)}]`);
   }
   return {scroll: doc.scrollWidth, client: doc.clientWidth, culprits: out.slice(0, 6)};

@@ -130,9 +130,7 @@ def site(seeded_pg: Seeded, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     guid = web.ready_task("BAR", "counsellor_validation")
     with web.aqd.session() as s, s.begin():
         web.aqd.complete_task(s, guid, {"validation_decision": "validate"}, "counsellor.bar")
-        contract = s.scalar(
-            select(Contract).join(HumanTask).where(HumanTask.task_guid == guid)
-        )
+        contract = s.scalar(select(Contract).join(HumanTask).where(HumanTask.task_guid == guid))
         assert contract is not None
         create_user(
             s,
@@ -244,7 +242,9 @@ def walk(browser: Browser, site: Site, viewport: tuple[int, int], locale: str, r
         for visit in ROLES[role]:
             _open(page, site, visit)
             where = f"{role} {visit.name} {width}px {locale}"
-            expect(page.locator("html")).to_have_attribute("dir", "rtl" if locale == "ar" else "ltr")
+            expect(page.locator("html")).to_have_attribute(
+                "dir", "rtl" if locale == "ar" else "ltr"
+            )
             page.screenshot(path=str(shots / f"{role}-{visit.name}.png"), full_page=True)
             scroll, culprits = overflow(page, width)
             if scroll > width:
@@ -285,7 +285,6 @@ def test_every_page_fits_and_is_accessible(
     browser: Browser, site: Site, viewport: tuple[int, int], locale: str, role: str
 ) -> None:
     walk(browser, site, viewport, locale, role)
-
 
 
 def test_the_checks_see_a_planted_problem(browser: Browser, site: Site) -> None:
