@@ -30,6 +30,7 @@ from tests.web.conftest import Seeded, Web, _build
 
 PHONE = (390, 844)
 DESK = (1366, 900)
+TABLET = (768, 1024)
 LAYOUT_ARTIFACTS = ARTIFACTS / "layout"
 SIGNER = "signer.bar"  # the job seeker of the Ben Arous contract awaiting signatures
 
@@ -276,6 +277,7 @@ COLUMNS = [
     pytest.param(PHONE, "fr", id="390-fr", marks=pytest.mark.slow),
     pytest.param(DESK, "ar", id="1366-ar", marks=pytest.mark.slow),
     pytest.param(DESK, "fr", id="1366-fr", marks=pytest.mark.slow),
+    pytest.param(TABLET, "fr", id="768-fr", marks=pytest.mark.slow),  # between the breakpoints
 ]
 
 
