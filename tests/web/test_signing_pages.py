@@ -301,3 +301,26 @@ def test_a_bearer_token_alone_cannot_point_signing_codes_at_a_new_phone(
     assert last.status_code == 200
     drain(web)
     assert sms.received[-1]["to"] == new_phone
+
+
+def test_the_contract_reads_as_page_images_within_its_scope(web: Web) -> None:
+    """Phones have no PDF plug-in: the contract's pages are images, each checked against the
+    caller's scope and the document's current hash (docs/web.md, "Mobile layout")."""
+    with web.aqd.session() as s:
+        contract_id = s.scalar(
+            select(Contract.id)
+            .join(User, User.beneficiary_id == Contract.beneficiary_id)
+            .where(User.username == "beneficiary.tun")
+        )
+    employer, _ = web.login("employer.tun")
+    page = employer.get(f"/contracts/{contract_id}/document")
+    assert page.status_code == 200 and "<iframe" not in page.text
+    [src] = re.findall(r'<img src="([^"]+\.png)"', page.text)
+    image = employer.get(src)
+    assert image.status_code == 200 and image.headers["content-type"] == "image/png"
+    assert image.content.startswith(b"\x89PNG")
+    assert employer.get(src.replace("/1.png", "/2.png")).status_code == 404
+    sha = src.split("/")[-2]
+    assert employer.get(src.replace(sha, "0" * 64)).status_code == 404
+    stranger, _ = web.login("employer.bar")  # another office's company
+    assert stranger.get(src).status_code == 404
