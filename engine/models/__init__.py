@@ -15,6 +15,7 @@ from engine.models.modeller import DefinitionDraft
 from engine.models.parties import (
     ROLES,
     Beneficiary,
+    ContractRequest,
     Employer,
     EmployerFact,
     Office,
@@ -39,6 +40,7 @@ __all__ = [
     "Base",
     "BaselineDuration",
     "Beneficiary",
+    "ContractRequest",
     "ChainAnchor",
     "ChainAnchorLeaf",
     "Contract",
