@@ -13,8 +13,6 @@ from sqlalchemy.orm import Session, aliased
 from engine import forms_bridge
 from engine.access.accounts import Principal
 from engine.access.scope import can_act, contract_scope, visible_task
-from engine.commands.aqd import Aqd
-from engine.errors import InvalidInput, NotPermitted
 from engine.inbox.documents import contract_documents
 from engine.inbox.tasks import PER_PAGE_MAX, Page, search_condition, task_row
 from engine.kernel.planning import resolve_parameters
@@ -213,49 +211,6 @@ def programmes_open_for_requests(
                 }
             )
     return out
-
-
-def request_contract(
-    aqd: Aqd, principal: Principal, programme: str, form: dict[str, Any]
-) -> dict[str, Any]:
-    """An employer requests a contract for a candidate, by CIN; the office is the candidate's."""
-    if not principal.has("employer") or principal.employer_id is None:
-        raise NotPermitted("only an employer account can request a contract")
-    cin = str(form.get("beneficiary_cin") or "").strip()
-    if not (cin.isdigit() and len(cin) == 8):
-        raise InvalidInput("invalid CIN", fields={"beneficiary_cin": "8 digits"})
-    with aqd.session() as session, session.begin():
-        if programme not in {
-            p["programme"] for p in programmes_open_for_requests(session, aqd.clock.now())
-        }:
-            raise InvalidInput(
-                f"unknown programme {programme!r}", fields={"programme": "not open for requests"}
-            )
-        employer = session.get(Employer, principal.employer_id)
-        b = session.scalar(select(Beneficiary).where(Beneficiary.cin == cin))
-        if employer is None or b is None:
-            raise InvalidInput(
-                "no job seeker with this CIN is registered at an employment office",
-                fields={"beneficiary_cin": "not registered"},
-            )
-        office_code = session.scalar(select(Office.code).where(Office.id == b.office_id))
-        start_form = next(
-            p["start_form"]
-            for p in programmes_open_for_requests(session, aqd.clock.now())
-            if p["programme"] == programme
-        )
-        fields = forms_bridge.schema(programme, str(start_form)).get("properties", {})
-        known = {
-            "nationality": "TN",
-            "diploma_level": b.diploma_level,
-            "disabled": b.disabled,
-            "request_date": aqd.clock.now().date().isoformat(),
-        }
-        data: dict[str, Any] = {k: v for k, v in known.items() if k in fields}
-        data.update({k: v for k, v in form.items() if v not in (None, "")})
-        data.update(office=office_code, employer_mf=employer.matricule_fiscal, beneficiary_cin=cin)
-        created = aqd.start_contract(session, programme, data, principal.username)
-        return {"id": created.id, "number": created.number, "status": created.status}
 
 
 def start_form_schema(programme: dict[str, Any]) -> dict[str, Any]:

@@ -58,9 +58,7 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("permanent_worker", sa.Boolean(), nullable=False, server_default=sa.true())
         )
-        batch_op.add_column(
-            sa.Column("residence_governorate", sa.String(length=32), nullable=True)
-        )
+        batch_op.add_column(sa.Column("residence_governorate", sa.String(length=32), nullable=True))
         batch_op.create_unique_constraint(
             batch_op.f("uq_beneficiary_registration_number"), ["registration_number"]
         )
@@ -112,9 +110,7 @@ def downgrade() -> None:
     op.drop_index("ix_contract_request_employer_created", table_name="contract_request")
     op.drop_table("contract_request")
     with op.batch_alter_table("beneficiary", schema=None) as batch_op:
-        batch_op.drop_constraint(
-            batch_op.f("uq_beneficiary_registration_number"), type_="unique"
-        )
+        batch_op.drop_constraint(batch_op.f("uq_beneficiary_registration_number"), type_="unique")
         for name in (
             "residence_governorate",
             "permanent_worker",
