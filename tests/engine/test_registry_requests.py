@@ -48,9 +48,9 @@ def test_registry_facts_and_the_clock_make_the_start_data(world: World) -> None:
         assert refused.value.fields == {field: "kept by the job-seeker registry"}
     cid = _request(world)
     with world.aqd.session() as s:
-        data = s.scalar(select(Event.payload).where(Event.contract_id == cid, Event.seq == 1))[
-            "data"
-        ]
+        payload = s.scalar(select(Event.payload).where(Event.contract_id == cid, Event.seq == 1))
+    assert isinstance(payload, dict)
+    data = payload["data"]
     assert (data["disabled"], data["diploma_level"], data["prior_civp_months"]) == (True, "BTS", 5)
     assert data["request_date"] == world.clock.now().date().isoformat()
     assert data["office"] == "TUN" and data["employer_mf"] == "1234567A"

@@ -17,11 +17,10 @@ from engine.models import (
     ContractRequest,
     Employer,
     Event,
-    Office,
     User,
-    UserRole,
 )
 from engine.registry import REGISTRY_FACTS
+from tests.helpers.registry import seeker_account
 from tests.web.conftest import PASSWORD, Web
 
 
@@ -37,31 +36,6 @@ def _person(web: Web, username: str) -> tuple[str, str]:
         return person.cin, person.birth_date.isoformat()
 
 
-def _account_for_the_refused_one(web: Web) -> tuple[str, str, int]:
-    """An account for Tunis's fourth demo job seeker, whose demo CIVP was refused (no open
-    contract), after the counsellor corrected their record (schooling reached, no job)."""
-    with web.aqd.session() as s, s.begin():
-        office_id = s.scalar(select(Office.id).where(Office.code == "TUN"))
-        person = s.scalars(
-            select(Beneficiary).where(Beneficiary.office_id == office_id).order_by(Beneficiary.id)
-        ).all()[3]
-        person.schooling_ok, person.months_worked_continuous = True, 0
-        template = s.scalar(select(User).where(User.username == "beneficiary.tun"))
-        assert template is not None and person.birth_date is not None
-        user = User(
-            username="seeker.four",
-            display_name="Seeker Four",
-            password_hash=template.password_hash,
-            locale="fr",
-            created_at=web.clock.now(),
-            beneficiary_id=person.id,
-        )
-        s.add(user)
-        s.flush()
-        s.add(UserRole(user_id=user.id, role="beneficiary"))
-        return person.cin, person.birth_date.isoformat(), person.id
-
-
 def _ask(c: TestClient, h: dict[str, str], cin: str, born: str, **data: Any) -> Any:
     body = {"programme": "civp", "beneficiary_cin": cin, "birth_date": born, "data": data}
     return c.post("/api/v1/contract-requests", headers=h, json=body)
@@ -72,7 +46,7 @@ def test_a_request_cannot_set_a_registry_fact_and_the_contract_reads_the_registr
 ) -> None:
     c = web.client()
     employer = web.token("employer.tun")
-    cin, born, person_id = _account_for_the_refused_one(web)
+    cin, born, person_id = seeker_account(web.aqd, "TUN", "seeker.four", web.clock.now())
     with web.aqd.session() as s:
         before = s.scalar(select(func.count()).select_from(ContractRequest))
     for field, value in (
@@ -122,6 +96,7 @@ def test_a_request_cannot_set_a_registry_fact_and_the_contract_reads_the_registr
         start = s.scalar(
             select(Event.payload).where(Event.contract_id == contract.id, Event.seq == 1)
         )
+    assert isinstance(start, dict)
     data = start["data"]
     assert contract.beneficiary_id == person_id and contract.office_id == person.office_id
     assert {k: data[k] for k in REGISTRY_FACTS if k in data} == {
