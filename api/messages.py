@@ -14,7 +14,7 @@ from lxml import etree
 
 from api.i18n import LOCALES, catalog
 from engine.inbox import REQUEST_STATUSES
-from engine.registry import RULES
+from engine.registry import REGISTRY_FACTS, RULES
 
 ROOT = Path(__file__).resolve().parent.parent
 _LITERAL = re.compile(r"""\b_\(\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')""")
@@ -141,6 +141,7 @@ def dynamic_ids() -> set[str]:
     found |= {f"method:{m}" for m in SIGNATURE_METHODS}
     found |= {f"reason:{code}" for code in reason_codes()}
     found |= {f"reason:{rule.code}" for rule in RULES} | set(REQUEST_STATUSES)
+    found |= {f"fact:{name}" for name in REGISTRY_FACTS}
     found |= {f"legal_status:{status}" for status in LEGAL_STATUSES}
     for programme in (ROOT / "processes").iterdir():
         if not (programme / "programme.json").is_file():

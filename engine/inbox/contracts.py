@@ -26,6 +26,7 @@ from engine.models import (
     PaymentOrder,
     ProcessDefinition,
 )
+from engine.registry import REGISTRY_FACTS
 
 
 def list_contracts(
@@ -162,7 +163,35 @@ def task_detail(session: Session, principal: Principal, guid: str, now: datetime
     except KeyError:
         row["form"] = None
     row["data"] = _last_data(session, contract.id, task.bpmn_id)
-    return {"task": row, "contract": detail}
+    out: dict[str, Any] = {"task": row, "contract": detail}
+    if principal.is_office_staff or principal.reads_everything:
+        out["registry"] = registry_context(session, contract)
+    return out
+
+
+def registry_context(session: Session, contract: Contract) -> dict[str, Any]:
+    """For the office's validation: the registry facts the contract's decisions read (its
+    start event keeps them) and the job seeker's other contracts."""
+    payload = session.scalar(
+        select(Event.payload).where(Event.contract_id == contract.id, Event.seq == 1)
+    )
+    data = payload.get("data") if isinstance(payload, dict) else None
+    start = data if isinstance(data, dict) else {}
+    facts = {k: start[k] for k in REGISTRY_FACTS if k in start}
+    others = []
+    if contract.beneficiary_id is not None:
+        rows = session.execute(
+            select(Contract.id, Contract.number, Contract.programme, Contract.status, Employer.name)
+            .outerjoin(Employer, Employer.id == Contract.employer_id)
+            .where(Contract.beneficiary_id == contract.beneficiary_id, Contract.id != contract.id)
+            .order_by(Contract.started_at.desc())
+            .limit(50)
+        ).all()
+        others = [
+            {"id": i, "number": n, "programme": p, "status": st, "employer": e}
+            for i, n, p, st, e in rows
+        ]
+    return {"facts": facts, "other_contracts": others}
 
 
 def _last_data(session: Session, contract_id: int, bpmn_id: str) -> dict[str, Any]:

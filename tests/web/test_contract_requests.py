@@ -17,6 +17,7 @@ from engine.models import (
     ContractRequest,
     Employer,
     Event,
+    HumanTask,
     User,
 )
 from engine.registry import REGISTRY_FACTS
@@ -112,6 +113,27 @@ def test_a_request_cannot_set_a_registry_fact_and_the_contract_reads_the_registr
         "request_date": web.clock.now().date().isoformat(),
     }
     assert data["office"] == "TUN" and data["start_date"] == "2025-04-01"
+    # the office sees the facts the decision read and the job seeker's other contracts; the
+    # employer does not
+    with web.aqd.session() as s:
+        guid = s.scalar(
+            select(HumanTask.task_guid).where(
+                HumanTask.contract_id == contract.id, HumanTask.status == "ready"
+            )
+        )
+        demo_contract = s.scalar(
+            select(Contract.number).where(
+                Contract.beneficiary_id == person_id, Contract.id != contract.id
+            )
+        )
+    staff = c.get(f"/api/v1/tasks/{guid}", headers=web.token("counsellor.tun")).json()
+    assert staff["registry"]["facts"] == {k: data[k] for k in REGISTRY_FACTS if k in data}
+    assert [(o["number"], o["status"]) for o in staff["registry"]["other_contracts"]] == [
+        (demo_contract, "rejected")
+    ]
+    assert "registry" not in c.get(f"/api/v1/tasks/{guid}", headers=employer).json()
+    page = web.login("counsellor.tun")[0].get(f"/tasks/{guid}")
+    assert 'data-testid="registry-facts"' in page.text and demo_contract in page.text
     # the employer sees the contract now, and its request says which
     rows = c.get("/api/v1/contract-requests", headers=employer).json()
     assert (rows[0]["reference"], rows[0]["status"], rows[0]["contract_number"]) == (
