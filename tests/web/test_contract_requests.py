@@ -126,6 +126,7 @@ def test_a_request_cannot_set_a_registry_fact_and_the_contract_reads_the_registr
                 Contract.beneficiary_id == person_id, Contract.id != contract.id
             )
         )
+    assert guid is not None and demo_contract is not None
     staff = c.get(f"/api/v1/tasks/{guid}", headers=web.token("counsellor.tun")).json()
     assert staff["registry"]["facts"] == {k: data[k] for k in REGISTRY_FACTS if k in data}
     assert [(o["number"], o["status"]) for o in staff["registry"]["other_contracts"]] == [
