@@ -13,6 +13,8 @@ from pathlib import Path
 from lxml import etree
 
 from api.i18n import LOCALES, catalog
+from engine.inbox import REQUEST_STATUSES
+from engine.registry import REGISTRY_FACTS, RULES
 
 ROOT = Path(__file__).resolve().parent.parent
 _LITERAL = re.compile(r"""\b_\(\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')""")
@@ -83,6 +85,11 @@ ENGINE_MESSAGES = (
     "the request does not match what this page expects", "the request body could not be read",
     "NUL characters are not allowed in a URL", "invalid value", "contains NUL",
     "too many verification runs are waiting; try again when one has finished",
+    # contract requests and the job-seeker registry (engine/registry, engine/inbox/requests.py)
+    "a request cannot set a fact of the job-seeker registry", "kept by the job-seeker registry",
+    "the request has fields its form does not know", "unknown field", "invalid CIN",
+    "the CIN goes with the date of birth", "invalid date",
+    "too many job-seeker look-ups; try again later",
     "below the minimum the texts set for this contract",
     "above the maximum the texts set for this contract",
     # contact verification (engine/notifications/contacts.py) and the signing code's refusal
@@ -147,6 +154,8 @@ def dynamic_ids() -> set[str]:
     found |= {f"signature:{s}" for s in SIGNATURE_STATUSES}
     found |= {f"method:{m}" for m in SIGNATURE_METHODS}
     found |= {f"reason:{code}" for code in reason_codes()}
+    found |= {f"reason:{rule.code}" for rule in RULES} | set(REQUEST_STATUSES)
+    found |= {f"fact:{name}" for name in REGISTRY_FACTS}
     found |= {f"legal_status:{status}" for status in LEGAL_STATUSES}
     for programme in (ROOT / "processes").iterdir():
         if not (programme / "programme.json").is_file():

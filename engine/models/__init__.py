@@ -16,6 +16,7 @@ from engine.models.modeller import DefinitionDraft
 from engine.models.parties import (
     ROLES,
     Beneficiary,
+    ContractRequest,
     Employer,
     EmployerFact,
     Office,
@@ -45,6 +46,7 @@ __all__ = [
     "ContactChange",
     "ContactEvent",
     "Contract",
+    "ContractRequest",
     "DefinitionDraft",
     "Document",
     "Employer",

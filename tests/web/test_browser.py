@@ -11,7 +11,7 @@ import re
 from playwright.sync_api import Browser, expect
 from sqlalchemy import select
 
-from engine.models import Beneficiary, Contract, Employer, Office
+from engine.models import Contract, Employer
 from tests.helpers.browser import (
     ARTIFACTS,
     LiveServer,
@@ -19,6 +19,7 @@ from tests.helpers.browser import (
     sign_in,
 )
 from tests.helpers.employers import check_company
+from tests.helpers.registry import seeker_account
 
 
 def test_return_for_correction_then_approval(browser: Browser, live: LiveServer) -> None:
@@ -58,13 +59,7 @@ def test_return_for_correction_then_approval(browser: Browser, live: LiveServer)
 
 
 def test_employer_registers_and_requests_civp(browser: Browser, live: LiveServer) -> None:
-    with live.web.aqd.session() as s:
-        cin = s.scalar(
-            select(Beneficiary.cin)
-            .join(Office, Office.id == Beneficiary.office_id)
-            .where(Office.code == "GAB")
-            .order_by(Beneficiary.id.desc())
-        )
+    cin, born, _id = seeker_account(live.web.aqd, "GAB", "seeker.gab", live.web.clock.now())
     page = new_page(browser)
     page.goto(f"{live.url}/register")
     page.get_by_label("Raison sociale").fill("Oasis Tech SARL")
@@ -83,11 +78,16 @@ def test_employer_registers_and_requests_civp(browser: Browser, live: LiveServer
     page.get_by_test_id("new-request").click()
     page.get_by_label("Programme").select_option("civp")
     page.get_by_test_id("choose-programme").click()
-    page.get_by_label("(CIN)", exact=False).fill(str(cin))
-    page.get_by_label("Niveau de diplôme").select_option("HIGHER_ED")
-    page.get_by_label("Nationalité").select_option("TN")
+    page.get_by_label("(CIN)", exact=False).fill(cin)
+    page.get_by_label("Date de naissance du candidat").fill(born)
+    expect(page.get_by_label("Niveau de diplôme")).to_have_count(0)  # the registry's fact
     page.get_by_test_id("send-request").click()
-    expect(page.locator(".flash")).to_contain_text("transmise")
+    expect(page.locator(".flash")).to_contain_text("Votre demande est envoyée")
+    # the job seeker accepts it in their account
+    seeker = sign_in(browser, live, "seeker.gab")
+    expect(seeker.get_by_test_id("request-row")).to_contain_text("Oasis Tech SARL")
+    seeker.get_by_test_id("accept-request").click()
+    expect(seeker.locator(".flash")).to_contain_text("Vous avez accepté la demande")
     with live.web.aqd.session() as s:
         employer_id = s.scalar(select(Employer.id).where(Employer.matricule_fiscal == "1472583K"))
         contract = s.scalar(select(Contract).where(Contract.employer_id == employer_id))
