@@ -31,11 +31,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 AQD_VAR_DIR=/app/var
 # WeasyPrint (contract documents, reports) needs Pango and HarfBuzz's subsetter (without it,
 # every PDF embeds whole fonts and warns); the fonts the document templates name (Noto, DejaVu)
-# and the Arabic faces of the signature stamps (signing/pades.py).
+# and the Arabic faces of the signature stamps (signing/pades.py). poppler-utils' pdftoppm draws
+# the contract's pages as images for phones (forms/pdfpages.py).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 \
-      fonts-noto-core fonts-dejavu-core \
+      fonts-noto-core fonts-dejavu-core poppler-utils \
  && rm -rf /var/lib/apt/lists/*
 # The user has a home for fontconfig's cache (without one, every process warns it has none).
 RUN useradd --system --create-home --uid 10001 aqd && mkdir -p /app/var && chown aqd /app/var

@@ -38,6 +38,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api import pages, v1
 from api.auth import resolve_caller
 from api.deps import ReadSession
+from api.i18n import reason_labels
 from api.pages.common import error_page
 from api.proxies import client_address
 from engine import (
@@ -57,6 +58,7 @@ from engine.config import Network, proxy_networks
 from engine.inbox.documents import expire_pending
 from engine.notifications.escalations import escalate_overdue
 from engine.outbox import runner as outbox
+from engine.registry import RequestRefused as RegistryRefusal
 
 log = logging.getLogger(__name__)
 #: The embedded server escalates overdue tasks this often (the scheduler: every 15 minutes).
@@ -205,6 +207,8 @@ def create_app(aqd: Aqd, run_timers: bool = False, timer_interval_s: float = 15.
             headers["Retry-After"] = str(exc.retry_after)
         if _is_api(request):
             body = {**exc.to_dict(), "request_id": getattr(request.state, "request_id", "")}
+            if isinstance(exc, RegistryRefusal):  # the reason in both languages
+                body["fields"] = {**body["fields"], "reason_label": reason_labels(exc.reason)}
             return JSONResponse(body, status_code=exc.status_code, headers=headers)
         if isinstance(exc, Unauthenticated):
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")

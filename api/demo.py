@@ -147,6 +147,11 @@ def _seed_parties(session: Session, report: DemoReport, aqd: Aqd) -> None:
                 diploma_level="HIGHER_ED" if b < 3 else "OTHER",
                 disabled=b == 2,
                 office_id=office.id,
+                registration_number=f"{code}-2024-{b + 1:05d}",
+                registered_on=date(2024, 1 + n % 12, 1 + n % 27),
+                # the fourth worked 30 months in a row after school: not a first-time job seeker
+                months_worked_continuous=30 if b == 3 else 0,
+                schooling_ok=b != 3,
             )
             session.add(beneficiary)
             if b == 2:  # the job seeker whose demo contract is active
@@ -231,16 +236,17 @@ def _request(session: Session, code: str, index: int, b: int) -> dict[str, objec
     beneficiary = session.scalars(
         select(Beneficiary).where(Beneficiary.office_id == office.id).order_by(Beneficiary.id)
     ).all()[b]
+    # the demo's history: contracts requested in January, on the registry's facts
     return {
         "office": code,
         "employer_mf": employer.matricule_fiscal,
         "beneficiary_cin": beneficiary.cin,
-        "nationality": "TN",
+        "nationality": beneficiary.nationality,
         "diploma_level": beneficiary.diploma_level,
         "disabled": beneficiary.disabled,
-        "months_worked_continuous": 30 if b == 3 else 0,
-        "months_worked_total": 0,
-        "schooling_ok": b != 3,
+        "months_worked_continuous": beneficiary.months_worked_continuous,
+        "months_worked_total": beneficiary.months_worked_total,
+        "schooling_ok": beneficiary.schooling_ok,
         "request_date": "2025-01-15",
     }
 

@@ -34,6 +34,11 @@ def catalog(locale: str) -> dict[str, str]:
     return {str(m.id): str(m.string) for m in po if m.id and m.string and not m.fuzzy}
 
 
+def reason_labels(code: str) -> dict[str, str]:
+    """A refusal's reason code in every language (``reason:CODE`` in the catalogues)."""
+    return {locale: catalog(locale).get(f"reason:{code}", code) for locale in LOCALES}
+
+
 def normalise(locale: str | None) -> str:
     value = (locale or "").split("-")[0].split("_")[0].lower()
     return value if value in LOCALES else DEFAULT_LOCALE

@@ -13,6 +13,8 @@ from pathlib import Path
 from lxml import etree
 
 from api.i18n import LOCALES, catalog
+from engine.inbox import REQUEST_STATUSES
+from engine.registry import REGISTRY_FACTS, RULES
 
 ROOT = Path(__file__).resolve().parent.parent
 _LITERAL = re.compile(r"""\b_\(\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')""")
@@ -89,6 +91,11 @@ ENGINE_MESSAGES = (
     "the request does not match what this page expects", "the request body could not be read",
     "NUL characters are not allowed in a URL", "invalid value", "contains NUL",
     "too many verification runs are waiting; try again when one has finished",
+    # contract requests and the job-seeker registry (engine/registry, engine/inbox/requests.py)
+    "a request cannot set a fact of the job-seeker registry", "kept by the job-seeker registry",
+    "the request has fields its form does not know", "unknown field", "invalid CIN",
+    "the CIN goes with the date of birth", "invalid date",
+    "too many job-seeker look-ups; try again later",
     "below the minimum the texts set for this contract",
     "above the maximum the texts set for this contract",
     # a company's check by its office (engine/employers/registration.py)
@@ -99,6 +106,20 @@ ENGINE_MESSAGES = (
     "missing or expired", "choose approve or refuse", "choose a file", "unknown document kind",
     "unknown", "unknown legal status", "the certificate's reference is required",
     "a certificate cannot end before it starts", "before the first day",
+    # contact verification (engine/notifications/contacts.py) and the signing code's refusal
+    "no code can be sent to this contact now; ask the office to record it",
+    "no code can be sent there",
+    "your verified contact cannot receive a code now; ask the office to record the new one",
+    "wrong code", "this change is no longer waiting for a code; ask for a new one",
+    "the codes have expired; ask for new ones", "too many wrong codes; ask for new ones",
+    "too many changes were asked for today; try again tomorrow or ask the office",
+    "the contact details have errors", "the e-mail address is not valid",
+    "not an e-mail address", "the phone number is not valid",
+    "8 digits, or + and the international number",
+    "a signing code goes only to a verified phone or e-mail address: confirm yours in your "
+    "contact details with the codes sent to it, or ask the office to record it",
+    "your phone or e-mail address is not verified yet",
+    "this change was just confirmed by another session",
 )  # fmt: skip
 
 
@@ -147,6 +168,8 @@ def dynamic_ids() -> set[str]:
     found |= {f"signature:{s}" for s in SIGNATURE_STATUSES}
     found |= {f"method:{m}" for m in SIGNATURE_METHODS}
     found |= {f"reason:{code}" for code in reason_codes()}
+    found |= {f"reason:{rule.code}" for rule in RULES} | set(REQUEST_STATUSES)
+    found |= {f"fact:{name}" for name in REGISTRY_FACTS}
     found |= {f"legal_status:{status}" for status in LEGAL_STATUSES}
     found |= {f"company_document:{k}" for k in COMPANY_DOCUMENTS}
     found |= {f"upload:{s}" for s in UPLOAD_STATUSES} | {f"fact:{k}" for k in FACT_KINDS}

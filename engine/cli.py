@@ -46,6 +46,7 @@ from engine.definitions.deploy import check_folder, deploy, evaluate_decision, l
 from engine.employers.cli import app as employers_app
 from engine.inbox import documents, queries
 from engine.models import Contract, Outbox
+from engine.notifications.cli import app as contacts_app
 from engine.notifications.escalations import escalate_overdue
 from engine.outbox import runner as outbox
 from engine.payments.cli import app as payments_app
@@ -74,6 +75,7 @@ app.add_typer(messages_app, name="messages")
 app.add_typer(outbox_app, name="outbox")
 app.add_typer(analytics_app, name="analytics")
 app.add_typer(payments_app, name="payments")
+app.add_typer(contacts_app, name="contacts")
 app.add_typer(anchors_app, name="anchors")
 app.add_typer(employers_app, name="employers")
 

@@ -186,6 +186,12 @@ class Settings(BaseSettings):
     upload_contract_mb: int = Field(
         default=300, ge=1, description="Most megabytes of uploaded files per contract."
     )
+    request_lookups_per_hour: int = Field(
+        default=20,
+        ge=1,
+        description="Most contract requests (job-seeker look-ups by CIN) one employer may make "
+        "in an hour; every look-up counts, found or not, so the limit tells nothing either.",
+    )
     upload_user_pending_files: int = Field(
         default=20, ge=1, description="Most uploads one user may have pending at once."
     )

@@ -15,23 +15,25 @@ check_only=${2:-}
 
 # make run: npm bundles the front end at install time; WeasyPrint renders the contract PDFs
 # with Pango, subsets their fonts with HarfBuzz-Subset (without it WeasyPrint falls back to
-# fontTools: slower, and it warns on every PDF) and the Noto fonts draw the Arabic text.
+# fontTools: slower, and it warns on every PDF) and the Noto fonts draw the Arabic text;
+# poppler-utils' pdftoppm draws the contract's pages as images a phone can read
+# (forms/pdfpages.py).
 run_packages=(
   npm:npm
   libpango-1.0-0
   libpangoft2-1.0-0
   libharfbuzz-subset0
   fonts-noto-core
+  poppler-utils
 )
-# The tests also need PostgreSQL and Redis (the services), poppler-utils (pdfsig, pdftotext)
-# and libnss3-tools (certutil) for the independent signature checks, SoftHSM and opensc for the
+# The tests also need PostgreSQL and Redis (the services), poppler-utils (pdfsig, pdftotext;
+# already in run_packages) and libnss3-tools (certutil) for the independent signature checks, SoftHSM and opensc for the
 # PKCS#11 seal test, and Debian's Chromium for the browser tests (Playwright drives it; no
 # browser is downloaded).
 test_packages=(
   "${run_packages[@]}"
   postgresql
   redis-server
-  poppler-utils
   libnss3-tools
   softhsm2
   opensc

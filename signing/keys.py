@@ -63,6 +63,10 @@ def _write(path: Path, data: bytes, secret: bool = False) -> None:
     tmp.replace(path)
 
 
+class KeySourceError(RuntimeError):
+    """The key source is not in the state its caller needs (a bug, not bad input)."""
+
+
 @dataclass(frozen=True)
 class Pkcs11Seal:
     """Where the agency seal lives on an HSM: module, token label, PIN, key/cert label."""
@@ -107,7 +111,7 @@ class DevKeySource:
                         for c in x509.load_pem_x509_certificates(self.trust_roots.read_bytes())
                     ]
                 if self.seal_p12 is not None:
-                    pki.extra_certs = [_asn1_cert(c) for c in self._p12()[2]]
+                    pki.extra_certs = [_asn1_cert(c) for c in self._p12(self.seal_p12)[2]]
                 if self.crls is not None:
                     pki.extra_crls = [
                         a_crl.CertificateList.load(
@@ -118,16 +122,15 @@ class DevKeySource:
                 self._pki = pki
             return self._pki
 
-    def _p12(self) -> tuple[Any, x509.Certificate, list[x509.Certificate]]:
-        assert self.seal_p12 is not None
+    def _p12(self, path: Path) -> tuple[Any, x509.Certificate, list[x509.Certificate]]:
         try:
             key, cert, chain = pkcs12.load_key_and_certificates(
-                self.seal_p12.read_bytes(), self.seal_password.encode() or None
+                path.read_bytes(), self.seal_password.encode() or None
             )
         except (OSError, ValueError) as exc:
-            raise ValueError(f"{self.seal_p12}: cannot read the seal's PKCS#12 ({exc})") from exc
+            raise ValueError(f"{path}: cannot read the seal's PKCS#12 ({exc})") from exc
         if key is None or cert is None:
-            raise ValueError(f"{self.seal_p12}: no key and certificate in this PKCS#12")
+            raise ValueError(f"{path}: no key and certificate in this PKCS#12")
         return key, cert, list(chain)
 
     def _load_or_create(self) -> tuple[DevPki, _PrivateKey]:
@@ -161,7 +164,8 @@ class DevKeySource:
         tsa = _identity("tsa", files["tsa.pem"].read_bytes(), files["tsa.key.pem"].read_bytes())
         crl = a_crl.CertificateList.load(files["crl.der"].read_bytes())
         ca_key = serialization.load_pem_private_key(inter_key_pem, password=None)
-        assert isinstance(ca_key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey)
+        if not isinstance(ca_key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
+            raise ValueError(f"{files['intermediate.key.pem']}: not an EC or RSA private key")
         return DevPki(root=root, intermediate=inter, tsa=tsa, crl=crl), ca_key
 
     @property
@@ -176,7 +180,7 @@ class DevKeySource:
         is the signer's verified identity (a :class:`Subject`: legal name, national identity
         number or company's tax number), or a bare common name."""
         if party == "office" and self.seal_p12 is not None:
-            return self._seal()
+            return self._seal(self.seal_p12)
         role = "agency seal" if party == "office" else party
         subject = name if isinstance(name, Subject) else Subject(name, role)
         name = subject.common_name
@@ -191,8 +195,10 @@ class DevKeySource:
             if cert_path.is_file() and key_path.is_file():
                 found = _identity(name, cert_path.read_bytes(), key_path.read_bytes())
             else:
-                assert self._ca_key is not None
-                found = issue_signer(pki, self._ca_key, subject)
+                ca_key = self._ca_key
+                if ca_key is None:  # self.pki above loads it with the CA
+                    raise KeySourceError("the development CA's key is not loaded")
+                found = issue_signer(pki, ca_key, subject)
                 _write(key_path, _pem_key(found.key), secret=True)
                 _write(cert_path, _pem_cert(found.cert))
             self._identities[slug] = found
@@ -201,16 +207,14 @@ class DevKeySource:
     def signer_for(self, party: str, name: str | Subject) -> Identity | signers.Signer:
         """What signs for ``party``: a certificate and key, or the HSM's signer for the seal."""
         if party == "office" and self.pkcs11 is not None:
-            return self._hsm_signer()
+            return self._hsm_signer(self.pkcs11)
         return self.identity(party, name)
 
-    def _hsm_signer(self) -> signers.Signer:
-        assert self.pkcs11 is not None
+    def _hsm_signer(self, cfg: Pkcs11Seal) -> signers.Signer:
         pki = self.pki  # outside the lock: it takes the lock itself
         with self._lock:
             found = self._hsm
             if found is None:
-                cfg = self.pkcs11
                 try:
                     session = pkcs11_signing.open_pkcs11_session(
                         str(cfg.module),
@@ -226,12 +230,12 @@ class DevKeySource:
                 )
             return found
 
-    def _seal(self) -> Identity:
+    def _seal(self, path: Path) -> Identity:
         with self._lock:
             found = self._identities.get("p12-seal")
         if found is not None:
             return found
-        key, cert, _chain = self._p12()
+        key, cert, _chain = self._p12(path)
         found = _identity(
             cert.subject.rfc4514_string(),
             cert.public_bytes(serialization.Encoding.PEM),

@@ -43,7 +43,7 @@ from engine.models import (
     User,
     UserRole,
 )
-from engine.notifications.notify import code_channel as code_channel_for
+from engine.notifications import contacts
 from engine.notifications.notify import notify
 
 if TYPE_CHECKING:
@@ -300,7 +300,8 @@ def _by_token(session: Session, token: str) -> tuple[SignatureRequest, Contract]
     if request is None:
         raise NotFound("this signing link is unknown or was replaced by a newer one")
     contract = session.get(Contract, request.contract_id)
-    assert contract is not None
+    if contract is None:
+        raise NotFound(f"the contract of signature request {request.id} no longer exists")
     return request, contract
 
 
@@ -385,6 +386,12 @@ NO_SECOND_FACTOR = (
     "your contact details, or ask the office"
 )
 NO_SECOND_FACTOR_FIELD = "no phone or e-mail address the code can be sent to"
+#: Why, when the signer gave a phone or an address that is not verified yet.
+NOT_VERIFIED = (
+    "a signing code goes only to a verified phone or e-mail address: confirm yours in your "
+    "contact details with the codes sent to it, or ask the office to record it"
+)
+NOT_VERIFIED_FIELD = "your phone or e-mail address is not verified yet"
 
 
 def send_code(
@@ -400,14 +407,24 @@ def send_code(
             "too many codes were sent for this request; ask the office", retry_after=86400
         )
     settings = aqd.settings
-    contact = session.execute(
-        select(User.email, User.phone).where(User.id == principal.user_id)
-    ).one_or_none()
-    email, phone = (contact.email, contact.phone) if contact is not None else (None, None)
-    channel = code_channel_for(bool(settings.sms_url), bool(settings.smtp_host), email, phone)
+    user = session.get(User, principal.user_id)
+    if user is None:
+        raise NotFound("this account no longer exists")
+    # only a verified contact: one the holder of the password or token alone cannot set
+    target = contacts.signing_contact(session, user, settings)
+    channel = target.channel if target is not None else "mailbox"
     if channel == "mailbox" and settings.mode != "development":
-        _refuse(aqd, request, principal, "no second factor: the code could only reach the mailbox")
-        raise SecondFactorUnavailable(NO_SECOND_FACTOR, fields={"channel": NO_SECOND_FACTOR_FIELD})
+        unverified = contacts.has_unverified(session, user)
+        why = (
+            "no second factor: the signer's phone or e-mail address is not verified"
+            if unverified
+            else "no second factor: the code could only reach the mailbox"
+        )
+        _refuse(aqd, request, principal, why)
+        raise SecondFactorUnavailable(
+            NOT_VERIFIED if unverified else NO_SECOND_FACTOR,
+            fields={"channel": NOT_VERIFIED_FIELD if unverified else NO_SECOND_FACTOR_FIELD},
+        )
     now = aqd.clock.now()
     code = f"{secrets.randbelow(1_000_000):06d}"
     sent = request.codes_sent + 1
@@ -429,22 +446,20 @@ def send_code(
         params={"contract": contract.number, "code": code, "minutes": CODE_MINUTES},
         now=now,
         contract_id=contract.id,
-        contact=(email, phone),
+        contact=(user.email, user.phone),
         channel=channel,
+        address=target.address if target is not None else None,
     )
-    aqd.record_event(
-        session,
-        contract.id,
-        "signature_code_sent",
-        {
-            "request": request.id,
-            "party": request.party,
-            "method": _code_method(session, request.idempotency_key, sent),
-            "mode": settings.mode,
-            "n": sent,
-        },
-        principal.username,
-    )
+    evidence: dict[str, Any] = {
+        "request": request.id,
+        "party": request.party,
+        "method": _code_method(session, request.idempotency_key, sent),
+        "mode": settings.mode,
+        "n": sent,
+    }
+    if target is not None:  # which verified contact, and when and how it was verified
+        evidence["contact"] = target.evidence()
+    aqd.record_event(session, contract.id, "signature_code_sent", evidence, principal.username)
     session.refresh(request)
     return request, code
 
@@ -492,8 +507,7 @@ def consent(
         raise InvalidInput("ask for a code first", fields={"code": "no code was sent"})
     if request.code_attempts >= MAX_CODE_ATTEMPTS:
         raise TooManyAttempts("too many wrong codes; ask for a new code", retry_after=60)
-    assert request.code_expires_at is not None
-    if request.code_expires_at <= now:
+    if request.code_expires_at is None or request.code_expires_at <= now:
         raise InvalidInput("the code has expired", fields={"code": "expired; ask for a new one"})
     if not hmac.compare_digest(request.code_hash, _code_hash(request.id, code.strip())):
         request_id = request.id
@@ -727,8 +741,8 @@ def to_sign(session: Session, request_id: int) -> ToSign:
         raise NotFound(f"signature request {request_id} not found")
     contract = session.get(Contract, request.contract_id)
     document = session.get(Document, request.document_id)
-    assert contract is not None
-    assert document is not None
+    if contract is None or document is None:
+        raise NotFound(f"the contract or document of signature request {request_id} is gone")
     signer = session.scalar(select(User).where(User.username == request.signer_username))
     signed = (
         session.get(Document, request.signed_document_id)
@@ -764,7 +778,8 @@ def record_signed(
     if request.status != "consented":
         raise Conflict(f"signature request {request_id} is {request.status}, not consented")
     contract = session.get(Contract, request.contract_id)
-    assert contract is not None
+    if contract is None:
+        raise NotFound(f"the contract of signature request {request_id} no longer exists")
     now = aqd.clock.now()
     digest = hashlib.sha256(signed_pdf).hexdigest()
     method = _code_method(session, request.idempotency_key, request.codes_sent)

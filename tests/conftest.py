@@ -79,6 +79,14 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         get_engine(url).dispose()
 
 
+#: For tests whose every step is a new process (the ``aqd`` command, a Celery worker): each
+#: process costs an interpreter's start-up, so their SQLite half runs in ``make test-all`` only;
+#: the engine's own tests cover SQLite in the fast tier.
+SQLITE_IN_TEST_ALL = pytest.mark.parametrize(
+    "db_url", ["postgresql", pytest.param("sqlite", marks=pytest.mark.slow)], indirect=True
+)
+
+
 @pytest.fixture(params=["postgresql", "sqlite"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     yield from database(request, tmp_path)

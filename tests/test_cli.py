@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import AGREEMENT, ROOT, World
+from tests.conftest import AGREEMENT, ROOT, SQLITE_IN_TEST_ALL, World
 from tests.helpers.cli import Cli, refused
 
 
@@ -86,6 +86,7 @@ def test_full_cli_session(cli: Cli) -> None:
     assert listed["id"] == anchored["anchor"] and listed["stamped_at"]
 
 
+@SQLITE_IN_TEST_ALL
 def test_refusals_are_one_line(cli: Cli, tmp_path: Path) -> None:
     assert "no such file" in refused(cli("deploy", str(tmp_path / "missing"), ok=False))
     bad = tmp_path / "bad"
@@ -120,6 +121,7 @@ def test_refusals_are_one_line(cli: Cli, tmp_path: Path) -> None:
     )
 
 
+@SQLITE_IN_TEST_ALL
 def test_hostile_model_never_hangs(cli: Cli, tmp_path: Path) -> None:
     folder = tmp_path / "hostile"
     folder.mkdir()
@@ -135,6 +137,7 @@ def test_hostile_model_never_hangs(cli: Cli, tmp_path: Path) -> None:
     assert time.monotonic() - started < 60
 
 
+@SQLITE_IN_TEST_ALL
 def test_decide_one_case(cli: Cli) -> None:
     cli("deploy", "processes/civp")
     case = cli.json_file(
@@ -169,6 +172,7 @@ def test_decide_one_case(cli: Cli) -> None:
     )
 
 
+@SQLITE_IN_TEST_ALL
 def test_decide_an_amount(cli: Cli) -> None:
     """The amounts are decisions too: Karama's reimbursement for a wage paid, and its cap."""
     cli("deploy", "processes/karama")

@@ -121,6 +121,11 @@ def test_the_runtime_has_what_weasyprint_loads() -> None:
         assert debian_packages(f"*/{library}") <= installed, library
 
 
+def test_the_runtime_draws_page_images() -> None:
+    # forms/pdfpages.py: the contract's pages as images, for phones without a PDF plug-in
+    assert debian_packages("/usr/bin/pdftoppm") <= apt_installed(RUNTIME)
+
+
 def test_the_runtime_has_every_font_the_documents_name() -> None:
     installed = apt_installed(RUNTIME)
     families: set[str] = set()

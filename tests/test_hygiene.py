@@ -3,6 +3,7 @@
 ``pytest.raises(Exception)`` passes on any error, including a ``TypeError`` from a typo in the
 test: it proves nothing about the refusal the test is named after. Every ``pytest.raises``
 names the precise class (each class, when it is given a tuple).
+Templates carry no inline script (the Content-Security-Policy would block it silently).
 A test module does not import another test module (pytest would collect its tests twice and
 its fixtures would leak): shared pieces live in a ``conftest.py`` or in ``tests/helpers/``.
 """
@@ -10,9 +11,11 @@ its fixtures would leak): shared pieces live in a ``conftest.py`` or in ``tests/
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
 BROAD = {"Exception", "BaseException"}
 
 
@@ -125,3 +128,37 @@ def test_the_import_check_sees_a_planted_import() -> None:
         "tests.engine.test_replay",
         "tests.test_cli",
     ]
+
+
+# -- templates: the Content-Security-Policy allows no inline script -------------------------------
+
+_INLINE_HANDLER = re.compile(r"\son[a-z]+\s*=", re.IGNORECASE)
+# data blocks (``type="application/json"``) are not run, so the policy lets them be
+_INLINE_SCRIPT = re.compile(
+    r"<script(?![^>]*\b(?:src=|type=\"application/json\"))[^>]*>", re.IGNORECASE
+)
+
+
+def inline_scripts(html: str) -> list[str]:
+    """Inline event handlers (``onchange=``…) and ``<script>`` elements without ``src``: the
+    browser refuses both under ``script-src 'self'``, so what they do silently never happens."""
+    found = [m.group(0).strip() for m in _INLINE_HANDLER.finditer(html)]
+    return found + [m.group(0) for m in _INLINE_SCRIPT.finditer(html)]
+
+
+def test_no_template_has_an_inline_script() -> None:
+    """The history page's process switch was an ``onchange`` the policy blocked: with scripts
+    on, the auditor could not change process (its button was inside ``<noscript>``)."""
+    offenders = {
+        str(path.relative_to(ROOT)): inline_scripts(path.read_text(encoding="utf-8"))
+        for path in sorted((ROOT / "api" / "templates").rglob("*.html"))
+    }
+    assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_the_inline_script_check_sees_planted_ones() -> None:
+    assert inline_scripts('<select onchange="this.form.submit()">') == ["onchange="]
+    assert inline_scripts("<script>alert(1)</script>") == ["<script>"]
+    assert inline_scripts('<script src="/static/aqd.js"></script>') == []
+    assert inline_scripts('<p data-on="x">conditions</p>') == []
+    assert inline_scripts('<script type="application/json" id="t">{}</script>') == []

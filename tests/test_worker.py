@@ -16,11 +16,12 @@ from sqlalchemy import select
 from engine.access.accounts import Principal
 from engine.audit import verification_runs
 from engine.models import Contract, HumanTask, VerificationRun
-from tests.conftest import ROOT, World
+from tests.conftest import ROOT, SQLITE_IN_TEST_ALL, World
 
 BROKER = os.environ.get("AQD_TEST_BROKER_URL", "redis://127.0.0.1:6379/15")
 
 
+@SQLITE_IN_TEST_ALL
 def test_worker_fires_due_timers(world: World) -> None:
     cid = world.start()
     world.activate(cid)
@@ -83,6 +84,7 @@ def test_worker_fires_due_timers(world: World) -> None:
             worker.stdout.close()
 
 
+@SQLITE_IN_TEST_ALL
 def test_worker_runs_queued_verifications(world: World) -> None:
     """Verification runs go through the worker queue: the relay claims a queued run and the
     worker verifies it (issue 18: each run was a thread of the web process)."""

@@ -134,6 +134,9 @@ async def register(request: Request, caller: OptionalCallerDep, aqd: AqdDep) -> 
     secret, _csrf = accounts.open_session(
         aqd, principal, client_ip(request), request.headers.get("user-agent", "")
     )
-    response = redirect("/employer?flash=registered")
+    # a contact given waits for the code sent to it, entered in the contact details
+    waiting = bool(form.get("phone", "").strip() or form.get("email", "").strip())
+    target = "/me/settings?notice=codes_sent#pending" if waiting else "/employer?flash=registered"
+    response = redirect(target)
     set_session_cookie(response, secret)
     return response

@@ -8,6 +8,7 @@ place when it is available. Permission and scope checks are the engine's
 
 from __future__ import annotations
 
+import logging
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -19,17 +20,21 @@ from starlette.datastructures import FormData
 
 from api.auth import ANON_CSRF_COOKIE, LANG_COOKIE, SESSION_COOKIE, Caller, anon_csrf
 from api.i18n import LOCALES, translator
-from engine import Aqd, EngineError
+from engine import Aqd, EngineError, NotFound
 from engine.access.accounts import SESSION_LIFETIME, Principal
 from engine.config import cookies_secure, get_settings
 from engine.dates import parse_date
+from forms import pdfpages
+from forms.pdfpages import PageImages
 from forms.text import finalize
+
+log = logging.getLogger(__name__)
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
 TEMPLATES.env.finalize = finalize  # no bidi override from user text (forms/text.py)
 FLASHES = (
     "claimed", "released", "completed", "reassigned", "requested", "registered", "bulk",
-    "action_done", "uploaded", "company_checked",
+    "action_done", "uploaded", "company_checked", "request_sent", "accepted", "declined",
 )  # fmt: skip
 
 
@@ -148,3 +153,34 @@ def date_param(value: str | None, field: str) -> date | None:
 
 def choice(value: str | None, allowed: tuple[str, ...], default: str) -> Any:
     return value if value in allowed else default
+
+
+def page_images_of(pdf: bytes, key: str) -> PageImages | None:
+    """The document's pages as images (drawn once, then from memory); None when they cannot
+    be drawn here (no pdftoppm): the page then offers the PDF to download only."""
+    try:
+        return pdfpages.page_images(pdf, key)
+    except pdfpages.PageImagesUnavailable:
+        log.exception("page images unavailable")
+        return None
+
+
+def pages_context(images: PageImages | None, base: str) -> list[dict[str, Any]]:
+    """What ``_pages.html`` shows: each page's image URL and size."""
+    if images is None:
+        return []
+    return [
+        {"src": f"{base}/{images.sha256}/{n}.png", "width": w, "height": h, "number": n}
+        for n, (w, h) in enumerate(images.dimensions(), start=1)
+    ]
+
+
+def page_image(images: PageImages, sha256: str, page: int) -> Response:
+    """One page image, or 404 when the document changed since the page was shown."""
+    if images.sha256 != sha256 or not 1 <= page <= len(images.pages):
+        raise NotFound("this page of the document does not exist (any more)")
+    return Response(
+        images.pages[page - 1],
+        media_type="image/png",
+        headers={"x-content-type-options": "nosniff"},
+    )

@@ -46,11 +46,13 @@ def company_home(
     status_code: int = 200,
     error: EngineError | None = None,
 ) -> HTMLResponse:
-    """The company's home: its file with its office, its steps and its contracts."""
+    """The company's home: its file with its office, its steps, its contract requests and its
+    contracts."""
     with aqd.read_session() as s:
         now = aqd.clock.now()
         tasks = inbox.inbox(s, caller.principal, inbox.InboxFilter(per_page=100), now)
         contracts = inbox.list_contracts(s, caller.principal, per_page=100)
+        requests = inbox.employer_requests(s, caller.principal)
         company = companies.own_file(s, caller.principal, now.date())
     return render(
         request,
@@ -59,6 +61,7 @@ def company_home(
         status_code,
         tasks=tasks,
         contracts=contracts,
+        requests=requests,
         company=company,
         kinds=companies.KINDS,
         error=error,

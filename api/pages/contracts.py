@@ -1,5 +1,6 @@
 """The contracts list, a contract's page with the actions its parties may take now (suspend,
-resume, end early, ask for an extension…), and its printable contract document."""
+resume, end early, ask for an extension…), and its contract document: the PDF, and the page
+that shows it as images a phone can read."""
 
 from __future__ import annotations
 
@@ -13,10 +14,20 @@ from api.auth import Caller, CallerDep
 from api.deps import AqdDep, ReadSession
 from api.forms_render import coerce, fields_of
 from api.i18n import Translator, translator
-from api.pages.common import form_dict, int_param, locale_of, redirect, render
+from api.pages.common import (
+    form_dict,
+    int_param,
+    locale_of,
+    page_image,
+    page_images_of,
+    pages_context,
+    redirect,
+    render,
+)
 from engine import Aqd, Conflict, EngineError, InvalidInput, NotFound, inbox
 from engine.access import scope
 from engine.commands import contract_actions
+from forms import pdfpages
 from signing import documents as contract_documents
 from signing import requests as signature_requests
 
@@ -127,3 +138,37 @@ def contract_pdf(ref: str, caller: CallerDep, aqd: AqdDep) -> Response:
             "X-Content-SHA256": document.sha256,
         },
     )
+
+
+@router.get("/contracts/{ref}/document")
+def contract_document_page(ref: str, request: Request, caller: CallerDep, aqd: AqdDep) -> Response:
+    """The contract document as page images (readable on a phone), with the PDF to download."""
+    with aqd.read_session() as s:
+        terms = inbox.contract_terms(aqd, s, caller.principal, ref)
+    document = contract_documents.render(terms)
+    images = page_images_of(document.pdf, f"contract:{terms['number']}")
+    base = f"/contracts/{quote(ref)}"
+    return render(
+        request,
+        "document.html",
+        caller,
+        number=terms["number"],
+        contract_url=base,
+        pages=pages_context(images, f"{base}/document"),
+        sha256=document.sha256,
+    )
+
+
+@router.get("/contracts/{ref}/document/{sha256}/{page}.png")
+def contract_document_image(
+    ref: str, sha256: str, page: int, caller: CallerDep, aqd: AqdDep
+) -> Response:
+    with aqd.read_session() as s:  # the caller's scope, checked for every image
+        terms = inbox.contract_terms(aqd, s, caller.principal, ref)
+    key = f"contract:{terms['number']}"
+    images = pdfpages.cached(key, sha256)
+    if images is None:  # drawn by another process, or dropped from memory since
+        images = page_images_of(contract_documents.render(terms).pdf, key)
+    if images is None:
+        raise NotFound("the pages of this document cannot be drawn")
+    return page_image(images, sha256, page)

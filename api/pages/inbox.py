@@ -141,6 +141,7 @@ def task_page(
         status_code,
         task=task,
         contract=detail["contract"],
+        registry=detail.get("registry"),
         fields=form_fields,
         error=error,
         team=team,

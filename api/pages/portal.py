@@ -1,8 +1,10 @@
-"""The employer's and the job seeker's homes (their steps and contracts) and the employer's
-contract request for a registered job seeker."""
+"""The employer's and the job seeker's homes (their steps, contracts and contract requests),
+the employer's contract request for a job seeker named by CIN and date of birth, and the job
+seeker's acceptance or refusal of it."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -15,21 +17,43 @@ from api.forms_render import coerce, fields_of
 from api.i18n import translator
 from api.pages.common import form_dict, locale_of, redirect, render
 from api.pages.companies import company_home
-from engine import Aqd, EngineError, InvalidInput, NotFound, inbox
+from engine import Aqd, EngineError, InvalidInput, NotFound, TooManyAttempts, inbox
 from engine.employers import registration
+from engine.registry import REGISTRY_FACTS, RequestRefused
 
 router = APIRouter(include_in_schema=False)
 
-# Start-form fields the portal fills itself (from the account, the candidate and the date).
-AUTO_FILLED = frozenset({"office", "employer_mf", "beneficiary_cin", "request_date"})
+# Start-form fields the employer never gives: the parties (from the account and the job
+# seeker) and every fact the job-seeker registry owns (engine/registry).
+AUTO_FILLED = frozenset({"office", "employer_mf", "beneficiary_cin", *REGISTRY_FACTS})
 
 
 def _party_home(
-    request: Request, caller: Caller, aqd: Aqd, s: Session, template: str
+    request: Request,
+    caller: Caller,
+    aqd: Aqd,
+    s: Session,
+    template: str,
+    status_code: int = 200,
+    error: EngineError | None = None,
 ) -> HTMLResponse:
     tasks = inbox.inbox(s, caller.principal, inbox.InboxFilter(per_page=100), aqd.clock.now())
     contracts = inbox.list_contracts(s, caller.principal, per_page=100)
-    return render(request, template, caller, tasks=tasks, contracts=contracts)
+    requests = (
+        inbox.beneficiary_requests(s, caller.principal)
+        if caller.principal.has("beneficiary")
+        else inbox.employer_requests(s, caller.principal)
+    )
+    return render(
+        request,
+        template,
+        caller,
+        status_code,
+        tasks=tasks,
+        contracts=contracts,
+        requests=requests,
+        error=error,
+    )
 
 
 @router.get("/employer")
@@ -42,6 +66,24 @@ def beneficiary_home(
     request: Request, caller: BeneficiaryDep, aqd: AqdDep, s: ReadSession
 ) -> Response:
     return _party_home(request, caller, aqd, s, "me.html")
+
+
+@router.post("/me/requests/{reference}/{decision}")
+def beneficiary_decides(
+    reference: str, decision: str, request: Request, caller: BeneficiaryDep, aqd: AqdDep
+) -> Response:
+    """The job seeker accepts or declines a company's request; a refusal by a duplicate or
+    cumulation rule is shown on the page with its reason (409)."""
+    if decision not in ("accept", "decline"):
+        raise NotFound(f"no decision {decision}")
+    try:
+        row = inbox.decide_request(aqd, caller.principal, reference[:36], decision == "accept")
+    except RequestRefused as exc:
+        with aqd.read_session() as s:
+            return _party_home(request, caller, aqd, s, "me.html", 409, exc)
+    if row["contract_number"]:
+        return redirect(f"/contracts/{row['contract_number']}?flash=accepted")
+    return redirect("/me?flash=declined")
 
 
 def request_page(
@@ -110,9 +152,16 @@ async def request_submit(request: Request, caller: EmployerDep, aqd: AqdDep) -> 
         },
         form,
     )
-    data["beneficiary_cin"] = form.get("beneficiary_cin", "").strip()
+    cin = form.get("beneficiary_cin", "").strip()
+    number = form.get("registration_number", "").strip() or None
     try:
-        created = inbox.request_contract(aqd, caller.principal, programme, data)
-    except InvalidInput as exc:
-        return request_page(request, caller, aqd, programme, 422, data, exc)
-    return redirect(f"/contracts/{created['id']}?flash=requested")
+        born = date.fromisoformat(form.get("birth_date", "")) if form.get("birth_date") else None
+    except ValueError:
+        error = InvalidInput("invalid date", fields={"birth_date": "not a valid date (YYYY-MM-DD)"})
+        return request_page(request, caller, aqd, programme, 422, {**form, **data}, error)
+    try:
+        inbox.create_request(aqd, caller.principal, programme, cin, born, number, data)
+    except (InvalidInput, TooManyAttempts) as exc:
+        status = 429 if isinstance(exc, TooManyAttempts) else 422
+        return request_page(request, caller, aqd, programme, status, {**form, **data}, exc)
+    return redirect("/employer?flash=request_sent")

@@ -4,6 +4,7 @@ anyone can upload a signed PDF to (``api/ceremony.py`` holds the steps the API s
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request, Response
@@ -11,10 +12,10 @@ from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
 from api import ceremony
-from api.auth import CallerDep, OptionalCallerDep, client_ip
+from api.auth import Caller, CallerDep, OptionalCallerDep, client_ip
 from api.deps import AqdDep, ReadSession
-from api.pages.common import redirect, render
-from engine import InvalidInput, NotFound
+from api.pages.common import page_image, page_images_of, pages_context, redirect, render
+from engine import Aqd, InvalidInput, NotFound
 from engine.access import scope
 from signing import requests, service
 
@@ -65,12 +66,34 @@ def ceremony_page(token: str, request: Request, caller: CallerDep, aqd: AqdDep) 
         view=view,
         token=token,
         notice=request.query_params.get("notice", ""),
+        pages=_pages(aqd, token, caller),
     )
+
+
+def _pages(aqd: Aqd, token: str, caller: Caller) -> list[dict[str, Any]]:
+    """The document to sign as page images (drawn once per document)."""
+    images = page_images_of(ceremony.document(aqd, token, caller), SIGNING_PAGES)
+    return pages_context(images, f"/sign/{quote(token)}/pages")
+
+
+#: The key the signing pages' images are kept under: the bytes they are drawn from were read
+#: under the signer's link, and the images are found again only from those bytes' SHA-256.
+SIGNING_PAGES = "signing"
 
 
 @router.get("/sign/{token}/document.pdf")
 def ceremony_document(token: str, caller: CallerDep, aqd: AqdDep) -> Response:
     return pdf_response(ceremony.document(aqd, token, caller), "contract.pdf")
+
+
+@router.get("/sign/{token}/pages/{sha256}/{page}.png")
+def ceremony_page_image(
+    token: str, sha256: str, page: int, caller: CallerDep, aqd: AqdDep
+) -> Response:
+    images = page_images_of(ceremony.document(aqd, token, caller), SIGNING_PAGES)
+    if images is None:
+        raise NotFound("the pages of this document cannot be drawn")
+    return page_image(images, sha256, page)
 
 
 @router.post("/sign/{token}/code")
@@ -98,8 +121,17 @@ async def ceremony_consent(
         )
     except InvalidInput as exc:
         view = await run_in_threadpool(ceremony.view, aqd, token, caller)
+        pages = await run_in_threadpool(_pages, aqd, token, caller)
         return render(
-            request, "sign.html", caller, 422, view=view, token=token, error=exc, notice=""
+            request,
+            "sign.html",
+            caller,
+            422,
+            view=view,
+            token=token,
+            error=exc,
+            notice="",
+            pages=pages,
         )
     return redirect("/me/signatures?notice=signed")
 
@@ -122,8 +154,17 @@ async def ceremony_decline(
         )
     except InvalidInput as exc:
         view = await run_in_threadpool(ceremony.view, aqd, token, caller)
+        pages = await run_in_threadpool(_pages, aqd, token, caller)
         return render(
-            request, "sign.html", caller, 422, view=view, token=token, error=exc, notice=""
+            request,
+            "sign.html",
+            caller,
+            422,
+            view=view,
+            token=token,
+            error=exc,
+            notice="",
+            pages=pages,
         )
     return redirect("/me/signatures?notice=declined")
 

@@ -46,6 +46,17 @@ class EmployerRegistration(BaseModel):
     password: str = Field(min_length=10, max_length=1000)
     display_name: str = Field(default="", max_length=200)
     locale: Literal["ar", "fr"] = "fr"
+    phone: str = Field(
+        default="",
+        max_length=32,
+        description="the company's mobile phone: a code is sent to it, and it receives signing "
+        "codes once the code is entered (`POST /api/v1/me/contact/confirm`)",
+    )
+    email: str = Field(
+        default="",
+        max_length=254,
+        description="the company's e-mail address, verified the same way",
+    )
 
 
 @router.post("/tokens", status_code=201, response_model=Token, responses=errors(401, 422, 429))

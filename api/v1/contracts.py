@@ -4,13 +4,15 @@ and an employer's request for a new one (``/api/v1/contracts``, ``/programmes``)
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from datetime import date
+from typing import Annotated, Any, Literal
 
 from fastapi import Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import CallerDep
 from api.deps import AqdDep, ReadSession
+from api.i18n import reason_labels
 from api.v1.schemas import AUTHED, Labels, Out, Recorded, V1Router, errors, recorded
 from engine import inbox
 from engine.access import scope
@@ -39,8 +41,21 @@ class CompleteRequest(BaseModel):
 class ContractRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     programme: str = Field(min_length=1, max_length=64)
-    beneficiary_cin: str = Field(pattern=r"^[0-9]{8}$")
-    data: dict[str, Any] = Field(default_factory=dict, description="other start-form fields")
+    beneficiary_cin: str = Field(default="", pattern=r"^([0-9]{8})?$")
+    birth_date: date | None = Field(
+        default=None, description="the job seeker's date of birth, with the CIN"
+    )
+    registration_number: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=32,
+        description="the job seeker's registration number, instead of CIN and date of birth",
+    )
+    data: dict[str, Any] = Field(
+        default_factory=dict,
+        description="the position and terms (start-form fields the registry does not own: a "
+        "registry fact such as `disabled` or `request_date` is refused with 422 naming it)",
+    )
 
 
 # -- responses ------------------------------------------------------------------------------------
@@ -206,10 +221,25 @@ class ReplayReport(Out):
     )
 
 
-class CreatedContract(Out):
-    id: int
-    number: str
-    status: str
+class RequestAnswer(Out):
+    """The same answer whether or not a job seeker matched: nothing about the person."""
+
+    reference: str
+    programme: str
+    status: str = Field(description="awaiting_acceptance")
+
+
+class RequestRow(Out):
+    reference: str
+    programme: str
+    status: str = Field(description="awaiting_acceptance, accepted, declined or refused")
+    reason: str | None = Field(description="the reason code of a refusal")
+    reason_label: Labels | None = Field(default=None, description="the reason in ar and fr")
+    terms: dict[str, Any]
+    created_at: str = Field(description="ISO 8601")
+    decided_at: str | None = Field(description="ISO 8601")
+    contract_number: str | None = Field(description="once the job seeker accepted")
+    employer: str | None = Field(description="the company (shown to the job seeker)")
 
 
 class Programme(Out):
@@ -329,17 +359,61 @@ def verify_contract(ref: str, caller: CallerDep, aqd: AqdDep, s: ReadSession) ->
     return replay.replay_contract(aqd, s, found.id).to_dict()
 
 
+def _labelled(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    for row in rows:
+        if row["reason"]:
+            row["reason_label"] = reason_labels(row["reason"])
+    return rows
+
+
 @router.post(
-    "/contracts",
-    status_code=201,
-    response_model=CreatedContract,
-    responses=errors(401, 403, 409, 422),
+    "/contract-requests",
+    status_code=202,
+    response_model=RequestAnswer,
+    responses=errors(401, 403, 409, 422, 429),
 )
 def request_contract(body: ContractRequest, caller: CallerDep, aqd: AqdDep) -> dict[str, Any]:
-    """Request a contract for a registered job seeker (employer). 409 ``company_pending``
-    while the company's office has not checked it (``/api/v1/employer/company``)."""
-    form = {**body.data, "beneficiary_cin": body.beneficiary_cin}
-    return inbox.request_contract(aqd, caller.principal, body.programme, form)
+    """Request a contract for a job seeker named by CIN and date of birth, or by registration
+    number (employer). The answer is the same whether or not the person exists: the request
+    awaits the job seeker's acceptance in their account. Look-ups are limited per employer
+    (429 with Retry-After). 409 ``company_pending`` while the company's office has not checked
+    it (``/api/v1/employer/company``)."""
+    return inbox.create_request(
+        aqd,
+        caller.principal,
+        body.programme,
+        body.beneficiary_cin,
+        body.birth_date,
+        body.registration_number,
+        body.data,
+    )
+
+
+@router.get("/contract-requests", response_model=list[RequestRow], responses=AUTHED)
+def contract_requests(caller: CallerDep, s: ReadSession) -> list[dict[str, Any]]:
+    """An employer's requests, or the requests addressed to a job seeker, newest first."""
+    if caller.principal.has("beneficiary"):
+        return _labelled(inbox.beneficiary_requests(s, caller.principal))
+    return _labelled(inbox.employer_requests(s, caller.principal))
+
+
+@router.post(
+    "/contract-requests/{reference}/{decision}",
+    response_model=RequestRow,
+    responses=errors(401, 403, 404, 409, 422),
+)
+def decide_contract_request(
+    reference: Annotated[str, Path(max_length=36)],
+    decision: Literal["accept", "decline"],
+    caller: CallerDep,
+    aqd: AqdDep,
+) -> dict[str, Any]:
+    """The job seeker accepts (the contract starts on the registry's facts) or declines a
+    request addressed to them. 409 ``request_refused`` with the reason code (and its Arabic and
+    French text) when a duplicate or cumulation rule refuses it; the refusal stays on the
+    request, where the employer sees it."""
+    row = inbox.decide_request(aqd, caller.principal, reference, decision == "accept")
+    return _labelled([row])[0]
 
 
 @router.get("/programmes", response_model=list[Programme], responses=AUTHED)

@@ -46,9 +46,11 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
         401: "not signed in, or bad credentials",
         403: "signed in but not allowed (or missing CSRF token)",
         404: "not found in the caller's scope",
-        409: "conflict: the task or contract changed first (or an upload quota is reached)",
+        409: "conflict: the task or contract changed first (or an upload quota is reached, or "
+        "a duplicate or cumulation rule refuses a request: `request_refused` with the reason "
+        "code, its legal basis and its Arabic and French text)",
         422: "invalid input, with per-field details",
-        429: "too many failed logins",
+        429: "too many failed logins or job-seeker look-ups (Retry-After says when to retry)",
     }
     return {c: {"model": ErrorBody, "description": text[c]} for c in codes}
 

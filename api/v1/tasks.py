@@ -47,9 +47,27 @@ class TaskView(TaskItem):
     data: dict[str, Any] = Field(description="what this step's last completion submitted")
 
 
+class OtherContract(Out):
+    id: int
+    number: str
+    programme: str
+    status: str
+    employer: str | None
+
+
+class RegistryContext(Out):
+    """What the office checks before validating (office staff and auditors only)."""
+
+    facts: dict[str, Any] = Field(
+        description="the job-seeker registry's facts the contract's decisions read"
+    )
+    other_contracts: list[OtherContract] = Field(description="the job seeker's other contracts")
+
+
 class TaskDetail(Out):
     task: TaskView
     contract: ContractDetail
+    registry: RegistryContext | None = Field(default=None, description="office staff only")
 
 
 class DocumentReference(Out):

@@ -42,6 +42,7 @@ from engine.models import (
     UserRole,
     WebSession,
 )
+from engine.notifications import contacts
 
 SESSION_LIFETIME = timedelta(hours=12)
 TOKEN_LIFETIME = timedelta(days=90)
@@ -439,7 +440,12 @@ def register_employer(
     The account is ``<chosen name>@<matricule fiscal>`` (``sami@1472583k``): the company's
     namespace is new once the company is, so sign-up never says whether any other account
     exists (a chosen name alone could be a staff member's: issue 18 found ``counsellor.tun``
-    that way). The one conflict left is the company's own, already registered."""
+    that way). The one conflict left is the company's own, already registered.
+
+    A phone or e-mail address given here is the company's first contact: a code goes to it at
+    once, and it is applied (and receives signing codes) once the code is entered at
+    ``/me/settings``, before the first signature; later changes need that contact's code too
+    (``engine.notifications.contacts``)."""
     fields: dict[str, str] = {}
     text = {k: str(data.get(k) or "").strip() for k in data}
     mf = text.get("matricule_fiscal", "").upper()
@@ -452,6 +458,12 @@ def register_employer(
             fields.setdefault(name, "required")
     if len(text.get("name", "")) > 200:
         fields["name"] = "at most 200 characters"
+    reach: dict[str, str] = {}  # the company's contact, verified by a code sent to it
+    for kind in contacts.KINDS:
+        try:
+            reach[kind] = contacts.clean(kind, text.get(kind, ""))
+        except InvalidInput as exc:
+            fields.update(exc.fields)
     if fields:
         raise InvalidInput("the registration form has errors", fields=fields)
     now = aqd.clock.now()
@@ -492,6 +504,9 @@ def register_employer(
         )
         if with_company is not None:
             with_company(session, employer, user.username)
+        for kind, value in reach.items():
+            if value:  # waits for the code sent to it (the account has no verified contact)
+                contacts.request_change(aqd, session, user.id, kind, value, actor=user.username)
         return principal_of(session, user)
 
 

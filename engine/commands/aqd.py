@@ -36,6 +36,12 @@ from engine.models import (
     Office,
 )
 from engine.notifications import notify as notifications
+from engine.registry import (
+    check_cumulation,
+    lock_beneficiary,
+    refuse_registry_facts,
+    registry_facts,
+)
 
 
 class Aqd(Kernel):
@@ -114,6 +120,40 @@ class Aqd(Kernel):
         )
         session.expire(contract)
         return contract
+
+    def request_contract(
+        self,
+        session: Session,
+        programme: str,
+        beneficiary_id: int,
+        employer_id: int,
+        terms: dict[str, Any],
+        actor: str,
+    ) -> Contract:
+        """Start a contract an employer asked for, on the registry's facts (engine/registry):
+        ``terms`` gives the position and terms only (a registry fact in it is refused with
+        422); the job seeker's facts, office and the request date (the engine's clock) are
+        read here; the duplicate and cumulation rules are checked under the job seeker's row
+        lock, so two concurrent requests for the same person cannot both pass."""
+        refuse_registry_facts(terms)
+        at = self.clock.now()
+        beneficiary = lock_beneficiary(session, beneficiary_id)
+        check_cumulation(session, beneficiary.id, employer_id, programme, at)
+        definition = self.definition_on(session, programme, at.date())
+        start_form = str(definition.meta.get("manifest", {}).get("start_form") or "")
+        fields = set(forms_bridge.schema(programme, start_form).get("properties", {}))
+        employer_mf = session.scalar(
+            select(Employer.matricule_fiscal).where(Employer.id == employer_id)
+        )
+        office = session.scalar(select(Office.code).where(Office.id == beneficiary.office_id))
+        data = {
+            **terms,
+            **registry_facts(session, beneficiary, employer_id, at, fields),
+            "office": office,
+            "employer_mf": employer_mf,
+            "beneficiary_cin": beneficiary.cin,
+        }
+        return self.start_contract(session, programme, data, actor)
 
     def _resolve_parties(self, session: Session, data: dict[str, Any]) -> dict[str, Any]:
         parties: dict[str, Any] = {"office_id": None, "employer_id": None, "beneficiary_id": None}

@@ -1,6 +1,7 @@
-"""What people see and do in their inbox: tasks (``tasks``), contracts and contract requests
-(``contracts``), a contract's terms (``terms``), uploaded documents (``documents``) and the
-command line's plain queries (``queries``). Every read is scoped by ``engine.access.scope``."""
+"""What people see and do in their inbox: tasks (``tasks``), contracts (``contracts``), the
+employers' requests awaiting the job seeker's acceptance (``requests``), a contract's terms
+(``terms``), uploaded documents (``documents``) and the command line's plain queries
+(``queries``). Every read is scoped by ``engine.access.scope``."""
 
 from engine.inbox.contracts import (
     contract_detail,
@@ -9,9 +10,15 @@ from engine.inbox.contracts import (
     list_contracts,
     offices,
     programmes_open_for_requests,
-    request_contract,
     start_form_schema,
     task_detail,
+)
+from engine.inbox.requests import (
+    REQUEST_STATUSES,
+    beneficiary_requests,
+    create_request,
+    decide_request,
+    employer_requests,
 )
 from engine.inbox.tasks import (
     PER_PAGE_MAX,
@@ -31,15 +38,20 @@ from engine.inbox.terms import contract_terms
 
 __all__ = [
     "PER_PAGE_MAX",
+    "REQUEST_STATUSES",
     "Assigned",
     "InboxFilter",
     "Page",
     "Sort",
+    "beneficiary_requests",
     "claim",
     "complete",
     "contract_detail",
     "contract_row",
     "contract_terms",
+    "create_request",
+    "decide_request",
+    "employer_requests",
     "event_row",
     "inbox",
     "inbox_facets",
@@ -48,7 +60,6 @@ __all__ = [
     "offices",
     "programmes_open_for_requests",
     "reassign",
-    "request_contract",
     "start_form_schema",
     "task_detail",
     "task_row",

@@ -13,9 +13,6 @@ from sqlalchemy.orm import Session, aliased
 from engine import forms_bridge
 from engine.access.accounts import Principal
 from engine.access.scope import can_act, contract_scope, visible_task
-from engine.commands.aqd import Aqd
-from engine.employers import registration
-from engine.errors import InvalidInput, NotPermitted
 from engine.inbox.documents import contract_documents
 from engine.inbox.tasks import PER_PAGE_MAX, Page, search_condition, task_row
 from engine.kernel.planning import resolve_parameters
@@ -29,6 +26,7 @@ from engine.models import (
     PaymentOrder,
     ProcessDefinition,
 )
+from engine.registry import REGISTRY_FACTS
 
 
 def list_contracts(
@@ -165,7 +163,35 @@ def task_detail(session: Session, principal: Principal, guid: str, now: datetime
     except KeyError:
         row["form"] = None
     row["data"] = _last_data(session, contract.id, task.bpmn_id)
-    return {"task": row, "contract": detail}
+    out: dict[str, Any] = {"task": row, "contract": detail}
+    if principal.is_office_staff or principal.reads_everything:
+        out["registry"] = registry_context(session, contract)
+    return out
+
+
+def registry_context(session: Session, contract: Contract) -> dict[str, Any]:
+    """For the office's validation: the registry facts the contract's decisions read (its
+    start event keeps them) and the job seeker's other contracts."""
+    payload = session.scalar(
+        select(Event.payload).where(Event.contract_id == contract.id, Event.seq == 1)
+    )
+    data = payload.get("data") if isinstance(payload, dict) else None
+    start = data if isinstance(data, dict) else {}
+    facts = {k: start[k] for k in REGISTRY_FACTS if k in start}
+    others = []
+    if contract.beneficiary_id is not None:
+        rows = session.execute(
+            select(Contract.id, Contract.number, Contract.programme, Contract.status, Employer.name)
+            .outerjoin(Employer, Employer.id == Contract.employer_id)
+            .where(Contract.beneficiary_id == contract.beneficiary_id, Contract.id != contract.id)
+            .order_by(Contract.started_at.desc())
+            .limit(50)
+        ).all()
+        others = [
+            {"id": i, "number": n, "programme": p, "status": st, "employer": e}
+            for i, n, p, st, e in rows
+        ]
+    return {"facts": facts, "other_contracts": others}
 
 
 def _last_data(session: Session, contract_id: int, bpmn_id: str) -> dict[str, Any]:
@@ -214,50 +240,6 @@ def programmes_open_for_requests(
                 }
             )
     return out
-
-
-def request_contract(
-    aqd: Aqd, principal: Principal, programme: str, form: dict[str, Any]
-) -> dict[str, Any]:
-    """An employer requests a contract for a candidate, by CIN; the office is the candidate's."""
-    if not principal.has("employer") or principal.employer_id is None:
-        raise NotPermitted("only an employer account can request a contract")
-    cin = str(form.get("beneficiary_cin") or "").strip()
-    with aqd.session() as session, session.begin():
-        registration.ensure_can_request(session, principal)  # 409 before anything else
-        if not (cin.isdigit() and len(cin) == 8):
-            raise InvalidInput("invalid CIN", fields={"beneficiary_cin": "8 digits"})
-        if programme not in {
-            p["programme"] for p in programmes_open_for_requests(session, aqd.clock.now())
-        }:
-            raise InvalidInput(
-                f"unknown programme {programme!r}", fields={"programme": "not open for requests"}
-            )
-        employer = session.get(Employer, principal.employer_id)
-        b = session.scalar(select(Beneficiary).where(Beneficiary.cin == cin))
-        if employer is None or b is None:
-            raise InvalidInput(
-                "no job seeker with this CIN is registered at an employment office",
-                fields={"beneficiary_cin": "not registered"},
-            )
-        office_code = session.scalar(select(Office.code).where(Office.id == b.office_id))
-        start_form = next(
-            p["start_form"]
-            for p in programmes_open_for_requests(session, aqd.clock.now())
-            if p["programme"] == programme
-        )
-        fields = forms_bridge.schema(programme, str(start_form)).get("properties", {})
-        known = {
-            "nationality": "TN",
-            "diploma_level": b.diploma_level,
-            "disabled": b.disabled,
-            "request_date": aqd.clock.now().date().isoformat(),
-        }
-        data: dict[str, Any] = {k: v for k, v in known.items() if k in fields}
-        data.update({k: v for k, v in form.items() if v not in (None, "")})
-        data.update(office=office_code, employer_mf=employer.matricule_fiscal, beneficiary_cin=cin)
-        created = aqd.start_contract(session, programme, data, principal.username)
-        return {"id": created.id, "number": created.number, "status": created.status}
 
 
 def start_form_schema(programme: dict[str, Any]) -> dict[str, Any]:

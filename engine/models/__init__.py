@@ -9,12 +9,14 @@ from engine.models.analytics import (
 from engine.models.anchors import ChainAnchor, ChainAnchorLeaf
 from engine.models.auth import ApiToken, LoginThrottle, WebSession
 from engine.models.base import Base
+from engine.models.contacts import ContactChange, ContactEvent
 from engine.models.documents import Document
 from engine.models.migration_batches import MigrationBatch, MigrationItem
 from engine.models.modeller import DefinitionDraft
 from engine.models.parties import (
     ROLES,
     Beneficiary,
+    ContractRequest,
     Employer,
     EmployerCheck,
     EmployerFact,
@@ -43,7 +45,10 @@ __all__ = [
     "Beneficiary",
     "ChainAnchor",
     "ChainAnchorLeaf",
+    "ContactChange",
+    "ContactEvent",
     "Contract",
+    "ContractRequest",
     "DefinitionDraft",
     "Document",
     "Employer",

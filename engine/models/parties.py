@@ -3,8 +3,21 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import Boolean, Date, ForeignKey, LargeBinary, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+    text,
+    true,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from engine.models.base import Base, BigId, UTCDateTime
@@ -53,7 +66,9 @@ class Employer(Base):
 
 
 class Beneficiary(Base):
-    """A job seeker registered at an office."""
+    """A job seeker registered at an office: the registry record. It is the only source of the
+    facts that decide a contract's eligibility and amounts (DESIGN.md invariant 11); a request
+    names the person, never these facts (engine/registry)."""
 
     __tablename__ = "beneficiary"
 
@@ -67,6 +82,58 @@ class Beneficiary(Base):
     office_id: Mapped[int] = mapped_column(ForeignKey("office.id"), index=True)
     email: Mapped[str | None] = mapped_column(String(200), nullable=True)
     phone: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # -- the facts the programmes' decisions read (engine/registry) --
+    nationality: Mapped[str] = mapped_column(String(8), default="TN", server_default="TN")
+    #: the agency's registration number (an employer may name the person by it)
+    registration_number: Mapped[str | None] = mapped_column(String(32), nullable=True, unique=True)
+    registered_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    diploma_date: Mapped[date | None] = mapped_column(Date, nullable=True)
+    #: the minimum schooling the non-graduates' CIVP asks (7th year of basic education)
+    schooling_ok: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    months_worked_continuous: Mapped[int] = mapped_column(
+        Integer, default=0, server_default=text("0")
+    )
+    months_worked_total: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    cnss_quarters_since_diploma: Mapped[int] = mapped_column(
+        Integer, default=0, server_default=text("0")
+    )
+    #: CIVP months done before Aqd (paper contracts); Aqd's own contracts are added to them
+    prior_civp_months: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    years_in_last_firm: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    last_job_end_date: Mapped[date | None] = mapped_column(Date, nullable=True)
+    #: why the last job was lost (CRVA): ECONOMIC, TECHNICAL, CLOSURE or OTHER
+    job_loss_reason: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    permanent_worker: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    residence_governorate: Mapped[str | None] = mapped_column(String(32), nullable=True)
+
+
+class ContractRequest(Base):
+    """An employer's request for a job seeker it named by CIN and date of birth (or
+    registration number). It becomes a contract only when the job seeker accepts it; until
+    then the employer learns nothing about the person. A look-up that matched nobody is kept
+    too (``beneficiary_id`` empty), so that the employer's answer, its list and its rate limit
+    do not tell whether the CIN exists."""
+
+    __tablename__ = "contract_request"
+    __table_args__ = (Index("ix_contract_request_employer_created", "employer_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    reference: Mapped[str] = mapped_column(String(36), unique=True)
+    employer_id: Mapped[int] = mapped_column(ForeignKey("employer.id"))
+    beneficiary_id: Mapped[int | None] = mapped_column(
+        ForeignKey("beneficiary.id"), nullable=True, index=True
+    )
+    programme: Mapped[str] = mapped_column(String(64))
+    #: the position and terms the employer gave (never a registry fact)
+    terms: Mapped[dict[str, Any]] = mapped_column(JSON)
+    #: awaiting_acceptance, accepted, declined or refused
+    status: Mapped[str] = mapped_column(String(24))
+    #: the reason code of a refusal (engine/registry)
+    reason: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    contract_id: Mapped[int | None] = mapped_column(ForeignKey("contract.id"), nullable=True)
+    requested_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class User(Base):
@@ -82,9 +149,18 @@ class User(Base):
     beneficiary_id: Mapped[int | None] = mapped_column(ForeignKey("beneficiary.id"), nullable=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    #: where notifications go besides the mailbox (set by the user on /me/settings)
+    #: where notifications go besides the mailbox (set by the user on /me/settings, applied once
+    #: verified: ``engine.notifications.contacts``)
     email: Mapped[str | None] = mapped_column(String(254), nullable=True)
     phone: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    #: when and how the current e-mail address / phone was verified (``code``: codes sent to
+    #: it, and to the verified contact it replaced, were entered; ``office``: recorded by the
+    #: office; ``mailbox``: development mode without an adapter, so no proof): None while
+    #: unverified, and signing codes never go to an unverified contact
+    email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    email_verified_via: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    phone_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    phone_verified_via: Mapped[str | None] = mapped_column(String(8), nullable=True)
     #: the national identity provider's ``sub`` for this user, once they linked it (OIDC)
     oidc_subject: Mapped[str | None] = mapped_column(
         String(255), nullable=True, unique=True, index=True

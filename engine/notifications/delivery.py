@@ -246,7 +246,9 @@ def deliver(aqd: Aqd, item: OutboxItem) -> HandlerResult:
             select(User.email, User.phone, User.locale).where(User.username == note.recipient)
         ).first()
         email, phone = (user.email, user.phone) if user is not None else (None, None)
-        address = (email if note.channel == "email" else phone) or ""
+        # a message pinned to an address (a signing code to a verified contact, a
+        # confirmation code to a contact not applied yet) goes there, never elsewhere
+        address = note.address or (email if note.channel == "email" else phone) or ""
         adapter = adapter_for(note.channel, settings) if address else MailboxAdapter()
         message = Message(
             key=note.idempotency_key,

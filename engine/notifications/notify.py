@@ -163,6 +163,49 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
             "لتقديم معرّف بنكي صحيح.",
         ),
     },
+    "contact_code": {
+        "fr": (
+            "Code de confirmation de {what_fr}",
+            "Votre code pour confirmer {what_fr} sur Aqd : {code}\n"
+            "Il expire dans {minutes} minutes. Ne le communiquez à personne.",
+        ),
+        "ar": (
+            "رمز تأكيد {what_ar}",
+            "رمزكم لتأكيد {what_ar} على منصة عقد: {code}\n"
+            "تنتهي صلاحيته بعد {minutes} دقيقة. لا تطلعوا عليه أحدا.",
+        ),
+    },
+    "contact_confirm": {
+        "fr": (
+            "Aqd : confirmez ce changement de vos coordonnées",
+            "Quelqu'un a demandé sur votre compte Aqd de {change_fr}.\n"
+            "Si c'est vous, saisissez ce code dans « Mes coordonnées » : {code} "
+            "(valable {minutes} minutes).\n"
+            "Sinon, ne le communiquez à personne et prévenez votre bureau de l'emploi : "
+            "sans ce code, rien ne change.",
+        ),
+        "ar": (
+            "عقد: أكّدوا هذا التغيير في بيانات الاتصال بكم",
+            "طلب أحدهم على حسابكم في منصة عقد {change_ar}.\n"
+            "إن كنتم أنتم، أدخلوا هذا الرمز في «بيانات الاتصال بي»: {code} "
+            "(صالح لمدة {minutes} دقيقة).\n"
+            "وإلا فلا تطلعوا عليه أحدا وأعلموا مكتب التشغيل: دون هذا الرمز لا يتغير شيء.",
+        ),
+    },
+    "contact_changed": {
+        "fr": (
+            "Aqd : vos coordonnées ont changé",
+            "Le {date}, votre compte Aqd a été modifié : {change_fr}.\n"
+            "Les codes de signature ne viendront plus ici. Si vous n'êtes pas à l'origine de "
+            "ce changement, prévenez votre bureau de l'emploi.",
+        ),
+        "ar": (
+            "عقد: تغيّرت بيانات الاتصال بكم",
+            "بتاريخ {date} تمّ على حسابكم في منصة عقد {change_ar}.\n"
+            "لن تصل رموز الإمضاء إلى هنا بعد الآن. إن لم تكونوا وراء هذا التغيير فأعلموا مكتب "
+            "التشغيل.",
+        ),
+    },
     "contract_signed": {
         "fr": (
             "Contrat {contract} signé par toutes les parties",
@@ -218,6 +261,8 @@ PAYMENT_KINDS = {
 SECRETS: dict[str, tuple[str, ...]] = {
     "signature_requested": ("link",),
     "signature_code": ("code",),
+    "contact_code": ("code",),
+    "contact_confirm": ("code",),
 }
 #: which channels a template prefers (the first the user has an address for is used)
 CHANNELS: dict[str, tuple[str, ...]] = {"signature_code": ("sms", "email")}
@@ -293,6 +338,7 @@ def notify(
     contract_id: int | None = None,
     contact: tuple[str | None, str | None] | None = None,
     channel: str | None = None,
+    address: str | None = None,
 ) -> int | None:
     """Queue one message (in the caller's transaction); returns its id, or None when a message
     with this ``key`` already exists (then nothing is written). ``channel`` is the caller's
@@ -300,7 +346,9 @@ def notify(
 
     ``contact`` is the recipient's (e-mail, phone) when the caller has it (else it is read).
     A recipient with either, on a contract, also gets a ``notification.send`` outbox row: the
-    worker sends the message after the commit."""
+    worker sends the message after the commit. ``address`` pins where it goes (a signing code
+    to a verified contact, a confirmation code to a contact not yet applied); without it the
+    worker reads the recipient's address when it sends."""
     key = key[:200]
     if contact is None:
         found = session.execute(
@@ -322,6 +370,7 @@ def notify(
         "created_at": now,
         "delivery": "pending" if sending else "mailbox",
         "body_redacted": render(template, locale, params, redact=True)[1] if sending else None,
+        "address": address if sending else None,
     }
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
@@ -529,7 +578,7 @@ def payment_settled(session: Session, order: Any, now: datetime) -> int:
 
 # -- the user's side ------------------------------------------------------------------------------
 
-_EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+EMAIL_PATTERN = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 
 
 def normalise_phone(value: str) -> str:
@@ -546,32 +595,6 @@ def normalise_phone(value: str) -> str:
             fields={"phone": "8 digits, or + and the international number"},
         )
     return digits
-
-
-def contact_of(session: Session, user_id: int) -> dict[str, str]:
-    user = session.get(User, user_id)
-    return {
-        "email": (user.email or "") if user else "",
-        "phone": (user.phone or "") if user else "",
-    }
-
-
-def set_contact(session: Session, user_id: int, email: str, phone: str) -> dict[str, str]:
-    """Record where the user wants their notifications (empty: the mailbox only)."""
-    email, phone = email.strip(), phone.strip()
-    fields: dict[str, str] = {}
-    if email and (len(email) > 254 or not _EMAIL.fullmatch(email)):
-        fields["email"] = "not an e-mail address"
-    if fields:
-        raise InvalidInput("the e-mail address is not valid", fields=fields)
-    clean_phone = normalise_phone(phone) if phone else ""
-    user = session.get(User, user_id)
-    if user is None:
-        raise InvalidInput("unknown user")
-    user.email = email or None
-    user.phone = clean_phone or None
-    session.flush()
-    return {"email": email, "phone": clean_phone}
 
 
 def mailbox(session: Session, username: str, limit: int = 50) -> list[dict[str, Any]]:

@@ -252,6 +252,8 @@ def _mark_awaiting(session: Session, results: dict[int, dict[str, Any]]) -> set[
 
 
 def _record(aqd: Aqd, item: OutboxItem, ok: bool, result: dict[str, Any], run: OutboxRun) -> str:
+    if item.contract_id is None:
+        return _record_alone(aqd, item, ok, result, run)
     try:
         with aqd.session() as session, session.begin():
             recorded = aqd.record_side_effect(
@@ -264,6 +266,34 @@ def _record(aqd: Aqd, item: OutboxItem, ok: bool, result: dict[str, Any], run: O
         run.failed += 1
         return "failed"
     if recorded is None:
+        run.duplicates += 1
+        return "duplicate"
+    if ok:
+        run.done += 1
+        return "done"
+    run.failed += 1
+    return "failed"
+
+
+def _record_alone(
+    aqd: Aqd, item: OutboxItem, ok: bool, result: dict[str, Any], run: OutboxRun
+) -> str:
+    """A side effect of no contract (a contact's confirmation code): its outcome stays on its
+    outbox row, since there is no contract history to record it in."""
+    now: datetime = aqd.clock.now()
+    with aqd.session() as session, session.begin():
+        done = session.execute(
+            update(Outbox)
+            .where(Outbox.id == item.id, Outbox.status == "dispatched")
+            .values(
+                status="completed" if ok else "failed",
+                result=result,
+                completed_at=now,
+                lease_until=None,
+                last_error=None if ok else str(result.get("error", ""))[:2000],
+            )
+        )
+    if not (getattr(done, "rowcount", 0) or 0):
         run.duplicates += 1
         return "duplicate"
     if ok:

@@ -146,6 +146,7 @@ def test_scope_window_by_day(world: World) -> None:
     assert [(r["office"], r["milestone"], r["count"]) for r in rows] == [("TUN", "signed", 2)]
 
 
+@pytest.mark.slow  # `aqd` processes; the lead times themselves are tested in-process above
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_the_command_line(world: World, tmp_path: Any) -> None:
     import csv

@@ -16,7 +16,7 @@ from engine.outbox.handlers import (
     OutboxItem,
     SideEffectError,
 )
-from tests.conftest import World
+from tests.conftest import SQLITE_IN_TEST_ALL, World
 
 KIND = "test.notify"
 
@@ -106,6 +106,7 @@ def test_retry_and_skip_are_contract_events(world: World, flaky: Flaky) -> None:
         assert replay_contract(world.aqd, s, cid).ok
 
 
+@SQLITE_IN_TEST_ALL
 def test_cli_lists_and_skips_incidents(world: World, flaky: Flaky) -> None:
     from tests.helpers.cli import aqd
 

@@ -547,6 +547,7 @@ def test_thousand_contracts_on_postgresql(pg_url: str, tmp_path: Path) -> None:
 # -- the command line ------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # some twenty `aqd` processes; the same steps run in-process above
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_cli_dry_run_migrate_and_roll_back(world: World, tmp_path: Path) -> None:
     from tests.helpers.cli import Cli, refused

@@ -20,6 +20,7 @@ from engine import Aqd, bootstrap
 from engine.access.accounts import create_user
 from engine.errors import InvalidInput
 from engine.models import Contract, Event, HumanTask, Notification, Outbox, User
+from engine.notifications import contacts
 from engine.notifications import notify as notifications
 from engine.notifications.delivery import deliver
 from engine.notifications.notify import MASK, TEMPLATES, notify, render
@@ -57,6 +58,11 @@ SAMPLE: dict[str, Any] = {
     "who_fr": "l'employeur",
     "who_ar": "المؤجر",
     "company": "Oasis Tech SARL",
+    "what_fr": "votre numéro de téléphone",
+    "what_ar": "رقم هاتفكم",
+    "change_fr": "remplacer votre numéro de téléphone par +216******22",
+    "change_ar": "تعويض رقم هاتفكم بـ +216******22",
+    "date": "2025-03-10",
 }
 ARABIC = re.compile("[\u0600-\u06ff]")
 
@@ -165,8 +171,9 @@ def test_every_template_renders_in_french_and_arabic_and_redacts_its_secrets() -
     assert "منحة" in render("payment_paid", "ar", SAMPLE)[1]
     # the copy kept after sending has no code and no link token, in both languages
     for locale in ("fr", "ar"):
-        _, code_body = render("signature_code", locale, SAMPLE, redact=True)
-        assert CODE not in code_body and MASK in code_body
+        for template in ("signature_code", "contact_code", "contact_confirm"):
+            _, code_body = render(template, locale, SAMPLE, redact=True)
+            assert CODE not in code_body and MASK in code_body, template
         _, link_body = render("signature_requested", locale, SAMPLE, redact=True)
         assert TOKEN not in link_body and f"http://aqd.test/sign/{MASK}" in link_body
         assert SAMPLE["sha256"] in link_body  # what is not secret stays
@@ -174,19 +181,21 @@ def test_every_template_renders_in_french_and_arabic_and_redacts_its_secrets() -
 
 def test_contact_details_are_checked_and_normalised(world: World) -> None:
     add_user(world, "amira", "beneficiary")
-    with world.aqd.session() as s, s.begin():
+    assert contacts.clean("email", " amira@example.tn ") == "amira@example.tn"
+    assert contacts.clean("phone", "22 123 456") == "+21622123456"
+    assert contacts.clean("phone", "0033612345678") == "+33612345678"
+    with world.aqd.session() as s:
         user_id = s.scalar(select(User.id).where(User.username == "amira"))
         assert user_id is not None
-        saved = notifications.set_contact(s, user_id, " amira@example.tn ", "22 123 456")
-        assert saved == {"email": "amira@example.tn", "phone": "+21622123456"}
-        assert notifications.set_contact(s, user_id, "", "0033612345678")["phone"] == (
-            "+33612345678"
-        )
-        for bad_email, bad_phone, where in (("amira@", "", "email"), ("", "12ab", "phone")):
-            with pytest.raises(InvalidInput) as refused:
-                notifications.set_contact(s, user_id, bad_email, bad_phone)
-            assert where in refused.value.fields
-        assert notifications.contact_of(s, user_id) == {"email": "", "phone": "+33612345678"}
+    for bad_email, bad_phone, where in (("amira@", "", "email"), ("", "12ab", "phone")):
+        with pytest.raises(InvalidInput) as refused:
+            contacts.change(
+                world.aqd, user_id, {"email": bad_email, "phone": bad_phone}, actor="amira"
+            )
+        assert where in refused.value.fields
+    # a valid phone waits for the code sent to it: nothing is applied yet
+    shown = contacts.change(world.aqd, user_id, {"email": "", "phone": "22 123 456"}, actor="amira")
+    assert shown["phone"] == "" and [p["value"] for p in shown["pending"]] == ["+21622123456"]
 
 
 # -- delivery ------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from engine.employers import checked_private_firm
 from engine.kernel.planning import resolve_parameters
 from engine.kernel.signature_events import SIGNING_PARTIES, signature_result
 from engine.runtime import context
@@ -41,6 +42,7 @@ def test_every_step_survives_save_and_restore() -> None:
         "prior_civp_months": 0,
         "start_date": "2025-04-01",
         "contract_number": "CIVP-TEST",
+        "employer_standing": checked_private_firm(at),
         "employer_record": {
             "completed": 0,
             "inserted": 0,

@@ -209,6 +209,7 @@ def broker(tmp_path: Path) -> Iterator[Redis]:
     redis.stop()
 
 
+@pytest.mark.slow  # real broker, worker processes and 20 SIGKILLs: about a minute of both cores
 def test_payment_orders_exactly_once_under_faults(
     pg_world: World, broker: Redis, tmp_path: Path
 ) -> None:

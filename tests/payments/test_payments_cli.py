@@ -6,11 +6,12 @@ import json
 from pathlib import Path
 
 from engine.payments.orders import end_to_end_id
-from tests.conftest import World
+from tests.conftest import SQLITE_IN_TEST_ALL, World
 from tests.helpers.cli import aqd
 from tests.helpers.payments import KEY1, RIB, active_contract, worked_month
 
 
+@SQLITE_IN_TEST_ALL
 def test_batch_dev_bank_and_import(world: World, tmp_path: Path) -> None:
     cid = active_contract(world)
     aqd(

@@ -215,7 +215,7 @@ def test_an_end_to_end_baseline_shows_in_days_on_the_page(web: Web) -> None:
     page = browser.get("/analytics", params={"programme": "leadtest"}).text
     row = re.search(r'<tr data-testid="evidence-row">(.*?)</tr>', page, re.S)
     assert row is not None
-    cells = re.findall(r"<td>(.*?)</td>", row.group(1), re.S)
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", row.group(1), re.S)
     assert cells[0] == "De la demande au contrat signé"
     assert re.fullmatch(r"45\s+j", cells[1]) and re.fullmatch(r"12\s+j", cells[2]), cells
     assert cells[3].startswith("73.3 %")

@@ -223,21 +223,27 @@ def test_employer_requests_a_contract_over_the_api(web: Web) -> None:
     with web.aqd.session() as s:
         from engine.models import Beneficiary
 
-        cin = s.scalar(select(Beneficiary.cin).order_by(Beneficiary.id))
-    request = {"programme": "civp", "beneficiary_cin": cin, "data": {"diploma_level": "BTS"}}
-    # pending until its office checks its proofs: refused before any contract starts
-    pending = c.post("/api/v1/contracts", headers=h, json=request)
+        person = s.scalars(select(Beneficiary).order_by(Beneficiary.id)).first()
+        assert person is not None and person.birth_date is not None
+        cin, born = person.cin, person.birth_date.isoformat()
+    request = {"programme": "civp", "beneficiary_cin": cin, "birth_date": born}
+    # pending until its office checks its proofs: refused before any look-up
+    pending = c.post("/api/v1/contract-requests", headers=h, json=request)
     assert pending.status_code == 409 and pending.json()["error"] == "company_pending"
     check_company(web.aqd, "1112223B")
-    r = c.post("/api/v1/contracts", headers=h, json=request)
-    assert r.status_code == 201, r.text
-    assert r.json()["number"].startswith("CIVP-2025-")
+    r = c.post("/api/v1/contract-requests", headers=h, json=request)
+    assert r.status_code == 202, r.text
+    assert r.json()["status"] == "awaiting_acceptance" and set(r.json()) == {
+        "reference",
+        "programme",
+        "status",
+    }
     counsellor = web.token("counsellor.tun")
     assert (
         c.post(
-            "/api/v1/contracts",
+            "/api/v1/contract-requests",
             headers=counsellor,
-            json={"programme": "civp", "beneficiary_cin": cin},
+            json={"programme": "civp", "beneficiary_cin": cin, "birth_date": born},
         ).status_code
         == 403
     )
@@ -268,9 +274,9 @@ def test_a_repealed_programme_is_not_offered(web: Web) -> None:
     offered = [p["programme"] for p in c.get("/api/v1/programmes", headers=h).json()]
     assert "cides" not in offered and "civp" in offered
     r = c.post(
-        "/api/v1/contracts",
+        "/api/v1/contract-requests",
         headers=h,
-        json={"programme": "cides", "beneficiary_cin": "10000000"},
+        json={"programme": "cides", "beneficiary_cin": "10000000", "birth_date": "1995-01-01"},
     )
     assert r.status_code == 422 and "programme" in r.json()["fields"]
 

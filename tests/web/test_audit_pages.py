@@ -146,9 +146,13 @@ def test_history_shows_each_decision_with_its_inputs_rule_and_legal_basis(web: W
     assert rule["description"] == "D2019-542" and rule["row"] >= 1
     assert eligibility["outputs"]["eligible"] is True
     assert eligibility["outputs"]["legal_basis"] == rule["description"]
-    # The employer's agreement (event 2) ran no decision table.
-    later = auditor.get(f"/contracts/{contract.id}/history", params={"at": 2})
-    assert 'data-testid="decision"' not in later.text
+    # The employer's agreement (event 2) ran one table, the terms the texts bound
+    # (civp_terms); the counsellor's validation (event 3) ran none.
+    agreed = auditor.get(f"/contracts/{contract.id}/history", params={"at": 2})
+    assert agreed.text.count('data-testid="decision"') == 1 and "civp_terms_table" in agreed.text
+    validated = auditor.get(f"/contracts/{contract.id}/history", params={"at": 3})
+    assert validated.status_code == 200
+    assert 'data-testid="decision"' not in validated.text
 
 
 def test_the_auditor_sees_and_verifies_the_anchors(web: Web, tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 from playwright.sync_api import Browser, expect
 from sqlalchemy import select
 
-from engine.models import Beneficiary, Contract, Employer, Office
+from engine.models import Contract, Employer
 from tests.helpers.browser import (
     ARTIFACTS,
     PHONE,
@@ -22,6 +22,7 @@ from tests.helpers.browser import (
     too_wide,
 )
 from tests.helpers.employers import scan
+from tests.helpers.registry import seeker_account
 
 
 def test_return_for_correction_then_approval(browser: Browser, live: LiveServer) -> None:
@@ -65,14 +66,8 @@ def test_company_pending_until_the_office_head_checks_it(
 ) -> None:
     """At a phone's width: a company registers in French with its proofs, is pending and
     cannot request; the office head checks it in Arabic; the company then requests a CIVP
-    contract that passes the employer eligibility."""
-    with live.web.aqd.session() as s:
-        cin = s.scalar(
-            select(Beneficiary.cin)
-            .join(Office, Office.id == Beneficiary.office_id)
-            .where(Office.code == "GAB")
-            .order_by(Beneficiary.id.desc())
-        )
+    contract, the job seeker accepts it, and it passes the employer eligibility."""
+    cin, born, _id = seeker_account(live.web.aqd, "GAB", "seeker.gab", live.web.clock.now())
     proofs = {}
     for kind in ("legal_status", "tax", "cnss"):
         proofs[kind] = tmp_path / f"{kind}.png"
@@ -132,12 +127,17 @@ def test_company_pending_until_the_office_head_checks_it(
     page.get_by_test_id("new-request").click()
     page.get_by_label("Programme").select_option("civp")
     page.get_by_test_id("choose-programme").click()
-    page.get_by_label("(CIN)", exact=False).fill(str(cin))
-    page.get_by_label("Niveau de diplôme").select_option("HIGHER_ED")
-    page.get_by_label("Nationalité").select_option("TN")
+    page.get_by_label("(CIN)", exact=False).fill(cin)
+    page.get_by_label("Date de naissance du candidat").fill(born)
+    expect(page.get_by_label("Niveau de diplôme")).to_have_count(0)  # the registry's fact
     assert too_wide(page) == []
     page.get_by_test_id("send-request").click()
-    expect(page.locator(".flash")).to_contain_text("transmise")
+    expect(page.locator(".flash")).to_contain_text("Votre demande est envoyée")
+    # the job seeker accepts it in their account
+    seeker = sign_in(browser, live, "seeker.gab")
+    expect(seeker.get_by_test_id("request-row")).to_contain_text("Oasis Tech SARL")
+    seeker.get_by_test_id("accept-request").click()
+    expect(seeker.locator(".flash")).to_contain_text("Vous avez accepté la demande")
     with live.web.aqd.session() as s:
         employer_id = s.scalar(select(Employer.id).where(Employer.matricule_fiscal == "1472583K"))
         contract = s.scalar(select(Contract).where(Contract.employer_id == employer_id))

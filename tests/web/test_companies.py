@@ -12,16 +12,15 @@ from sqlalchemy import select
 
 from api import demo
 from engine.models import (
-    Beneficiary,
     Contract,
     Employer,
     EmployerCheck,
     EmployerFact,
     EmployerUpload,
     Notification,
-    Office,
 )
 from tests.helpers.employers import APPROVAL, CNSS, TAX, scan
+from tests.helpers.registry import seeker_account
 from tests.web.conftest import Web, csrf_of
 
 COMPANY = {
@@ -53,23 +52,18 @@ def _register(web: Web) -> tuple[TestClient, dict[str, str], int]:
     return c, {"Authorization": f"Bearer {token.json()['token']}"}, employer_id
 
 
-def _cin(web: Web, office: str = "TUN") -> str:
-    with web.aqd.session() as s:
-        cin = s.scalar(
-            select(Beneficiary.cin)
-            .join(Office, Office.id == Beneficiary.office_id)
-            .where(Office.code == office, Beneficiary.diploma_level == "HIGHER_ED")
-            .order_by(Beneficiary.id)
-        )
-    assert cin is not None
-    return cin
+def _cin(web: Web, office: str = "TUN") -> tuple[str, str]:
+    """A job seeker of ``office`` with an account (``seeker.<office>``): CIN and date of birth."""
+    cin, born, _id = seeker_account(web.aqd, office, f"seeker.{office.lower()}", web.clock.now())
+    return cin, born
 
 
-def _request(c: TestClient, h: dict[str, str], cin: str) -> Any:
+def _request(c: TestClient, h: dict[str, str], seeker: tuple[str, str]) -> Any:
+    cin, born = seeker
     return c.post(
-        "/api/v1/contracts",
+        "/api/v1/contract-requests",
         headers=h,
-        json={"programme": "civp", "beneficiary_cin": cin, "data": {"diploma_level": "HIGHER_ED"}},
+        json={"programme": "civp", "beneficiary_cin": cin, "birth_date": born},
     )
 
 
@@ -172,10 +166,20 @@ def test_a_pending_company_cannot_request_until_its_office_checks_it(web: Web) -
     ]
     assert sorted(notes) == ["company_checked", "company_refused"]
 
-    # checked: the request passes the employer eligibility
-    created = _request(c, h, cin)
-    assert created.status_code == 201, created.text
-    assert created.json()["status"] == "in_review"
+    # checked: the request reaches the job seeker, whose acceptance starts a contract that
+    # passes the employer eligibility
+    sent = _request(c, h, cin)
+    assert sent.status_code == 202, sent.text
+    reference = sent.json()["reference"]
+    accepted = c.post(
+        f"/api/v1/contract-requests/{reference}/accept", headers=web.token("seeker.tun")
+    )
+    assert accepted.status_code == 200, accepted.text
+    with web.aqd.session() as s:
+        status = s.scalar(
+            select(Contract.status).where(Contract.number == accepted.json()["contract_number"])
+        )
+    assert status == "in_review"
 
 
 def test_a_checked_company_sends_a_renewed_certificate(web: Web) -> None:
@@ -231,6 +235,8 @@ def test_registration_page_with_proofs_pending_then_checked_on_the_office_page(w
     assert 'data-testid="new-request"' not in home.text
     page = c.get("/employer/request", params={"programme": "civp"})
     assert page.status_code == 409 and PENDING_FR in unescape(page.text)
+    sent = c.post("/employer/request", data={"csrf_token": csrf_of(home.text), "programme": "civp"})
+    assert sent.status_code == 409 and PENDING_FR in unescape(sent.text)
 
     head, csrf = web.login("head.sou")
     listing = head.get("/companies")

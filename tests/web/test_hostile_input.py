@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from engine import Settings
 from engine.config import cookies_secure
-from engine.models import Beneficiary, Contract
+from engine.models import Beneficiary, ContractRequest
 from tests.helpers.employers import check_company
 from tests.web.conftest import Web
 
@@ -36,25 +36,25 @@ def test_non_finite_numbers_and_impossible_dates_get_422_naming_the_field(web: W
     h = {"Authorization": f"Bearer {token.json()['token']}", "Content-Type": "application/json"}
     with web.aqd.session() as s:
         cin = s.scalar(select(Beneficiary.cin).order_by(Beneficiary.id))
-        before = s.scalar(select(func.count()).select_from(Contract))
+        before = s.scalar(select(func.count()).select_from(ContractRequest))
     for raw, field, message in [
-        ("NaN", "months_worked_total", "must be a finite number"),
-        ("Infinity", "months_worked_total", "must be a finite number"),
-        ("-Infinity", "prior_civp_months", "must be a finite number"),
-        ("1e999", "months_worked_continuous", "must be a finite number"),
+        # a registry fact is refused whatever its value, before anything reads it
+        ("NaN", "months_worked_total", "kept by the job-seeker registry"),
+        ("Infinity", "months_worked_total", "kept by the job-seeker registry"),
+        ("1e999", "months_worked_continuous", "kept by the job-seeker registry"),
         ('"2026-02-30"', "start_date", "not a valid date (YYYY-MM-DD)"),
         ('"not-a-date"', "start_date", "not a valid date (YYYY-MM-DD)"),
         ('"9999-12-31"', "start_date", "the date must be between 1900-01-01 and 2100-12-31"),
     ]:
         body = (
-            f'{{"programme": "civp", "beneficiary_cin": "{cin}", '
-            f'"data": {{"diploma_level": "BTS", "{field}": {raw}}}}}'
+            f'{{"programme": "civp", "beneficiary_cin": "{cin}", "birth_date": "1995-01-01", '
+            f'"data": {{"{field}": {raw}}}}}'
         )
-        r = c.post("/api/v1/contracts", headers=h, content=body)
+        r = c.post("/api/v1/contract-requests", headers=h, content=body)
         assert r.status_code == 422, (raw, r.status_code, r.text)
         assert r.json()["fields"].get(field) == message, (raw, r.json())
     with web.aqd.session() as s:
-        assert s.scalar(select(func.count()).select_from(Contract)) == before
+        assert s.scalar(select(func.count()).select_from(ContractRequest)) == before
 
 
 def test_readiness_names_the_dependency_that_is_down_not_its_exception(web: Web) -> None:

@@ -4,6 +4,8 @@ the browser, the counsellor (who gave an e-mail address) is told after the worke
 
 from __future__ import annotations
 
+import re
+
 from engine.outbox import runner as outbox
 from tests.web.conftest import Web, csrf_of
 
@@ -22,21 +24,57 @@ def test_contact_details_and_the_mailbox(web: Web) -> None:
         "/me/settings",
         data={"email": "salah@aneti.tn", "phone": "98 765 432", "csrf_token": csrf},
     )
-    assert saved.status_code == 303 and saved.headers["location"] == "/me/settings?saved=1"
-    shown = counsellor.get("/me/settings?saved=1").text
-    assert 'value="salah@aneti.tn"' in shown and 'value="+21698765432"' in shown
-    # the API, in Arabic for an Arabic-speaking account
+    # nothing is applied before the codes sent to the new phone and address are entered
+    assert saved.status_code == 303
+    assert saved.headers["location"] == "/me/settings?notice=codes_sent#pending"
+    waiting = counsellor.get("/me/settings?notice=codes_sent").text
+    assert 'data-testid="codes-sent"' in waiting and 'value="salah@aneti.tn"' not in waiting
+    assert 'data-testid="pending-email"' in waiting and 'data-testid="pending-phone"' in waiting
+    # no SMTP server or SMS gateway in development mode: the codes reach the mailbox
+    mailbox = counsellor.get("/me/mailbox").text
+    codes = dict(re.findall(r"(adresse e-mail|numéro de téléphone) sur Aqd : (\d{6})", mailbox))
     me = web.token("counsellor.tun")
+    pending = {
+        p["kind"]: p["id"]
+        for p in counsellor.get("/api/v1/me/contact", headers=me).json()["pending"]
+    }
+    wrong = counsellor.post(
+        "/me/settings/confirm",
+        data={"change": pending["email"], "code": "12345", "csrf_token": csrf},
+    )
+    assert wrong.status_code == 422 and "code erroné" in wrong.text
+    for kind, word in (("email", "adresse e-mail"), ("phone", "numéro de téléphone")):
+        done = counsellor.post(
+            "/me/settings/confirm",
+            data={"change": pending[kind], "code": codes[word], "csrf_token": csrf},
+        )
+        assert done.status_code == 303 and done.headers["location"] == (
+            "/me/settings?notice=verified"
+        )
+    shown = counsellor.get("/me/settings?notice=verified").text
+    assert 'value="salah@aneti.tn"' in shown and 'value="+21698765432"' in shown
+    assert 'data-testid="email-verified"' in shown and 'data-testid="phone-verified"' in shown
+    # the API, in Arabic for an Arabic-speaking account
     assert counsellor.get("/api/v1/me/contact", headers=me).json() == {
         "email": "salah@aneti.tn",
         "phone": "+21698765432",
+        "email_verified": True,
+        "phone_verified": True,
+        "registry_email": "",
+        "registry_phone": "",
+        "pending": [],
     }
     bad = counsellor.put("/api/v1/me/contact", headers=me, json={"email": "", "phone": "12"})
     assert bad.status_code == 422 and "phone" in bad.json()["fields"]
+    # removing a verified phone waits for the code sent to it
     ok = counsellor.put(
         "/api/v1/me/contact", headers=me, json={"email": "salah@aneti.tn", "phone": ""}
     )
-    assert ok.json() == {"email": "salah@aneti.tn", "phone": ""}
+    assert ok.status_code == 200 and ok.json()["phone"] == "+21698765432"
+    [removal] = ok.json()["pending"]
+    assert removal["kind"] == "phone" and removal["value"] == ""
+    assert removal["needs_current_code"] and not removal["needs_new_code"]
+    assert removal["current_to"] == "+216******32"
     counsellor.post("/language", data={"lang": "ar", "csrf_token": csrf, "next": "/me/settings"})
     arabic = counsellor.get("/me/settings").text
     assert 'dir="rtl"' in arabic and "بيانات الاتصال بي" in arabic

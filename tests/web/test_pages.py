@@ -7,6 +7,7 @@ import re
 
 from sqlalchemy import select
 
+from api.i18n import catalog
 from engine.models import Contract, Employer, Event, HumanTask, User
 from tests.helpers import uploads
 from tests.helpers.employers import check_company
@@ -145,7 +146,7 @@ def test_login_is_throttled_per_user_and_client(web: Web) -> None:
     web.login("head.kef")
 
 
-def test_employer_registers_and_requests_a_civp_contract(web: Web) -> None:
+def test_employer_registers_and_requests_a_civp_contract_the_job_seeker_answers(web: Web) -> None:
     c = web.client()
     token = csrf_of(c.get("/register").text)
     form = {
@@ -173,44 +174,55 @@ def test_employer_registers_and_requests_a_civp_contract(web: Web) -> None:
     home = c.get("/employer")
     csrf = csrf_of(home.text)
     page = c.get("/employer/request", params={"programme": "civp"})
-    assert 'name="diploma_level"' in page.text and 'name="office"' not in page.text
+    # the registry's facts are not asked: the page names the person and the terms only
+    assert 'name="birth_date"' in page.text and 'name="start_date"' in page.text
+    assert 'name="diploma_level"' not in page.text and 'name="disabled"' not in page.text
+    assert 'name="office"' not in page.text and 'name="request_date"' not in page.text
     with web.aqd.session() as s:
         from engine.models import Beneficiary, Office
 
-        cin = s.scalar(
-            select(Beneficiary.cin)
+        person = s.scalar(
+            select(Beneficiary)
+            .join(User, User.beneficiary_id == Beneficiary.id)
             .join(Office, Office.id == Beneficiary.office_id)
             .where(Office.code == "SOU")
-            .order_by(Beneficiary.id)
         )
-    unknown = c.post(
-        "/employer/request",
-        data={"csrf_token": csrf, "programme": "civp", "beneficiary_cin": "99999999"},
-    )
-    assert unknown.status_code == 422 and 'id="f-beneficiary_cin"' in unknown.text
-    r = c.post(
-        "/employer/request",
-        data={
-            "csrf_token": csrf,
-            "programme": "civp",
-            "beneficiary_cin": cin,
-            "nationality": "TN",
-            "diploma_level": "HIGHER_ED",
-            # what a browser sends for the boxes the page renders checked by default
-            "registered_at_office": "on",
-            "schooling_ok": "on",
-        },
-    )
-    assert r.status_code == 303, r.text
-    detail = c.get(r.headers["location"])
-    assert detail.status_code == 200, detail.text
-    status = re.search(r'data-testid="contract-status"><span class="status s-(\w+)', detail.text)
-    assert status is not None and status.group(1) == "in_review"
+        assert person is not None and person.birth_date is not None
+        cin, born = person.cin, person.birth_date.isoformat()
+    answers = []
+    for probe in (
+        {"beneficiary_cin": "99999999", "birth_date": born},
+        {"beneficiary_cin": cin, "birth_date": born},
+    ):
+        r = c.post(
+            "/employer/request",
+            data={"csrf_token": csrf, "programme": "civp", "start_date": "2025-04-01", **probe},
+        )
+        assert r.status_code == 303, r.text
+        answers.append(
+            (r.headers["location"], c.get(r.headers["location"]).text.count("request-row"))
+        )
+    # the unknown CIN and the registered one are answered alike: nothing about the person
+    assert answers == [("/employer?flash=request_sent", 1), ("/employer?flash=request_sent", 2)]
+    home = c.get("/employer")
+    assert person.first_name not in home.text and person.last_name not in home.text
+    # the job seeker sees the company's request in their account and accepts it; they hold an
+    # active CIVP already, so the duplicate rule refuses it, with its reason in their Arabic
+    me, me_csrf = web.login("beneficiary.sou")
+    mine = me.get("/me")
+    assert "Société Nouvelle" in mine.text and mine.text.count('data-testid="accept-request"') == 1
+    reference = re.search(r'action="/me/requests/([0-9a-f-]{36})/accept"', mine.text)
+    assert reference is not None
+    refused = me.post(f"/me/requests/{reference.group(1)}/accept", data={"csrf_token": me_csrf})
+    assert refused.status_code == 409
+    assert catalog("ar")["reason:DUPLICATE_CONTRACT"] in refused.text
+    employer_home = c.get("/employer")
+    assert "déjà un contrat ouvert ou en cours dans ce programme" in employer_home.text
     with web.aqd.session() as s:
         employer_id = s.scalar(select(Employer.id).where(Employer.matricule_fiscal == "7654321Z"))
         contract = s.scalar(select(Contract).where(Contract.employer_id == employer_id))
         user = s.scalar(select(User).where(User.username == "nadia.sn@7654321z"))
-    assert contract is not None and contract.programme == "civp"
+    assert contract is None
     assert user is not None and user.password_hash and user.password_hash.startswith("$argon2id$")
 
 

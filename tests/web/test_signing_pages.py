@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from engine.access.accounts import create_user
 from engine.models import Contract, HumanTask, User
+from engine.notifications import contacts
 from engine.outbox import runner as outbox
 from signing.requests import CONSENT_VERSION
 from tests.helpers.delivery import SmsGateway
@@ -206,6 +207,7 @@ def test_the_page_says_where_the_code_went(web: Web, awaiting: int, sms: SmsGate
         user = s.scalar(select(User).where(User.username == "amira.sign"))
         assert user is not None
         user.phone = "+21698123456"
+        user.phone_verified_at, user.phone_verified_via = web.clock.now(), "code"
     me = web.token("amira.sign")
     c = web.client()
     [pending] = c.get("/api/v1/signatures", headers=me).json()
@@ -217,3 +219,108 @@ def test_the_page_says_where_the_code_went(web: Web, awaiting: int, sms: SmsGate
     assert "إرسالية قصيرة" in page and "/me/mailbox" not in page.split("<main", 1)[1]
     again = c.post(f"/api/v1/sign/{token}/code", headers=me).json()
     assert again == {"sent": True, "channel": "sms"}
+
+
+def sms_code(gateway: SmsGateway, phone: str) -> str:
+    """The last code sent to ``phone`` through the local SMS gateway."""
+    texts = [m["text"] for m in gateway.received if m["to"] == phone]
+    assert texts, f"no SMS to {phone}"
+    found = re.search(r":\s*(\d{6})\b", texts[-1])
+    assert found is not None, texts[-1]
+    return found.group(1)
+
+
+def test_a_bearer_token_alone_cannot_point_signing_codes_at_a_new_phone(
+    web: Web, awaiting: int, sms: SmsGateway
+) -> None:
+    """Issue 18: a contract was signed end to end with a bearer token alone. The holder of the
+    token sets their own phone: the codes keep going to the verified phone until its owner
+    confirms the change with the code sent there; in production a signer with no verified
+    contact gets no code at all."""
+    old_phone, new_phone = "+21620111111", "+21698222222"
+    web.aqd.settings.sms_url = sms.url
+    me = web.token("amira.sign")  # all the attacker has
+    c = web.client()
+    [pending] = c.get("/api/v1/signatures", headers=me).json()
+    token = c.post(f"/api/v1/signatures/{pending['id']}/link", headers=me).json()["token"]
+    # production mode, no verified contact: no code anywhere, mailbox included
+    web.aqd.settings.mode = "production"
+    refused = c.post(f"/api/v1/sign/{token}/code", headers=me)
+    assert refused.status_code == 409 and refused.json()["error"] == "second_factor_unavailable"
+    assert refused.json()["fields"] == {
+        "channel": "no phone or e-mail address the code can be sent to"
+    }
+    # the token's holder sets a phone: it waits for its code, and even confirmed with it
+    # (the account had no verified contact before) only that step is trust on first use
+    asked = c.put("/api/v1/me/contact", headers=me, json={"email": "", "phone": new_phone})
+    assert asked.status_code == 200 and asked.json()["phone"] == ""
+    [change] = asked.json()["pending"]
+    assert change["needs_new_code"] and not change["needs_current_code"]
+    unverified = c.post(f"/api/v1/sign/{token}/code", headers=me)
+    assert unverified.status_code == 409
+    assert unverified.json()["error"] == "second_factor_unavailable"
+    assert unverified.json()["fields"] == {
+        "channel": "your phone or e-mail address is not verified yet"
+    }
+    # the office records the job seeker's phone: a verified contact at once
+    with web.aqd.session() as s, s.begin():
+        contacts.record_by_office(web.aqd, s, actor="counsellor.tun", username="amira.sign",
+                                  phone=old_phone)  # fmt: skip
+    sent = c.post(f"/api/v1/sign/{token}/code", headers=me)
+    assert sent.status_code == 200 and sent.json() == {"sent": True, "channel": "sms"}
+    drain(web)
+    first = sms_code(sms, old_phone)
+    # the token's holder asks again for their phone: a code to it, and one to the verified one
+    asked = c.put("/api/v1/me/contact", headers=me, json={"email": "", "phone": new_phone})
+    [change] = asked.json()["pending"]
+    assert change["needs_new_code"] and change["needs_current_code"]
+    assert change["current_to"] == "+216******11"
+    drain(web)
+    approval = sms_code(sms, old_phone)  # what the verified phone received: its own code
+    confirm = {"change": change["id"], "code": sms_code(sms, new_phone)}
+    half = c.post("/api/v1/me/contact/confirm", headers=me, json=confirm)
+    assert half.status_code == 200 and half.json()["phone"] == old_phone
+    assert half.json()["pending"][0]["needs_current_code"] is True
+    guess = c.post("/api/v1/me/contact/confirm", headers=me,
+                   json={"change": change["id"], "current_code": "99999"})  # fmt: skip
+    assert guess.status_code == 422 and guess.json()["error"] == "invalid_input"
+    assert guess.json()["fields"] == {"current_code": "wrong code"}
+    again = c.post(f"/api/v1/sign/{token}/code", headers=me)
+    assert again.status_code == 200 and again.json()["channel"] == "sms"
+    drain(web)
+    assert sms_code(sms, old_phone) != first  # the new code went to the verified phone
+    assert [m["to"] for m in sms.received].count(new_phone) == 2  # its two change codes only
+    # the owner of the verified phone confirms the change: now the codes go to the new one
+    approved = {"change": change["id"], "current_code": approval}
+    done = c.post("/api/v1/me/contact/confirm", headers=me, json=approved)
+    assert done.status_code == 200 and done.json()["phone"] == new_phone
+    assert done.json()["phone_verified"] is True and done.json()["pending"] == []
+    drain(web)
+    assert "+216******22" in [m for m in sms.received if m["to"] == old_phone][-1]["text"]
+    last = c.post(f"/api/v1/sign/{token}/code", headers=me)
+    assert last.status_code == 200
+    drain(web)
+    assert sms.received[-1]["to"] == new_phone
+
+
+def test_the_contract_reads_as_page_images_within_its_scope(web: Web) -> None:
+    """Phones have no PDF plug-in: the contract's pages are images, each checked against the
+    caller's scope and the document's current hash (docs/web.md, "Mobile layout")."""
+    with web.aqd.session() as s:
+        contract_id = s.scalar(
+            select(Contract.id)
+            .join(User, User.beneficiary_id == Contract.beneficiary_id)
+            .where(User.username == "beneficiary.tun")
+        )
+    employer, _ = web.login("employer.tun")
+    page = employer.get(f"/contracts/{contract_id}/document")
+    assert page.status_code == 200 and "<iframe" not in page.text
+    [src] = re.findall(r'<img src="([^"]+\.png)"', page.text)
+    image = employer.get(src)
+    assert image.status_code == 200 and image.headers["content-type"] == "image/png"
+    assert image.content.startswith(b"\x89PNG")
+    assert employer.get(src.replace("/1.png", "/2.png")).status_code == 404
+    sha = src.split("/")[-2]
+    assert employer.get(src.replace(sha, "0" * 64)).status_code == 404
+    stranger, _ = web.login("employer.bar")  # another office's company
+    assert stranger.get(src).status_code == 404
