@@ -22,7 +22,7 @@ from sqlalchemy import select
 
 from api.demo import DEMO_PASSWORD
 from engine.access.accounts import create_user
-from engine.models import Contract, HumanTask, User
+from engine.models import Contract, Employer, HumanTask, User
 from engine.outbox import runner as outbox
 from tests.helpers.browser import ARTIFACTS, LiveServer
 from tests.helpers.layout import axe_violations, overflow, tap_problem
@@ -38,7 +38,7 @@ SIGNER = "signer.bar"  # the job seeker of the Ben Arous contract awaiting signa
 @dataclass(frozen=True)
 class Visit:
     name: str
-    path: str  # may hold {task}, {agreement}, {contract}: filled from the site
+    path: str  # may hold {task}, {agreement}, {contract}, {company}: filled from the site
     primary: str | None = None  # the page's primary action (a CSS selector)
     axe: bool = False  # axe-core must find no serious or critical violation
     sign: bool = False  # reach the page through "Read and sign" on /me/signatures
@@ -74,6 +74,8 @@ ROLES: dict[str, list[Visit]] = {
         Visit("task", "/tasks/{task}", "[data-testid=claim]"),
         ANALYTICS,
         Visit("verifications", "/verifications", "[data-testid=start-verification]"),
+        Visit("companies", "/companies"),
+        Visit("company", "/companies/{company}", "[data-testid=approve-company]", axe=True),
     ],
     "employer.tun": [
         Visit("home", "/employer", "[data-testid=new-request]", axe=True),
@@ -150,10 +152,12 @@ def site(seeded_pg: Seeded, tmp_path_factory: pytest.TempPathFactory) -> Iterato
             .join(User, User.beneficiary_id == Contract.beneficiary_id)
             .where(User.username == "beneficiary.tun")
         )
+        pending = s.scalar(select(Employer.id).where(Employer.name == "Médina Digital SARL"))
     ids = {
         "task": web.ready_task("TUN", "counsellor_validation"),
         "agreement": web.ready_task("TUN", "employer_agreement"),
         "contract": str(active),
+        "company": str(pending),  # the demo's company waiting for its office's check
     }
     with LiveServer(web) as live:
         yield Site(live, ids)
