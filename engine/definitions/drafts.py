@@ -62,7 +62,8 @@ def source(session: Session, programme: str, file: str | None) -> dict[str, Any]
     """The file to edit: the saved draft if there is one, else the deployed text."""
     definition = newest(session, programme)
     name = file or main_file(definition)
-    if name not in definition.sources or not name.endswith((".bpmn", ".dmn")):
+    # every file a draft can be saved for can be read back (the modeller lists the diagrams)
+    if name not in definition.sources or not name.endswith((".bpmn", ".dmn", ".json")):
         raise NotFound(f"{programme} has no file {name}")
     draft = session.scalar(
         select(DefinitionDraft).where(

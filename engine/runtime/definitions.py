@@ -17,6 +17,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -553,6 +554,78 @@ def _dmn_match_expression(input_expr: str, entry: str) -> str:
         return input_expr + entry
 
 
+#: what a parameter's period must say (``engine.kernel.planning.resolve_parameters`` reads them)
+CONFIDENCES = frozenset({"H", "M", "L"})
+
+
+def _day(value: Any) -> date | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        return None
+    return day if len(value) == 10 and 1900 <= day.year <= 2100 else None
+
+
+def parameter_problems(file: str, loaded: Any) -> list[DefinitionProblem]:
+    """What is wrong with a ``parameters.json``: ``{"parameters": {name: [period, ...]}}``,
+    each period with a ``value``, ``valid_from`` and ``valid_to`` (ISO days or null, in order,
+    the periods of one parameter not overlapping), a ``legal_basis`` and a ``confidence``
+    (H, M or L). An empty or malformed file would leave every decision reading a parameter with
+    nothing, found only when a contract runs."""
+    if not isinstance(loaded, dict) or not isinstance(loaded.get("parameters"), dict):
+        return [DefinitionProblem(file, 'expected an object {"parameters": {name: [periods]}}')]
+    problems: list[DefinitionProblem] = []
+    if not loaded["parameters"]:
+        problems.append(DefinitionProblem(file, "no parameter is defined"))
+    for name, periods in loaded["parameters"].items():
+        if not isinstance(periods, list) or not periods:
+            problems.append(DefinitionProblem(file, "expected a list of periods", element=name))
+            continue
+        spans: list[tuple[date, date]] = []
+        for index, period in enumerate(periods, start=1):
+            where = f"{name}[{index}]"
+            if not isinstance(period, dict):
+                problems.append(DefinitionProblem(file, "a period is an object", element=where))
+                continue
+            if "value" not in period:
+                problems.append(DefinitionProblem(file, "the period has no value", element=where))
+            start, end = period.get("valid_from"), period.get("valid_to")
+            first, last = _day(start), _day(end)
+            for key, raw, day in (("valid_from", start, first), ("valid_to", end, last)):
+                if raw is not None and day is None:
+                    problems.append(
+                        DefinitionProblem(
+                            file, f"{key}: not a day between 1900 and 2100", element=where
+                        )
+                    )
+            first, last = first or date(1900, 1, 1), last or date(2100, 12, 31)
+            if last < first:
+                problems.append(
+                    DefinitionProblem(file, "valid_to is before valid_from", element=where)
+                )
+            elif any(
+                first <= other_end and other_start <= last for other_start, other_end in spans
+            ):
+                problems.append(
+                    DefinitionProblem(
+                        file, "overlaps another period of this parameter", element=where
+                    )
+                )
+            spans.append((first, last))
+            basis = period.get("legal_basis")
+            if not isinstance(basis, str) or not basis.strip():
+                problems.append(
+                    DefinitionProblem(file, "the period has no legal_basis", element=where)
+                )
+            if period.get("confidence") not in CONFIDENCES:
+                problems.append(
+                    DefinitionProblem(file, "confidence must be H, M or L", element=where)
+                )
+    return problems
+
+
 def compile_bundle(programme: str, sources: dict[str, str], sandbox: Sandbox) -> Bundle:
     """Check every file and return the deployable bundle, or raise DefinitionInvalid."""
     checker = _Checker(programme, sandbox)
@@ -573,6 +646,7 @@ def compile_bundle(programme: str, sources: dict[str, str], sandbox: Sandbox) ->
             if name == "programme.json":
                 manifest = loaded
             elif name == "parameters.json":
+                checker.problems.extend(parameter_problems(name, loaded))
                 parameters = loaded
             continue
         root = checker.parse_xml(name, text)

@@ -3,6 +3,8 @@ files are refused at validation with clear messages, stale drafts cannot be depl
 
 from __future__ import annotations
 
+import json
+
 from tests.conftest import ROOT
 from tests.web.conftest import Web
 
@@ -99,3 +101,48 @@ def test_deploy_needs_a_note_and_a_current_draft(web: Web) -> None:
     assert ok.status_code == 201 and ok.json()["version"] == 3
     versions = c.get("/api/v1/definitions/civp/versions", headers=h).json()
     assert [v["version"] for v in versions] == [3, 2, 1] and versions[0]["note"] == "rename a step"
+
+
+def test_a_parameters_file_is_checked_like_the_diagrams(web: Web) -> None:
+    """Issue 18: the draft API saved ``parameters.json`` unchecked (``{}`` was kept without a
+    problem). Its problems are listed, the draft is kept, and a draft with problems is not
+    deployed."""
+    c = web.client()
+    h = web.token("manager")
+    good = json.loads((ROOT / "processes" / "civp" / "parameters.json").read_text())
+    stipend = good["parameters"]["stipend_higher_ed"]
+    broken = {
+        "parameters": {
+            **good["parameters"],
+            "stipend_higher_ed": [
+                {**stipend[0], "confidence": "sure"},
+                {**stipend[1], "valid_to": "2019-06-30"},  # runs into the next period
+            ],
+            "disability_topup": [],
+        }
+    }
+    cases = {
+        "{}": ['expected an object {"parameters": {name: [periods]}}'],
+        json.dumps({"parameters": {}}): ["no parameter is defined"],
+        json.dumps(broken): [
+            "stipend_higher_ed[1]: confidence must be H, M or L",
+            "stipend_higher_ed[2]: overlaps another period of this parameter",
+            "disability_topup: expected a list of periods",
+        ],
+    }
+    for text, expected in cases.items():
+        r = c.put(
+            "/api/v1/definitions/civp/draft",
+            headers=h,
+            json={"file": "parameters.json", "xml": text},
+        )
+        assert r.status_code == 200, r.text
+        found = [
+            f"{p['element']}: {p['message']}" if p["element"] else p["message"]
+            for p in r.json()["problems"]
+        ]
+        assert sorted(found) == sorted(expected), found
+        refused = c.post("/api/v1/definitions/civp/deploy", headers=h, json={"note": "params"})
+        assert refused.status_code == 422, refused.text
+    saved = c.get("/api/v1/definitions/civp/source", headers=h, params={"file": "parameters.json"})
+    assert saved.status_code == 200 and json.loads(saved.json()["xml"]) == broken
