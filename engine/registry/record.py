@@ -231,7 +231,7 @@ def card(session: Session, principal: Principal, cin: str) -> dict[str, Any]:
             {
                 "name": name,
                 "kind": fact.kind,
-                "values": list(fact.values),
+                "choices": list(fact.values),
                 "nullable": fact.nullable,
                 "value": as_text(getattr(person, name)),
             }
