@@ -10,7 +10,9 @@ import io
 from PIL import Image
 from sqlalchemy import func, select
 
+from engine import forms_bridge, inbox
 from engine.models import Beneficiary, BeneficiaryFactChange, Contract, Event
+from engine.registry import registry_facts
 from tests.helpers.registry import seeker_account
 from tests.web.conftest import PASSWORD, Web
 
@@ -105,3 +107,43 @@ def test_other_offices_and_employers_are_refused_and_bad_values_named(web: Web) 
     assert 'data-fact="diploma_date" class="invalid"' in r.text
     with web.aqd.session() as s:
         assert s.scalar(select(func.count()).select_from(BeneficiaryFactChange)) == 0
+
+
+#: the terms an employer gives per programme beside the start date (what the request form asks)
+TERMS: dict[str, dict[str, object]] = {"csc": {"host_type": "ASSOCIATION"}}
+
+
+def test_every_demo_job_seeker_has_the_facts_each_programme_reads(web: Web) -> None:
+    """The demo's registry feeds every start form that can be requested today, for every demo
+    job seeker; and a job seeker accepts a request of each of those programmes."""
+    now = web.clock.now()
+    with web.aqd.session() as s:
+        open_ = inbox.programmes_open_for_requests(s, now)
+        people = s.scalars(select(Beneficiary).order_by(Beneficiary.id)).all()
+        assert len(people) == 24 and len(open_) >= 4
+        for chosen in open_:
+            programme, form = chosen["programme"], str(chosen["start_form"])
+            fields = set(forms_bridge.schema(programme, form)["properties"])
+            for person in people:
+                facts = registry_facts(s, person, None, now, fields)
+                data = {
+                    "office": "TUN",
+                    "employer_mf": "1234567A",
+                    "beneficiary_cin": person.cin,
+                    **facts,
+                    **TERMS.get(programme, {}),
+                }
+                forms_bridge.validate(programme, form, data)  # InvalidInput names a gap
+    cin, born, _id = seeker_account(web.aqd, "TUN", "seeker.four", now)
+    c = web.client()
+    employer = web.token("employer.tun")
+    seeker = web.token("seeker.four")
+    for chosen in open_:
+        programme = chosen["programme"]
+        data = {"start_date": "2025-04-01", **TERMS.get(programme, {})}
+        body = {"programme": programme, "beneficiary_cin": cin, "birth_date": born, "data": data}
+        asked = c.post("/api/v1/contract-requests", headers=employer, json=body)
+        assert asked.status_code == 202, (programme, asked.text)
+        reference = asked.json()["reference"]
+        accepted = c.post(f"/api/v1/contract-requests/{reference}/accept", headers=seeker)
+        assert accepted.status_code == 200, (programme, accepted.text)
