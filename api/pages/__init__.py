@@ -16,6 +16,7 @@ from api.pages import (
     notifications,
     oidc,
     portal,
+    registry,
     signing,
 )
 
@@ -27,6 +28,7 @@ routers: tuple[APIRouter, ...] = (
     modeller.router,
     analytics.router,
     portal.router,
+    registry.router,
     oidc.router,
     signing.router,
     notifications.router,

@@ -34,7 +34,7 @@ TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent
 TEMPLATES.env.finalize = finalize  # no bidi override from user text (forms/text.py)
 FLASHES = (
     "claimed", "released", "completed", "reassigned", "requested", "registered", "bulk",
-    "action_done", "request_sent", "accepted", "declined",
+    "action_done", "request_sent", "accepted", "declined", "fact_changed",
 )  # fmt: skip
 
 

@@ -16,6 +16,7 @@ from engine.models.modeller import DefinitionDraft
 from engine.models.parties import (
     ROLES,
     Beneficiary,
+    BeneficiaryFactChange,
     ContractRequest,
     Employer,
     EmployerFact,
@@ -41,6 +42,7 @@ __all__ = [
     "Base",
     "BaselineDuration",
     "Beneficiary",
+    "BeneficiaryFactChange",
     "ChainAnchor",
     "ChainAnchorLeaf",
     "ContactChange",
