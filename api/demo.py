@@ -25,6 +25,11 @@ DEMO_PASSWORD = "aqd-demo-2025"  # noqa: S105 (demo accounts only, printed on pu
 #: the scan standing for the demo companies' checked status and certificates
 DEMO_PROOF = Proof("attestation-demo.pdf", b"%PDF-1.4\n% Aqd demo: certificate scan\n")
 
+#: each pilot office's governorate as the registry and the decision tables name it
+RESIDENCE = {
+    "TUN": "TUNIS", "BAR": "BEN_AROUS", "GAF": "GAFSA", "GAB": "GABES", "KEF": "KEF",
+    "SOU": "SOUSSE",
+}  # fmt: skip
 PILOT_OFFICES = (
     ("TUN", "Tunis", "تونس", "Tunis"),
     ("BAR", "Ben Arous", "بن عروس", "Ben Arous"),
@@ -152,6 +157,17 @@ def _seed_parties(session: Session, report: DemoReport, aqd: Aqd) -> None:
                 # the fourth worked 30 months in a row after school: not a first-time job seeker
                 months_worked_continuous=30 if b == 3 else 0,
                 schooling_ok=b != 3,
+                # every fact each programme reads, so that any programme can be requested
+                # (Karama and the service civique want a diploma at least two years old)
+                diploma_date=date(2021, 6, 30) if b < 3 else date(2016, 6, 30),
+                cnss_quarters_since_diploma=10 if b == 3 else 0,
+                # the last job: a student job before the diploma, or (the fourth) the job of
+                # 30 months, both lost for economic reasons (what CRVA asks)
+                last_job_end_date=date(2020, 12, 31) if b < 3 else date(2023, 12, 31),
+                job_loss_reason="ECONOMIC",
+                permanent_worker=True,
+                years_in_last_firm=2 if b == 3 else 1,
+                residence_governorate=RESIDENCE[code],
             )
             session.add(beneficiary)
             if b == 2:  # the job seeker whose demo contract is active

@@ -14,7 +14,7 @@ from lxml import etree
 
 from api.i18n import LOCALES, catalog
 from engine.inbox import REQUEST_STATUSES
-from engine.registry import REGISTRY_FACTS, RULES
+from engine.registry import REGISTRY_FACTS, RULES, record
 
 ROOT = Path(__file__).resolve().parent.parent
 _LITERAL = re.compile(r"""\b_\(\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')""")
@@ -120,6 +120,10 @@ ENGINE_MESSAGES = (
     "contact details with the codes sent to it, or ask the office to record it",
     "your phone or e-mail address is not verified yet",
     "this change was just confirmed by another session",
+    # counsellors' corrections of the job-seeker registry (engine/registry/record.py)
+    record.INVALID, record.UNKNOWN_FACT, record.NOT_ALLOWED, record.YES_OR_NO,
+    record.WHOLE_NUMBER, record.UNCHANGED, record.NOT_FOUND, record.NOT_EDITOR,
+    "no such proof",
 )  # fmt: skip
 
 
@@ -169,7 +173,7 @@ def dynamic_ids() -> set[str]:
     found |= {f"method:{m}" for m in SIGNATURE_METHODS}
     found |= {f"reason:{code}" for code in reason_codes()}
     found |= {f"reason:{rule.code}" for rule in RULES} | set(REQUEST_STATUSES)
-    found |= {f"fact:{name}" for name in REGISTRY_FACTS}
+    found |= {f"fact:{name}" for name in (*REGISTRY_FACTS, *record.EDITABLE)}
     found |= {f"legal_status:{status}" for status in LEGAL_STATUSES}
     found |= {f"company_document:{k}" for k in COMPANY_DOCUMENTS}
     found |= {f"upload:{s}" for s in UPLOAD_STATUSES} | {f"fact:{k}" for k in FACT_KINDS}

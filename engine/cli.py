@@ -50,6 +50,7 @@ from engine.notifications.cli import app as contacts_app
 from engine.notifications.escalations import escalate_overdue
 from engine.outbox import runner as outbox
 from engine.payments.cli import app as payments_app
+from engine.registry.cli import app as registry_app
 from engine.schema_migrations import upgrade
 
 app = typer.Typer(
@@ -75,6 +76,7 @@ app.add_typer(messages_app, name="messages")
 app.add_typer(outbox_app, name="outbox")
 app.add_typer(analytics_app, name="analytics")
 app.add_typer(payments_app, name="payments")
+app.add_typer(registry_app, name="registry")
 app.add_typer(contacts_app, name="contacts")
 app.add_typer(anchors_app, name="anchors")
 app.add_typer(employers_app, name="employers")

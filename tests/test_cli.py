@@ -7,10 +7,14 @@ import re
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from PIL import Image
+from sqlalchemy import select
 
+from engine.models import Office, User, UserRole
 from tests.conftest import AGREEMENT, ROOT, SQLITE_IN_TEST_ALL, World
 from tests.helpers.cli import Cli, refused
 
@@ -322,3 +326,37 @@ def test_employer_record_commands(world: World, tmp_path: Path) -> None:
             "employers", "status", mf, "PRIVATE_FIRM", "--proof", str(text), "--user", "c", ok=False
         )
     )
+
+
+def test_registry_commands(world: World, tmp_path: Path) -> None:
+    """A counsellor corrects a job seeker's fact from the command line, with its reason and
+    proof; ``show`` gives the record and its history; a bad value names the field."""
+    with world.aqd.session() as s, s.begin():
+        office = s.scalar(select(Office.id).where(Office.code == "TUN"))
+        user = User(
+            username="counsellor.tun",
+            display_name="C",
+            office_id=office,
+            created_at=datetime(2025, 1, 1, tzinfo=UTC),
+        )
+        s.add(user)
+        s.flush()
+        s.add(UserRole(user_id=user.id, role="counsellor"))
+    cli = Cli(world.url, tmp_path)
+    proof = tmp_path / "loss.png"
+    Image.new("RGB", (4, 4), "white").save(proof, format="PNG")  # proofs are parsed, not sniffed
+    out = cli("registry", "set", "12345678", "job_loss_reason", "closure", "--reason",
+              "employer's letter", "--proof", str(proof), "--user", "counsellor.tun")  # fmt: skip
+    assert out.stdout.strip() == "12345678: job_loss_reason None -> CLOSURE"
+    shown = json.loads(cli("registry", "show", "12345678", "--user", "counsellor.tun").stdout)
+    [change] = shown["history"]
+    assert (change["field"], change["before"], change["after"], change["reason"]) == (
+        "job_loss_reason",
+        None,
+        "CLOSURE",
+        "employer's letter",
+    )
+    assert change["proof"] == "loss.png" and change["by"] == "counsellor.tun"
+    bad = ["diploma_date", "31/12/2020", "--reason", "x", "--user", "counsellor.tun"]
+    message = refused(cli("registry", "set", "12345678", *bad, ok=False))
+    assert "diploma_date" in message, message

@@ -103,6 +103,18 @@ ARGS: dict[str, list[str]] = {
         "c",
     ],
     "employers show": ["1234567A"],
+    "registry show": ["12345678", "--user", "counsellor.tun"],
+    "registry set": [
+        "12345678",
+        "diploma_date",
+        "2021-06-30",
+        "--reason",
+        "diploma seen",
+        "--proof",
+        "{proof}",
+        "--user",
+        "counsellor.tun",
+    ],
 }
 
 

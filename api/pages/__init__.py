@@ -17,6 +17,7 @@ from api.pages import (
     notifications,
     oidc,
     portal,
+    registry,
     signing,
 )
 
@@ -29,6 +30,7 @@ routers: tuple[APIRouter, ...] = (
     analytics.router,
     portal.router,
     companies.router,
+    registry.router,
     oidc.router,
     signing.router,
     notifications.router,

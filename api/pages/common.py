@@ -35,6 +35,7 @@ TEMPLATES.env.finalize = finalize  # no bidi override from user text (forms/text
 FLASHES = (
     "claimed", "released", "completed", "reassigned", "requested", "registered", "bulk",
     "action_done", "uploaded", "company_checked", "request_sent", "accepted", "declined",
+    "fact_changed",
 )  # fmt: skip
 
 

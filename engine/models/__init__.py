@@ -16,6 +16,7 @@ from engine.models.modeller import DefinitionDraft
 from engine.models.parties import (
     ROLES,
     Beneficiary,
+    BeneficiaryFactChange,
     ContractRequest,
     Employer,
     EmployerCheck,
@@ -43,6 +44,7 @@ __all__ = [
     "Base",
     "BaselineDuration",
     "Beneficiary",
+    "BeneficiaryFactChange",
     "ChainAnchor",
     "ChainAnchorLeaf",
     "ContactChange",

@@ -107,6 +107,29 @@ class Beneficiary(Base):
     residence_governorate: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
 
+class BeneficiaryFactChange(Base):
+    """One change a counsellor made to a fact of the job-seeker registry: who, when, the field,
+    its value before and after (as text, ``None`` when empty), the reason and the proof they
+    checked it against. Rows are only added (engine/registry/record.py): the history of a
+    registry record is the list of its changes."""
+
+    __tablename__ = "beneficiary_fact_change"
+    __table_args__ = (Index("ix_beneficiary_fact_change_person", "beneficiary_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    beneficiary_id: Mapped[int] = mapped_column(ForeignKey("beneficiary.id"))
+    field: Mapped[str] = mapped_column(String(64))
+    before: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    after: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    reason: Mapped[str] = mapped_column(String(500))
+    proof_filename: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    proof_content_type: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    proof_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    proof: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    changed_by: Mapped[str] = mapped_column(String(100))
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class ContractRequest(Base):
     """An employer's request for a job seeker it named by CIN and date of birth (or
     registration number). It becomes a contract only when the job seeker accepts it; until

@@ -67,6 +67,9 @@ ROLES: dict[str, list[Visit]] = {
         Visit("task", "/tasks/{task}", "[data-testid=claim]", axe=True),
         CONTRACT,
         Visit("contracts", "/contracts", "main form button.primary"),
+        # the registry card of Tunis's third demo job seeker (CIN 10000274), its corrections
+        # folded in each fact's row
+        Visit("registry", "/registry/10000274", "[data-testid=registry-search]", axe=True),
         MAILBOX,
     ],
     "head.tun": [

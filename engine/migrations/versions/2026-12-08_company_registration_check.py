@@ -1,7 +1,7 @@
 """a self-registered company stays pending until its office checks its uploaded proofs
 
-Revision ID: 0026
-Revises: 0025
+Revision ID: 0027
+Revises: 0026
 Create Date: 2026-12-08 01:00:00
 
 ``employer.registration``: ``pending``, ``checked`` or ``refused`` (issue 19 item 2). Companies
@@ -20,8 +20,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0026"
-down_revision: str | None = "0025"
+revision: str = "0027"
+down_revision: str | None = "0026"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
