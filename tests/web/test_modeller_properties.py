@@ -358,7 +358,8 @@ def test_catalog_lists_forms_decisions_and_roles(web: Web) -> None:
     assert forms["employer_agreement"] == {"fr": "Accord de l'employeur", "ar": "موافقة المؤجر"}
     assert "record_outcome" in forms and "salary_proof" not in forms  # a KARAMA form
     decisions = {d["id"]: d["file"] for d in catalog["decisions"]}
-    assert decisions["civp_is_primo"] == "civp_primo.dmn" and len(decisions) == 5
+    assert decisions["civp_is_primo"] == "civp_primo.dmn" and len(decisions) == 6
+    assert decisions["civp_terms"] == "civp_terms.dmn"
     assert decisions["civp_monthly_stipend"] == "civp_monthly_stipend.dmn"
     roles = {role["id"]: role["label"] for role in catalog["roles"]}
     assert roles["counsellor"] == {"ar": "المستشار", "fr": "le conseiller"} and "system" in roles
