@@ -606,18 +606,23 @@ def _confirm(
     if change.status != "pending":
         raise Conflict(NOT_PENDING)
     values: dict[str, Any] = {}
-    if change.expires_at <= now:
-        _guarded(session, change, status="expired")
+
+    def note(action: str, address: str | None = change.value, **extra: Any) -> None:
         record(
             session,
-            action="expired",
+            action=action,
             kind=change.kind,
-            address=change.value or "",
+            address=address or "",
             actor=actor,
             now=now,
             user_id=user_id,
             change_id=change.id,
+            **extra,
         )
+
+    if change.expires_at <= now:
+        _guarded(session, change, status="expired")
+        note("expired")
         return Confirmed(False, Conflict(EXPIRED))
     wrong: dict[str, str] = {}
     for target, given, hashed, done in (
@@ -629,17 +634,8 @@ def _confirm(
         field = "code" if target == "new" else "current_code"
         if hmac.compare_digest(hashed, _code_hash(change.id, target, given)):
             values[f"{target}_confirmed_at"] = now
-            record(
-                session,
-                action="confirmed",
-                kind=change.kind,
-                address=(change.value or "") if target == "new" else (change.current_address or ""),
-                actor=actor,
-                now=now,
-                user_id=user_id,
-                change_id=change.id,
-                by=target,
-            )
+            address = change.value if target == "new" else change.current_address
+            note("confirmed", address, by=target)
         else:
             wrong[field] = WRONG_CODE
     if wrong:
@@ -647,18 +643,7 @@ def _confirm(
         values["attempts"] = attempts
         if attempts >= MAX_ATTEMPTS:
             values["status"] = "cancelled"
-        record(
-            session,
-            action="code_refused",
-            kind=change.kind,
-            address=change.value or "",
-            actor=actor,
-            now=now,
-            user_id=user_id,
-            change_id=change.id,
-            fields=sorted(wrong),
-            cancelled=attempts >= MAX_ATTEMPTS,
-        )
+        note("code_refused", fields=sorted(wrong), cancelled=attempts >= MAX_ATTEMPTS)
     new_done = (
         change.new_code_hash is None
         or "new_confirmed_at" in values

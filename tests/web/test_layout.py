@@ -89,6 +89,8 @@ ROLES: dict[str, list[Visit]] = {
         Visit("request-form", "/employer/request?programme=civp", "[data-testid=send-request]"),
         SIGNATURES,
         MAILBOX,
+        # the contact details signing codes go to, with their verification state
+        Visit("settings", "/me/settings", "[data-testid=save-contact]", axe=True),
     ],
     "beneficiary.tun": [HOME, CONTRACT, SIGNATURES, MAILBOX],
     SIGNER: [
